@@ -51,6 +51,7 @@ class ModelCallError(TierflowError):
         self.tier = tier
         self.model = model
         self.cause = cause
+        self.records: list = []  # usage records of the failed attempts, to keep in state
         super().__init__(f"tier '{tier}' ({model}) failed: {type(cause).__name__}: {cause}")
 
 

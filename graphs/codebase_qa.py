@@ -1,0 +1,190 @@
+"""Codebase QA: the flagship plans, mini subagents search a sandboxed tree, nano extracts facts.
+
+Input: ``{"request": "<question>", "env": {"root": "<source tree>"}, "budget_usd": 0.05}``.
+Output: ``answer`` = ``{"answer": ..., "citations": [{"path", "line"}]}``; every citation is
+checked against the files (the answer is repaired once when one does not hold).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from nodes.subagent import ContextPolicy, Subagent
+from nodes.supervisor import Supervisor, build_supervisor_graph
+from tools import Sandbox, SandboxError, fs_tools
+
+__all__ = ["SUPERVISOR", "build", "graph", "SearchTask", "Findings", "ExtractTask", "Facts", "Answer"]
+
+
+class SearchTask(BaseModel):
+    """What to look for in the source tree."""
+
+    query: str = Field(description="a name, identifier or phrase to find, e.g. 'class RetryPolicy'")
+    file_glob: str = Field(default="*.py", description="which files to search, e.g. '*.py'")
+
+
+class Finding(BaseModel):
+    """A place in the code that matters for the question."""
+
+    path: str = Field(description="file path relative to the root, as the tools print it")
+    line: int = Field(ge=1, description="1-based line number")
+    snippet: str = Field(description="the code on that line, copied exactly")
+
+
+class Findings(BaseModel):
+    """Result of a search task."""
+
+    findings: list[Finding] = Field(description="the most relevant places, best first", max_length=8)
+    summary: str = Field(description="one sentence: what was found")
+
+
+class ExtractTask(BaseModel):
+    """Turn the findings so far into facts that answer the question."""
+
+    question: str
+
+
+class Fact(BaseModel):
+    """One statement supported by one line of code."""
+
+    statement: str
+    path: str
+    line: int = Field(ge=1)
+
+
+class Facts(BaseModel):
+    """Result of an extraction task."""
+
+    facts: list[Fact] = Field(max_length=8)
+
+
+class Citation(BaseModel):
+    """Where the answer's evidence is."""
+
+    path: str
+    line: int = Field(ge=1)
+
+
+class Answer(BaseModel):
+    """The final answer with file:line citations."""
+
+    answer: str = Field(description="a direct, short answer")
+    citations: list[Citation] = Field(description="file:line evidence for the answer", min_length=1)
+
+
+def _line_text(root: str, path: str, line: int) -> str | None:
+    try:
+        real = Sandbox(Path(root)).resolve(path)
+        lines = real.read_text(errors="replace").splitlines()
+    except (SandboxError, OSError, ValueError):
+        return None
+    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _check_places(env: Mapping[str, Any], places: list[tuple[str, int, str | None]]) -> str | None:
+    for path, line, snippet in places:
+        text = _line_text(env.get("root", "."), path, line)
+        if text is None:
+            return f"{path}:{line} does not exist (check the path and the line number)"
+        if snippet and _norm(snippet) not in _norm(text):
+            nearby = [_line_text(env.get("root", "."), path, n) for n in range(line - 3, line + 4)]
+            if not any(t and _norm(snippet) in _norm(t) for t in nearby):
+                return f"{path}:{line} does not contain {snippet!r}; it reads {text.strip()!r}"
+    return None
+
+
+def verify_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
+    """Every finding's snippet must be on (or next to) the cited line."""
+    assert isinstance(out, Findings)
+    return _check_places(env, [(f.path, f.line, f.snippet) for f in out.findings])
+
+
+def verify_facts(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
+    """Every fact must cite an existing file:line."""
+    assert isinstance(out, Facts)
+    return _check_places(env, [(f.path, f.line, None) for f in out.facts])
+
+
+def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
+    """Every citation must point at an existing line of the tree."""
+    assert isinstance(answer, Answer)
+    return _check_places(state.get("env") or {}, [(c.path, c.line, None) for c in answer.citations])
+
+
+def _tools(env: Mapping[str, Any]) -> list[Any]:
+    return fs_tools(env.get("root", "."))
+
+
+SEARCH = Subagent(
+    name="search",
+    description="searches the source tree with list_files/grep/read_file and reports file:line findings",
+    tier="mini",
+    task_schema=SearchTask,
+    output_schema=Findings,
+    prompt=(
+        "You search a source tree. Use grep to find the query, read_file to confirm, then finish "
+        "with findings: exact path, line number and the code on that line."
+    ),
+    tools=_tools,
+    max_steps=5,
+    verifier=verify_findings,
+)
+
+EXTRACT = Subagent(
+    name="extract",
+    description="turns search findings into short facts, each with a file:line citation",
+    tier="nano",
+    task_schema=ExtractTask,
+    output_schema=Facts,
+    prompt="From the findings in the context, state the facts that answer the question, each citing path and line.",
+    context=ContextPolicy.TASK_AND_RESULTS,
+    verifier=verify_facts,
+)
+
+_STOP = {"which", "what", "where", "does", "that", "with", "from", "this", "class", "function",
+         "defined", "default", "value", "the", "is", "are", "of", "in", "for", "how", "and"}
+
+
+def fallback_plan(state: Mapping[str, Any]) -> list[tuple[str, BaseModel]]:
+    """Search for the question's identifiers when the supervisor's plan is unusable."""
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", state.get("request", ""))
+    keys = [w for w in words if w.lower() not in _STOP]
+    keys.sort(key=lambda w: (not ("_" in w or any(c.isupper() for c in w[1:])), -len(w)))
+    return [("search", SearchTask(query=k)) for k in keys[:2]]
+
+
+SUPERVISOR = Supervisor(
+    subagents=[SEARCH, EXTRACT],
+    prompt=(
+        "You answer questions about a source tree by delegating. First delegate 1-3 'search' tasks "
+        "(a short identifier or phrase each). When findings exist, delegate one 'extract' task with "
+        "the question. Set done=true when the results answer the question."
+    ),
+    answer_schema=Answer,
+    answer_prompt=(
+        "Answer the question using only the results. Cite the file path and line of the evidence "
+        "exactly as the results give them."
+    ),
+    max_turns=3,
+    max_tasks_per_turn=3,
+    answer_verifier=verify_answer,
+    fallback_plan=fallback_plan,
+)
+
+
+def build() -> Any:
+    """Uncompiled codebase-QA graph (choose the checkpointer at compile time)."""
+    return build_supervisor_graph(SUPERVISOR)
+
+
+graph = build().compile()
+graph.name = "codebase_qa"

@@ -1,0 +1,1 @@
+"""Node kinds that graphs wire together: supervisor, subagent, escalation, human review."""

@@ -1,0 +1,88 @@
+"""Escalation: move a failing task one tier up the ladder, then to a human after the top tier.
+
+The task's transcript (tool results included) is kept, so the higher tier continues the work
+instead of starting over. Reasons: ``error`` (failed after retries), ``schema_validation``,
+``verifier_rejected``, ``loop_detected``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, ValidationError
+
+from nodes.human import ask_human, event
+from tierflow.runtime import RunContext, engine_for
+
+__all__ = ["escalate_node"]
+
+
+def escalate_node(
+    start_tier: str, output_schema: type[BaseModel], human_fallback: bool, subagent: str
+) -> Callable[..., dict[str, Any]]:
+    """Node that handles ``state["escalation"]`` for one subagent."""
+
+    def escalate(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+        config = engine_for(runtime.context).config
+        tier = state.get("tier") or start_tier
+        reason = state["escalation"]["reason"]
+        detail = str(state["escalation"].get("detail", ""))[:500]
+        upper = config.next_tier(tier)
+        history = list(state.get("escalations") or [])
+        if upper is not None:
+            step = {"from": tier, "to": upper, "reason": reason, "detail": detail}
+            note = HumanMessage(
+                f"(This task moved from tier {tier} to {upper} because: {reason}. "
+                "Continue from the work above.)"
+            )
+            return {
+                "tier": upper,
+                "repairs": 0,
+                "loop_warned": False,
+                "escalation": None,
+                "escalations": [*history, step],
+                "transcript": [*(state.get("transcript") or []), note],
+                "events": [event("escalation", subagent=subagent, task_id=state.get("task_id"), **step)],
+            }
+        step = {"from": tier, "to": "human", "reason": reason, "detail": detail}
+        if not human_fallback:
+            return {
+                "escalation": None,
+                "escalations": [*history, step],
+                "outcome": {"status": "failed", "error": f"{reason}: {detail}"},
+            }
+        decision = ask_human(
+            "escalation",
+            f"Subagent '{subagent}' could not finish its task on any tier ({reason}). "
+            "approve: try the top tier once more; edit: supply the result yourself; reject: "
+            "mark the task failed.",
+            subagent=subagent,
+            task_id=state.get("task_id"),
+            task=state.get("task"),
+            reason=reason,
+            detail=detail,
+            result_schema=output_schema.model_json_schema(),
+        )
+        base = {
+            "escalation": None,
+            "escalations": [*history, {**step, "decision": decision.action}],
+            "events": [event("human_decision", subagent=subagent, task_id=state.get("task_id"),
+                             decision=decision.action, reason=reason)],
+        }
+        if decision.action == "approve":
+            return {**base, "repairs": 0, "loop_warned": False}
+        if decision.action == "reject":
+            return {**base, "outcome": {"status": "failed", "error": decision.note or reason}}
+        try:
+            output = output_schema.model_validate(decision.value)
+        except ValidationError as exc:
+            raise ValueError(
+                f"the edited result does not match {output_schema.__name__}: {exc.errors()[0]}; "
+                "resume again with a value that does"
+            ) from exc
+        return {**base, "outcome": {"status": "done", "output": output.model_dump(), "tier": "human"}}
+
+    return escalate

@@ -1,0 +1,351 @@
+"""Subagent factory: a small graph (step -> tools -> step ... -> finish) bound to a tier.
+
+Each ``step`` execution makes exactly one model request. Poor answers and errors climb the
+tier ladder in ``escalate`` (see :mod:`nodes.escalation`) with the transcript kept, so work
+already done (tool results) is not redone.
+
+Example:
+    >>> from pydantic import BaseModel
+    >>> class Ticket(BaseModel):
+    ...     text: str
+    >>> class Label(BaseModel):
+    ...     category: str
+    >>> spec = Subagent(name="classify", description="label a ticket", tier="nano",
+    ...                 task_schema=Ticket, output_schema=Label, prompt="Classify the ticket.")
+    >>> sorted(build_subagent(spec).compile().get_graph().nodes)[:3]
+    ['__end__', '__start__', 'escalate']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, ValidationError
+
+from nodes.actions import (
+    FINISH,
+    NEXT_ACTION,
+    Finish,
+    Invalid,
+    ToolCall,
+    finish_tool_schema,
+    forced_action_schema,
+    parse_forced,
+    parse_native,
+)
+from nodes.escalation import escalate_node
+from nodes.human import event
+from tierflow.calling import CallSite, call_model
+from tierflow.errors import ModelCallError
+from tierflow.runtime import RunContext, engine_for
+from tierflow.state import max_budget, merge_dict, merge_events
+from tierflow.usage import merge_usage
+
+__all__ = ["ContextPolicy", "Subagent", "SubagentResult", "build_subagent", "subagent_input"]
+
+Verifier = Callable[[BaseModel, BaseModel, Mapping[str, Any]], str | None]
+
+
+class ContextPolicy(StrEnum):
+    """What a subagent sees besides its system prompt."""
+
+    TASK = "task"  # only its typed task payload (default: cheapest, least distracting)
+    TASK_AND_RESULTS = "task+results"  # plus the outputs of tasks already finished in this run
+    FULL = "full"  # plus the supervisor's plan and the user's request
+
+
+@dataclass(frozen=True)
+class Subagent:
+    """Declaration of one subagent.
+
+    Attributes:
+        name: node name and routing label.
+        description: what it is good at (the supervisor routes on this).
+        tier: the tier it starts on; escalation climbs from there.
+        task_schema: typed payload the supervisor must fill.
+        output_schema: what ``finish`` must return.
+        prompt: system prompt.
+        tools: tools, or a function of the run's ``env`` returning them (e.g. a sandbox root).
+        context: :class:`ContextPolicy`.
+        max_steps: model steps per tier before it must finish.
+        max_repairs: invalid answers tolerated on one tier before escalating.
+        verifier: ``(task, output, env) -> reason | None``; a reason rejects the output.
+        human_fallback: after the top tier, ask a human instead of failing the task.
+    """
+
+    name: str
+    description: str
+    tier: str
+    task_schema: type[BaseModel]
+    output_schema: type[BaseModel]
+    prompt: str
+    tools: Sequence[BaseTool] | Callable[[Mapping[str, Any]], Sequence[BaseTool]] = ()
+    context: ContextPolicy = ContextPolicy.TASK
+    max_steps: int = 6
+    max_repairs: int = 1
+    verifier: Verifier | None = None
+    human_fallback: bool = True
+
+    def tools_for(self, env: Mapping[str, Any]) -> list[BaseTool]:
+        """The tools of this subagent for a run's ``env``."""
+        return list(self.tools(env) if callable(self.tools) else self.tools)
+
+
+class SubagentResult(BaseModel):
+    """What a subagent hands back to its parent graph."""
+
+    task_id: str
+    subagent: str
+    task: dict[str, Any]
+    status: Literal["done", "failed", "stopped"]
+    output: dict[str, Any] | None = None
+    tier: str
+    steps: int = 0
+    escalations: list[dict[str, Any]] = []
+    error: str | None = None
+
+
+class SubagentInput(TypedDict, total=False):
+    """What a parent sends (via ``Send``) to start one subagent task."""
+
+    task_id: str
+    task: dict[str, Any]
+    env: dict[str, Any]
+    context: list[dict[str, Any]]
+    usage: Annotated[list[dict[str, Any]], merge_usage]
+    budget_usd: Annotated[float | None, max_budget]
+
+
+class SubagentOutput(TypedDict, total=False):
+    """What flows back into the parent's state."""
+
+    results: Annotated[dict[str, Any], merge_dict]
+    usage: Annotated[list[dict[str, Any]], merge_usage]
+    budget_usd: Annotated[float | None, max_budget]
+    events: Annotated[list[dict[str, Any]], merge_events]
+
+
+class SubagentState(SubagentInput, SubagentOutput, total=False):
+    """Private working state of one subagent task."""
+
+    tier: str
+    transcript: list[BaseMessage]
+    steps: int
+    repairs: int
+    seen_calls: list[str]
+    loop_warned: bool
+    pending: list[dict[str, Any]]
+    escalation: dict[str, Any] | None
+    escalations: list[dict[str, Any]]
+    outcome: dict[str, Any] | None
+
+
+def subagent_input(
+    task_id: str,
+    task: BaseModel | Mapping[str, Any],
+    state: Mapping[str, Any],
+    context: list[dict[str, Any]] | None = None,
+) -> SubagentInput:
+    """Payload for ``Send(subagent_name, ...)`` carrying the run's budget and spend."""
+    payload = task.model_dump() if isinstance(task, BaseModel) else dict(task)
+    return SubagentInput(
+        task_id=task_id,
+        task=payload,
+        env=dict(state.get("env") or {}),
+        context=list(context or []),
+        usage=list(state.get("usage") or []),
+        budget_usd=state.get("budget_usd"),
+    )
+
+
+def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_finish: bool) -> str:
+    lines = [spec.prompt.strip()]
+    if tools:
+        lines.append("Tools: " + "; ".join(f"{t.name}: {t.description.splitlines()[0]}" for t in tools))
+    how = f"call '{NEXT_ACTION}' with one action" if forced else "call one tool"
+    lines.append(f"Work step by step: each turn, {how}. When you have the answer, use '{FINISH}'.")
+    if must_finish:
+        lines.append(f"You are out of steps: use '{FINISH}' now with the best result you have.")
+    return "\n".join(lines)
+
+
+def _opening(spec: Subagent, state: SubagentState) -> list[BaseMessage]:
+    parts = [f"Task ({spec.task_schema.__name__}):\n{json.dumps(state.get('task'), indent=1)}"]
+    if spec.context != ContextPolicy.TASK and state.get("context"):
+        parts.append("Context:\n" + json.dumps(state["context"], indent=1, default=str))
+    return [HumanMessage("\n\n".join(parts))]
+
+
+def _render_call(call: ToolCall, forced: bool) -> AIMessage:
+    if forced:
+        return AIMessage(f"Action: {call.name}({json.dumps(call.args)})")
+    return AIMessage("", tool_calls=[{"name": call.name, "args": call.args, "id": call.id}])
+
+
+def _make_step(spec: Subagent) -> Callable[..., Any]:
+    async def step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        engine = engine_for(runtime.context)
+        tier = state.get("tier") or spec.tier
+        forced = engine.config.tier(tier).tool_mode == "forced"
+        steps = state.get("steps", 0)
+        must_finish = steps >= spec.max_steps - 1
+        tools = [] if must_finish else spec.tools_for(state.get("env") or {})
+        if not tools:
+            offered: list[Any] = [finish_tool_schema(spec.output_schema)]
+            choice, parse = FINISH, lambda m: parse_native(m, spec.output_schema)
+        elif forced:
+            action_schema = forced_action_schema(tools, spec.output_schema)
+            offered, choice = [action_schema], NEXT_ACTION
+            parse = lambda m: parse_forced(m, action_schema)  # noqa: E731
+        else:
+            offered, choice = [*tools, finish_tool_schema(spec.output_schema)], "any"
+            parse = lambda m: parse_native(m, spec.output_schema)  # noqa: E731
+        transcript = list(state.get("transcript") or _opening(spec, state))
+        system = SystemMessage(_system_prompt(spec, tools, forced, must_finish))
+        reason = (state.get("escalations") or [{}])[-1].get("reason") if state.get("escalations") else None
+        site = CallSite(node=spec.name, tier=tier, subagent=spec.name, task_id=state.get("task_id"),
+                        escalation_reason=reason)
+        try:
+            out = await call_model(engine, site, state, [system, *transcript], tools=offered,
+                                   tool_choice=choice, retry=runtime.context.retry if runtime.context else None)
+        except ModelCallError as exc:
+            return {"usage": exc.records, "escalation": {"reason": "error", "detail": str(exc)}}
+        update: dict[str, Any] = {**out.state_update(), "tier": out.tier, "transcript": transcript}
+        if out.stopped or out.message is None:
+            return {**update, "outcome": {"status": "stopped", "error": "; ".join(out.notes)}}
+        return {**update, **_apply(spec, state, parse(out.message), out.message, transcript, forced)}
+
+    return step
+
+
+def _apply(
+    spec: Subagent,
+    state: SubagentState,
+    action: Any,
+    msg: AIMessage,
+    transcript: list[BaseMessage],
+    forced: bool,
+) -> dict[str, Any]:
+    steps = state.get("steps", 0) + 1
+    if isinstance(action, Invalid):
+        repairs = state.get("repairs", 0) + 1
+        shown = AIMessage(str(msg.content) or json.dumps([c["args"] for c in msg.tool_calls])[:2000])
+        fix = HumanMessage(f"That answer was invalid: {action.error}. Try again.")
+        update = {"steps": steps, "repairs": repairs, "transcript": [*transcript, shown, fix]}
+        if repairs > spec.max_repairs:
+            update["escalation"] = {"reason": "schema_validation", "detail": action.error}
+        return update
+    if isinstance(action, Finish):
+        rejection = spec.verifier(_task(spec, state), action.output, state.get("env") or {}) if spec.verifier else None
+        if rejection:
+            note = HumanMessage(f"The result was rejected by the verifier: {rejection}. Fix it.")
+            return {"steps": steps, "transcript": [*transcript, note],
+                    "escalation": {"reason": "verifier_rejected", "detail": rejection}}
+        return {"steps": steps, "outcome": {"status": "done", "output": action.output.model_dump()}}
+    calls: list[ToolCall] = action
+    seen = list(state.get("seen_calls") or [])
+    repeats = [c for c in calls if c.key in seen]
+    if repeats:
+        if state.get("loop_warned"):
+            return {"steps": steps, "escalation": {"reason": "loop_detected", "detail": repeats[0].key}}
+        warn = HumanMessage(
+            f"You already called {repeats[0].name} with these arguments; its result is above. "
+            f"Do something different or use '{FINISH}'."
+        )
+        return {"steps": steps, "loop_warned": True, "transcript": [*transcript, warn]}
+    rendered = [_render_call(c, forced) for c in calls]
+    return {
+        "steps": steps,
+        "seen_calls": seen + [c.key for c in calls],
+        "pending": [{"name": c.name, "args": c.args, "id": c.id, "forced": forced} for c in calls],
+        "transcript": [*transcript, *rendered],
+    }
+
+
+def _task(spec: Subagent, state: SubagentState) -> BaseModel:
+    return spec.task_schema.model_validate(state.get("task") or {})
+
+
+def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
+    async def run_tools(state: SubagentState) -> dict[str, Any]:
+        by_name = {t.name: t for t in spec.tools_for(state.get("env") or {})}
+        results: list[BaseMessage] = []
+        for call in state.get("pending") or []:
+            text = await _run_tool(by_name, call["name"], call["args"])
+            if call.get("forced"):
+                results.append(HumanMessage(f"Result of {call['name']}:\n{text}"))
+            else:
+                results.append(ToolMessage(text, tool_call_id=call["id"], name=call["name"]))
+        return {"pending": [], "transcript": [*(state.get("transcript") or []), *results]}
+
+    return run_tools
+
+
+async def _run_tool(by_name: Mapping[str, BaseTool], name: str, args: dict[str, Any]) -> str:
+    tool = by_name.get(name)
+    if tool is None:
+        return f"Error: there is no tool '{name}'. Available: {', '.join(sorted(by_name))}."
+    try:
+        return str(await tool.ainvoke(args))
+    except ValidationError as exc:
+        return f"Error: bad arguments for {name}: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"
+    except Exception as exc:  # noqa: BLE001 - tool errors are shown to the model, not raised
+        return f"Error from {name}: {exc}"
+
+
+def _make_finish(spec: Subagent) -> Callable[..., Any]:
+    def finish(state: SubagentState) -> dict[str, Any]:
+        outcome = state.get("outcome") or {"status": "failed", "error": "no outcome"}
+        result = SubagentResult(
+            task_id=state["task_id"],
+            subagent=spec.name,
+            task=state.get("task") or {},
+            status=outcome["status"],
+            output=outcome.get("output"),
+            tier=outcome.get("tier") or state.get("tier") or spec.tier,
+            steps=state.get("steps", 0),
+            escalations=list(state.get("escalations") or []),
+            error=outcome.get("error"),
+        )
+        done = event("task_finished", subagent=spec.name, task_id=state["task_id"],
+                     status=result.status, tier=result.tier)
+        return {"results": {state["task_id"]: result.model_dump()}, "events": [done]}
+
+    return finish
+
+
+def _route_step(state: SubagentState) -> str:
+    if state.get("outcome"):
+        return "finish"
+    if state.get("escalation"):
+        return "escalate"
+    if state.get("pending"):
+        return "tools"
+    return "step"
+
+
+def build_subagent(spec: Subagent) -> StateGraph:
+    """Uncompiled subagent graph; add it to a parent graph as a node named ``spec.name``."""
+    builder = StateGraph(
+        SubagentState, input_schema=SubagentInput, output_schema=SubagentOutput,
+        context_schema=RunContext,
+    )
+    builder.add_node("step", _make_step(spec))
+    builder.add_node("tools", _make_tools_node(spec))
+    builder.add_node("escalate", escalate_node(spec.tier, spec.output_schema, spec.human_fallback,
+                                               spec.name))
+    builder.add_node("finish", _make_finish(spec))
+    builder.add_edge(START, "step")
+    builder.add_conditional_edges("step", _route_step, ["finish", "escalate", "tools", "step"])
+    builder.add_edge("tools", "step")
+    builder.add_conditional_edges("escalate", _route_step, ["finish", "step"])
+    builder.add_edge("finish", END)
+    return builder

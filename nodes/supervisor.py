@@ -1,0 +1,315 @@
+"""Supervisor on the flagship tier: plans, delegates typed tasks (fanned out with Send), answers.
+
+Graph shape::
+
+    START -> supervisor --(Send x N)--> <subagent nodes> -> supervisor -> ... -> answer -> END
+
+The supervisor makes one structured decision per turn. It is bounded by ``max_turns`` and by
+loop detection: a delegation identical to one already made is not dispatched again, and a
+turn with nothing new goes straight to the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict, Union
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from nodes.human import event
+from nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
+from tierflow.calling import CallSite, call_model
+from tierflow.errors import ModelCallError
+from tierflow.runtime import RunContext, engine_for
+from tierflow.state import EngineState, max_budget, merge_dict
+from tierflow.usage import spent_usd
+
+__all__ = ["Supervisor", "SupervisorState", "SupervisorInput", "build_supervisor_graph", "decision_schema"]
+
+DECIDE = "decide"
+ANSWER = "final_answer"
+
+
+@dataclass(frozen=True)
+class Supervisor:
+    """Declaration of a supervisor graph.
+
+    Attributes:
+        subagents: the workers it can delegate to.
+        prompt: planning instructions.
+        answer_schema: typed final answer written by the flagship.
+        answer_prompt: instructions for the final answer.
+        tier: tier of the supervisor and the answer (default: the ladder's top).
+        max_turns: planning turns before it must answer.
+        max_tasks_per_turn: delegations per turn (fan-out width).
+        answer_verifier: ``(answer, state) -> reason | None``; a reason asks for one repair.
+        fallback_plan: tasks to run when the supervisor's decision is unusable twice.
+    """
+
+    subagents: Sequence[Subagent]
+    prompt: str
+    answer_schema: type[BaseModel]
+    answer_prompt: str
+    tier: str | None = None
+    max_turns: int = 3
+    max_tasks_per_turn: int = 4
+    answer_verifier: Callable[[BaseModel, Mapping[str, Any]], str | None] | None = None
+    fallback_plan: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
+
+
+class SupervisorInput(TypedDict, total=False):
+    """What a user passes to start a run."""
+
+    request: str
+    env: dict[str, Any]
+    budget_usd: Annotated[float | None, max_budget]
+
+
+class SupervisorState(EngineState, SupervisorInput, total=False):
+    """State of a supervisor run (checkpointed)."""
+
+    turn: int
+    plans: list[str]
+    results: Annotated[dict[str, Any], merge_dict]
+    delegated: list[str]
+    dispatch: list[dict[str, Any]]
+    repairs: int
+    answer: dict[str, Any] | None
+    answer_problems: list[str]
+    status: Literal["running", "answered", "stopped", "failed"]
+
+
+def decision_schema(subagents: Sequence[Subagent], max_tasks: int) -> type[BaseModel]:
+    """The structured decision: a plan, typed delegations (one variant per subagent), done."""
+    variants = [
+        create_model(
+            f"delegate_{s.name}",
+            __doc__=s.description,
+            subagent=(Literal[s.name], ...),  # type: ignore[valid-type]
+            task=(s.task_schema, ...),
+        )
+        for s in subagents
+    ]
+    item: Any = variants[0] if len(variants) == 1 else Union[tuple(variants)]  # noqa: UP007
+    if len(variants) > 1:
+        item = Annotated[item, Field(discriminator="subagent")]
+    return create_model(
+        DECIDE,
+        __doc__="Delegate tasks to subagents, or set done=true when the results suffice.",
+        plan=(str, Field(description="one or two sentences: what is still needed and why")),
+        delegate=(list[item], Field(default_factory=list, max_length=max_tasks)),  # type: ignore[valid-type]
+        done=(bool, Field(description="true when the results already answer the request")),
+    )
+
+
+def _results_digest(results: Mapping[str, Any], limit: int = 6000) -> str:
+    rows = [
+        {"task_id": k, "subagent": r["subagent"], "status": r["status"], "tier": r["tier"],
+         "task": r["task"], "output": r.get("output"), "error": r.get("error")}
+        for k, r in results.items()
+    ]
+    text = json.dumps(rows, indent=1, default=str)
+    return text if len(text) <= limit else text[:limit] + "\n... (truncated)"
+
+
+def _roster(spec: Supervisor, state: Mapping[str, Any], runtime: Runtime[RunContext]) -> str:
+    config = engine_for(runtime.context).config
+    lines = []
+    for s in spec.subagents:
+        price = config.tier(s.tier).price
+        lines.append(
+            f"- {s.name} (tier {s.tier}, ${price.input}/${price.output} per 1M in/out): "
+            f"{s.description}"
+        )
+    budget = state.get("budget_usd")
+    spent = spent_usd(state.get("usage") or [])
+    left = "unlimited" if budget is None else f"${budget - spent:.6f} of ${budget:.6f}"
+    return "Subagents:\n" + "\n".join(lines) + f"\nBudget left: {left}"
+
+
+def _task_key(name: str, task: Mapping[str, Any]) -> str:
+    return f"{name}:{json.dumps(task, sort_keys=True)}"
+
+
+def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
+    async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        turn = state.get("turn", 0)
+        if turn >= spec.max_turns:
+            return {"dispatch": [], "events": [event("turn_limit", turn=turn)]}
+        engine = engine_for(runtime.context)
+        tier = spec.tier or engine.config.flagship
+        system = SystemMessage(f"{spec.prompt.strip()}\n\n{_roster(spec, state, runtime)}")
+        user = f"Request:\n{state.get('request', '')}\n\nTurn {turn + 1} of {spec.max_turns}."
+        if state.get("results"):
+            user += f"\n\nResults so far:\n{_results_digest(state['results'])}"
+        if state.get("repairs"):
+            user += "\n\nYour previous decision was invalid; follow the schema exactly."
+        site = CallSite(node="supervisor", tier=tier)
+        try:
+            out = await call_model(engine, site, state, [system, HumanMessage(user)], tools=[schema],
+                                   tool_choice=DECIDE, retry=runtime.context.retry if runtime.context else None)
+        except ModelCallError as exc:
+            return {"usage": exc.records, "status": "failed", "dispatch": [],
+                    "events": [event("error", node="supervisor", error=str(exc))]}
+        update: dict[str, Any] = out.state_update()
+        if out.stopped or out.message is None:
+            return {**update, "status": "stopped", "dispatch": []}
+        return {**update, **_decide(spec, schema, state, out.message)}
+
+    return supervisor
+
+
+def _decide(spec: Supervisor, schema: type[BaseModel], state: SupervisorState, msg: Any) -> dict[str, Any]:
+    turn = state.get("turn", 0)
+    try:
+        decision = schema.model_validate(msg.tool_calls[0]["args"]) if msg.tool_calls else None
+    except ValidationError as exc:
+        decision, problem = None, str(exc.errors()[0])
+    else:
+        problem = "no decision was returned"
+    if decision is None:
+        repairs = state.get("repairs", 0) + 1
+        if repairs <= 1:
+            return {"repairs": repairs, "dispatch": [{"retry": True}]}
+        tasks = spec.fallback_plan(state) if spec.fallback_plan and not state.get("results") else []
+        fallback = [{"subagent": n, "task": t.model_dump()} for n, t in tasks]
+        return {"repairs": 0, "turn": turn + 1, **_dispatch(state, fallback, turn),
+                "events": [event("supervisor_fallback", reason=problem, tasks=len(fallback))]}
+    wanted = [] if decision.done else [  # type: ignore[attr-defined]
+        {"subagent": d.subagent, "task": d.task.model_dump()} for d in decision.delegate  # type: ignore[attr-defined]
+    ]
+    plans = [*(state.get("plans") or []), decision.plan]  # type: ignore[attr-defined]
+    return {"repairs": 0, "turn": turn + 1, "plans": plans, **_dispatch(state, wanted, turn)}
+
+
+def _dispatch(state: SupervisorState, wanted: list[dict[str, Any]], turn: int) -> dict[str, Any]:
+    delegated = list(state.get("delegated") or [])
+    fresh, repeats = [], 0
+    for i, item in enumerate(wanted):
+        key = _task_key(item["subagent"], item["task"])
+        if key in delegated:
+            repeats += 1
+            continue
+        delegated.append(key)
+        fresh.append({**item, "task_id": f"t{turn + 1}.{i + 1}-{item['subagent']}"})
+    events = [event("loop_detected", repeats=repeats)] if repeats else []
+    return {"delegated": delegated, "dispatch": fresh, "events": events}
+
+
+def _route(spec: Supervisor) -> Callable[[SupervisorState], Any]:
+    by_name = {s.name: s for s in spec.subagents}
+
+    def route(state: SupervisorState) -> Any:
+        if state.get("status") in ("stopped", "failed"):
+            return END
+        dispatch = state.get("dispatch") or []
+        if dispatch and dispatch[0].get("retry"):
+            return "supervisor"
+        if not dispatch:
+            return "answer"
+        sends = []
+        for item in dispatch:
+            sub = by_name[item["subagent"]]
+            context = _context_for(sub, state)
+            sends.append(Send(sub.name, subagent_input(item["task_id"], item["task"], state, context)))
+        return sends
+
+    return route
+
+
+def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
+    if sub.context == ContextPolicy.TASK:
+        return []
+    done = [
+        {"subagent": r["subagent"], "task": r["task"], "output": r.get("output")}
+        for r in (state.get("results") or {}).values() if r["status"] == "done"
+    ]
+    if sub.context == ContextPolicy.FULL:
+        done.insert(0, {"request": state.get("request"), "plans": state.get("plans") or []})
+    return done
+
+
+def _after_subagents(state: SupervisorState) -> str:
+    stopped = any(r["status"] == "stopped" for r in (state.get("results") or {}).values())
+    return END if stopped else "supervisor"
+
+
+def _make_answer(spec: Supervisor) -> Callable[..., Any]:
+    async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        engine = engine_for(runtime.context)
+        tier = spec.tier or engine.config.flagship
+        user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
+        problems = state.get("answer_problems") or []
+        if problems:
+            user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
+        messages = [SystemMessage(spec.answer_prompt.strip()), HumanMessage(user)]
+        site = CallSite(node="answer", tier=tier)
+        try:
+            out = await call_model(engine, site, state, messages, tools=[_answer_tool(spec)],
+                                   tool_choice=ANSWER, retry=runtime.context.retry if runtime.context else None)
+        except ModelCallError as exc:
+            return {"usage": exc.records, "status": "failed",
+                    "events": [event("error", node="answer", error=str(exc))]}
+        update: dict[str, Any] = out.state_update()
+        if out.stopped or out.message is None:
+            return {**update, "status": "stopped"}
+        return {**update, **_check_answer(spec, state, out.message, problems)}
+
+    return answer
+
+
+def _answer_tool(spec: Supervisor) -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": ANSWER, "description": "Write the final answer.",
+        "parameters": spec.answer_schema.model_json_schema()}}
+
+
+def _check_answer(spec: Supervisor, state: SupervisorState, msg: Any, problems: list[str]) -> dict[str, Any]:
+    try:
+        if not msg.tool_calls:
+            raise ValueError("no final_answer call was made")
+        parsed = spec.answer_schema.model_validate(msg.tool_calls[0]["args"])
+        reason = spec.answer_verifier(parsed, state) if spec.answer_verifier else None
+    except (ValidationError, ValueError) as exc:
+        parsed, reason = None, str(exc)[:500]
+    if reason and len(problems) < 1:
+        return {"answer_problems": [*problems, reason]}
+    if parsed is None:
+        return {"status": "failed", "answer_problems": [*problems, reason or "invalid"]}
+    return {"answer": parsed.model_dump(), "status": "answered",
+            "answer_problems": [*problems, reason] if reason else problems}
+
+
+def _after_answer(state: SupervisorState) -> str:
+    if state.get("status") in ("answered", "stopped", "failed"):
+        return END
+    return "answer"
+
+
+def build_supervisor_graph(spec: Supervisor, state_schema: type[Any] = SupervisorState) -> StateGraph:
+    """Uncompiled supervisor graph with one node per subagent; compile with a checkpointer.
+
+    Example:
+        >>> from graphs.codebase_qa import SUPERVISOR
+        >>> g = build_supervisor_graph(SUPERVISOR).compile()
+        >>> sorted(n for n in g.get_graph().nodes if not n.startswith("__"))
+        ['answer', 'extract', 'search', 'supervisor']
+    """
+    schema = decision_schema(spec.subagents, spec.max_tasks_per_turn)
+    builder = StateGraph(state_schema, input_schema=SupervisorInput, context_schema=RunContext)
+    builder.add_node("supervisor", _make_supervisor(spec, schema))
+    builder.add_node("answer", _make_answer(spec))
+    names = [s.name for s in spec.subagents]
+    for sub in spec.subagents:
+        builder.add_node(sub.name, build_subagent(sub).compile())
+        builder.add_conditional_edges(sub.name, _after_subagents, ["supervisor", END])
+    builder.add_edge(START, "supervisor")
+    builder.add_conditional_edges("supervisor", _route(spec), [*names, "supervisor", "answer", END])
+    builder.add_conditional_edges("answer", _after_answer, ["answer", END])
+    return builder

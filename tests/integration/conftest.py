@@ -1,0 +1,56 @@
+"""Fixtures that start real local servers for the integration tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tierflow.config import Price, TierConfig, TierSpec
+from tierflow.local import LocalServers
+from tierflow.local.weights import INSTALL_HINT, missing_parts
+
+NANO_WEIGHTS = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+NANO_ALIAS = "qwen2.5-coder-0.5b-instruct"
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine; fail on CI, where a silent skip would hide a broken setup."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI is set, so local-model tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def llama_nano(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One llama.cpp server with Qwen2.5-Coder-0.5B on a free port; yields its base_url."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        _unavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+    if missing := missing_parts(NANO_WEIGHTS):
+        _unavailable(f"weight packages {', '.join(missing)} are not installed: {INSTALL_HINT}")
+    base_url = f"http://127.0.0.1:{_free_port()}/v1"
+    free = Price(input=0, cached_input=0, output=0)
+    nano = TierSpec(
+        name="nano", model=NANO_ALIAS, base_url=base_url, price=free, local_model=NANO_WEIGHTS
+    )
+    cfg = TierConfig(
+        profile="integration",
+        ladder=("nano",),
+        tiers={"nano": nano},
+        data_dir=tmp_path_factory.mktemp("tierflow"),
+    )
+    servers = LocalServers(cfg)
+    servers.up(wait_s=180)
+    try:
+        yield base_url
+    finally:
+        servers.down()

@@ -1,0 +1,395 @@
+"""Local llama.cpp servers, one per tier: start them, watch them, stop exactly what was started.
+
+Example:
+    >>> from tierflow.config import load_config
+    >>> from tierflow.local.servers import LocalServers
+    >>> servers = LocalServers(load_config("local"))  # doctest: +SKIP
+    >>> servers.up(["nano"])  # doctest: +SKIP
+    >>> [s.state for s in servers.status()]  # doctest: +SKIP
+    ['healthy', 'stopped', 'stopped']
+    >>> servers.down()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import deque
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from tierflow.config import TierConfig, TierSpec
+from tierflow.local.weights import INSTALL_HINT, MODELS, LocalServerError, ensure_model
+
+__all__ = [
+    "ServerOptions",
+    "ServerRecord",
+    "TierStatus",
+    "LocalServers",
+    "ensure_running",
+]
+
+State = Literal["healthy", "running", "dead", "stopped", "external"]
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How every llama.cpp server is launched and stopped.
+
+    Attributes:
+        n_ctx: context window in tokens.
+        n_threads: threads for generation and for prompt processing.
+        chat_format: llama.cpp chat handler; ``chatml-function-calling`` supports forced
+            tool choice, which the local profile relies on (``tool_mode = "forced"``).
+        interrupt_requests: llama.cpp's default (True) silently ends a streamed answer as
+            soon as another request waits; parallel subagents on one tier need False.
+        stop_grace_s: how long ``down`` waits after SIGTERM before SIGKILL.
+    """
+
+    n_ctx: int = 4096
+    n_threads: int = 2
+    chat_format: str = "chatml-function-calling"
+    interrupt_requests: bool = False
+    stop_grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """A server this manager started, as kept in ``<data_dir>/local/servers.json``."""
+
+    tier: str
+    pid: int
+    port: int
+    model: str
+    started_at: str
+    log: str
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    """What runs behind one local tier right now.
+
+    ``state`` is ``healthy`` (answers ``/v1/models``), ``running`` (alive, not answering yet),
+    ``dead`` (recorded but gone), ``stopped`` (nothing recorded, port silent) or ``external``
+    (a server tierflow did not start answers on the port).
+    """
+
+    tier: str
+    state: State
+    port: int
+    model: str
+    pid: int | None = None
+    rss_mb: float | None = None
+
+
+def _port(spec: TierSpec) -> int:
+    url = urlparse(spec.base_url)
+    if not spec.is_local or url.port is None:
+        raise LocalServerError(
+            f"tier '{spec.name}' has local_model set but base_url {spec.base_url} is not a "
+            "loopback URL with a port",
+            f"use e.g. TIERFLOW_TIERS__{spec.name.upper()}__BASE_URL=http://127.0.0.1:8733/v1",
+        )
+    return url.port
+
+
+def _served_models(port: int, timeout_s: float = 1.0) -> list[str] | None:
+    """Model ids listed by ``GET /v1/models`` on loopback, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=timeout_s) as r:
+            return [m.get("id", "") for m in json.load(r).get("data", [])]
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _mem_available_mb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _is_server(pid: int, port: int) -> bool:
+    """True when ``pid`` is still a live llama_cpp.server listening on ``port``."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+    ports = {args[i + 1] for i, a in enumerate(args[:-1]) if a == "--port"}
+    return not zombie and "llama_cpp.server" in args and ports == {str(port)}
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        with path.open(errors="replace") as f:
+            return "".join(deque(f, maxlen=lines)).rstrip()
+    except OSError:
+        return "(no log)"
+
+
+class LocalServers:
+    """Start, inspect and stop one llama.cpp server per local tier of a profile.
+
+    Args:
+        cfg: the profile; tiers with ``local_model`` set are managed.
+        options: launch options shared by all servers.
+        cache_dir: where weights are assembled (see :func:`tierflow.local.ensure_model`).
+    """
+
+    def __init__(
+        self,
+        cfg: TierConfig,
+        *,
+        options: ServerOptions | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.options = options or ServerOptions()
+        self.cache_dir = cache_dir
+        self.state_dir = Path(cfg.data_dir) / "local"
+        self.tiers = {n: s for n, s in cfg.tiers.items() if s.local_model}
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # -- records ---------------------------------------------------------------------------
+
+    @property
+    def record_file(self) -> Path:
+        """``<data_dir>/local/servers.json``."""
+        return self.state_dir / "servers.json"
+
+    def records(self) -> dict[str, ServerRecord]:
+        """The servers this manager (in any process) started and has not stopped."""
+        try:
+            raw = json.loads(self.record_file.read_text())
+            return {t: ServerRecord(**r) for t, r in raw.get("tiers", {}).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}
+
+    def _write(self, records: dict[str, ServerRecord]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.record_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"tiers": {t: asdict(r) for t, r in records.items()}}, indent=2))
+        os.replace(tmp, self.record_file)
+
+    def _select(self, tiers: list[str] | None) -> dict[str, TierSpec]:
+        if tiers is None:
+            return dict(self.tiers)
+        unknown = [t for t in tiers if t not in self.tiers]
+        if unknown:
+            raise LocalServerError(
+                f"tier(s) {', '.join(unknown)} of profile '{self.cfg.profile}' have no local_model",
+                f"choose among {', '.join(self.tiers) or '(none)'} or use the 'local' profile",
+            )
+        return {t: self.tiers[t] for t in tiers}
+
+    # -- public API ------------------------------------------------------------------------
+
+    def status(self) -> list[TierStatus]:
+        """Report every local tier: state, pid, port, resident memory."""
+        records, out = self.records(), []
+        for name, spec in self.tiers.items():
+            port, rec = _port(spec), records.get(name)
+            if rec and self._alive(rec.pid, rec.port):
+                state: State = "healthy" if _served_models(rec.port) is not None else "running"
+                out.append(TierStatus(name, state, rec.port, rec.model, rec.pid, _rss_mb(rec.pid)))
+            elif rec:
+                out.append(TierStatus(name, "dead", rec.port, rec.model, rec.pid))
+            else:
+                state = "external" if _served_models(port) is not None else "stopped"
+                out.append(TierStatus(name, state, port, spec.model))
+        return out
+
+    def up(self, tiers: list[str] | None = None, *, wait_s: float = 180.0) -> list[ServerRecord]:
+        """Start a server for each selected tier that has none, and wait until all answer.
+
+        Args:
+            tiers: tier names; defaults to every local tier of the profile.
+            wait_s: how long to wait for the new servers to answer ``/v1/models``.
+
+        Returns:
+            The servers started by this call (empty when all were already running).
+
+        Raises:
+            LocalServerError: llama_cpp or weights missing, a port taken by another process,
+                too little memory, or a server that died or stayed silent during startup.
+        """
+        records = self.records()
+        todo = {}
+        for name, spec in self._select(tiers).items():
+            rec = records.get(name)
+            if rec and self._alive(rec.pid, rec.port):
+                continue
+            records.pop(name, None)
+            if spec.model in (_served_models(_port(spec)) or ()):
+                continue  # served by someone else under the expected name: use it
+            todo[name] = spec
+        self._write(records)
+        if not todo:
+            return []
+        self._preflight(todo)
+        models = {n: ensure_model(s.local_model or "", self.cache_dir) for n, s in todo.items()}
+        started = {n: self._spawn(s, models[n]) for n, s in todo.items()}
+        self._write({**records, **started})
+        self._wait(started, wait_s)
+        return list(started.values())
+
+    def down(self, tiers: list[str] | None = None) -> list[str]:
+        """Stop the recorded servers (only those still running as recorded) and forget them.
+
+        Returns:
+            The tiers whose server was stopped.
+        """
+        records = self.records()
+        names = list(records) if tiers is None else [t for t in self._select(tiers) if t in records]
+        stopped = []
+        for name in names:
+            rec = records.pop(name)
+            if self._alive(rec.pid, rec.port):
+                self._stop(rec.pid, rec.port)
+                stopped.append(name)
+        self._write(records)
+        return stopped
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _preflight(self, todo: dict[str, TierSpec]) -> None:
+        if importlib.util.find_spec("llama_cpp") is None or not importlib.util.find_spec("uvicorn"):
+            raise LocalServerError("llama-cpp-python[server] is not installed", INSTALL_HINT)
+        for name, spec in todo.items():
+            port = _port(spec)
+            if not _port_free(port):
+                raise LocalServerError(
+                    f"port {port} (tier '{name}') is in use by another process",
+                    f"find it with `ss -ltnp 'sport = :{port}'` and stop it, or move the tier: "
+                    f"export TIERFLOW_TIERS__{name.upper()}__BASE_URL=http://127.0.0.1:<port>/v1",
+                )
+        need = sum(MODELS[s.local_model].ram_mb for s in todo.values() if s.local_model in MODELS)
+        avail = _mem_available_mb()
+        if avail is not None and need > avail:
+            raise LocalServerError(
+                f"starting {', '.join(todo)} needs about {need} MB of memory but only "
+                f"{avail:.0f} MB is available",
+                "free memory, or start fewer tiers (tierflow local up --tier nano)",
+            )
+
+    def _spawn(self, spec: TierSpec, model_path: Path) -> ServerRecord:
+        port, opts = _port(spec), self.options
+        cmd = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(opts.n_ctx),
+            "--n_threads", str(opts.n_threads), "--n_threads_batch", str(opts.n_threads),
+            "--model_alias", spec.model, "--chat_format", opts.chat_format,
+            "--interrupt_requests", str(opts.interrupt_requests),
+        ]  # fmt: skip
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.state_dir / f"{spec.name}.log").resolve()
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        with log.open("a") as f:
+            f.write(f"--- {started_at} {' '.join(cmd)}\n")
+            f.flush()
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )  # fmt: skip
+        self._children[proc.pid] = proc
+        return ServerRecord(spec.name, proc.pid, port, spec.model, started_at, str(log))
+
+    def _wait(self, started: dict[str, ServerRecord], wait_s: float) -> None:
+        """Wait for every new server; on any failure stop all of them (``up`` is all or nothing)."""
+        pending, deadline = dict(started), time.monotonic() + wait_s
+        while pending:
+            for name, rec in list(pending.items()):
+                if not self._alive(rec.pid, rec.port):
+                    self._fail(started, rec, "exited during startup")
+                if _served_models(rec.port) is not None:
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                rec = next(iter(pending.values()))
+                self._fail(started, rec, f"did not answer within {wait_s:.0f} s")
+            time.sleep(0.25)
+
+    def _fail(self, started: dict[str, ServerRecord], rec: ServerRecord, what: str) -> None:
+        self.down(list(started))
+        raise LocalServerError(
+            f"llama server for tier '{rec.tier}' (port {rec.port}) {what}; last log lines of "
+            f"{rec.log}:\n{_tail(Path(rec.log))}",
+            "read the log above; for a timeout pass a larger --wait-s",
+        )
+
+    def _alive(self, pid: int, port: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:  # our own child: its cmdline is not llama's until it has exec'd
+            return child.poll() is None
+        return _is_server(pid, port)
+
+    def _stop(self, pid: int, port: int) -> None:
+        for sig, grace in ((signal.SIGTERM, self.options.stop_grace_s), (signal.SIGKILL, 5.0)):
+            if not self._alive(pid, port):
+                return
+            os.kill(pid, sig)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and self._alive(pid, port):
+                time.sleep(0.1)
+
+
+def ensure_running(
+    cfg: TierConfig,
+    *,
+    options: ServerOptions | None = None,
+    cache_dir: Path | None = None,
+    wait_s: float = 180.0,
+) -> str:
+    """Start the local servers of ``cfg`` that are not running (used by ``tierflow run``).
+
+    Returns:
+        A one-line message saying what was started, or ``""`` when the profile has no
+        local tiers.
+
+    Raises:
+        LocalServerError: as :meth:`LocalServers.up`.
+    """
+    servers = LocalServers(cfg, options=options, cache_dir=cache_dir)
+    if not servers.tiers:
+        return ""
+    t0 = time.monotonic()
+    started = servers.up(wait_s=wait_s)
+    others = [t for t in servers.tiers if t not in {r.tier for r in started}]
+    if not started:
+        return f"local servers already running: {', '.join(others)}"
+    done = ", ".join(f"{r.tier} (port {r.port}, pid {r.pid})" for r in started)
+    msg = f"started local servers in {time.monotonic() - t0:.1f} s: {done}"
+    return msg + (f"; already running: {', '.join(others)}" if others else "")

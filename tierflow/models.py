@@ -1,0 +1,57 @@
+"""The one place chat models are built: a tier (and endpoint) becomes a ChatOpenAI client."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.rate_limiters import InMemoryRateLimiter
+from langchain_openai import ChatOpenAI
+
+from tierflow.config import Endpoint, TierSpec
+
+__all__ = ["chat_model", "endpoints_of"]
+
+
+@lru_cache(maxsize=64)
+def _rate_limiter(tier_name: str, base_url: str, rps: float) -> InMemoryRateLimiter:
+    # One limiter per (tier, endpoint) per process, shared by every node that uses the tier.
+    return InMemoryRateLimiter(requests_per_second=rps, check_every_n_seconds=0.05, max_bucket_size=1)
+
+
+def endpoints_of(tier: TierSpec) -> list[Endpoint]:
+    """The tier's primary endpoint followed by its fallbacks, in the order they are tried."""
+    primary = Endpoint(base_url=tier.base_url, model=tier.model, api_key_env=tier.api_key_env)
+    return [primary, *tier.fallbacks]
+
+
+def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatModel:
+    """Build the chat client for one tier (on its primary endpoint unless one is given).
+
+    Retries are left to tierflow's call loop (``max_retries=0``) so that every failed attempt
+    is recorded and the final failure can escalate instead of crashing the run.
+
+    Example:
+        >>> from tierflow.config import load_config
+        >>> m = chat_model(load_config("local").tier("nano"))
+        >>> m.model_name
+        'qwen2.5-coder-0.5b-instruct'
+    """
+    endpoint = endpoint or endpoints_of(tier)[0]
+    key_spec = tier.model_copy(update={"api_key_env": endpoint.api_key_env or tier.api_key_env})
+    limiter = (
+        _rate_limiter(tier.name, endpoint.base_url, tier.requests_per_second)
+        if tier.requests_per_second
+        else None
+    )
+    return ChatOpenAI(
+        model=endpoint.model or tier.model,
+        base_url=endpoint.base_url,
+        api_key=key_spec.api_key(),
+        timeout=tier.timeout_s,
+        max_retries=0,
+        max_tokens=tier.max_output_tokens,
+        temperature=0,
+        rate_limiter=limiter,
+        stream_usage=True,
+    )

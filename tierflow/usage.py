@@ -1,0 +1,140 @@
+"""Usage records: one per model request, kept in checkpointed state, summarised per tier and node."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tierflow.config import TierConfig
+from tierflow.pricing import cost_usd
+
+__all__ = ["UsageRecord", "merge_usage", "spent_usd", "summarize", "Summary", "reprice", "as_records"]
+
+
+class UsageRecord(BaseModel):
+    """One model request (or one failed attempt at one)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    node: str
+    subagent: str | None = None
+    task_id: str | None = None
+    tier: str
+    model: str
+    endpoint: str
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    error: str | None = None
+    escalation_reason: str | None = None
+    started_at: float = 0.0
+
+
+def _as_record(item: UsageRecord | dict[str, Any]) -> UsageRecord:
+    return item if isinstance(item, UsageRecord) else UsageRecord.model_validate(item)
+
+
+def merge_usage(
+    left: Sequence[UsageRecord | dict[str, Any]] | None,
+    right: Sequence[UsageRecord | dict[str, Any]] | None,
+) -> list[dict[str, Any]]:
+    """Reducer: append records not seen yet (by id), so branches may carry the full list.
+
+    Records are kept as plain dicts in state so any checkpointer serializes them.
+    """
+    out = [_as_dict(r) for r in left or ()]
+    seen = {r["id"] for r in out}
+    for item in right or ():
+        rec = _as_dict(item)
+        if rec["id"] not in seen:
+            seen.add(rec["id"])
+            out.append(rec)
+    return out
+
+
+def _as_dict(item: UsageRecord | dict[str, Any]) -> dict[str, Any]:
+    return item.model_dump() if isinstance(item, UsageRecord) else dict(item)
+
+
+def as_records(items: Iterable[UsageRecord | dict[str, Any]]) -> list[UsageRecord]:
+    """Records from state (dicts) as UsageRecord objects."""
+    return [_as_record(r) for r in items]
+
+
+def spent_usd(records: Iterable[UsageRecord | dict[str, Any]]) -> float:
+    """Total cost of the records."""
+    return round(sum(_as_record(r).cost_usd for r in records), 10)
+
+
+def reprice(records: Iterable[UsageRecord | dict[str, Any]], config: TierConfig) -> list[UsageRecord]:
+    """The same records priced with another profile's tiers (matched by tier name)."""
+    out = []
+    for rec in map(_as_record, records):
+        tier = config.tiers.get(rec.tier)
+        if tier is None:
+            out.append(rec)
+            continue
+        cost = cost_usd(
+            tier.price,
+            input_tokens=rec.input_tokens,
+            cached_tokens=rec.cached_tokens,
+            output_tokens=rec.output_tokens,
+        )
+        out.append(rec.model_copy(update={"cost_usd": cost}))
+    return out
+
+
+class Summary(BaseModel):
+    """Totals for one group of records (a tier, a node, or everything)."""
+
+    key: str
+    requests: int
+    errors: int
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    cost_usd: float
+    p50_latency_s: float
+    p95_latency_s: float
+    escalations: int
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def _summary(key: str, recs: list[UsageRecord]) -> Summary:
+    ok = [r.latency_s for r in recs if r.error is None]
+    return Summary(
+        key=key,
+        requests=len(recs),
+        errors=sum(r.error is not None for r in recs),
+        input_tokens=sum(r.input_tokens for r in recs),
+        cached_tokens=sum(r.cached_tokens for r in recs),
+        output_tokens=sum(r.output_tokens for r in recs),
+        cost_usd=round(sum(r.cost_usd for r in recs), 10),
+        p50_latency_s=_percentile(ok, 50),
+        p95_latency_s=_percentile(ok, 95),
+        escalations=sum(r.escalation_reason is not None for r in recs),
+    )
+
+
+def summarize(records: Iterable[UsageRecord | dict[str, Any]], by: str) -> list[Summary]:
+    """Group records by ``"tier"``, ``"node"``, ``"subagent"`` or ``"model"``; last row is the total."""
+    recs = [_as_record(r) for r in records]
+    groups: dict[str, list[UsageRecord]] = {}
+    for rec in recs:
+        groups.setdefault(str(getattr(rec, by) or "-"), []).append(rec)
+    rows = [_summary(k, v) for k, v in sorted(groups.items())]
+    rows.append(_summary("TOTAL", recs))
+    return rows

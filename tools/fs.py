@@ -1,0 +1,348 @@
+"""Read-only file tools (list_files, grep, read_file) confined to one sandbox directory."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+__all__ = ["Sandbox", "SandboxError", "fs_tools"]
+
+_PATH_RULE = (
+    "paths are relative to the sandbox root; '..' and absolute paths are not allowed "
+    "(use e.g. 'src/app.py', or '.' for the root)"
+)
+_BINARY_PROBE_BYTES = 4096
+_GREP_MAX_FILE_BYTES = 1_000_000
+_GREP_LINE_CHARS = 200
+_READ_LINE_CHARS = 1000
+
+
+class SandboxError(ToolException):
+    """A tool path was rejected because it is malformed or leaves the sandbox.
+
+    Attributes:
+        path: the path as the caller gave it.
+        root: the sandbox root it was checked against.
+    """
+
+    def __init__(self, problem: str, *, path: str, root: Path) -> None:
+        self.path = path
+        self.root = root
+        # The absolute root is kept out of the message so the model is not tempted to use it.
+        super().__init__(f"{problem}: {path!r}. Fix: {_PATH_RULE}.")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A directory that tool paths must stay inside, even through symlinks.
+
+    Attributes:
+        root: the sandbox directory, stored as its fully resolved real path.
+
+    Example:
+        >>> import tempfile
+        >>> box = Sandbox(Path(tempfile.mkdtemp()))
+        >>> box.resolve(".") == box.root
+        True
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        real = Path(os.path.realpath(Path(self.root).expanduser()))
+        if not real.is_dir():
+            problem = "does not exist" if not real.exists() else "is not a directory"
+            raise ValueError(
+                f"sandbox root {str(self.root)!r} {problem}; pass an existing directory"
+            )
+        object.__setattr__(self, "root", real)
+
+    def contains(self, real: Path) -> bool:
+        """Return whether an already resolved real path lies inside the root."""
+        return real == self.root or real.is_relative_to(self.root)
+
+    def resolve(self, rel: str) -> Path:
+        """Turn a root-relative path into a real path inside the sandbox.
+
+        Args:
+            rel: path relative to the root; ``""`` and ``"."`` mean the root itself.
+
+        Returns:
+            The real path with every symlink resolved; it need not exist.
+
+        Raises:
+            SandboxError: ``rel`` is absolute, contains ``..`` or NUL, or resolves outside the root.
+        """
+        if "\x00" in rel:
+            raise SandboxError("path contains a NUL character", path=rel, root=self.root)
+        text = rel.strip()
+        if text.startswith(("/", "\\")) or Path(text).is_absolute():
+            raise SandboxError("absolute paths are not allowed", path=rel, root=self.root)
+        if ".." in re.split(r"[/\\]", text):
+            raise SandboxError("'..' is not allowed in paths", path=rel, root=self.root)
+        real = Path(os.path.realpath(self.root / (text or ".")))
+        if not self.contains(real):
+            raise SandboxError(
+                "path leads outside the sandbox via a symlink", path=rel, root=self.root
+            )
+        return real
+
+    def walk_files(self, start: Path, prefix: str = "") -> Iterator[tuple[str, Path]]:
+        """Yield ``(display path, real path)`` for regular files below a resolved directory.
+
+        Hidden entries and ``__pycache__`` are skipped. File symlinks are yielded only when they
+        resolve inside the root; symlinked directories are never descended into (as with
+        ``os.walk`` and ripgrep), which rules out escapes, cycles and duplicate listings.
+        """
+        try:
+            entries = sorted(os.scandir(start), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == "__pycache__":
+                continue
+            shown = f"{prefix}{entry.name}"
+            if entry.is_symlink():
+                real = Path(os.path.realpath(entry.path))
+                if self.contains(real) and real.is_file():
+                    yield shown, real
+            elif entry.is_dir(follow_symlinks=False):
+                yield from self.walk_files(Path(entry.path), f"{shown}/")
+            elif entry.is_file(follow_symlinks=False):
+                yield shown, Path(entry.path)
+
+
+def _shown(rel: str) -> str:
+    """Normalise a validated relative path for display, e.g. ``./src//a.py`` -> ``src/a.py``."""
+    return posixpath.normpath(rel.strip() or ".")
+
+
+def _glob_matches(shown: str, pattern: str) -> bool:
+    """Match a file name glob; a pattern with '/' is matched against the whole relative path."""
+    if "/" not in pattern:
+        return fnmatch.fnmatch(posixpath.basename(shown), pattern)
+    if pattern.startswith("**/") and fnmatch.fnmatch(shown, pattern[3:]):
+        return True
+    return fnmatch.fnmatch(shown, pattern)
+
+
+def _is_binary(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return b"\x00" in fh.read(_BINARY_PROBE_BYTES)
+
+
+def _files_under(box: Sandbox, rel: str, glob: str) -> list[tuple[str, Path]]:
+    """Files under ``rel`` matching ``glob``, sorted by display path; a file path is itself."""
+    real, shown = box.resolve(rel), _shown(rel)
+    if real.is_file():
+        return [(shown, real)]
+    if not real.is_dir():
+        raise ToolException(
+            f"no such file or folder: {rel!r}. Use list_files('.') to see what exists."
+        )
+    prefix = "" if shown == "." else f"{shown}/"
+    return sorted(f for f in box.walk_files(real, prefix) if _glob_matches(f[0], glob))
+
+
+class _Args(BaseModel):
+    """Base for tool arguments: ``null`` (often sent by small models) means "use the default"."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def fill_defaults(cls, value: object, info: ValidationInfo) -> object:
+        """Swap ``None`` for the field's default when it has one."""
+        field = cls.model_fields[info.field_name or ""]
+        return field.get_default() if value is None and not field.is_required() else value
+
+
+class _ListFilesArgs(_Args):
+    path: str = Field(".", description="Folder to list, relative to the project root. '.' = root.")
+    pattern: str = Field("*", description="File name pattern, e.g. '*.py'. '*' = all files.")
+
+
+class _GrepArgs(_Args):
+    pattern: str = Field(description="Text or regular expression to search for.")
+    path: str = Field(".", description="Folder or file to search, relative to the root. '.' = all.")
+    glob: str = Field("*.py", description="Only search files whose name matches, e.g. '*.md'.")
+
+
+class _ReadFileArgs(_Args):
+    path: str = Field(description="File to read, relative to the project root, e.g. 'src/app.py'.")
+    start_line: int = Field(1, description="First line to read (1 = start of file).")
+    end_line: int | None = Field(None, description="Last line to read; leave empty for a page.")
+
+
+def _list_files(box: Sandbox, limit: int, path: str, pattern: str) -> str:
+    files = [shown for shown, _ in _files_under(box, path, pattern)]
+    if not files:
+        return f"no files matching {pattern!r} under {_shown(path)}"
+    lines = files[:limit]
+    if len(files) > limit:
+        lines.append(f"... {len(files) - limit} more (narrow the path or pattern)")
+    return "\n".join(lines)
+
+
+def _compile(pattern: str) -> tuple[re.Pattern[str], str | None]:
+    """Compile a regex, falling back to a literal search; returns the note to show, if any."""
+    try:
+        return re.compile(pattern), None
+    except re.error as exc:
+        note = f"note: {pattern!r} is not a valid regex ({exc}); searched for it as literal text"
+        return re.compile(re.escape(pattern)), note
+
+
+def _grep_file(regex: re.Pattern[str], shown: str, real: Path) -> Iterator[str]:
+    try:
+        if real.stat().st_size > _GREP_MAX_FILE_BYTES or _is_binary(real):
+            return
+        text = real.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    # Split on "\n" only (read_text already folded \r\n and \r) so numbers match read_file's.
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        if regex.search(line):
+            yield f"{shown}:{number}: {line.strip()[:_GREP_LINE_CHARS]}"
+
+
+def _grep(box: Sandbox, limit: int, pattern: str, path: str, glob: str) -> str:
+    if not pattern:
+        raise ToolException("pattern is empty; give the text or regex to search for.")
+    files = _files_under(box, path, glob)
+    regex, note = _compile(pattern)
+    shown_lines, total = [], 0
+    for shown, real in files:
+        for hit in _grep_file(regex, shown, real):
+            total += 1
+            if total <= limit:
+                shown_lines.append(hit)
+    if total == 0:
+        shown_lines.append(f"no matches for {pattern!r} under {_shown(path)}")
+    elif total > limit:
+        shown_lines.append(f"... {total - limit} more matches")
+    return "\n".join(([note] if note else []) + shown_lines)
+
+
+def _open_text(box: Sandbox, path: str) -> Path:
+    real = box.resolve(path)
+    if real.is_dir():
+        raise ToolException(f"{path!r} is a folder, not a file. Use list_files({path!r}).")
+    if not real.exists():
+        raise ToolException(f"no such file: {path!r}. Use list_files('.') to see what exists.")
+    if not real.is_file():
+        raise ToolException(f"{path!r} is not a regular file and cannot be read.")
+    if _is_binary(real):
+        raise ToolException(
+            f"{path!r} looks binary (it contains NUL bytes); only text is readable."
+        )
+    return real
+
+
+def _read_file(box: Sandbox, limit: int, path: str, start_line: int, end_line: int | None) -> str:
+    real, shown = _open_text(box, path), _shown(path)
+    if end_line is not None and end_line < start_line:
+        raise ToolException(f"end_line {end_line} is before start_line {start_line}.")
+    last = start_line + limit - 1 if end_line is None else min(end_line, start_line + limit - 1)
+    picked, total = [], 0
+    with real.open(encoding="utf-8", errors="replace") as fh:
+        for total, line in enumerate(fh, start=1):
+            if start_line <= total <= last:
+                text = line.rstrip("\r\n")
+                if len(text) > _READ_LINE_CHARS:
+                    text = f"{text[:_READ_LINE_CHARS]} ... (+{len(text) - _READ_LINE_CHARS} chars)"
+                picked.append(f"{total}: {text}")
+    if total == 0:
+        return f"{shown} is empty (0 lines)"
+    if not 1 <= start_line <= total:
+        raise ToolException(
+            f"start_line {start_line} is out of range: {shown} has {total} lines "
+            f"(use start_line from 1 to {total})."
+        )
+    end = min(last, total)
+    out = [f"{shown} lines {start_line}-{end} of {total}", *picked]
+    if end < total:
+        more = "" if end_line is None or end_line <= end else f" (at most {limit} lines per call)"
+        out.append(f"... {total - end} more lines{more}; call read_file with start_line={end + 1}")
+    return "\n".join(out)
+
+
+def fs_tools(
+    root: str | Path,
+    *,
+    max_read_lines: int = 200,
+    max_matches: int = 50,
+    max_entries: int = 200,
+) -> list[BaseTool]:
+    r"""Build the read-only ``list_files``, ``grep`` and ``read_file`` tools for one directory.
+
+    Every path a model passes is checked by a :class:`Sandbox`; bad input raises
+    :class:`SandboxError` or ``ToolException``, whose message tells the model what to fix.
+
+    Args:
+        root: directory the tools may see; it must exist.
+        max_read_lines: most lines ``read_file`` returns per call.
+        max_matches: most lines ``grep`` returns before summarising the rest.
+        max_entries: most files ``list_files`` returns before summarising the rest.
+
+    Returns:
+        The tools, in the order list_files, grep, read_file.
+
+    Raises:
+        ValueError: ``root`` is not an existing directory, or a limit is below 1.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.py").write_text("x = 1\n")
+        >>> list_files, grep, read_file = fs_tools(folder)
+        >>> grep.invoke({"pattern": "x ="})
+        'a.py:1: x = 1'
+    """
+    for name, value in [
+        ("max_read_lines", max_read_lines),
+        ("max_matches", max_matches),
+        ("max_entries", max_entries),
+    ]:
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    box = Sandbox(Path(root))
+
+    def list_files(path: str = ".", pattern: str = "*") -> str:
+        return _list_files(box, max_entries, path, pattern)
+
+    def grep(pattern: str, path: str = ".", glob: str = "*.py") -> str:
+        return _grep(box, max_matches, pattern, path, glob)
+
+    def read_file(path: str, start_line: int = 1, end_line: int | None = None) -> str:
+        return _read_file(box, max_read_lines, path, start_line, end_line)
+
+    return [
+        StructuredTool.from_function(
+            list_files,
+            name="list_files",
+            description="List files in a folder and its subfolders, relative to the root.",
+            args_schema=_ListFilesArgs,
+        ),
+        StructuredTool.from_function(
+            grep,
+            name="grep",
+            description="Search inside files for text or a regex. Returns 'path:LINE: text' lines.",
+            args_schema=_GrepArgs,
+        ),
+        StructuredTool.from_function(
+            read_file,
+            name="read_file",
+            description="Read a text file. Returns numbered lines; use start_line to read further.",
+            args_schema=_ReadFileArgs,
+        ),
+    ]
