@@ -1,0 +1,259 @@
+"""The `tierflow` command: run, resume, show and draw graphs registered in langgraph.json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from tierflow.config import TierConfig, load_config
+from tierflow.errors import TierflowError
+from tierflow.registry import graph_names, load_builder
+from tierflow.report import print_usage
+from tierflow.runner import RunResult, Runner
+from tierflow.runtime import RunContext
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Route agent work from a flagship model to cheap tiers, with budgets.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+DataDir = Annotated[Path | None, typer.Option(help="where checkpoints live (default from config)")]
+CheckpointUrl = Annotated[str | None, typer.Option(help="postgresql://... to checkpoint in PostgreSQL")]
+Profile = Annotated[str | None, typer.Option(help="tier profile: local, openai, or one in tierflow.toml")]
+
+
+def _mount_optional_apps() -> None:
+    try:
+        from tierflow.local.cli import local_app
+    except ImportError:  # the local extra is optional
+        return
+    app.add_typer(local_app, name="local", help="Start/stop/inspect the local llama.cpp tier servers.")
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+def _input_key_for_list(graph: str) -> str:
+    schema = load_builder(graph).input_schema
+    hints = getattr(schema, "__annotations__", {})
+    lists = [k for k, v in hints.items() if "list" in str(v).lower()]
+    if len(lists) != 1:
+        raise TierflowError(f"graph '{graph}' does not take a list input; pass a JSON object instead")
+    return lists[0]
+
+
+def parse_input(graph: str, text: str, root: Path | None, budget: float | None) -> dict[str, Any]:
+    """INPUT is a JSON object, a .json/.jsonl file, or plain text (the request)."""
+    path = Path(text)
+    if len(text) < 4096 and path.suffix in (".json", ".jsonl") and path.is_file():
+        raw = path.read_text()
+        data: Any = [json.loads(x) for x in raw.splitlines() if x.strip()] if path.suffix == ".jsonl" else json.loads(raw)
+    elif text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TierflowError(f"INPUT looks like JSON but is not valid: {exc}") from exc
+    else:
+        data = {"request": text}
+    if isinstance(data, list):
+        data = {_input_key_for_list(graph): data}
+    if not isinstance(data, dict):
+        raise TierflowError("INPUT must be a JSON object, a list of items, or plain text")
+    schema_keys = getattr(load_builder(graph).input_schema, "__annotations__", {})
+    if "env" in schema_keys and "env" not in data:
+        data["env"] = {"root": str((root or Path.cwd()).resolve())}
+    if budget is not None:
+        if budget <= 0:
+            raise TierflowError("--budget-usd must be positive")
+        data["budget_usd"] = budget
+    return data
+
+
+def _on_event(event: dict[str, Any]) -> None:
+    kind = event.get("event")
+    if kind == "model_call":
+        who = event.get("subagent") or event.get("node")
+        console.print(
+            f"  [cyan]{who:<10}[/cyan] [magenta]{event['tier']:<8}[/magenta] {event['model']:<28} "
+            f"{event['latency_s']:6.2f}s {event['tokens']:6d} tok  ${event['cost_usd']:.6f}  "
+            f"(spent ${event['spent_usd']:.6f})"
+        )
+    elif kind == "model_error":
+        console.print(f"  [yellow]retry[/yellow] {event.get('node')} [{event.get('tier')}]: {event.get('error')}")
+
+
+def _config_for(profile: str | None) -> TierConfig:
+    return load_config(profile, require_keys=False)
+
+
+def _ensure_local(cfg: TierConfig) -> None:
+    if not any(t.local_model for t in cfg.tiers.values()):
+        return
+    try:
+        from tierflow.local.servers import ensure_running
+    except ImportError as exc:
+        raise TierflowError("the local profile needs: pip install 'tierflow[local]'") from exc
+    message = ensure_running(cfg)
+    if message:
+        console.print(f"[dim]{message}[/dim]")
+
+
+def _report(result: RunResult, cfg: TierConfig) -> None:
+    values = result.values
+    for key in ("answer", "tickets_out"):
+        if values.get(key):
+            console.rule(key)
+            console.print_json(json.dumps(values[key], default=str))
+    if values.get("status"):
+        console.print(f"status: [bold]{values['status']}[/bold]")
+    for intr in result.interrupts:
+        console.rule(f"waiting for a human (interrupt {intr.id})")
+        console.print_json(json.dumps(intr.value, default=str))
+    if result.interrupts:
+        console.print(
+            f"resume with: tierflow resume {result.thread_id} --answer '{{\"action\": \"approve\"}}'"
+            f"  (or --answer-for ID='{{...}}' per interrupt)"
+        )
+    print_usage(console, values.get("usage") or [], cfg)
+    console.print(f"thread: [bold]{result.thread_id}[/bold]")
+
+
+def _runner(data_dir: Path | None, url: str | None, profile: str | None) -> tuple[Runner, TierConfig]:
+    cfg = _config_for(profile)
+    return Runner(data_dir or cfg.data_dir, checkpoint_url=url, context=RunContext(profile=cfg.profile)), cfg
+
+
+@app.command()
+def run(
+    graph: Annotated[str, typer.Argument(help="graph name from langgraph.json")],
+    input: Annotated[str, typer.Argument(help="question text, JSON object, or .json/.jsonl file")],
+    budget_usd: Annotated[float | None, typer.Option(help="hard spending limit for this run")] = None,
+    profile: Profile = None,
+    thread: Annotated[str | None, typer.Option(help="thread id (default: a new one)")] = None,
+    root: Annotated[Path | None, typer.Option(help="source tree for codebase graphs")] = None,
+    data_dir: DataDir = None,
+    checkpoint_url: CheckpointUrl = None,
+) -> None:
+    """Run GRAPH on INPUT with live progress, then print the result and the cost tables."""
+    try:
+        runner, cfg = _runner(data_dir, checkpoint_url, profile)
+        load_config(cfg.profile)  # fail early on missing keys
+        inputs = parse_input(graph, input, root, budget_usd)
+        _ensure_local(cfg)
+        console.print(f"running [bold]{graph}[/bold] on profile [bold]{cfg.profile}[/bold]")
+        result = asyncio.run(runner.run(graph, inputs, thread_id=thread, on_event=_on_event))
+    except TierflowError as exc:
+        _fail(exc)
+    _report(result, cfg)
+
+
+def _answers(result: RunResult, answer: str | None, answer_for: list[str]) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    if answer is not None:
+        value = _json_value(answer)
+        answers = {i.id: value for i in result.interrupts}
+    for item in answer_for:
+        key, _, raw = item.partition("=")
+        if key not in {i.id for i in result.interrupts}:
+            raise TierflowError(f"no pending interrupt with id '{key}'")
+        answers[key] = _json_value(raw)
+    if not answers and result.interrupts and sys.stdin.isatty():
+        for intr in result.interrupts:
+            console.print_json(json.dumps(intr.value, default=str))
+            answers[intr.id] = _json_value(typer.prompt('answer (e.g. {"action": "approve"})'))
+    return answers
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare word such as approve
+
+
+@app.command()
+def resume(
+    thread: Annotated[str, typer.Argument(help="thread id printed by `tierflow run`")],
+    answer: Annotated[str | None, typer.Option(help="JSON answer for every pending interrupt")] = None,
+    answer_for: Annotated[list[str], typer.Option(help="ID=JSON answer for one interrupt")] = [],  # noqa: B006
+    data_dir: DataDir = None,
+    checkpoint_url: CheckpointUrl = None,
+) -> None:
+    """Continue THREAD after an interrupt, or after the process died."""
+    try:
+        base_cfg = _config_for(None)
+        probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
+        profile = probe.thread_info(thread).get("profile")
+        runner, cfg = _runner(data_dir, checkpoint_url, profile)
+        before = asyncio.run(runner.state(thread))
+        answers = _answers(before, answer, answer_for)
+        if before.interrupts and not answers:
+            raise TierflowError("the thread is waiting for answers; pass --answer or --answer-for")
+        _ensure_local(cfg)
+        result = asyncio.run(runner.resume(thread, answers or None, on_event=_on_event))
+    except TierflowError as exc:
+        _fail(exc)
+    _report(result, cfg)
+
+
+@app.command()
+def show(
+    thread: Annotated[str, typer.Argument(help="thread id")],
+    data_dir: DataDir = None,
+    checkpoint_url: CheckpointUrl = None,
+    html: Annotated[Path | None, typer.Option(help="also write a self-contained HTML run view")] = None,
+) -> None:
+    """Per-tier and per-node totals (requests, tokens, cost, p50/p95 latency, errors)."""
+    try:
+        base_cfg = _config_for(None)
+        probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
+        runner, cfg = _runner(data_dir, checkpoint_url, probe.thread_info(thread).get("profile"))
+        result = asyncio.run(runner.state(thread))
+        if html is not None:
+            from tierflow.runview import write_html
+
+            write_html(result, cfg, html)
+            console.print(f"wrote {html}")
+    except TierflowError as exc:
+        _fail(exc)
+    _report(result, cfg)
+
+
+@app.command("graph")
+def draw(
+    graph: Annotated[str, typer.Argument(help="graph name from langgraph.json")],
+    png: Annotated[Path | None, typer.Option(help="write a PNG (needs graphviz + pygraphviz)")] = None,
+) -> None:
+    """Print the graph as Mermaid text (offline), or write a PNG where graphviz is installed."""
+    try:
+        compiled = load_builder(graph).compile()
+    except TierflowError as exc:
+        _fail(exc)
+    drawable = compiled.get_graph(xray=1)
+    if png is None:
+        typer.echo(drawable.draw_mermaid())
+        return
+    try:
+        png.write_bytes(drawable.draw_png())
+    except ImportError as exc:
+        _fail(TierflowError(f"PNG output needs graphviz and pygraphviz ({exc}); omit --png for Mermaid"))
+    console.print(f"wrote {png}")
+
+
+@app.command("graphs")
+def list_graphs() -> None:
+    """List the graphs registered in langgraph.json."""
+    for name in graph_names():
+        typer.echo(name)
+
+
+_mount_optional_apps()

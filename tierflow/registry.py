@@ -1,0 +1,52 @@
+"""Find graphs by name through langgraph.json, the same registry `langgraph dev` reads."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tierflow.errors import GraphNotFoundError, TierflowError
+
+__all__ = ["find_registry", "graph_names", "load_builder"]
+
+
+def find_registry(start: Path | None = None) -> Path:
+    """The nearest langgraph.json from ``start`` upward, else the one beside the installed source."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "langgraph.json").is_file():
+            return folder / "langgraph.json"
+    beside = Path(__file__).resolve().parents[1] / "langgraph.json"
+    if beside.is_file():
+        return beside
+    raise TierflowError("no langgraph.json found; run tierflow from the project folder")
+
+
+def _entries(registry: Path) -> dict[str, str]:
+    return dict(json.loads(registry.read_text()).get("graphs", {}))
+
+
+def graph_names(registry: Path | None = None) -> list[str]:
+    """Names of the registered graphs."""
+    return sorted(_entries(registry or find_registry()))
+
+
+def load_builder(name: str, registry: Path | None = None) -> Any:
+    """The uncompiled StateGraph of graph ``name`` (compile it with your checkpointer)."""
+    registry = registry or find_registry()
+    entries = _entries(registry)
+    if name not in entries:
+        raise GraphNotFoundError(name, sorted(entries))
+    file_part, _, attr = entries[name].partition(":")
+    path = (registry.parent / file_part).resolve()
+    root = str(registry.parent.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    module_name = ".".join(path.relative_to(registry.parent.resolve()).with_suffix("").parts)
+    module = importlib.import_module(module_name)
+    compiled = getattr(module, attr or "graph")
+    return compiled.builder
