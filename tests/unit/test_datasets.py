@@ -115,7 +115,13 @@ def test_codebase_qa_schema() -> None:
         rid = r["id"]
         assert re.fullmatch(r"cqa-\d{3}", rid), rid
         assert set(r) == {
-            "id", "question", "reference_answer", "answer_aliases", "evidence", "kind", "difficulty"
+            "id",
+            "question",
+            "reference_answer",
+            "answer_aliases",
+            "evidence",
+            "kind",
+            "difficulty",
         }, rid
         assert isinstance(r["question"], str) and r["question"].strip(), rid
         assert isinstance(r["reference_answer"], str) and r["reference_answer"].strip(), rid
@@ -129,7 +135,9 @@ def test_codebase_qa_schema() -> None:
             assert set(ev) == {"path", "start_line", "end_line", "contains"}, rid
             p = PurePosixPath(ev["path"])
             assert not p.is_absolute() and ".." not in p.parts and p.suffix == ".py", (rid, p)
-            assert not p.parts[0].startswith("langgraph"), f"{rid}: path must be relative to the package dir"
+            assert not p.parts[0].startswith("langgraph"), (
+                f"{rid}: path must be relative to the package dir"
+            )
             assert isinstance(ev["start_line"], int) and isinstance(ev["end_line"], int), rid
             assert 1 <= ev["start_line"] <= ev["end_line"], rid
             assert isinstance(ev["contains"], str) and ev["contains"].strip(), rid
@@ -223,7 +231,9 @@ def test_triage_labels_follow_written_rules() -> None:
         if ref["category"] == "feature_request":
             assert ref["urgency"] == "low", f"{r['id']}: feature requests are low urgency"
         if ref["category"] == "security":
-            assert ref["urgency"] in ("high", "critical"), f"{r['id']}: security is high or critical"
+            assert ref["urgency"] in ("high", "critical"), (
+                f"{r['id']}: security is high or critical"
+            )
     cats = Counter(r["reference"]["category"] for r in rows)
     assert set(cats) == CATEGORIES, f"every category should be represented: {cats}"
     urg = Counter(r["reference"]["urgency"] for r in rows)

@@ -1,0 +1,415 @@
+"""Ticket triage: nano classifies, mini extracts, flagship drafts, a human reviews each draft.
+
+Graph shape::
+
+    START -> intake --(Send per ticket)--> classify + extract -> plan_drafts
+          --(Send per urgent or complex ticket)--> draft -> plan_reviews
+          --(Send per draft)--> review -> report -> END
+
+Input: ``{"tickets": [{"id", "subject", "body", "customer_email"}, ...], "budget_usd": 0.05}``.
+Output: ``tickets_out`` = ticket id -> ``{classification, fields, draft, status, error, note}``;
+each subagent task's :class:`~nodes.subagent.SubagentResult` is in ``results`` under
+``classify:<id>``, ``extract:<id>`` and ``draft:<id>``. ``classify`` and ``extract`` only need
+the ticket, so they run side by side; a ticket whose task stopped (budget) or failed goes no
+further and reports that status with the error, while the other tickets carry on.
+
+Example:
+    >>> from langgraph.checkpoint.memory import InMemorySaver
+    >>> g = build().compile(checkpointer=InMemorySaver())
+    >>> sorted(n for n in g.get_graph().nodes if not n.startswith("__"))
+    ['classify', 'draft', 'extract', 'intake', 'plan_drafts', 'plan_reviews', 'report', 'review']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from typing_extensions import TypedDict
+
+from nodes.human import ask_human, event
+from nodes.subagent import Subagent, build_subagent, subagent_input
+from tierflow.errors import TierflowError
+from tierflow.runtime import RunContext
+from tierflow.state import EngineState, max_budget, merge_dict, merge_events
+from tierflow.usage import merge_usage
+
+__all__ = [
+    "Ticket",
+    "Classification",
+    "TicketFields",
+    "DraftTask",
+    "Draft",
+    "TicketOutcome",
+    "InvalidTicketError",
+    "TriageInput",
+    "TriageOutput",
+    "TriageState",
+    "CLASSIFY",
+    "EXTRACT",
+    "DRAFT",
+    "verify_fields",
+    "build",
+    "graph",
+]
+
+URGENT = ("high", "critical")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("is not an email address (expected name@domain.tld)")
+    return value
+
+
+class Ticket(BaseModel):
+    """One support ticket as it arrives."""
+
+    id: str = Field(min_length=1, description="unique ticket id, e.g. 't-001'")
+    subject: str
+    body: str = Field(min_length=1)
+    customer_email: Annotated[str, AfterValidator(_email)]
+
+    @property
+    def text(self) -> str:
+        """Subject and body: what the customer wrote."""
+        return f"{self.subject}\n{self.body}"
+
+
+class Classification(BaseModel):
+    """What kind of ticket it is and how fast it needs an answer."""
+
+    category: Literal["billing", "account", "bug", "outage", "feature_request", "security", "other"]
+    urgency: Literal["low", "medium", "high", "critical"]
+    complex: bool = Field(description="true when answering needs investigation or several steps")
+
+
+class TicketFields(BaseModel):
+    """Facts copied out of a ticket; anything not written in the ticket is null."""
+
+    order_id: str | None = Field(description="order id exactly as written in the ticket, or null")
+    amount_usd: float | None = Field(description="money amount written in the ticket, or null")
+    product: str | None = Field(description="product or plan the ticket is about, or null")
+    customer_email: str
+
+
+class DraftTask(BaseModel):
+    """What the drafter needs: the ticket and what the cheaper tiers found."""
+
+    ticket: Ticket
+    classification: Classification
+    fields: TicketFields
+
+
+class Draft(BaseModel):
+    """A reply to the customer."""
+
+    subject: str = Field(min_length=1)
+    body: str = Field(min_length=1)
+
+
+class TicketOutcome(BaseModel):
+    """One ticket in ``tickets_out``."""
+
+    classification: dict[str, Any] | None = None
+    fields: dict[str, Any] | None = None
+    draft: dict[str, Any] | None = None
+    status: Literal["sent", "rejected", "no_reply_needed", "stopped", "failed"]
+    error: str | None = None
+    note: str | None = None
+
+
+class InvalidTicketError(TierflowError, ValueError):
+    """The input's tickets do not validate; raised before any model call.
+
+    Attributes:
+        index: position of the offending ticket in ``tickets`` (None: the list itself).
+        field: the first offending field, e.g. ``customer_email``.
+    """
+
+    def __init__(self, index: int | None, field: str, problem: str) -> None:
+        self.index = index
+        self.field = field
+        self.problem = problem
+        where = "tickets" if index is None else f"tickets[{index}]"
+        super().__init__(
+            f"invalid input at {where}: {problem}. Each ticket needs 'id', 'subject', 'body' "
+            "and 'customer_email' (e.g. {'id': 't-001', 'subject': 'Refund', 'body': '...', "
+            "'customer_email': 'ann@example.com'})"
+        )
+
+
+def verify_fields(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
+    """Reject an order id or amount that is not written in the ticket."""
+    assert isinstance(task, Ticket) and isinstance(out, TicketFields)
+    if out.order_id is not None and out.order_id not in task.text:
+        return f"order_id {out.order_id!r} is not in the ticket; copy it exactly, or use null"
+    if out.amount_usd is not None:
+        numbers = {float(n.replace(",", "")) for n in _NUMBER.findall(task.text)}
+        if not any(abs(n - out.amount_usd) < 0.005 for n in numbers):
+            return (
+                f"amount_usd {out.amount_usd} is not written in the ticket; use null when none is"
+            )
+    return None
+
+
+CLASSIFY = Subagent(
+    name="classify",
+    description="labels a support ticket with a category, an urgency and whether it is complex",
+    tier="nano",
+    task_schema=Ticket,
+    output_schema=Classification,
+    prompt=(
+        "You triage customer support tickets. Pick the category that fits best. Urgency: critical "
+        "= service down or security breach for this customer now; high = blocked or charged "
+        "wrongly; medium = degraded or confused; low = questions and wishes. complex = true when "
+        "the answer needs investigation or several steps."
+    ),
+)
+
+EXTRACT = Subagent(
+    name="extract",
+    description="copies the order id, amount, product and customer email out of a ticket",
+    tier="mini",
+    task_schema=Ticket,
+    output_schema=TicketFields,
+    prompt=(
+        "Copy facts out of the support ticket. order_id and amount_usd must appear in the "
+        "ticket's subject or body exactly; use null when the ticket does not state them. Never "
+        "guess. customer_email is the ticket's customer_email."
+    ),
+    verifier=verify_fields,
+)
+
+DRAFT = Subagent(
+    name="draft",
+    description="writes a reply to an urgent or complex ticket for a human to review",
+    tier="flagship",
+    task_schema=DraftTask,
+    output_schema=Draft,
+    prompt=(
+        "Write the support team's reply to the ticket. Be specific: use the classification and "
+        "the extracted fields, say what happens next and when. Promise nothing the ticket does "
+        "not support (no refunds or credits without an order id). Plain text, under 150 words."
+    ),
+)
+
+_PIPELINE = (CLASSIFY.name, EXTRACT.name, DRAFT.name)
+
+
+# Input and output use typing_extensions.TypedDict so pydantic can render their JSON schemas
+# on Python 3.11 (LangGraph Server shows them); the state mixes in the engine's keys.
+class TriageInput(TypedDict, total=False):
+    """What a caller passes to start a run."""
+
+    tickets: list[dict[str, Any]]
+    budget_usd: Annotated[float | None, max_budget]
+
+
+class TriageOutput(TypedDict, total=False):
+    """What a finished run returns."""
+
+    tickets_out: dict[str, Any]
+    results: Annotated[dict[str, Any], merge_dict]
+    usage: Annotated[list[dict[str, Any]], merge_usage]
+    events: Annotated[list[dict[str, Any]], merge_events]
+    budget_usd: Annotated[float | None, max_budget]
+
+
+class TriageState(EngineState, total=False):
+    """State of a triage run (checkpointed)."""
+
+    tickets: list[dict[str, Any]]
+    results: Annotated[dict[str, Any], merge_dict]
+    reviews: Annotated[dict[str, Any], merge_dict]
+    tickets_out: dict[str, Any]
+
+
+def _problems(exc: ValidationError, root: str) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or root}: {e['msg']}" for e in exc.errors())
+
+
+def _validate(raw: Any) -> list[Ticket]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
+        raise InvalidTicketError(
+            None, "tickets", f"expected a list of tickets, got {type(raw).__name__}"
+        )
+    tickets, seen = [], {}
+    for i, item in enumerate(raw):
+        try:
+            ticket = Ticket.model_validate(item)
+        except ValidationError as exc:
+            field = ".".join(map(str, exc.errors()[0]["loc"])) or "(ticket)"
+            raise InvalidTicketError(i, field, _problems(exc, "(ticket)")) from exc
+        if ticket.id in seen:
+            raise InvalidTicketError(
+                i, "id", f"id {ticket.id!r} is already used by tickets[{seen[ticket.id]}]"
+            )
+        seen[ticket.id] = i
+        tickets.append(ticket)
+    return tickets
+
+
+def intake(state: TriageState) -> dict[str, Any]:
+    """Validate the tickets (raises :class:`InvalidTicketError` before any model call)."""
+    return {"tickets": [t.model_dump() for t in _validate(state.get("tickets"))]}
+
+
+def _task_id(stage: str, ticket_id: str) -> str:
+    return f"{stage}:{ticket_id}"
+
+
+def _result(state: Mapping[str, Any], stage: str, ticket_id: str) -> dict[str, Any] | None:
+    return (state.get("results") or {}).get(_task_id(stage, ticket_id))
+
+
+def _done(state: Mapping[str, Any], stage: str, ticket_id: str) -> dict[str, Any] | None:
+    result = _result(state, stage, ticket_id)
+    return result["output"] if result and result["status"] == "done" else None
+
+
+def _route_intake(state: TriageState) -> Any:
+    sends = [
+        Send(spec.name, subagent_input(_task_id(spec.name, t["id"]), t, state))
+        for t in state.get("tickets") or []
+        for spec in (CLASSIFY, EXTRACT)
+    ]
+    return sends or "report"
+
+
+def _needs_draft(classification: Mapping[str, Any]) -> bool:
+    return classification["urgency"] in URGENT or bool(classification["complex"])
+
+
+def _route_drafts(state: TriageState) -> Any:
+    sends = []
+    for ticket in state.get("tickets") or []:
+        label, fields = (
+            _done(state, CLASSIFY.name, ticket["id"]),
+            _done(state, EXTRACT.name, ticket["id"]),
+        )
+        if label is None or fields is None or not _needs_draft(label):
+            continue
+        task = DraftTask(ticket=ticket, classification=label, fields=fields)  # type: ignore[arg-type]
+        sends.append(
+            Send(DRAFT.name, subagent_input(_task_id(DRAFT.name, ticket["id"]), task, state))
+        )
+    return sends or "report"
+
+
+def _route_reviews(state: TriageState) -> Any:
+    sends = []
+    for ticket in state.get("tickets") or []:
+        draft = _done(state, DRAFT.name, ticket["id"])
+        if draft is not None:
+            label = _done(state, CLASSIFY.name, ticket["id"]) or {}
+            sends.append(
+                Send("review", {"ticket": ticket, "classification": label, "draft": draft})
+            )
+    return sends or "report"
+
+
+def review(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Ask a human to approve, edit or reject one draft (``task``: ticket, classification, draft).
+
+    Raises:
+        ValueError: an edit whose value is not a :class:`Draft`; the interrupt stays pending,
+            so resuming again with a valid value continues the run.
+    """
+    ticket, draft = task["ticket"], task["draft"]
+    label = task["classification"]
+    question = (
+        f"Send this reply to {ticket['customer_email']} for ticket {ticket['id']} "
+        f"({label.get('category')}, {label.get('urgency')} urgency): {ticket['subject']!r}? "
+        "approve: send it; edit: send your version ({'subject': ..., 'body': ...}); "
+        "reject: do not send it."
+    )
+    decision = ask_human(
+        "draft_review", question, ticket_id=ticket["id"], draft=draft, ticket=ticket
+    )
+    sent = draft
+    if decision.action == "edit":
+        try:
+            sent = Draft.model_validate(decision.value).model_dump()
+        except ValidationError as exc:
+            raise ValueError(
+                f"draft_review of ticket {ticket['id']}: the edited value is not a Draft "
+                f"({_problems(exc, '(value)')}); "
+                "resume again with {'action': 'edit', 'value': {'subject': '...', 'body': '...'}}"
+            ) from exc
+    status = "rejected" if decision.action == "reject" else "sent"
+    outcome = {"status": status, "draft": sent, "note": decision.note, "action": decision.action}
+    done = event(
+        "draft_review",
+        ticket_id=ticket["id"],
+        decision=decision.action,
+        status=status,
+        note=decision.note,
+    )
+    return {"reviews": {ticket["id"]: outcome}, "events": [done]}
+
+
+def _outcome(state: Mapping[str, Any], ticket_id: str) -> TicketOutcome:
+    parts: dict[str, Any] = {
+        "classification": _done(state, CLASSIFY.name, ticket_id),
+        "fields": _done(state, EXTRACT.name, ticket_id),
+        "draft": _done(state, DRAFT.name, ticket_id),
+    }
+    for stage in _PIPELINE:
+        result = _result(state, stage, ticket_id)
+        if result and result["status"] != "done":
+            error = f"{_task_id(stage, ticket_id)}: {result.get('error') or result['status']}"
+            return TicketOutcome(**parts, status=result["status"], error=error)
+    reviewed = (state.get("reviews") or {}).get(ticket_id)
+    if reviewed is None:
+        return TicketOutcome(**parts, status="no_reply_needed")
+    return TicketOutcome(
+        **{**parts, "draft": reviewed["draft"]},
+        status=reviewed["status"],
+        note=reviewed.get("note"),
+    )
+
+
+def _join(state: TriageState) -> dict[str, Any]:
+    # Parallel branches meet here; the edge after it reads their merged results.
+    return {}
+
+
+def report(state: TriageState) -> dict[str, Any]:
+    """Assemble ``tickets_out``, ordered by ticket id."""
+    ids = sorted(t["id"] for t in state.get("tickets") or [])
+    return {"tickets_out": {i: _outcome(state, i).model_dump() for i in ids}}
+
+
+def build() -> StateGraph:
+    """Uncompiled triage graph (choose the checkpointer at compile time; reviews need one)."""
+    builder = StateGraph(
+        TriageState, input_schema=TriageInput, output_schema=TriageOutput, context_schema=RunContext
+    )
+    builder.add_node("intake", intake)
+    for spec in (CLASSIFY, EXTRACT, DRAFT):
+        builder.add_node(spec.name, build_subagent(spec).compile())
+    builder.add_node("plan_drafts", _join)
+    builder.add_node("plan_reviews", _join)
+    builder.add_node("review", review)
+    builder.add_node("report", report)
+    builder.add_edge(START, "intake")
+    builder.add_conditional_edges("intake", _route_intake, [CLASSIFY.name, EXTRACT.name, "report"])
+    builder.add_edge(CLASSIFY.name, "plan_drafts")
+    builder.add_edge(EXTRACT.name, "plan_drafts")
+    builder.add_conditional_edges("plan_drafts", _route_drafts, [DRAFT.name, "report"])
+    builder.add_edge(DRAFT.name, "plan_reviews")
+    builder.add_conditional_edges("plan_reviews", _route_reviews, ["review", "report"])
+    builder.add_edge("review", "report")
+    builder.add_edge("report", END)
+    return builder
+
+
+graph = build().compile()
+graph.name = "triage"

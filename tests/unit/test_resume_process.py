@@ -1,0 +1,42 @@
+"""Interrupt in one process, resume in another, on the SQLite checkpointer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DRIVER = Path(__file__).with_name("resume_driver.py")
+
+
+def _phase(phase: str, data_dir: Path) -> dict:
+    # Small output caps make the worst-case estimates easy to reason about:
+    # flagship <= 500 * $15/1M = $0.0075 of output, mini <= 200 * $4.5/1M.
+    env = {**os.environ, "TIERFLOW_TIERS__FLAGSHIP__MAX_OUTPUT_TOKENS": "500",
+           "TIERFLOW_TIERS__MINI__MAX_OUTPUT_TOKENS": "200"}
+    out = subprocess.run(
+        [sys.executable, str(DRIVER), phase, str(data_dir), "thread-1"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_budget_interrupt_survives_process_exit_and_resumes(tmp_path: Path) -> None:
+    first = _phase("start", tmp_path)
+    # The second supervisor call (worst case > remaining $0.0074) was not made: a budget interrupt.
+    assert first["requests"] == {"flagship": 1, "mini": 1, "nano": 0}
+    assert [i["kind"] for i in first["interrupts"]] == ["budget"]
+    assert first["interrupts"][0]["spent_usd"] == 0.0046
+    assert first["results"] == ["t1.1-search"]
+    assert (tmp_path / "checkpoints.sqlite").exists()
+
+    second = _phase("resume", tmp_path)
+    # New process: the finished search is not redone (mini saw no request), the run completes.
+    assert second["requests"] == {"flagship": 2, "mini": 0, "nano": 0}
+    assert second["status"] == "answered"
+    assert second["answer"]["citations"] == [{"path": "fs.py", "line": 1}]
+    assert second["results"] == ["t1.1-search"]
+    assert second["usage_nodes"] == ["supervisor", "search", "supervisor", "answer"]
