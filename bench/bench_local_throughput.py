@@ -2,6 +2,9 @@
 
 Run: python bench/bench_local_throughput.py --reps 5
 Starts the servers of the ``local`` profile that are not running and stops them afterwards.
+
+ChatOpenAI sends ``max_tokens`` as ``max_completion_tokens``, which llama-cpp-python's server
+ignores; ``extra_body`` repeats it as ``max_tokens`` so both clients generate the same tokens.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def langchain_call(spec: TierSpec) -> Callable[[], int]:
         model=spec.model,
         timeout=spec.timeout_s,
         max_retries=0,
+        extra_body={"max_tokens": SAMPLING["max_tokens"]},
         **SAMPLING,
     )
 
@@ -50,23 +54,22 @@ def langchain_call(spec: TierSpec) -> Callable[[], int]:
     return call
 
 
-def tokens_per_s(call: Callable[[], int]) -> float:
+def timed(call: Callable[[], int]) -> tuple[int, float]:
     t0 = time.perf_counter()
     tokens = call()
-    return tokens / (time.perf_counter() - t0)
+    return tokens, tokens / (time.perf_counter() - t0)
 
 
-def bench(spec: TierSpec, reps: int) -> tuple[float, float]:
-    """Median tokens/s for (direct, ChatOpenAI); calls alternate so drift hits both alike."""
+def bench(spec: TierSpec, reps: int) -> dict[str, tuple[int, float]]:
+    """Output tokens and median tokens/s per client; calls alternate so drift hits both alike."""
     calls = {"direct": direct_call(spec), "langchain": langchain_call(spec)}
     for call in calls.values():
         call()  # warm-up: prompt cache and connection
-    speeds: dict[str, list[float]] = {name: [] for name in calls}
+    runs: dict[str, list[tuple[int, float]]] = {name: [] for name in calls}
     for i in range(reps):
-        order = list(calls) if i % 2 == 0 else list(reversed(calls))
-        for name in order:
-            speeds[name].append(tokens_per_s(calls[name]))
-    return statistics.median(speeds["direct"]), statistics.median(speeds["langchain"])
+        for name in list(calls) if i % 2 == 0 else list(reversed(calls)):
+            runs[name].append(timed(calls[name]))
+    return {n: (max(t for t, _ in r), statistics.median(s for _, s in r)) for n, r in runs.items()}
 
 
 def main() -> None:
@@ -86,10 +89,13 @@ def main() -> None:
     started = servers.up([s.name for s in by_model.values()])
     try:
         print(f"max_tokens={SAMPLING['max_tokens']}, temperature 0, median of {args.reps} reps")
-        print(f"{'model':38} {'tier':9} {'direct tok/s':>13} {'ChatOpenAI tok/s':>17} {'ratio':>6}")
+        print(f"{'model':36} {'tier':9} {'tokens':>7} {'direct tok/s':>13} {'ChatOpenAI tok/s':>17}"
+              f" {'ratio':>6}")  # fmt: skip
         for key, spec in by_model.items():
-            direct, chat = bench(spec, args.reps)
-            print(f"{key:38} {spec.name:9} {direct:13.1f} {chat:17.1f} {chat / direct:6.3f}")
+            res = bench(spec, args.reps)
+            (n_direct, direct), (n_chat, chat) = res["direct"], res["langchain"]
+            print(f"{key:36} {spec.name:9} {f'{n_direct}/{n_chat}':>7} {direct:13.1f} {chat:17.1f}"
+                  f" {chat / direct:6.3f}")  # fmt: skip
     finally:
         if started and not args.keep:
             servers.down([r.tier for r in started])

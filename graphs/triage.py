@@ -31,7 +31,7 @@ from langgraph.types import Send
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
-from nodes.human import ask_human, event
+from nodes.human import ReviewDecision, ask_human, event
 from nodes.subagent import Subagent, build_subagent, subagent_input
 from tierflow.errors import TierflowError
 from tierflow.runtime import RunContext
@@ -315,43 +315,52 @@ def _route_reviews(state: TriageState) -> Any:
     return sends or "report"
 
 
+def _ask_until_valid(
+    ticket: Mapping[str, Any], draft: dict[str, Any], question: str
+) -> tuple[ReviewDecision, dict[str, Any]]:
+    problem: str | None = None
+    while True:
+        asked = f"{problem}\n{question}" if problem else question
+        try:
+            decision = ask_human(
+                "draft_review", asked, ticket_id=ticket["id"], draft=draft, ticket=ticket,
+                error=problem,
+            )  # fmt: skip
+            if decision.action != "edit":
+                return decision, draft
+            return decision, Draft.model_validate(decision.value).model_dump()
+        except ValidationError as exc:
+            problem = (
+                f"draft_review of ticket {ticket['id']}: the edited value is not a Draft "
+                f"({_problems(exc, '(value)')}); resume with "
+                "{'action': 'edit', 'value': {'subject': '...', 'body': '...'}}"
+            )
+        except ValueError as exc:  # not a decision at all (see ask_human)
+            problem = f"draft_review of ticket {ticket['id']}: {exc}"
+
+
 def review(task: Mapping[str, Any]) -> dict[str, Any]:
     """Ask a human to approve, edit or reject one draft (``task``: ticket, classification, draft).
 
-    Raises:
-        ValueError: an edit whose value is not a :class:`Draft`; the interrupt stays pending,
-            so resuming again with a valid value continues the run.
+    An answer that is not a decision, or an edit that is not a :class:`Draft`, is not raised:
+    the node asks again with the problem in the new interrupt's ``error`` and question.
+    Raising would leave the thread stuck, because LangGraph replays the stored bad answer on
+    every later resume of the same interrupt.
     """
-    ticket, draft = task["ticket"], task["draft"]
-    label = task["classification"]
+    ticket, label = task["ticket"], task["classification"]
     question = (
         f"Send this reply to {ticket['customer_email']} for ticket {ticket['id']} "
         f"({label.get('category')}, {label.get('urgency')} urgency): {ticket['subject']!r}? "
         "approve: send it; edit: send your version ({'subject': ..., 'body': ...}); "
         "reject: do not send it."
     )
-    decision = ask_human(
-        "draft_review", question, ticket_id=ticket["id"], draft=draft, ticket=ticket
-    )
-    sent = draft
-    if decision.action == "edit":
-        try:
-            sent = Draft.model_validate(decision.value).model_dump()
-        except ValidationError as exc:
-            raise ValueError(
-                f"draft_review of ticket {ticket['id']}: the edited value is not a Draft "
-                f"({_problems(exc, '(value)')}); "
-                "resume again with {'action': 'edit', 'value': {'subject': '...', 'body': '...'}}"
-            ) from exc
+    decision, sent = _ask_until_valid(ticket, task["draft"], question)
     status = "rejected" if decision.action == "reject" else "sent"
     outcome = {"status": status, "draft": sent, "note": decision.note, "action": decision.action}
     done = event(
-        "draft_review",
-        ticket_id=ticket["id"],
-        decision=decision.action,
-        status=status,
+        "draft_review", ticket_id=ticket["id"], decision=decision.action, status=status,
         note=decision.note,
-    )
+    )  # fmt: skip
     return {"reviews": {ticket["id"]: outcome}, "events": [done]}
 
 

@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
 from nodes.human import ask_human, event
-from tierflow.runtime import RunContext, engine_for
+from tierflow.runtime import RunContext, TierPolicy, engine_for
 
 __all__ = ["escalate_node"]
 
@@ -27,10 +27,11 @@ def escalate_node(
 
     def escalate(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
         config = engine_for(runtime.context).config
-        tier = state.get("tier") or start_tier
+        policy = runtime.context.policy if runtime.context else TierPolicy()
+        tier = state.get("tier") or policy.subagent(start_tier, config)
         reason = state["escalation"]["reason"]
         detail = str(state["escalation"].get("detail", ""))[:500]
-        upper = config.next_tier(tier)
+        upper = config.next_tier(tier) if policy.escalate else None
         history = list(state.get("escalations") or [])
         if upper is not None:
             step = {"from": tier, "to": upper, "reason": reason, "detail": detail}
@@ -48,7 +49,7 @@ def escalate_node(
                 "events": [event("escalation", subagent=subagent, task_id=state.get("task_id"), **step)],
             }
         step = {"from": tier, "to": "human", "reason": reason, "detail": detail}
-        if not human_fallback:
+        if not (human_fallback and policy.human):
             return {
                 "escalation": None,
                 "escalations": [*history, step],

@@ -45,7 +45,7 @@ from nodes.escalation import escalate_node
 from nodes.human import event
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
-from tierflow.runtime import RunContext, engine_for
+from tierflow.runtime import RunContext, TierPolicy, engine_for
 from tierflow.state import max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
 
@@ -193,7 +193,8 @@ def _render_call(call: ToolCall, forced: bool) -> AIMessage:
 def _make_step(spec: Subagent) -> Callable[..., Any]:
     async def step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
-        tier = state.get("tier") or spec.tier
+        policy = runtime.context.policy if runtime.context else TierPolicy()
+        tier = state.get("tier") or policy.subagent(spec.tier, engine.config)
         forced = engine.config.tier(tier).tool_mode == "forced"
         steps = state.get("steps", 0)
         must_finish = steps >= spec.max_steps - 1
@@ -217,7 +218,9 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
             out = await call_model(engine, site, state, [system, *transcript], tools=offered,
                                    tool_choice=choice, retry=runtime.context.retry if runtime.context else None)
         except ModelCallError as exc:
-            return {"usage": exc.records, "escalation": {"reason": "error", "detail": str(exc)}}
+            # Keep the transcript so the next tier still sees the task and the work so far.
+            return {"usage": exc.records, "transcript": transcript,
+                    "escalation": {"reason": "error", "detail": str(exc)}}
         update: dict[str, Any] = {**out.state_update(), "tier": out.tier, "transcript": transcript}
         if out.stopped or out.message is None:
             return {**update, "outcome": {"status": "stopped", "error": "; ".join(out.notes)}}

@@ -26,7 +26,7 @@ from nodes.human import event
 from nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
-from tierflow.runtime import RunContext, engine_for
+from tierflow.runtime import RunContext, TierPolicy, engine_for
 from tierflow.state import EngineState, max_budget, merge_dict
 from tierflow.usage import spent_usd
 
@@ -133,6 +133,10 @@ def _roster(spec: Supervisor, state: Mapping[str, Any], runtime: Runtime[RunCont
     return "Subagents:\n" + "\n".join(lines) + f"\nBudget left: {left}"
 
 
+def _policy(runtime: Runtime[RunContext]) -> TierPolicy:
+    return runtime.context.policy if runtime.context else TierPolicy()
+
+
 def _task_key(name: str, task: Mapping[str, Any]) -> str:
     return f"{name}:{json.dumps(task, sort_keys=True)}"
 
@@ -140,10 +144,12 @@ def _task_key(name: str, task: Mapping[str, Any]) -> str:
 def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
     async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         turn = state.get("turn", 0)
+        if any(r["status"] == "stopped" for r in (state.get("results") or {}).values()):
+            return {"status": "stopped", "dispatch": []}
         if turn >= spec.max_turns:
             return {"dispatch": [], "events": [event("turn_limit", turn=turn)]}
         engine = engine_for(runtime.context)
-        tier = spec.tier or engine.config.flagship
+        tier = spec.tier or _policy(runtime).planner(engine.config)
         system = SystemMessage(f"{spec.prompt.strip()}\n\n{_roster(spec, state, runtime)}")
         user = f"Request:\n{state.get('request', '')}\n\nTurn {turn + 1} of {spec.max_turns}."
         if state.get("results"):
@@ -235,15 +241,10 @@ def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
     return done
 
 
-def _after_subagents(state: SupervisorState) -> str:
-    stopped = any(r["status"] == "stopped" for r in (state.get("results") or {}).values())
-    return END if stopped else "supervisor"
-
-
 def _make_answer(spec: Supervisor) -> Callable[..., Any]:
     async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
-        tier = spec.tier or engine.config.flagship
+        tier = spec.tier or _policy(runtime).planner(engine.config)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
         problems = state.get("answer_problems") or []
         if problems:
@@ -308,7 +309,7 @@ def build_supervisor_graph(spec: Supervisor, state_schema: type[Any] = Superviso
     names = [s.name for s in spec.subagents]
     for sub in spec.subagents:
         builder.add_node(sub.name, build_subagent(sub).compile())
-        builder.add_conditional_edges(sub.name, _after_subagents, ["supervisor", END])
+        builder.add_edge(sub.name, "supervisor")
     builder.add_edge(START, "supervisor")
     builder.add_conditional_edges("supervisor", _route(spec), [*names, "supervisor", "answer", END])
     builder.add_conditional_edges("answer", _after_answer, ["answer", END])

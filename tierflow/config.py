@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 import tomllib
@@ -256,9 +257,9 @@ def load_config(
     if config_file and not path.exists():
         raise ConfigError("config", f"file {path} does not exist", "pass an existing tierflow.toml")
 
-    raw = _raw_profile(profile, user_file)
+    raw = copy.deepcopy(_raw_profile(profile, user_file))
     raw = _deep_merge(raw, {"tiers": settings.tiers})
-    raw = _deep_merge(raw, overrides or {})
+    raw = _deep_merge(raw, copy.deepcopy(overrides or {}))
     tiers_raw = raw.get("tiers") or {}
     if not tiers_raw:
         raise ConfigError(f"profiles.{profile}.tiers", "no tiers declared", "declare at least one")

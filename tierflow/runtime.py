@@ -13,7 +13,54 @@ from langgraph.types import RetryPolicy
 from tierflow.config import Endpoint, TierConfig, load_config
 from tierflow.models import chat_model, endpoints_of
 
-__all__ = ["RunContext", "Engine", "engine_for", "transient_retry_policy"]
+__all__ = ["RunContext", "TierPolicy", "POLICIES", "Engine", "engine_for", "transient_retry_policy"]
+
+CHEAPEST = "@cheapest"
+TOP = "@flagship"
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    """How a run assigns tiers to model-calling nodes (what evals compare).
+
+    Attributes:
+        name: label shown in reports.
+        subagent_tier: tier for every subagent (``@cheapest``/``@flagship`` allowed); None keeps
+            each subagent's declared tier.
+        planner_tier: tier of the supervisor and the final answer; None means the flagship.
+        escalate: let failing subagent tasks climb the ladder.
+        human: after the top tier, interrupt for a human (off in unattended evals: the task fails).
+    """
+
+    name: str = "tiered"
+    subagent_tier: str | None = None
+    planner_tier: str | None = None
+    escalate: bool = True
+    human: bool = True
+
+    def subagent(self, declared: str, config: TierConfig) -> str:
+        """Starting tier of a subagent."""
+        return _resolve(self.subagent_tier, config) or declared
+
+    def planner(self, config: TierConfig) -> str:
+        """Tier of the supervisor and answer nodes."""
+        return _resolve(self.planner_tier, config) or config.flagship
+
+
+def _resolve(tier: str | None, config: TierConfig) -> str | None:
+    if tier == CHEAPEST:
+        return config.ladder[0]
+    if tier == TOP:
+        return config.flagship
+    return tier
+
+
+POLICIES: dict[str, TierPolicy] = {
+    "tiered": TierPolicy("tiered"),
+    "all-flagship": TierPolicy("all-flagship", TOP, TOP, escalate=False, human=False),
+    "all-nano": TierPolicy("all-nano", CHEAPEST, CHEAPEST, escalate=False, human=False),
+    "cascade": TierPolicy("cascade", CHEAPEST, None, escalate=True, human=False),
+}
 
 
 @dataclass(frozen=True)
@@ -25,12 +72,14 @@ class RunContext:
         config_file: path of a tierflow.toml; default ``./tierflow.toml`` when present.
         models: tier name -> chat model to use instead of the configured endpoint (tests).
         retry: override of the retry policy for model calls (tests use zero backoff).
+        policy: tier assignment (see :data:`POLICIES`); default keeps the graph's own tiers.
     """
 
     profile: str | None = None
     config_file: str | None = None
     models: Mapping[str, BaseChatModel] | None = None
     retry: RetryPolicy | None = None
+    policy: TierPolicy = TierPolicy()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -101,11 +101,11 @@ def thread() -> dict[str, Any]:
     return {"configurable": {"thread_id": uuid.uuid4().hex}}
 
 
-async def pending(g: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Pending interrupts by (kind, ticket or task id)."""
+async def pending(g: Any, cfg: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    """Pending interrupts by (kind, ticket id, task id or interrupt id)."""
     out = {}
     for item in (await g.aget_state(cfg)).interrupts:
-        key = item.value.get("ticket_id") or item.value.get("task_id") or item.value.get("subagent")
+        key = item.value.get("ticket_id") or item.value.get("task_id") or item.id
         out[(item.value["kind"], key)] = item
     return out
 
@@ -247,10 +247,6 @@ async def test_bad_ticket_is_refused_before_any_model_call(tickets: Any, match: 
     assert not any(m.requests for m in models.values())
 
 
-def escalated_after_error(messages: list[BaseMessage]) -> bool:
-    return "moved from tier mini to flagship because: error" in str(messages[-1].content)
-
-
 async def test_failed_extract_is_carried_and_other_tickets_finish() -> None:
     boom = ValueError("400 bad request")  # not transient: escalates without retries
     nano = ScriptedChatModel(
@@ -261,7 +257,7 @@ async def test_failed_extract_is_carried_and_other_tickets_finish() -> None:
     )
     flagship = ScriptedChatModel(
         label="flagship",
-        script=[Rule(escalated_after_error, boom), finish("DraftTask", "t-001", draft_of("t-001"))],
+        script=[Rule(task_is("Ticket", "t-003"), boom), finish("DraftTask", "t-001", draft_of("t-001"))],
     )
     models = {"nano": nano, "mini": mini, "flagship": flagship}
     g, cfg, ctx = build().compile(checkpointer=InMemorySaver()), thread(), context(models)
@@ -286,11 +282,6 @@ async def test_failed_extract_is_carried_and_other_tickets_finish() -> None:
         model.assert_complete()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: nodes/subagent.py step() drops the opening transcript when the first "
-    "call raises ModelCallError, so the next tier gets only the escalation note, not the ticket",
-)
 async def test_tier_escalated_after_an_error_still_sees_the_ticket() -> None:
     low = {"category": "billing", "urgency": "low", "complex": False}
     nano = ScriptedChatModel(label="nano", script=[finish("Ticket", "t-001", low)])
@@ -315,7 +306,7 @@ async def test_budget_stop_is_carried_as_stopped_and_keeps_finished_work() -> No
 
     await g.ainvoke({"tickets": TICKETS[:2], "budget_usd": 0.005}, cfg, context=ctx)
     waiting = await pending(g, cfg)
-    assert {k for k, _ in waiting} == {"budget"} and len(waiting) == 2
+    assert [kind for kind, _ in waiting] == ["budget", "budget"]
     assert {i.value["tier"] for i in waiting.values()} == {"mini"}
     out = await g.ainvoke(Command(resume={i.id: {"action": "stop"} for i in waiting.values()}), cfg, context=ctx)
 
@@ -329,26 +320,34 @@ async def test_budget_stop_is_carried_as_stopped_and_keeps_finished_work() -> No
     nano.assert_complete()
 
 
-async def test_bad_edit_is_refused_and_the_review_can_be_answered_again() -> None:
+async def test_invalid_review_answers_are_asked_again_with_the_error() -> None:
     nano = ScriptedChatModel(label="nano", script=[finish("Ticket", "t-003", LABELS["t-003"])])
     mini = ScriptedChatModel(label="mini", script=[finish("Ticket", "t-003", FIELDS["t-003"])])
     flagship = ScriptedChatModel(label="flagship", script=[finish("DraftTask", "t-003", draft_of("t-003"))])
     models = {"nano": nano, "mini": mini, "flagship": flagship}
     g, cfg, ctx = build().compile(checkpointer=InMemorySaver()), thread(), context(models)
     await g.ainvoke({"tickets": [TICKETS[2]]}, cfg, context=ctx)
-    review = (await pending(g, cfg))[("draft_review", "t-003")]
+    first = (await pending(g, cfg))[("draft_review", "t-003")]
+    assert first.value["error"] is None
 
-    bad = {"action": "edit", "value": {"subject": "Re: outage"}}
-    with pytest.raises(ValueError, match=r"ticket t-003: the edited value is not a Draft \(body: Field required\)"):
-        await g.ainvoke(Command(resume={review.id: bad}), cfg, context=ctx)
-    assert ("draft_review", "t-003") in await pending(g, cfg)
+    bad_edit = {"action": "edit", "value": {"subject": "Re: outage"}}
+    await g.ainvoke(Command(resume={first.id: bad_edit}), cfg, context=ctx)
+    second = (await pending(g, cfg))[("draft_review", "t-003")]
+    assert second.id != first.id
+    assert "ticket t-003: the edited value is not a Draft (body: Field required)" in second.value["error"]
+    assert second.value["question"].startswith(second.value["error"])
+
+    await g.ainvoke(Command(resume={second.id: "send it"}), cfg, context=ctx)
+    third = (await pending(g, cfg))[("draft_review", "t-003")]
+    assert "resumed with {'action': 'send it'}" in third.value["error"]
 
     good = {"subject": "Re: outage", "body": "We are back up."}
-    out = await g.ainvoke(Command(resume={review.id: {"action": "edit", "value": good}}), cfg, context=ctx)
+    out = await g.ainvoke(Command(resume={third.id: {"action": "edit", "value": good}}), cfg, context=ctx)
     assert out["tickets_out"]["t-003"] == {
         "classification": LABELS["t-003"], "fields": FIELDS["t-003"], "draft": good,
         "status": "sent", "error": None, "note": None,
     }
+    assert [e["decision"] for e in out["events"] if e["kind"] == "draft_review"] == ["edit"]
     for model in models.values():
         model.assert_complete()
 
