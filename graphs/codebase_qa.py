@@ -18,7 +18,16 @@ from nodes.subagent import ContextPolicy, Subagent
 from nodes.supervisor import Supervisor, build_supervisor_graph
 from tools import Sandbox, SandboxError, fs_tools
 
-__all__ = ["SUPERVISOR", "build", "graph", "SearchTask", "Findings", "ExtractTask", "Facts", "Answer"]
+__all__ = [
+    "SUPERVISOR",
+    "build",
+    "graph",
+    "SearchTask",
+    "Findings",
+    "ExtractTask",
+    "Facts",
+    "Answer",
+]
 
 
 class SearchTask(BaseModel):
@@ -39,7 +48,9 @@ class Finding(BaseModel):
 class Findings(BaseModel):
     """Result of a search task."""
 
-    findings: list[Finding] = Field(description="the most relevant places, best first", max_length=8)
+    findings: list[Finding] = Field(
+        description="the most relevant places, best first", max_length=8
+    )
     summary: str = Field(description="one sentence: what was found")
 
 
@@ -150,8 +161,29 @@ EXTRACT = Subagent(
     verifier=verify_facts,
 )
 
-_STOP = {"which", "what", "where", "does", "that", "with", "from", "this", "class", "function",
-         "defined", "default", "value", "the", "is", "are", "of", "in", "for", "how", "and"}
+_STOP = {
+    "which",
+    "what",
+    "where",
+    "does",
+    "that",
+    "with",
+    "from",
+    "this",
+    "class",
+    "function",
+    "defined",
+    "default",
+    "value",
+    "the",
+    "is",
+    "are",
+    "of",
+    "in",
+    "for",
+    "how",
+    "and",
+}
 
 
 def fallback_plan(state: Mapping[str, Any]) -> list[tuple[str, BaseModel]]:

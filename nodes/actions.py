@@ -85,7 +85,9 @@ def _arg_fields(tool: BaseTool) -> dict[str, Any]:
     }
 
 
-def forced_action_schema(tools: Sequence[BaseTool], output_schema: type[BaseModel]) -> type[BaseModel]:
+def forced_action_schema(
+    tools: Sequence[BaseTool], output_schema: type[BaseModel]
+) -> type[BaseModel]:
     """One pydantic model whose ``step`` field is a union of every tool call and ``finish``."""
     variants: list[type[BaseModel]] = []
     for tool in tools:
@@ -144,7 +146,9 @@ def parse_native(msg: AIMessage, output_schema: type[BaseModel]) -> Action:
             try:
                 return Finish(output_schema.model_validate(call["args"]))
             except ValidationError as exc:
-                return Invalid(f"'{FINISH}' arguments do not match the result schema: {_format_error(exc)}")
+                return Invalid(
+                    f"'{FINISH}' arguments do not match the result schema: {_format_error(exc)}"
+                )
     return [ToolCall(c["name"], dict(c["args"]), c.get("id") or c["name"]) for c in msg.tool_calls]
 
 

@@ -46,7 +46,9 @@ def escalate_node(
                 "escalation": None,
                 "escalations": [*history, step],
                 "transcript": [*(state.get("transcript") or []), note],
-                "events": [event("escalation", subagent=subagent, task_id=state.get("task_id"), **step)],
+                "events": [
+                    event("escalation", subagent=subagent, task_id=state.get("task_id"), **step)
+                ],
             }
         step = {"from": tier, "to": "human", "reason": reason, "detail": detail}
         if not (human_fallback and policy.human):
@@ -55,11 +57,22 @@ def escalate_node(
                 "escalations": [*history, step],
                 "outcome": {"status": "failed", "error": f"{reason}: {detail}"},
             }
+
+        def valid_edit(d: Any) -> str | None:
+            if d.action != "edit":
+                return None
+            try:
+                output_schema.model_validate(d.value)
+            except ValidationError as exc:
+                return f"the edited result does not match {output_schema.__name__}: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+            return None
+
         decision = ask_human(
             "escalation",
             f"Subagent '{subagent}' could not finish its task on any tier ({reason}). "
             "approve: try the top tier once more; edit: supply the result yourself; reject: "
             "mark the task failed.",
+            check=valid_edit,
             subagent=subagent,
             task_id=state.get("task_id"),
             task=state.get("task"),
@@ -70,20 +83,24 @@ def escalate_node(
         base = {
             "escalation": None,
             "escalations": [*history, {**step, "decision": decision.action}],
-            "events": [event("human_decision", subagent=subagent, task_id=state.get("task_id"),
-                             decision=decision.action, reason=reason)],
+            "events": [
+                event(
+                    "human_decision",
+                    subagent=subagent,
+                    task_id=state.get("task_id"),
+                    decision=decision.action,
+                    reason=reason,
+                )
+            ],
         }
         if decision.action == "approve":
             return {**base, "repairs": 0, "loop_warned": False}
         if decision.action == "reject":
             return {**base, "outcome": {"status": "failed", "error": decision.note or reason}}
-        try:
-            output = output_schema.model_validate(decision.value)
-        except ValidationError as exc:
-            raise ValueError(
-                f"the edited result does not match {output_schema.__name__}: {exc.errors()[0]}; "
-                "resume again with a value that does"
-            ) from exc
-        return {**base, "outcome": {"status": "done", "output": output.model_dump(), "tier": "human"}}
+        output = output_schema.model_validate(decision.value)
+        return {
+            **base,
+            "outcome": {"status": "done", "output": output.model_dump(), "tier": "human"},
+        }
 
     return escalate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langgraph.types import interrupt
@@ -23,16 +23,38 @@ class ReviewDecision(BaseModel):
     note: str | None = None
 
 
-def ask_human(kind: str, question: str, **details: Any) -> ReviewDecision:
+def _problem(
+    answer: Any, kind: str, check: Callable[[ReviewDecision], str | None] | None
+) -> tuple[ReviewDecision | None, str | None]:
+    if isinstance(answer, str):
+        answer = {"action": answer}
+    try:
+        decision = ReviewDecision.model_validate(answer)
+    except ValidationError:
+        return None, (
+            f"{kind} was answered with {answer!r}; answer with one of "
+            f"{[{'action': o} for o in REVIEW_OPTIONS]} (edit also needs 'value')"
+        )
+    if decision.action == "edit" and decision.value is None:
+        return None, f"{kind}: an 'edit' answer needs a 'value' with the corrected content"
+    problem = check(decision) if check else None
+    return (None, problem) if problem else (decision, None)
+
+
+def ask_human(
+    kind: str,
+    question: str,
+    *,
+    check: Callable[[ReviewDecision], str | None] | None = None,
+    **details: Any,
+) -> ReviewDecision:
     """Interrupt with a clear payload and return the validated decision.
 
     The run resumes with ``Command(resume={"action": "approve"})``, ``{"action": "edit",
     "value": ...}`` or ``{"action": "reject", "note": "why"}`` (a bare string such as
-    ``"approve"`` is accepted too).
-
-    Raises:
-        ValueError: the resume value is not one of the options; the interrupt stays pending,
-            so resuming again with a correct value continues the run.
+    ``"approve"`` is accepted too). An unusable answer (or one ``check`` rejects) is not
+    raised: the same node asks again with the problem in ``error``, because LangGraph would
+    replay a stored bad answer on every later resume and the thread could never finish.
     """
     payload = {
         "kind": kind,
@@ -41,19 +63,11 @@ def ask_human(kind: str, question: str, **details: Any) -> ReviewDecision:
         "resume_with": {"action": "approve|edit|reject", "value": "(edit) the corrected value"},
         **details,
     }
-    answer = interrupt(payload)
-    if isinstance(answer, str):
-        answer = {"action": answer}
-    try:
-        decision = ReviewDecision.model_validate(answer)
-    except ValidationError as exc:
-        raise ValueError(
-            f"{kind} interrupt resumed with {answer!r}; resume with one of "
-            f"{[{'action': o} for o in REVIEW_OPTIONS]} (edit also needs 'value')"
-        ) from exc
-    if decision.action == "edit" and decision.value is None:
-        raise ValueError(f"{kind}: an 'edit' decision needs a 'value' with the corrected content")
-    return decision
+    while True:
+        decision, problem = _problem(interrupt(payload), kind, check)
+        if decision is not None:
+            return decision
+        payload = {**payload, "error": problem, "question": f"{problem}\n{question}"}
 
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:

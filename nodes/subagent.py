@@ -22,13 +22,14 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypedDict
 
 from nodes.actions import (
     FINISH,
@@ -169,7 +170,9 @@ def subagent_input(
 def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_finish: bool) -> str:
     lines = [spec.prompt.strip()]
     if tools:
-        lines.append("Tools: " + "; ".join(f"{t.name}: {t.description.splitlines()[0]}" for t in tools))
+        lines.append(
+            "Tools: " + "; ".join(f"{t.name}: {t.description.splitlines()[0]}" for t in tools)
+        )
     how = f"call '{NEXT_ACTION}' with one action" if forced else "call one tool"
     lines.append(f"Work step by step: each turn, {how}. When you have the answer, use '{FINISH}'.")
     if must_finish:
@@ -211,20 +214,42 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
             parse = lambda m: parse_native(m, spec.output_schema)  # noqa: E731
         transcript = list(state.get("transcript") or _opening(spec, state))
         system = SystemMessage(_system_prompt(spec, tools, forced, must_finish))
-        reason = (state.get("escalations") or [{}])[-1].get("reason") if state.get("escalations") else None
-        site = CallSite(node=spec.name, tier=tier, subagent=spec.name, task_id=state.get("task_id"),
-                        escalation_reason=reason)
+        reason = (
+            (state.get("escalations") or [{}])[-1].get("reason")
+            if state.get("escalations")
+            else None
+        )
+        site = CallSite(
+            node=spec.name,
+            tier=tier,
+            subagent=spec.name,
+            task_id=state.get("task_id"),
+            escalation_reason=reason,
+        )
         try:
-            out = await call_model(engine, site, state, [system, *transcript], tools=offered,
-                                   tool_choice=choice, retry=runtime.context.retry if runtime.context else None)
+            out = await call_model(
+                engine,
+                site,
+                state,
+                [system, *transcript],
+                tools=offered,
+                tool_choice=choice,
+                retry=runtime.context.retry if runtime.context else None,
+            )
         except ModelCallError as exc:
             # Keep the transcript so the next tier still sees the task and the work so far.
-            return {"usage": exc.records, "transcript": transcript,
-                    "escalation": {"reason": "error", "detail": str(exc)}}
+            return {
+                "usage": exc.records,
+                "transcript": transcript,
+                "escalation": {"reason": "error", "detail": str(exc)},
+            }
         update: dict[str, Any] = {**out.state_update(), "tier": out.tier, "transcript": transcript}
         if out.stopped or out.message is None:
             return {**update, "outcome": {"status": "stopped", "error": "; ".join(out.notes)}}
-        return {**update, **_apply(spec, state, parse(out.message), out.message, transcript, forced)}
+        return {
+            **update,
+            **_apply(spec, state, parse(out.message), out.message, transcript, forced),
+        }
 
     return step
 
@@ -240,25 +265,37 @@ def _apply(
     steps = state.get("steps", 0) + 1
     if isinstance(action, Invalid):
         repairs = state.get("repairs", 0) + 1
-        shown = AIMessage(str(msg.content) or json.dumps([c["args"] for c in msg.tool_calls])[:2000])
+        shown = AIMessage(
+            str(msg.content) or json.dumps([c["args"] for c in msg.tool_calls])[:2000]
+        )
         fix = HumanMessage(f"That answer was invalid: {action.error}. Try again.")
         update = {"steps": steps, "repairs": repairs, "transcript": [*transcript, shown, fix]}
         if repairs > spec.max_repairs:
             update["escalation"] = {"reason": "schema_validation", "detail": action.error}
         return update
     if isinstance(action, Finish):
-        rejection = spec.verifier(_task(spec, state), action.output, state.get("env") or {}) if spec.verifier else None
+        rejection = (
+            spec.verifier(_task(spec, state), action.output, state.get("env") or {})
+            if spec.verifier
+            else None
+        )
         if rejection:
             note = HumanMessage(f"The result was rejected by the verifier: {rejection}. Fix it.")
-            return {"steps": steps, "transcript": [*transcript, note],
-                    "escalation": {"reason": "verifier_rejected", "detail": rejection}}
+            return {
+                "steps": steps,
+                "transcript": [*transcript, note],
+                "escalation": {"reason": "verifier_rejected", "detail": rejection},
+            }
         return {"steps": steps, "outcome": {"status": "done", "output": action.output.model_dump()}}
     calls: list[ToolCall] = action
     seen = list(state.get("seen_calls") or [])
     repeats = [c for c in calls if c.key in seen]
     if repeats:
         if state.get("loop_warned"):
-            return {"steps": steps, "escalation": {"reason": "loop_detected", "detail": repeats[0].key}}
+            return {
+                "steps": steps,
+                "escalation": {"reason": "loop_detected", "detail": repeats[0].key},
+            }
         warn = HumanMessage(
             f"You already called {repeats[0].name} with these arguments; its result is above. "
             f"Do something different or use '{FINISH}'."
@@ -299,7 +336,9 @@ async def _run_tool(by_name: Mapping[str, BaseTool], name: str, args: dict[str, 
     try:
         return str(await tool.ainvoke(args))
     except ValidationError as exc:
-        return f"Error: bad arguments for {name}: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"
+        return (
+            f"Error: bad arguments for {name}: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"
+        )
     except Exception as exc:  # noqa: BLE001 - tool errors are shown to the model, not raised
         return f"Error from {name}: {exc}"
 
@@ -318,8 +357,13 @@ def _make_finish(spec: Subagent) -> Callable[..., Any]:
             escalations=list(state.get("escalations") or []),
             error=outcome.get("error"),
         )
-        done = event("task_finished", subagent=spec.name, task_id=state["task_id"],
-                     status=result.status, tier=result.tier)
+        done = event(
+            "task_finished",
+            subagent=spec.name,
+            task_id=state["task_id"],
+            status=result.status,
+            tier=result.tier,
+        )
         return {"results": {state["task_id"]: result.model_dump()}, "events": [done]}
 
     return finish
@@ -338,13 +382,16 @@ def _route_step(state: SubagentState) -> str:
 def build_subagent(spec: Subagent) -> StateGraph:
     """Uncompiled subagent graph; add it to a parent graph as a node named ``spec.name``."""
     builder = StateGraph(
-        SubagentState, input_schema=SubagentInput, output_schema=SubagentOutput,
+        SubagentState,
+        input_schema=SubagentInput,
+        output_schema=SubagentOutput,
         context_schema=RunContext,
     )
     builder.add_node("step", _make_step(spec))
     builder.add_node("tools", _make_tools_node(spec))
-    builder.add_node("escalate", escalate_node(spec.tier, spec.output_schema, spec.human_fallback,
-                                               spec.name))
+    builder.add_node(
+        "escalate", escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
+    )
     builder.add_node("finish", _make_finish(spec))
     builder.add_edge(START, "step")
     builder.add_conditional_edges("step", _route_step, ["finish", "escalate", "tools", "step"])

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict, Union
+from typing import Annotated, Any, Literal, Union
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel, Field, ValidationError, create_model
+from typing_extensions import TypedDict
 
 from nodes.human import event
 from nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
@@ -30,7 +31,13 @@ from tierflow.runtime import RunContext, TierPolicy, engine_for
 from tierflow.state import EngineState, max_budget, merge_dict
 from tierflow.usage import spent_usd
 
-__all__ = ["Supervisor", "SupervisorState", "SupervisorInput", "build_supervisor_graph", "decision_schema"]
+__all__ = [
+    "Supervisor",
+    "SupervisorState",
+    "SupervisorInput",
+    "build_supervisor_graph",
+    "decision_schema",
+]
 
 DECIDE = "decide"
 ANSWER = "final_answer"
@@ -110,8 +117,15 @@ def decision_schema(subagents: Sequence[Subagent], max_tasks: int) -> type[BaseM
 
 def _results_digest(results: Mapping[str, Any], limit: int = 6000) -> str:
     rows = [
-        {"task_id": k, "subagent": r["subagent"], "status": r["status"], "tier": r["tier"],
-         "task": r["task"], "output": r.get("output"), "error": r.get("error")}
+        {
+            "task_id": k,
+            "subagent": r["subagent"],
+            "status": r["status"],
+            "tier": r["tier"],
+            "task": r["task"],
+            "output": r.get("output"),
+            "error": r.get("error"),
+        }
         for k, r in results.items()
     ]
     text = json.dumps(rows, indent=1, default=str)
@@ -158,11 +172,22 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
             user += "\n\nYour previous decision was invalid; follow the schema exactly."
         site = CallSite(node="supervisor", tier=tier)
         try:
-            out = await call_model(engine, site, state, [system, HumanMessage(user)], tools=[schema],
-                                   tool_choice=DECIDE, retry=runtime.context.retry if runtime.context else None)
+            out = await call_model(
+                engine,
+                site,
+                state,
+                [system, HumanMessage(user)],
+                tools=[schema],
+                tool_choice=DECIDE,
+                retry=runtime.context.retry if runtime.context else None,
+            )
         except ModelCallError as exc:
-            return {"usage": exc.records, "status": "failed", "dispatch": [],
-                    "events": [event("error", node="supervisor", error=str(exc))]}
+            return {
+                "usage": exc.records,
+                "status": "failed",
+                "dispatch": [],
+                "events": [event("error", node="supervisor", error=str(exc))],
+            }
         update: dict[str, Any] = out.state_update()
         if out.stopped or out.message is None:
             return {**update, "status": "stopped", "dispatch": []}
@@ -171,7 +196,9 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
     return supervisor
 
 
-def _decide(spec: Supervisor, schema: type[BaseModel], state: SupervisorState, msg: Any) -> dict[str, Any]:
+def _decide(
+    spec: Supervisor, schema: type[BaseModel], state: SupervisorState, msg: Any
+) -> dict[str, Any]:
     turn = state.get("turn", 0)
     try:
         decision = schema.model_validate(msg.tool_calls[0]["args"]) if msg.tool_calls else None
@@ -185,11 +212,20 @@ def _decide(spec: Supervisor, schema: type[BaseModel], state: SupervisorState, m
             return {"repairs": repairs, "dispatch": [{"retry": True}]}
         tasks = spec.fallback_plan(state) if spec.fallback_plan and not state.get("results") else []
         fallback = [{"subagent": n, "task": t.model_dump()} for n, t in tasks]
-        return {"repairs": 0, "turn": turn + 1, **_dispatch(state, fallback, turn),
-                "events": [event("supervisor_fallback", reason=problem, tasks=len(fallback))]}
-    wanted = [] if decision.done else [  # type: ignore[attr-defined]
-        {"subagent": d.subagent, "task": d.task.model_dump()} for d in decision.delegate  # type: ignore[attr-defined]
-    ]
+        return {
+            "repairs": 0,
+            "turn": turn + 1,
+            **_dispatch(state, fallback, turn),
+            "events": [event("supervisor_fallback", reason=problem, tasks=len(fallback))],
+        }
+    wanted = (
+        []
+        if decision.done
+        else [  # type: ignore[attr-defined]
+            {"subagent": d.subagent, "task": d.task.model_dump()}
+            for d in decision.delegate  # type: ignore[attr-defined]
+        ]
+    )
     plans = [*(state.get("plans") or []), decision.plan]  # type: ignore[attr-defined]
     return {"repairs": 0, "turn": turn + 1, "plans": plans, **_dispatch(state, wanted, turn)}
 
@@ -223,7 +259,9 @@ def _route(spec: Supervisor) -> Callable[[SupervisorState], Any]:
         for item in dispatch:
             sub = by_name[item["subagent"]]
             context = _context_for(sub, state)
-            sends.append(Send(sub.name, subagent_input(item["task_id"], item["task"], state, context)))
+            sends.append(
+                Send(sub.name, subagent_input(item["task_id"], item["task"], state, context))
+            )
         return sends
 
     return route
@@ -234,7 +272,8 @@ def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
         return []
     done = [
         {"subagent": r["subagent"], "task": r["task"], "output": r.get("output")}
-        for r in (state.get("results") or {}).values() if r["status"] == "done"
+        for r in (state.get("results") or {}).values()
+        if r["status"] == "done"
     ]
     if sub.context == ContextPolicy.FULL:
         done.insert(0, {"request": state.get("request"), "plans": state.get("plans") or []})
@@ -252,11 +291,21 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         messages = [SystemMessage(spec.answer_prompt.strip()), HumanMessage(user)]
         site = CallSite(node="answer", tier=tier)
         try:
-            out = await call_model(engine, site, state, messages, tools=[_answer_tool(spec)],
-                                   tool_choice=ANSWER, retry=runtime.context.retry if runtime.context else None)
+            out = await call_model(
+                engine,
+                site,
+                state,
+                messages,
+                tools=[_answer_tool(spec)],
+                tool_choice=ANSWER,
+                retry=runtime.context.retry if runtime.context else None,
+            )
         except ModelCallError as exc:
-            return {"usage": exc.records, "status": "failed",
-                    "events": [event("error", node="answer", error=str(exc))]}
+            return {
+                "usage": exc.records,
+                "status": "failed",
+                "events": [event("error", node="answer", error=str(exc))],
+            }
         update: dict[str, Any] = out.state_update()
         if out.stopped or out.message is None:
             return {**update, "status": "stopped"}
@@ -266,12 +315,19 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
 
 
 def _answer_tool(spec: Supervisor) -> dict[str, Any]:
-    return {"type": "function", "function": {
-        "name": ANSWER, "description": "Write the final answer.",
-        "parameters": spec.answer_schema.model_json_schema()}}
+    return {
+        "type": "function",
+        "function": {
+            "name": ANSWER,
+            "description": "Write the final answer.",
+            "parameters": spec.answer_schema.model_json_schema(),
+        },
+    }
 
 
-def _check_answer(spec: Supervisor, state: SupervisorState, msg: Any, problems: list[str]) -> dict[str, Any]:
+def _check_answer(
+    spec: Supervisor, state: SupervisorState, msg: Any, problems: list[str]
+) -> dict[str, Any]:
     try:
         if not msg.tool_calls:
             raise ValueError("no final_answer call was made")
@@ -283,8 +339,11 @@ def _check_answer(spec: Supervisor, state: SupervisorState, msg: Any, problems: 
         return {"answer_problems": [*problems, reason]}
     if parsed is None:
         return {"status": "failed", "answer_problems": [*problems, reason or "invalid"]}
-    return {"answer": parsed.model_dump(), "status": "answered",
-            "answer_problems": [*problems, reason] if reason else problems}
+    return {
+        "answer": parsed.model_dump(),
+        "status": "answered",
+        "answer_problems": [*problems, reason] if reason else problems,
+    }
 
 
 def _after_answer(state: SupervisorState) -> str:
@@ -293,7 +352,9 @@ def _after_answer(state: SupervisorState) -> str:
     return "answer"
 
 
-def build_supervisor_graph(spec: Supervisor, state_schema: type[Any] = SupervisorState) -> StateGraph:
+def build_supervisor_graph(
+    spec: Supervisor, state_schema: type[Any] = SupervisorState
+) -> StateGraph:
     """Uncompiled supervisor graph with one node per subagent; compile with a checkpointer.
 
     Example:

@@ -60,8 +60,9 @@ def scripted() -> Iterator[Callable[..., ScriptedChatModel]]:
     """Factory of scripted models; each must use up its script unless built with ``check=False``."""
     made: list[ScriptedChatModel] = []
 
-    def make(label: str, script: list[Any] | None = None, *, delay_s: float = 0.0,
-             check: bool = True) -> ScriptedChatModel:
+    def make(
+        label: str, script: list[Any] | None = None, *, delay_s: float = 0.0, check: bool = True
+    ) -> ScriptedChatModel:
         model = ScriptedChatModel(script=list(script or []), label=label, delay_s=delay_s)
         if check:
             made.append(model)
@@ -79,8 +80,13 @@ def make_ctx(fast_retry: RetryPolicy) -> Callable[..., RunContext]:
     A tier without a double would get a real client; an empty script keeps every run offline.
     """
 
-    def make(models: Mapping[str, ScriptedChatModel], *, profile: str = "local",
-             tiers: tuple[str, ...] = LADDER, **kwargs: Any) -> RunContext:
+    def make(
+        models: Mapping[str, ScriptedChatModel],
+        *,
+        profile: str = "local",
+        tiers: tuple[str, ...] = LADDER,
+        **kwargs: Any,
+    ) -> RunContext:
         full = {t: ScriptedChatModel(script=[], label=f"unused-{t}") for t in tiers}
         full.update(models)
         return RunContext(profile=profile, models=full, retry=fast_retry, **kwargs)

@@ -104,6 +104,8 @@ def ledger_for(thread_id: str, budget_usd: float | None) -> Ledger:
         ledger = _LEDGERS.get(thread_id)
         if ledger is None:
             ledger = _LEDGERS[thread_id] = Ledger(budget_usd)
-        elif budget_usd is None or (ledger.budget_usd is not None and budget_usd > ledger.budget_usd):
+        elif budget_usd is None or (
+            ledger.budget_usd is not None and budget_usd > ledger.budget_usd
+        ):
             ledger.raise_budget(budget_usd)
         return ledger

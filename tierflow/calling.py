@@ -90,7 +90,7 @@ async def _budget_gate(
     """Reserve the call's worst case, or interrupt for a human. Returns (tier, budget, stop, notes)."""
     ledger = ledger_for(_thread_id(), state.get("budget_usd"))
     ledger.absorb(state.get("usage") or [])
-    tier, new_budget, notes = site.tier, None, []
+    tier, new_budget, notes, problem = site.tier, None, [], None
     while True:
         estimate = estimate_call_usd(engine.config.tier(tier), messages, tools)
         if ledger.try_reserve(call_id, estimate):
@@ -98,6 +98,8 @@ async def _budget_gate(
         decision = interrupt(
             {
                 "kind": "budget",
+                "error": problem,
+                "task_id": site.task_id,
                 "question": (
                     f"The next call ({site.node}, tier {tier}) could cost up to ${estimate:.6f}; "
                     f"${ledger.spent_usd:.6f} of ${ledger.budget_usd:.6f} is spent."
@@ -113,7 +115,13 @@ async def _budget_gate(
                 "resume_with": {"action": "raise|cheaper|stop", "budget_usd": "new total (raise)"},
             }
         )
-        action, value = _parse_budget_decision(decision)
+        try:
+            action, value = _parse_budget_decision(decision)
+        except ValueError as exc:
+            # Ask again rather than raise: a raised resume value would be replayed forever.
+            problem = str(exc)
+            continue
+        problem = None
         if action == "stop":
             notes.append("stopped at the budget gate by a human")
             return tier, new_budget, True, notes
@@ -172,7 +180,10 @@ def _record(
         output_tokens=out,
         latency_s=round(time.monotonic() - started, 4),
         cost_usd=cost_usd(
-            engine.config.tier(tier).price, input_tokens=inp, cached_tokens=cached, output_tokens=out
+            engine.config.tier(tier).price,
+            input_tokens=inp,
+            cached_tokens=cached,
+            output_tokens=out,
         ),
         error=None if error is None else f"{type(error).__name__}: {error}"[:500],
         escalation_reason=site.escalation_reason,
@@ -181,7 +192,9 @@ def _record(
 
 
 def _backoff(policy: RetryPolicy, attempt: int) -> float:
-    delay = min(policy.max_interval, policy.initial_interval * policy.backoff_factor ** (attempt - 1))
+    delay = min(
+        policy.max_interval, policy.initial_interval * policy.backoff_factor ** (attempt - 1)
+    )
     return delay + (random.uniform(0, 1) if policy.jitter else 0)
 
 
@@ -206,7 +219,9 @@ async def call_model(
     """
     tool_dicts = [convert_to_openai_tool(t) for t in tools]
     call_id = uuid.uuid4().hex
-    tier, budget, stopped, notes = await _budget_gate(engine, site, state, messages, tool_dicts, call_id)
+    tier, budget, stopped, notes = await _budget_gate(
+        engine, site, state, messages, tool_dicts, call_id
+    )
     if stopped:
         return CallOutcome(None, [], tier, budget, stopped=True, notes=notes)
     ledger = ledger_for(_thread_id(), budget if budget is not None else state.get("budget_usd"))
@@ -220,7 +235,9 @@ async def call_model(
         for endpoint in engine.endpoints(tier):
             model_name = endpoint.model or spec.model
             client = engine.client(tier, endpoint)
-            runnable = client.bind_tools(tool_dicts, tool_choice=tool_choice) if tool_dicts else client
+            runnable = (
+                client.bind_tools(tool_dicts, tool_choice=tool_choice) if tool_dicts else client
+            )
             for attempt in range(1, policy.max_attempts + 1):
                 started = time.monotonic()
                 try:
@@ -230,9 +247,18 @@ async def call_model(
                     )
                 except Exception as exc:  # noqa: BLE001
                     last_error = exc
-                    rec = _record(engine, site, tier, endpoint.base_url, model_name, started, None, exc)
+                    rec = _record(
+                        engine, site, tier, endpoint.base_url, model_name, started, None, exc
+                    )
                     records.append(rec)
-                    _emit({"event": "model_error", "node": site.node, "tier": tier, "error": rec.error})
+                    _emit(
+                        {
+                            "event": "model_error",
+                            "node": site.node,
+                            "tier": tier,
+                            "error": rec.error,
+                        }
+                    )
                     if not policy.retry_on(exc):  # type: ignore[operator]
                         raise ModelCallError(tier, model_name, exc) from exc
                     if attempt < policy.max_attempts:
@@ -267,7 +293,9 @@ def _progress(site: CallSite, rec: UsageRecord, spent: float) -> dict[str, Any]:
     }
 
 
-def _trace_config(site: CallSite, tier: str, model: str, endpoint: str, ledger: Any) -> dict[str, Any]:
+def _trace_config(
+    site: CallSite, tier: str, model: str, endpoint: str, ledger: Any
+) -> dict[str, Any]:
     remaining = ledger.remaining_usd()
     return {
         "run_name": f"{site.subagent or site.node} [{tier}]",

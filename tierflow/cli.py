@@ -15,18 +15,25 @@ from tierflow.config import TierConfig, load_config
 from tierflow.errors import TierflowError
 from tierflow.registry import graph_names, load_builder
 from tierflow.report import print_usage
-from tierflow.runner import RunResult, Runner
+from tierflow.runner import Runner, RunResult
 from tierflow.runtime import RunContext
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Route agent work from a flagship model to cheap tiers, with budgets.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Route agent work from a flagship model to cheap tiers, with budgets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option(help="where checkpoints live (default from config)")]
-CheckpointUrl = Annotated[str | None, typer.Option(help="postgresql://... to checkpoint in PostgreSQL")]
-Profile = Annotated[str | None, typer.Option(help="tier profile: local, openai, or one in tierflow.toml")]
+CheckpointUrl = Annotated[
+    str | None, typer.Option(help="postgresql://... to checkpoint in PostgreSQL")
+]
+Profile = Annotated[
+    str | None, typer.Option(help="tier profile: local, openai, or one in tierflow.toml")
+]
 
 
 def _mount_optional_apps() -> None:
@@ -34,7 +41,9 @@ def _mount_optional_apps() -> None:
         from tierflow.local.cli import local_app
     except ImportError:  # the local extra is optional
         return
-    app.add_typer(local_app, name="local", help="Start/stop/inspect the local llama.cpp tier servers.")
+    app.add_typer(
+        local_app, name="local", help="Start/stop/inspect the local llama.cpp tier servers."
+    )
 
 
 def _fail(exc: Exception) -> None:
@@ -47,7 +56,9 @@ def _input_key_for_list(graph: str) -> str:
     hints = getattr(schema, "__annotations__", {})
     lists = [k for k, v in hints.items() if "list" in str(v).lower()]
     if len(lists) != 1:
-        raise TierflowError(f"graph '{graph}' does not take a list input; pass a JSON object instead")
+        raise TierflowError(
+            f"graph '{graph}' does not take a list input; pass a JSON object instead"
+        )
     return lists[0]
 
 
@@ -56,7 +67,11 @@ def parse_input(graph: str, text: str, root: Path | None, budget: float | None) 
     path = Path(text)
     if len(text) < 4096 and path.suffix in (".json", ".jsonl") and path.is_file():
         raw = path.read_text()
-        data: Any = [json.loads(x) for x in raw.splitlines() if x.strip()] if path.suffix == ".jsonl" else json.loads(raw)
+        data: Any = (
+            [json.loads(x) for x in raw.splitlines() if x.strip()]
+            if path.suffix == ".jsonl"
+            else json.loads(raw)
+        )
     elif text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
@@ -88,7 +103,9 @@ def _on_event(event: dict[str, Any]) -> None:
             f"(spent ${event['spent_usd']:.6f})"
         )
     elif kind == "model_error":
-        console.print(f"  [yellow]retry[/yellow] {event.get('node')} [{event.get('tier')}]: {event.get('error')}")
+        console.print(
+            f"  [yellow]retry[/yellow] {event.get('node')} [{event.get('tier')}]: {event.get('error')}"
+        )
 
 
 def _config_for(profile: str | None) -> TierConfig:
@@ -120,23 +137,29 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
         console.print_json(json.dumps(intr.value, default=str))
     if result.interrupts:
         console.print(
-            f"resume with: tierflow resume {result.thread_id} --answer '{{\"action\": \"approve\"}}'"
+            f'resume with: tierflow resume {result.thread_id} --answer \'{{"action": "approve"}}\''
             f"  (or --answer-for ID='{{...}}' per interrupt)"
         )
     print_usage(console, values.get("usage") or [], cfg)
     console.print(f"thread: [bold]{result.thread_id}[/bold]")
 
 
-def _runner(data_dir: Path | None, url: str | None, profile: str | None) -> tuple[Runner, TierConfig]:
+def _runner(
+    data_dir: Path | None, url: str | None, profile: str | None
+) -> tuple[Runner, TierConfig]:
     cfg = _config_for(profile)
-    return Runner(data_dir or cfg.data_dir, checkpoint_url=url, context=RunContext(profile=cfg.profile)), cfg
+    return Runner(
+        data_dir or cfg.data_dir, checkpoint_url=url, context=RunContext(profile=cfg.profile)
+    ), cfg
 
 
 @app.command()
 def run(
     graph: Annotated[str, typer.Argument(help="graph name from langgraph.json")],
     input: Annotated[str, typer.Argument(help="question text, JSON object, or .json/.jsonl file")],
-    budget_usd: Annotated[float | None, typer.Option(help="hard spending limit for this run")] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option(help="hard spending limit for this run")
+    ] = None,
     profile: Profile = None,
     thread: Annotated[str | None, typer.Option(help="thread id (default: a new one)")] = None,
     root: Annotated[Path | None, typer.Option(help="source tree for codebase graphs")] = None,
@@ -183,7 +206,9 @@ def _json_value(text: str) -> Any:
 @app.command()
 def resume(
     thread: Annotated[str, typer.Argument(help="thread id printed by `tierflow run`")],
-    answer: Annotated[str | None, typer.Option(help="JSON answer for every pending interrupt")] = None,
+    answer: Annotated[
+        str | None, typer.Option(help="JSON answer for every pending interrupt")
+    ] = None,
     answer_for: Annotated[list[str], typer.Option(help="ID=JSON answer for one interrupt")] = [],  # noqa: B006
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
@@ -210,7 +235,9 @@ def show(
     thread: Annotated[str, typer.Argument(help="thread id")],
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
-    html: Annotated[Path | None, typer.Option(help="also write a self-contained HTML run view")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="also write a self-contained HTML run view")
+    ] = None,
 ) -> None:
     """Per-tier and per-node totals (requests, tokens, cost, p50/p95 latency, errors)."""
     try:
@@ -231,7 +258,9 @@ def show(
 @app.command("graph")
 def draw(
     graph: Annotated[str, typer.Argument(help="graph name from langgraph.json")],
-    png: Annotated[Path | None, typer.Option(help="write a PNG (needs graphviz + pygraphviz)")] = None,
+    png: Annotated[
+        Path | None, typer.Option(help="write a PNG (needs graphviz + pygraphviz)")
+    ] = None,
 ) -> None:
     """Print the graph as Mermaid text (offline), or write a PNG where graphviz is installed."""
     try:
@@ -245,7 +274,11 @@ def draw(
     try:
         png.write_bytes(drawable.draw_png())
     except ImportError as exc:
-        _fail(TierflowError(f"PNG output needs graphviz and pygraphviz ({exc}); omit --png for Mermaid"))
+        _fail(
+            TierflowError(
+                f"PNG output needs graphviz and pygraphviz ({exc}); omit --png for Mermaid"
+            )
+        )
     console.print(f"wrote {png}")
 
 

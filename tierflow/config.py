@@ -200,7 +200,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"invalid TOML ({exc})", "fix the syntax on that line") from exc
+        raise ConfigError(
+            str(path), f"invalid TOML ({exc})", "fix the syntax on that line"
+        ) from exc
 
 
 def _raw_profile(profile: str, user_file: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,14 @@ from langchain_core.messages import AIMessage
 
 from tierflow.testing import ScriptedChatModel, tool_reply
 
-__all__ = ["DemoTarget", "find_target", "demo_question", "demo_models", "answer_models", "DEMO_PROFILE"]
+__all__ = [
+    "DemoTarget",
+    "find_target",
+    "demo_question",
+    "demo_models",
+    "answer_models",
+    "DEMO_PROFILE",
+]
 
 DEMO_PROFILE = "openai"
 """Profile the demo runs on: native tool calling and non-zero prices (so costs show)."""
@@ -30,7 +37,7 @@ DEMO_PROFILE = "openai"
 
 @dataclass(frozen=True)
 class DemoTarget:
-    """Where the demo's answer is: the first line of a ``.py`` file under root containing ``needle``."""
+    """Where the demo's answer is: the first ``.py`` line under the root containing ``needle``."""
 
     needle: str
     path: str
@@ -58,8 +65,10 @@ def demo_question(target: DemoTarget) -> str:
 def _final_answer(target: DemoTarget) -> AIMessage:
     return tool_reply(
         "final_answer",
-        {"answer": f"In {target.path}, line {target.line}.",
-         "citations": [{"path": target.path, "line": target.line}]},
+        {
+            "answer": f"In {target.path}, line {target.line}.",
+            "citations": [{"path": target.path, "line": target.line}],
+        },
         usage=(1200, 80),
     )
 
@@ -72,20 +81,29 @@ def demo_models(root: Path | str, needle: str = "def fs_tools") -> dict[str, Scr
     ``decide`` (done) -> flagship ``final_answer``. The nano tier is never asked.
     """
     target = find_target(root, needle)
-    good = {"findings": [{"path": target.path, "line": target.line, "snippet": target.text}],
-            "summary": f"{target.needle} is defined in {target.path}"}
-    wrong = {"findings": [{"path": target.path, "line": target.line, "snippet": "no such code"}],
-             "summary": "guessed"}
+    good = {
+        "findings": [{"path": target.path, "line": target.line, "snippet": target.text}],
+        "summary": f"{target.needle} is defined in {target.path}",
+    }
+    wrong = {
+        "findings": [{"path": target.path, "line": target.line, "snippet": "no such code"}],
+        "summary": "guessed",
+    }
     search = {"subagent": "search", "task": {"query": target.needle}}
     flagship = [
-        tool_reply("decide", {"plan": "search for it", "delegate": [search], "done": False},
-                   usage=(1000, 100)),
+        tool_reply(
+            "decide",
+            {"plan": "search for it", "delegate": [search], "done": False},
+            usage=(1000, 100),
+        ),
         tool_reply("finish", good, usage=(900, 60)),
         tool_reply("decide", {"plan": "found it", "delegate": [], "done": True}, usage=(1500, 40)),
         _final_answer(target),
     ]
     mini = [
-        tool_reply("grep", {"pattern": target.needle, "path": ".", "glob": "*.py"}, usage=(600, 30)),
+        tool_reply(
+            "grep", {"pattern": target.needle, "path": ".", "glob": "*.py"}, usage=(600, 30)
+        ),
         tool_reply("finish", wrong, usage=(800, 50)),
     ]
     return {

@@ -16,7 +16,9 @@ __all__ = ["chat_model", "endpoints_of"]
 @lru_cache(maxsize=64)
 def _rate_limiter(tier_name: str, base_url: str, rps: float) -> InMemoryRateLimiter:
     # One limiter per (tier, endpoint) per process, shared by every node that uses the tier.
-    return InMemoryRateLimiter(requests_per_second=rps, check_every_n_seconds=0.05, max_bucket_size=1)
+    return InMemoryRateLimiter(
+        requests_per_second=rps, check_every_n_seconds=0.05, max_bucket_size=1
+    )
 
 
 def endpoints_of(tier: TierSpec) -> list[Endpoint]:

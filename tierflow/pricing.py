@@ -9,7 +9,9 @@ __all__ = ["cost_usd"]
 _PER = 1_000_000
 
 
-def cost_usd(price: Price, *, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+def cost_usd(
+    price: Price, *, input_tokens: int, output_tokens: int, cached_tokens: int = 0
+) -> float:
     """Cost of one request.
 
     ``input_tokens`` is the server's prompt-token count *including* cached tokens (OpenAI's

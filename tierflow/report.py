@@ -26,16 +26,33 @@ def usage_table(records: Iterable[Any], by: str, reference: TierConfig | None = 
     recs = as_records(records)
     table = Table(title=f"Usage by {by}", title_justify="left")
     table.add_column(by, justify="left")
-    for col in ("requests", "errors", "in tok", "cached", "out tok", "cost $", "p50 s", "p95 s", "escal."):
+    for col in (
+        "requests",
+        "errors",
+        "in tok",
+        "cached",
+        "out tok",
+        "cost $",
+        "p50 s",
+        "p95 s",
+        "escal.",
+    ):
         table.add_column(col, justify="right")
     ref_rows = {s.key: s for s in summarize(reprice(recs, reference), by)} if reference else {}
     if reference:
         table.add_column(f"at {reference.profile} $", justify="right")
     for row in summarize(recs, by):
         cells = [
-            row.key, str(row.requests), str(row.errors), str(row.input_tokens), str(row.cached_tokens),
-            str(row.output_tokens), f"{row.cost_usd:.6f}", f"{row.p50_latency_s:.2f}",
-            f"{row.p95_latency_s:.2f}", str(row.escalations),
+            row.key,
+            str(row.requests),
+            str(row.errors),
+            str(row.input_tokens),
+            str(row.cached_tokens),
+            str(row.output_tokens),
+            f"{row.cost_usd:.6f}",
+            f"{row.p50_latency_s:.2f}",
+            f"{row.p95_latency_s:.2f}",
+            str(row.escalations),
         ]
         if reference:
             cells.append(f"{ref_rows[row.key].cost_usd:.6f}")
@@ -49,8 +66,12 @@ def print_usage(console: Console, records: list[Any], config: TierConfig) -> Non
     console.print(usage_table(records, "tier", reference))
     console.print(usage_table(records, "node", reference))
     for model, tiers in config.shared_models.items():
-        console.print(f"[dim]note: tiers {', '.join(tiers)} share one model ({model}) in profile "
-                      f"'{config.profile}'.[/dim]")
+        console.print(
+            f"[dim]note: tiers {', '.join(tiers)} share one model ({model}) in profile "
+            f"'{config.profile}'.[/dim]"
+        )
     if reference:
-        console.print(f"[dim]'at {reference.profile} $' = what these tokens would have cost on the "
-                      f"'{reference.profile}' profile's tiers of the same name.[/dim]")
+        console.print(
+            f"[dim]'at {reference.profile} $' = what these tokens would have cost on the "
+            f"'{reference.profile}' profile's tiers of the same name.[/dim]"
+        )

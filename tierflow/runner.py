@@ -32,14 +32,18 @@ EventHandler = Callable[[dict[str, Any]], None]
 
 
 @asynccontextmanager
-async def open_checkpointer(data_dir: Path, url: str | None = None) -> AsyncIterator[BaseCheckpointSaver]:
+async def open_checkpointer(
+    data_dir: Path, url: str | None = None
+) -> AsyncIterator[BaseCheckpointSaver]:
     """SQLite file under ``data_dir`` unless ``url`` (or ``$TIERFLOW_CHECKPOINT_URL``) is postgres."""
     url = url or os.environ.get("TIERFLOW_CHECKPOINT_URL")
     if url and url.startswith(("postgres://", "postgresql://")):
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         except ImportError as exc:
-            raise TierflowError("PostgreSQL checkpoints need: pip install 'tierflow[postgres]'") from exc
+            raise TierflowError(
+                "PostgreSQL checkpoints need: pip install 'tierflow[postgres]'"
+            ) from exc
         async with AsyncPostgresSaver.from_conn_string(url) as saver:
             await saver.setup()
             yield saver
@@ -115,8 +119,13 @@ class Runner:
     def _context_for(self, profile: str | None) -> RunContext:
         ctx = self.context
         if profile and ctx.profile != profile:
-            ctx = RunContext(profile=profile, config_file=ctx.config_file, models=ctx.models,
-                             retry=ctx.retry, extra=ctx.extra)
+            ctx = RunContext(
+                profile=profile,
+                config_file=ctx.config_file,
+                models=ctx.models,
+                retry=ctx.retry,
+                extra=ctx.extra,
+            )
         return ctx
 
     async def run(
@@ -160,14 +169,22 @@ class Runner:
             return [s async for s in compiled.aget_state_history(_config(thread_id))]
 
     async def _drive(
-        self, graph: str, thread_id: str, payload: Any, profile: str | None, on_event: EventHandler | None
+        self,
+        graph: str,
+        thread_id: str,
+        payload: Any,
+        profile: str | None,
+        on_event: EventHandler | None,
     ) -> RunResult:
         async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
             compiled = load_builder(graph).compile(checkpointer=saver)
             config = _config(thread_id)
             async for _ns, mode, chunk in compiled.astream(
-                payload, config, context=self._context_for(profile),
-                stream_mode=["updates", "custom"], subgraphs=True,
+                payload,
+                config,
+                context=self._context_for(profile),
+                stream_mode=["updates", "custom"],
+                subgraphs=True,
             ):
                 if on_event is None:
                     continue

@@ -75,7 +75,9 @@ def tool_reply(
     return _with_usage(msg, usage)
 
 
-def text_reply(text: str, *, usage: tuple[int, int] | tuple[int, int, int] | None = None) -> AIMessage:
+def text_reply(
+    text: str, *, usage: tuple[int, int] | tuple[int, int, int] | None = None
+) -> AIMessage:
     """A plain text reply."""
     return _with_usage(AIMessage(content=text), usage)
 
@@ -160,7 +162,9 @@ class ScriptedChatModel(BaseChatModel):
                 f"last message: {messages[-1].content!r}"
             )
 
-    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any], started: float) -> ChatResult:
+    def _reply(
+        self, messages: list[BaseMessage], kwargs: dict[str, Any], started: float
+    ) -> ChatResult:
         step = self._take(messages)
         self._requests.append(
             Request(
@@ -178,7 +182,11 @@ class ScriptedChatModel(BaseChatModel):
         if msg.usage_metadata is None:
             inp = count_tokens_approximately(messages)
             out = max(1, len(str(msg.content) + str(msg.tool_calls)) // 4)
-            msg.usage_metadata = {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+            msg.usage_metadata = {
+                "input_tokens": inp,
+                "output_tokens": out,
+                "total_tokens": inp + out,
+            }
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _generate(

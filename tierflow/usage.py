@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict
 from tierflow.config import TierConfig
 from tierflow.pricing import cost_usd
 
-__all__ = ["UsageRecord", "merge_usage", "spent_usd", "summarize", "Summary", "reprice", "as_records"]
+__all__ = [
+    "UsageRecord",
+    "merge_usage",
+    "spent_usd",
+    "summarize",
+    "Summary",
+    "reprice",
+    "as_records",
+]
 
 
 class UsageRecord(BaseModel):
@@ -72,7 +80,9 @@ def spent_usd(records: Iterable[UsageRecord | dict[str, Any]]) -> float:
     return round(sum(_as_record(r).cost_usd for r in records), 10)
 
 
-def reprice(records: Iterable[UsageRecord | dict[str, Any]], config: TierConfig) -> list[UsageRecord]:
+def reprice(
+    records: Iterable[UsageRecord | dict[str, Any]], config: TierConfig
+) -> list[UsageRecord]:
     """The same records priced with another profile's tiers (matched by tier name)."""
     out = []
     for rec in map(_as_record, records):

@@ -32,8 +32,11 @@ SITE = CallSite(node="unit", tier="nano", subagent="sub", task_id="t9", escalati
 
 def api_error(status: int) -> openai.APIStatusError:
     response = httpx.Response(status, request=httpx.Request("POST", URL))
-    cls = {400: openai.BadRequestError, 429: openai.RateLimitError,
-           500: openai.InternalServerError}[status]
+    cls = {
+        400: openai.BadRequestError,
+        429: openai.RateLimitError,
+        500: openai.InternalServerError,
+    }[status]
     return cls(f"status {status}", response=response, body=None)
 
 
@@ -42,7 +45,9 @@ def connection_error() -> openai.APIConnectionError:
 
 
 async def call(ctx: Any, **kwargs: Any) -> Any:
-    return await call_model(engine_for(ctx), SITE, {}, [HumanMessage("hi")], retry=ctx.retry, **kwargs)
+    return await call_model(
+        engine_for(ctx), SITE, {}, [HumanMessage("hi")], retry=ctx.retry, **kwargs
+    )
 
 
 # --- retries -------------------------------------------------------------------------------
@@ -66,7 +71,12 @@ async def test_transient_error_is_retried_and_recorded(error, scripted, make_ctx
     assert second.error is None and (second.input_tokens, second.output_tokens) == (100, 10)
     for r in out.records:
         assert (r.node, r.tier, r.subagent, r.task_id, r.escalation_reason) == (
-            "unit", "nano", "sub", "t9", "error")
+            "unit",
+            "nano",
+            "sub",
+            "t9",
+            "error",
+        )
         assert (r.model, r.endpoint) == ("nano", "http://127.0.0.1:8733/v1")
     assert first.id != second.id
 
@@ -145,8 +155,14 @@ class Label(BaseModel):
     category: str
 
 
-CLASSIFY = Subagent(name="classify", description="label a ticket", tier="nano", task_schema=Ticket,
-                    output_schema=Label, prompt="Classify the ticket.")
+CLASSIFY = Subagent(
+    name="classify",
+    description="label a ticket",
+    tier="nano",
+    task_schema=Ticket,
+    output_schema=Label,
+    prompt="Classify the ticket.",
+)
 
 
 def finish(category: str) -> Any:
@@ -155,8 +171,9 @@ def finish(category: str) -> Any:
 
 async def run_classify(ctx: Any, thread: Any) -> dict[str, Any]:
     graph = build_subagent(CLASSIFY).compile(checkpointer=InMemorySaver())
-    return await graph.ainvoke(subagent_input("t1", Ticket(text="refund please"), {}), thread(),
-                               context=ctx)
+    return await graph.ainvoke(
+        subagent_input("t1", Ticket(text="refund please"), {}), thread(), context=ctx
+    )
 
 
 async def test_persistent_transient_on_nano_escalates_to_mini(scripted, make_ctx, thread) -> None:
@@ -166,15 +183,26 @@ async def test_persistent_transient_on_nano_escalates_to_mini(scripted, make_ctx
     out = await run_classify(make_ctx({"nano": nano, "mini": mini}), thread)
 
     result = out["results"]["t1"]
-    assert (result["status"], result["tier"], result["output"]) == ("done", "mini", {"category": "billing"})
-    assert [(e["from"], e["to"], e["reason"]) for e in result["escalations"]] == [("nano", "mini", "error")]
+    assert (result["status"], result["tier"], result["output"]) == (
+        "done",
+        "mini",
+        {"category": "billing"},
+    )
+    assert [(e["from"], e["to"], e["reason"]) for e in result["escalations"]] == [
+        ("nano", "mini", "error")
+    ]
     assert [(r["tier"], r["error"] is None) for r in out["usage"]] == [
-        ("nano", False), ("nano", False), ("nano", False), ("mini", True)]
+        ("nano", False),
+        ("nano", False),
+        ("nano", False),
+        ("mini", True),
+    ]
     assert out["usage"][-1]["escalation_reason"] == "error"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a failed first call drops the task message on escalation")
-async def test_escalated_tier_still_sees_the_task_after_an_error(scripted, make_ctx, thread) -> None:
+async def test_escalated_tier_still_sees_the_task_after_an_error(
+    scripted, make_ctx, thread
+) -> None:
     nano = scripted("nano", [TransientError("down")] * 3)
     mini = scripted("mini", [finish("billing")])
 
@@ -234,32 +262,57 @@ BUDGET = 0.068  # fits one flagship worst case (~$0.065), not a second after ~$0
 
 def budget_models(scripted: Any, *, second: list[Any] | None = None, mini_extra: list[Any] = ()):
     """Openai-priced run: decide ($0.0055), two native mini steps, then whatever ``second`` says."""
-    flag = scripted("flag", [
-        tool_reply("decide", {"plan": "find it", "done": False,
-                              "delegate": [{"subagent": "search", "task": {"query": "class RetryPolicy"}}]},
-                   usage=(1000, 200)),
-        *(second or []),
-    ])
-    mini = scripted("mini", [
-        tool_reply("grep", {"pattern": "class RetryPolicy"}, usage=(500, 50)),
-        tool_reply("finish", {"findings": [{"path": "pkg/retry.py", "line": 6,
-                                            "snippet": "class RetryPolicy:"}], "summary": "found"},
-                   usage=(600, 60)),
-        *mini_extra,
-    ])
+    flag = scripted(
+        "flag",
+        [
+            tool_reply(
+                "decide",
+                {
+                    "plan": "find it",
+                    "done": False,
+                    "delegate": [{"subagent": "search", "task": {"query": "class RetryPolicy"}}],
+                },
+                usage=(1000, 200),
+            ),
+            *(second or []),
+        ],
+    )
+    mini = scripted(
+        "mini",
+        [
+            tool_reply("grep", {"pattern": "class RetryPolicy"}, usage=(500, 50)),
+            tool_reply(
+                "finish",
+                {
+                    "findings": [
+                        {"path": "pkg/retry.py", "line": 6, "snippet": "class RetryPolicy:"}
+                    ],
+                    "summary": "found",
+                },
+                usage=(600, 60),
+            ),
+            *mini_extra,
+        ],
+    )
     return flag, mini
 
 
 DONE = tool_reply("decide", {"plan": "enough", "delegate": [], "done": True}, usage=(1200, 100))
-ANSWER = tool_reply("final_answer", {"answer": "pkg/retry.py:6",
-                                     "citations": [{"path": "pkg/retry.py", "line": 6}]},
-                    usage=(900, 100))
+ANSWER = tool_reply(
+    "final_answer",
+    {"answer": "pkg/retry.py:6", "citations": [{"path": "pkg/retry.py", "line": 6}]},
+    usage=(900, 100),
+)
 
 
 async def start(flag: Any, mini: Any, make_ctx: Any, thread: Any, root: Path, budget: float):
     graph = build().compile(checkpointer=InMemorySaver())
     ctx, cfg = make_ctx({"flagship": flag, "mini": mini}, profile="openai"), thread()
-    inp = {"request": "Where is RetryPolicy defined?", "env": {"root": str(root)}, "budget_usd": budget}
+    inp = {
+        "request": "Where is RetryPolicy defined?",
+        "env": {"root": str(root)},
+        "budget_usd": budget,
+    }
     out = await graph.ainvoke(inp, cfg, context=ctx)
     return graph, ctx, cfg, out
 
@@ -291,7 +344,9 @@ async def test_budget_raise_continues(scripted, make_ctx, thread, qa_root) -> No
     graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
     budget_interrupt(out)
 
-    out = await graph.ainvoke(Command(resume={"action": "raise", "budget_usd": 1.0}), cfg, context=ctx)
+    out = await graph.ainvoke(
+        Command(resume={"action": "raise", "budget_usd": 1.0}), cfg, context=ctx
+    )
 
     assert out["status"] == "answered"
     assert out["budget_usd"] == 1.0
@@ -299,7 +354,9 @@ async def test_budget_raise_continues(scripted, make_ctx, thread, qa_root) -> No
     assert spent_usd(out["usage"]) <= 1.0
 
 
-async def test_budget_stop_ends_without_another_request(scripted, make_ctx, thread, qa_root) -> None:
+async def test_budget_stop_ends_without_another_request(
+    scripted, make_ctx, thread, qa_root
+) -> None:
     flag, mini = budget_models(scripted)
     graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
     budget_interrupt(out)
@@ -333,11 +390,14 @@ async def test_budget_cheaper_moves_the_call_down(scripted, make_ctx, thread, qa
 
 @pytest.mark.parametrize(
     ("resume", "message"),
-    [({"action": "spend"}, "resume with {'action': 'raise'"),
-     ({"action": "raise"}, "needs a positive 'budget_usd'")],
+    [
+        ({"action": "spend"}, "resume with {'action': 'raise'"),
+        ({"action": "raise"}, "needs a positive 'budget_usd'"),
+    ],
 )
-async def test_budget_resume_must_be_an_option(resume, message, scripted, make_ctx, thread,
-                                               qa_root) -> None:
+async def test_budget_resume_must_be_an_option(
+    resume, message, scripted, make_ctx, thread, qa_root
+) -> None:
     flag, mini = budget_models(scripted)
     graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
     budget_interrupt(out)
@@ -348,13 +408,44 @@ async def test_budget_resume_must_be_an_option(resume, message, scripted, make_c
     assert len(flag.requests) == 1
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: a second resume re-reads the first, invalid value")
+async def test_budget_resume_after_an_invalid_value_works(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    unchecked = lambda label, script: scripted(label, script, check=False)  # noqa: E731
+    flag, mini = budget_models(unchecked, second=[DONE, ANSWER])
+    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
+    budget_interrupt(out)
+    with pytest.raises(ValueError):
+        await graph.ainvoke(Command(resume={"action": "raise"}), cfg, context=ctx)
+
+    out = await graph.ainvoke(
+        Command(resume={"action": "raise", "budget_usd": 1.0}), cfg, context=ctx
+    )
+
+    assert out["status"] == "answered"
+
+
 EXPENSIVE_DECIDE = (1000, 4000)  # $0.0625: a mini worst case (~$0.0105) no longer fits $0.07
 
 
-async def test_budget_stop_in_a_subagent_stops_its_task(scripted, make_ctx, thread, qa_root) -> None:
-    flag = scripted("flag", [tool_reply("decide", {
-        "plan": "p", "done": False, "delegate": [{"subagent": "search", "task": {"query": "x"}}]},
-        usage=EXPENSIVE_DECIDE)])
+async def test_budget_stop_in_a_subagent_stops_its_task(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    flag = scripted(
+        "flag",
+        [
+            tool_reply(
+                "decide",
+                {
+                    "plan": "p",
+                    "done": False,
+                    "delegate": [{"subagent": "search", "task": {"query": "x"}}],
+                },
+                usage=EXPENSIVE_DECIDE,
+            )
+        ],
+    )
     mini = scripted("mini", [])
     graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, 0.07)
     gate = budget_interrupt(out)
@@ -367,12 +458,23 @@ async def test_budget_stop_in_a_subagent_stops_its_task(scripted, make_ctx, thre
     assert (await graph.aget_state(cfg)).next == ()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a run stopped inside a subagent ends without status")
-async def test_budget_stop_in_a_subagent_marks_the_run_stopped(scripted, make_ctx, thread,
-                                                               qa_root) -> None:
-    flag = scripted("flag", [tool_reply("decide", {
-        "plan": "p", "done": False, "delegate": [{"subagent": "search", "task": {"query": "x"}}]},
-        usage=EXPENSIVE_DECIDE)])
+async def test_budget_stop_in_a_subagent_marks_the_run_stopped(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    flag = scripted(
+        "flag",
+        [
+            tool_reply(
+                "decide",
+                {
+                    "plan": "p",
+                    "done": False,
+                    "delegate": [{"subagent": "search", "task": {"query": "x"}}],
+                },
+                usage=EXPENSIVE_DECIDE,
+            )
+        ],
+    )
     graph, ctx, cfg, out = await start(flag, scripted("mini"), make_ctx, thread, qa_root, 0.07)
     budget_interrupt(out)
 

@@ -1,4 +1,4 @@
-"""Cost arithmetic against hand-computed figures, usage records of a real run, summaries, repricing."""
+"""Cost arithmetic against hand-computed figures, usage records of a run, summaries, repricing."""
 
 from __future__ import annotations
 
@@ -37,13 +37,17 @@ def rec(i: int, **fields: Any) -> UsageRecord:
         (NANO, 0, 0, 0, 0.0),
     ],
 )
-def test_cost_matches_hand_computed(price: Price, inp: int, cached: int, out: int, expected: float) -> None:
+def test_cost_matches_hand_computed(
+    price: Price, inp: int, cached: int, out: int, expected: float
+) -> None:
     assert cost_usd(price, input_tokens=inp, cached_tokens=cached, output_tokens=out) == expected
 
 
 def test_cached_tokens_are_clamped_to_the_prompt() -> None:
     # More cached than prompt tokens (a server glitch) bills the whole prompt as cached, no more.
-    assert cost_usd(FLAGSHIP, input_tokens=100, cached_tokens=500, output_tokens=0) == 100 * 0.25 / 1e6
+    assert (
+        cost_usd(FLAGSHIP, input_tokens=100, cached_tokens=500, output_tokens=0) == 100 * 0.25 / 1e6
+    )
     assert cost_usd(FLAGSHIP, input_tokens=-5, cached_tokens=-5, output_tokens=-5) == 0.0
 
 
@@ -58,8 +62,10 @@ def test_merge_usage_keeps_first_copy_of_each_record() -> None:
 
 
 def test_summary_totals_and_latency_percentiles() -> None:
-    records = [rec(i, latency_s=float(i), input_tokens=10, output_tokens=1, cost_usd=0.001)
-               for i in range(1, 11)]
+    records = [
+        rec(i, latency_s=float(i), input_tokens=10, output_tokens=1, cost_usd=0.001)
+        for i in range(1, 11)
+    ]
     records.append(rec(99, latency_s=500.0, error="TransientError: blip"))
     records.append(rec(100, tier="nano", latency_s=2.0, escalation_reason="schema_validation"))
 
@@ -110,19 +116,38 @@ def act(native: bool, usage: tuple[int, ...], action: str, **args: Any) -> Any:
 
 def script_one_search(scripted: Any, native: bool) -> dict[str, Any]:
     """A full codebase-QA run: 3 flagship calls and 2 mini calls with fixed token counts."""
-    flag = scripted("flag", [
-        d([{"subagent": "search", "task": {"query": "class RetryPolicy"}}], (1000, 200)),
-        d([], (1500, 100, 500), done=True),
-        tool_reply("final_answer", {"answer": "pkg/retry.py line 6",
-                                    "citations": [{"path": "pkg/retry.py", "line": 6}]},
-                   usage=(800, 300)),
-    ])
-    mini = scripted("mini", [
-        act(native, (2000, 100), "grep", pattern="class RetryPolicy"),
-        act(native, (3000, 200, 1000), "finish", result={
-            "findings": [{"path": "pkg/retry.py", "line": 6, "snippet": "class RetryPolicy:"}],
-            "summary": "defined in pkg/retry.py"}),
-    ])
+    flag = scripted(
+        "flag",
+        [
+            d([{"subagent": "search", "task": {"query": "class RetryPolicy"}}], (1000, 200)),
+            d([], (1500, 100, 500), done=True),
+            tool_reply(
+                "final_answer",
+                {
+                    "answer": "pkg/retry.py line 6",
+                    "citations": [{"path": "pkg/retry.py", "line": 6}],
+                },
+                usage=(800, 300),
+            ),
+        ],
+    )
+    mini = scripted(
+        "mini",
+        [
+            act(native, (2000, 100), "grep", pattern="class RetryPolicy"),
+            act(
+                native,
+                (3000, 200, 1000),
+                "finish",
+                result={
+                    "findings": [
+                        {"path": "pkg/retry.py", "line": 6, "snippet": "class RetryPolicy:"}
+                    ],
+                    "summary": "defined in pkg/retry.py",
+                },
+            ),
+        ],
+    )
     return {"flagship": flag, "mini": mini}
 
 
@@ -134,45 +159,72 @@ SUPERVISOR_2 = 0.004125  # 1000*2.5 + 500*0.25 + 100*15
 ANSWER = 0.0065  # 800*2.5 + 300*15
 
 
-async def run_qa(models: dict[str, Any], profile: str, make_ctx: Any, thread: Any,
-                 root: Path) -> dict[str, Any]:
+async def run_qa(
+    models: dict[str, Any], profile: str, make_ctx: Any, thread: Any, root: Path
+) -> dict[str, Any]:
     graph = build().compile(checkpointer=InMemorySaver())
     ctx = make_ctx(models, profile=profile)
-    inp = {"request": "Where is RetryPolicy defined?", "env": {"root": str(root)}, "budget_usd": 1.0}
+    inp = {
+        "request": "Where is RetryPolicy defined?",
+        "env": {"root": str(root)},
+        "budget_usd": 1.0,
+    }
     return await graph.ainvoke(inp, thread(), context=ctx)
 
 
 async def test_graph_records_cost_at_openai_prices(scripted, make_ctx, thread, qa_root) -> None:
-    out = await run_qa(script_one_search(scripted, native=True), "openai", make_ctx, thread, qa_root)
+    out = await run_qa(
+        script_one_search(scripted, native=True), "openai", make_ctx, thread, qa_root
+    )
 
     assert out["status"] == "answered"
     usage = out["usage"]
     assert all(isinstance(r, dict) for r in usage)
     got = sorted((r["node"], r["tier"], r["cost_usd"]) for r in usage)
-    assert got == sorted([
-        ("supervisor", "flagship", SUPERVISOR_1), ("search", "mini", MINI_GREP),
-        ("search", "mini", MINI_FINISH), ("supervisor", "flagship", SUPERVISOR_2),
-        ("answer", "flagship", ANSWER),
-    ])
+    assert got == sorted(
+        [
+            ("supervisor", "flagship", SUPERVISOR_1),
+            ("search", "mini", MINI_GREP),
+            ("search", "mini", MINI_FINISH),
+            ("supervisor", "flagship", SUPERVISOR_2),
+            ("answer", "flagship", ANSWER),
+        ]
+    )
     first = next(r for r in usage if r["cost_usd"] == SUPERVISOR_1)
     assert (first["input_tokens"], first["output_tokens"], first["model"]) == (1000, 200, "flag")
     assert first["endpoint"] == "https://api.openai.com/v1"
     finish = next(r for r in usage if r["cost_usd"] == MINI_FINISH)
-    assert (finish["cached_tokens"], finish["subagent"], finish["task_id"]) == (1000, "search", "t1.1-search")
+    assert (finish["cached_tokens"], finish["subagent"], finish["task_id"]) == (
+        1000,
+        "search",
+        "t1.1-search",
+    )
     assert spent_usd(usage) == pytest.approx(0.02055, abs=1e-12)
 
 
 async def test_summaries_per_tier_and_node(scripted, make_ctx, thread, qa_root) -> None:
-    out = await run_qa(script_one_search(scripted, native=True), "openai", make_ctx, thread, qa_root)
+    out = await run_qa(
+        script_one_search(scripted, native=True), "openai", make_ctx, thread, qa_root
+    )
 
     by_tier = {s.key: s for s in summarize(out["usage"], by="tier")}
     by_node = {s.key: s for s in summarize(out["usage"], by="node")}
 
     assert list(by_tier) == ["flagship", "mini", "TOTAL"]
     flag, mini = by_tier["flagship"], by_tier["mini"]
-    assert (flag.requests, flag.input_tokens, flag.cached_tokens, flag.output_tokens) == (3, 3300, 500, 600)
+    assert (flag.requests, flag.input_tokens, flag.cached_tokens, flag.output_tokens) == (
+        3,
+        3300,
+        500,
+        600,
+    )
     assert flag.cost_usd == pytest.approx(SUPERVISOR_1 + SUPERVISOR_2 + ANSWER, abs=1e-12)
-    assert (mini.requests, mini.input_tokens, mini.cached_tokens, mini.output_tokens) == (2, 5000, 1000, 300)
+    assert (mini.requests, mini.input_tokens, mini.cached_tokens, mini.output_tokens) == (
+        2,
+        5000,
+        1000,
+        300,
+    )
     assert mini.cost_usd == pytest.approx(MINI_GREP + MINI_FINISH, abs=1e-12)
     assert by_tier["TOTAL"].cost_usd == pytest.approx(0.02055, abs=1e-12)
     assert list(by_node) == ["answer", "search", "supervisor", "TOTAL"]
@@ -182,11 +234,14 @@ async def test_summaries_per_tier_and_node(scripted, make_ctx, thread, qa_root) 
 
 
 async def test_local_run_repriced_at_openai(scripted, make_ctx, thread, qa_root) -> None:
-    out = await run_qa(script_one_search(scripted, native=False), "local", make_ctx, thread, qa_root)
+    out = await run_qa(
+        script_one_search(scripted, native=False), "local", make_ctx, thread, qa_root
+    )
     assert spent_usd(out["usage"]) == 0.0
 
     priced = reprice(out["usage"], load_config("openai", require_keys=False))
 
     assert sorted(r.cost_usd for r in priced) == sorted(
-        [SUPERVISOR_1, MINI_GREP, MINI_FINISH, SUPERVISOR_2, ANSWER])
+        [SUPERVISOR_1, MINI_GREP, MINI_FINISH, SUPERVISOR_2, ANSWER]
+    )
     assert [r.id for r in priced] == [r.id for r in as_records(out["usage"])]

@@ -1,4 +1,4 @@
-"""Subagents: forced and native steps, repairs, escalation reasons, loop detection, human fallback."""
+"""Subagents: forced and native steps, repairs, escalation reasons, loops, human fallback."""
 
 from __future__ import annotations
 
@@ -55,9 +55,15 @@ def lookup(word: str) -> str:
 
 
 def spec(**kwargs: Any) -> Subagent:
-    base = {"name": "classify", "description": "label a ticket", "tier": "nano",
-            "task_schema": Ticket, "output_schema": Label, "prompt": "Classify the ticket.",
-            "tools": [lookup]}
+    base = {
+        "name": "classify",
+        "description": "label a ticket",
+        "tier": "nano",
+        "task_schema": Ticket,
+        "output_schema": Label,
+        "prompt": "Classify the ticket.",
+        "tools": [lookup],
+    }
     return Subagent(**{**base, **kwargs})
 
 
@@ -73,8 +79,14 @@ def text(request: Any) -> str:
     return "\n".join(str(m.content) for m in request.messages)
 
 
-async def run(sub: Subagent, ctx: Any, thread: Any, task: BaseModel | None = None,
-              state: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+async def run(
+    sub: Subagent,
+    ctx: Any,
+    thread: Any,
+    task: BaseModel | None = None,
+    state: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
     graph = build_subagent(sub).compile(checkpointer=InMemorySaver())
     payload = subagent_input("t1", task or Ticket(text="refund please"), state or {}, **kwargs)
     return await graph.ainvoke(payload, thread(), context=ctx)
@@ -111,7 +123,9 @@ async def test_without_tools_only_finish_is_offered(scripted, make_ctx, thread) 
     assert nano.requests[0].tool_choice == "finish"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: prompt names 'next_action' when only 'finish' is bound")
+@pytest.mark.xfail(
+    strict=True, reason="BUG: prompt names 'next_action' when only 'finish' is bound"
+)
 async def test_prompt_names_only_the_bound_tool(scripted, make_ctx, thread) -> None:
     nano = scripted("nano", [tool_reply("finish", {"category": "billing"})])
 
@@ -120,13 +134,20 @@ async def test_prompt_names_only_the_bound_tool(scripted, make_ctx, thread) -> N
     assert "next_action" not in text(nano.requests[0])
 
 
-async def test_native_mode_binds_tools_and_returns_tool_messages(scripted, make_ctx, thread,
-                                                                 tmp_path: Path) -> None:
+async def test_native_mode_binds_tools_and_returns_tool_messages(
+    scripted, make_ctx, thread, tmp_path: Path
+) -> None:
     (tmp_path / "tierflow.toml").write_text(NATIVE_PROFILE)
-    nano = scripted("nano", [tool_reply("lookup", {"word": "refund"}),
-                             tool_reply("finish", {"category": "billing"})])
-    ctx = make_ctx({"nano": nano}, profile="native", tiers=("nano", "mini"),
-                   config_file=str(tmp_path / "tierflow.toml"))
+    nano = scripted(
+        "nano",
+        [tool_reply("lookup", {"word": "refund"}), tool_reply("finish", {"category": "billing"})],
+    )
+    ctx = make_ctx(
+        {"nano": nano},
+        profile="native",
+        tiers=("nano", "mini"),
+        config_file=str(tmp_path / "tierflow.toml"),
+    )
 
     out = await run(spec(), ctx, thread)
 
@@ -139,19 +160,27 @@ async def test_native_mode_binds_tools_and_returns_tool_messages(scripted, make_
     assert reply.content == "refund means money"
 
 
-async def test_native_unknown_tool_is_reported_to_the_model(scripted, make_ctx, thread,
-                                                            tmp_path: Path) -> None:
+async def test_native_unknown_tool_is_reported_to_the_model(
+    scripted, make_ctx, thread, tmp_path: Path
+) -> None:
     (tmp_path / "tierflow.toml").write_text(NATIVE_PROFILE)
-    nano = scripted("nano", [tool_reply("translate", {"word": "x"}),
-                             tool_reply("finish", {"category": "other"})])
-    ctx = make_ctx({"nano": nano}, profile="native", tiers=("nano", "mini"),
-                   config_file=str(tmp_path / "tierflow.toml"))
+    nano = scripted(
+        "nano",
+        [tool_reply("translate", {"word": "x"}), tool_reply("finish", {"category": "other"})],
+    )
+    ctx = make_ctx(
+        {"nano": nano},
+        profile="native",
+        tiers=("nano", "mini"),
+        config_file=str(tmp_path / "tierflow.toml"),
+    )
 
     out = await run(spec(), ctx, thread)
 
     assert out["results"]["t1"]["status"] == "done"
     assert nano.requests[1].messages[-1].content == (
-        "Error: there is no tool 'translate'. Available: lookup.")
+        "Error: there is no tool 'translate'. Available: lookup."
+    )
 
 
 async def test_one_invalid_answer_is_repaired_on_the_same_tier(scripted, make_ctx, thread) -> None:
@@ -165,9 +194,17 @@ async def test_one_invalid_answer_is_repaired_on_the_same_tier(scripted, make_ct
     assert "result.category: Field required" in text(nano.requests[1])
 
 
-async def test_schema_failure_twice_escalates_and_keeps_the_work(scripted, make_ctx, thread) -> None:
-    nano = scripted("nano", [act("lookup", word="refund"), done({"categoryx": "billing"}),
-                             tool_reply("next_action", {"nothing": True})])
+async def test_schema_failure_twice_escalates_and_keeps_the_work(
+    scripted, make_ctx, thread
+) -> None:
+    nano = scripted(
+        "nano",
+        [
+            act("lookup", word="refund"),
+            done({"categoryx": "billing"}),
+            tool_reply("next_action", {"nothing": True}),
+        ],
+    )
     mini = scripted("mini", [done({"category": "billing"}, usage=(100, 20))])
 
     out = await run(spec(), make_ctx({"nano": nano, "mini": mini}), thread)
@@ -197,15 +234,24 @@ async def test_model_error_escalates_with_reason_error(scripted, make_ctx, threa
 
 
 async def test_verifier_rejection_escalates(scripted, make_ctx, thread, qa_root) -> None:
-    wrong = {"findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "def spend(amount):"}],
-             "summary": "wrong line"}
-    right = {"findings": [{"path": "pkg/budget.py", "line": 4, "snippet": "def spend(amount):"}],
-             "summary": "defined in pkg/budget.py"}
+    wrong = {
+        "findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "def spend(amount):"}],
+        "summary": "wrong line",
+    }
+    right = {
+        "findings": [{"path": "pkg/budget.py", "line": 4, "snippet": "def spend(amount):"}],
+        "summary": "defined in pkg/budget.py",
+    }
     mini = scripted("mini", [act("grep", pattern="def spend"), done(wrong)])
     flag = scripted("flag", [done(right)])
 
-    out = await run(SEARCH, make_ctx({"mini": mini, "flagship": flag}), thread,
-                    task=SearchTask(query="def spend"), state={"env": {"root": str(qa_root)}})
+    out = await run(
+        SEARCH,
+        make_ctx({"mini": mini, "flagship": flag}),
+        thread,
+        task=SearchTask(query="def spend"),
+        state={"env": {"root": str(qa_root)}},
+    )
 
     result = out["results"]["t1"]
     assert (result["status"], result["tier"], result["output"]) == ("done", "flagship", right)
@@ -219,12 +265,19 @@ async def test_verifier_rejection_escalates(scripted, make_ctx, thread, qa_root)
 
 async def test_repeated_tool_call_warns_then_escalates(scripted, make_ctx, thread, qa_root) -> None:
     mini = scripted("mini", [act("grep", pattern="MAX_ATTEMPTS")] * 3)
-    found = {"findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "MAX_ATTEMPTS = 3"}],
-             "summary": "a constant"}
+    found = {
+        "findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "MAX_ATTEMPTS = 3"}],
+        "summary": "a constant",
+    }
     flag = scripted("flag", [done(found)])
 
-    out = await run(SEARCH, make_ctx({"mini": mini, "flagship": flag}), thread,
-                    task=SearchTask(query="MAX_ATTEMPTS"), state={"env": {"root": str(qa_root)}})
+    out = await run(
+        SEARCH,
+        make_ctx({"mini": mini, "flagship": flag}),
+        thread,
+        task=SearchTask(query="MAX_ATTEMPTS"),
+        state={"env": {"root": str(qa_root)}},
+    )
 
     assert "You already called grep" not in text(mini.requests[1])
     assert "You already called grep with these arguments" in text(mini.requests[2])
@@ -256,11 +309,15 @@ async def test_without_human_fallback_the_task_fails(scripted, make_ctx, thread)
     assert result["status"] == "failed" and result["output"] is None
     assert "error: tier 'flagship' (flagship) failed: ValueError: flagship down" == result["error"]
     assert [(e["from"], e["to"]) for e in result["escalations"]] == [
-        ("nano", "mini"), ("mini", "flagship"), ("flagship", "human")]
+        ("nano", "mini"),
+        ("mini", "flagship"),
+        ("flagship", "human"),
+    ]
 
 
-async def failing_to_human(scripted: Any, make_ctx: Any, thread: Any,
-                           flagship_extra: list[Any] = ()) -> tuple[Any, Any, Any, dict[str, Any]]:
+async def failing_to_human(
+    scripted: Any, make_ctx: Any, thread: Any, flagship_extra: list[Any] = ()
+) -> tuple[Any, Any, Any, dict[str, Any]]:
     models = {t: scripted(t, [ValueError(f"{t} down")]) for t in ("nano", "mini")}
     models["flagship"] = scripted("flagship", [ValueError("flagship down"), *flagship_extra])
     graph = build_subagent(spec()).compile(checkpointer=InMemorySaver())
@@ -276,7 +333,10 @@ async def test_after_the_top_tier_a_human_is_asked(scripted, make_ctx, thread) -
     assert intr.value["kind"] == "escalation"
     assert intr.value["options"] == ["approve", "edit", "reject"]
     assert (intr.value["subagent"], intr.value["task_id"], intr.value["reason"]) == (
-        "classify", "t1", "error")
+        "classify",
+        "t1",
+        "error",
+    )
     assert intr.value["task"] == {"text": "refund"}
     assert intr.value["result_schema"]["required"] == ["category"]
 
@@ -284,8 +344,9 @@ async def test_after_the_top_tier_a_human_is_asked(scripted, make_ctx, thread) -
 async def test_human_reject_fails_the_task(scripted, make_ctx, thread) -> None:
     graph, ctx, cfg, _ = await failing_to_human(scripted, make_ctx, thread)
 
-    out = await graph.ainvoke(Command(resume={"action": "reject", "note": "not needed"}), cfg,
-                              context=ctx)
+    out = await graph.ainvoke(
+        Command(resume={"action": "reject", "note": "not needed"}), cfg, context=ctx
+    )
 
     result = out["results"]["t1"]
     assert (result["status"], result["error"]) == ("failed", "not needed")
@@ -294,24 +355,32 @@ async def test_human_reject_fails_the_task(scripted, make_ctx, thread) -> None:
 
 async def test_human_approve_retries_the_top_tier(scripted, make_ctx, thread) -> None:
     graph, ctx, cfg, _ = await failing_to_human(
-        scripted, make_ctx, thread, flagship_extra=[act("finish", result={"category": "billing"})])
+        scripted, make_ctx, thread, flagship_extra=[act("finish", result={"category": "billing"})]
+    )
 
     out = await graph.ainvoke(Command(resume="approve"), cfg, context=ctx)
 
     result = out["results"]["t1"]
-    assert (result["status"], result["tier"], result["output"]) == ("done", "flagship",
-                                                                    {"category": "billing"})
+    assert (result["status"], result["tier"], result["output"]) == (
+        "done",
+        "flagship",
+        {"category": "billing"},
+    )
 
 
 async def test_human_edit_supplies_the_result(scripted, make_ctx, thread) -> None:
     graph, ctx, cfg, _ = await failing_to_human(scripted, make_ctx, thread)
 
-    out = await graph.ainvoke(Command(resume={"action": "edit", "value": {"category": "refunds"}}),
-                              cfg, context=ctx)
+    out = await graph.ainvoke(
+        Command(resume={"action": "edit", "value": {"category": "refunds"}}), cfg, context=ctx
+    )
 
     result = out["results"]["t1"]
-    assert (result["status"], result["tier"], result["output"]) == ("done", "human",
-                                                                    {"category": "refunds"})
+    assert (result["status"], result["tier"], result["output"]) == (
+        "done",
+        "human",
+        {"category": "refunds"},
+    )
 
 
 @pytest.mark.parametrize("policy", [ContextPolicy.TASK, ContextPolicy.TASK_AND_RESULTS])

@@ -34,7 +34,10 @@ def finish(result: dict[str, Any]) -> Any:
 
 
 def findings(path: str, line: int, snippet: str) -> dict[str, Any]:
-    return {"findings": [{"path": path, "line": line, "snippet": snippet}], "summary": f"{path}:{line}"}
+    return {
+        "findings": [{"path": path, "line": line, "snippet": snippet}],
+        "summary": f"{path}:{line}",
+    }
 
 
 RETRY_FOUND = findings("pkg/retry.py", 6, "class RetryPolicy:")
@@ -50,8 +53,14 @@ def text(request: Any) -> str:
     return "\n".join(str(m.content) for m in request.messages)
 
 
-async def run_qa(models: dict[str, Any], make_ctx: Any, cfg: dict[str, Any], root: Path,
-                 graph: Any = None, request: str = REQUEST) -> tuple[Any, Any, dict[str, Any]]:
+async def run_qa(
+    models: dict[str, Any],
+    make_ctx: Any,
+    cfg: dict[str, Any],
+    root: Path,
+    graph: Any = None,
+    request: str = REQUEST,
+) -> tuple[Any, Any, dict[str, Any]]:
     graph = graph or build().compile(checkpointer=InMemorySaver())
     ctx = make_ctx(models)
     out = await graph.ainvoke({"request": request, "env": {"root": str(root)}}, cfg, context=ctx)
@@ -62,21 +71,39 @@ async def run_qa(models: dict[str, Any], make_ctx: Any, cfg: dict[str, Any], roo
 
 
 async def test_delegation_runs_typed_tasks_and_answers(scripted, make_ctx, thread, qa_root) -> None:
-    flag = scripted("flag", [
-        decide(("search", {"query": "class RetryPolicy"}), plan="find the class"),
-        decide(("extract", {"question": REQUEST}), plan="turn it into facts"),
-        decide(done=True, plan="enough"),
-        answer(),
-    ])
+    flag = scripted(
+        "flag",
+        [
+            decide(("search", {"query": "class RetryPolicy"}), plan="find the class"),
+            decide(("extract", {"question": REQUEST}), plan="turn it into facts"),
+            decide(done=True, plan="enough"),
+            answer(),
+        ],
+    )
     mini = scripted("mini", [finish(RETRY_FOUND)])
-    nano = scripted("nano", [tool_reply("finish", {"facts": [
-        {"statement": "RetryPolicy is a class", "path": "pkg/retry.py", "line": 6}]})])
+    nano = scripted(
+        "nano",
+        [
+            tool_reply(
+                "finish",
+                {
+                    "facts": [
+                        {"statement": "RetryPolicy is a class", "path": "pkg/retry.py", "line": 6}
+                    ]
+                },
+            )
+        ],
+    )
 
-    *_, out = await run_qa({"flagship": flag, "mini": mini, "nano": nano}, make_ctx, thread(), qa_root)
+    *_, out = await run_qa(
+        {"flagship": flag, "mini": mini, "nano": nano}, make_ctx, thread(), qa_root
+    )
 
     assert out["status"] == "answered"
-    assert out["answer"] == {"answer": "see pkg/retry.py",
-                             "citations": [{"path": "pkg/retry.py", "line": 6}]}
+    assert out["answer"] == {
+        "answer": "see pkg/retry.py",
+        "citations": [{"path": "pkg/retry.py", "line": 6}],
+    }
     assert list(out["results"]) == ["t1.1-search", "t2.1-extract"]
     search = out["results"]["t1.1-search"]
     # the payload was validated as SearchTask: the default glob is filled in
@@ -92,14 +119,18 @@ async def test_delegation_runs_typed_tasks_and_answers(scripted, make_ctx, threa
     assert last.tool_choice == "final_answer"
 
 
-async def test_invalid_delegation_is_repaired_once_then_falls_back(scripted, make_ctx, thread,
-                                                                   qa_root) -> None:
-    flag = scripted("flag", [
-        decide(("search", {"file_glob": "*.py"})),  # no query: not a SearchTask
-        decide(("browse", {"url": "x"})),  # no such subagent
-        decide(done=True),
-        answer(),
-    ])
+async def test_invalid_delegation_is_repaired_once_then_falls_back(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    flag = scripted(
+        "flag",
+        [
+            decide(("search", {"file_glob": "*.py"})),  # no query: not a SearchTask
+            decide(("browse", {"url": "x"})),  # no such subagent
+            decide(done=True),
+            answer(),
+        ],
+    )
     mini = scripted("mini", [Rule(asks_for('"query": "RetryPolicy"'), finish(RETRY_FOUND))])
 
     *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root)
@@ -120,8 +151,12 @@ async def test_answer_with_a_bad_citation_is_repaired(scripted, make_ctx, thread
 
     assert out["status"] == "answered"
     assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
-    assert out["answer_problems"] == ["pkg/retry.py:99 does not exist (check the path and the line number)"]
-    assert "Your previous answer had problems: pkg/retry.py:99 does not exist" in text(flag.requests[2])
+    assert out["answer_problems"] == [
+        "pkg/retry.py:99 does not exist (check the path and the line number)"
+    ]
+    assert "Your previous answer had problems: pkg/retry.py:99 does not exist" in text(
+        flag.requests[2]
+    )
 
 
 async def test_supervisor_model_error_fails_the_run(scripted, make_ctx, thread, qa_root) -> None:
@@ -149,17 +184,30 @@ class Reply(BaseModel):
     answer: str
 
 
-ECHO = Subagent(name="echo", description="repeats a text", tier="nano", task_schema=Note,
-                output_schema=Echo, prompt="Repeat the text.")
+ECHO = Subagent(
+    name="echo",
+    description="repeats a text",
+    tier="nano",
+    task_schema=Note,
+    output_schema=Echo,
+    prompt="Repeat the text.",
+)
 
 
 def echo_graph(**kwargs: Any) -> Any:
-    spec = Supervisor(subagents=[ECHO], prompt="Delegate echo tasks.", answer_schema=Reply,
-                      answer_prompt="Answer.", **kwargs)
+    spec = Supervisor(
+        subagents=[ECHO],
+        prompt="Delegate echo tasks.",
+        answer_schema=Reply,
+        answer_prompt="Answer.",
+        **kwargs,
+    )
     return build_supervisor_graph(spec).compile(checkpointer=InMemorySaver())
 
 
-async def run_echo(graph: Any, models: dict[str, Any], make_ctx: Any, thread: Any) -> dict[str, Any]:
+async def run_echo(
+    graph: Any, models: dict[str, Any], make_ctx: Any, thread: Any
+) -> dict[str, Any]:
     return await graph.ainvoke({"request": "echo things"}, thread(), context=make_ctx(models))
 
 
@@ -168,11 +216,19 @@ def echoed(*texts: str) -> list[Any]:
 
 
 async def test_max_turns_bounds_the_planning(scripted, make_ctx, thread) -> None:
-    flag = scripted("flag", [decide(("echo", {"text": "a"})), decide(("echo", {"text": "b"})),
-                             tool_reply("final_answer", {"answer": "a b"})])
+    flag = scripted(
+        "flag",
+        [
+            decide(("echo", {"text": "a"})),
+            decide(("echo", {"text": "b"})),
+            tool_reply("final_answer", {"answer": "a b"}),
+        ],
+    )
     nano = scripted("nano", echoed("a", "b"))
 
-    out = await run_echo(echo_graph(max_turns=2), {"flagship": flag, "nano": nano}, make_ctx, thread)
+    out = await run_echo(
+        echo_graph(max_turns=2), {"flagship": flag, "nano": nano}, make_ctx, thread
+    )
 
     assert out["status"] == "answered" and out["answer"] == {"answer": "a b"}
     assert out["turn"] == 2
@@ -182,15 +238,20 @@ async def test_max_turns_bounds_the_planning(scripted, make_ctx, thread) -> None
 
 
 async def test_repeated_delegation_is_not_dispatched_twice(scripted, make_ctx, thread) -> None:
-    flag = scripted("flag", [
-        decide(("echo", {"text": "a"})),
-        decide(("echo", {"text": "a"}), ("echo", {"text": "b"})),
-        decide(("echo", {"text": "b"})),
-        tool_reply("final_answer", {"answer": "done"}),
-    ])
+    flag = scripted(
+        "flag",
+        [
+            decide(("echo", {"text": "a"})),
+            decide(("echo", {"text": "a"}), ("echo", {"text": "b"})),
+            decide(("echo", {"text": "b"})),
+            tool_reply("final_answer", {"answer": "done"}),
+        ],
+    )
     nano = scripted("nano", echoed("a", "b"))
 
-    out = await run_echo(echo_graph(max_turns=10), {"flagship": flag, "nano": nano}, make_ctx, thread)
+    out = await run_echo(
+        echo_graph(max_turns=10), {"flagship": flag, "nano": nano}, make_ctx, thread
+    )
 
     assert out["status"] == "answered"
     assert len(nano.requests) == 2
@@ -201,8 +262,13 @@ async def test_repeated_delegation_is_not_dispatched_twice(scripted, make_ctx, t
 
 
 async def test_done_decision_goes_straight_to_the_answer(scripted, make_ctx, thread) -> None:
-    flag = scripted("flag", [decide(("echo", {"text": "ignored"}), done=True),
-                             tool_reply("final_answer", {"answer": "nothing to do"})])
+    flag = scripted(
+        "flag",
+        [
+            decide(("echo", {"text": "ignored"}), done=True),
+            tool_reply("final_answer", {"answer": "nothing to do"}),
+        ],
+    )
 
     out = await run_echo(echo_graph(), {"flagship": flag}, make_ctx, thread)
 
@@ -221,11 +287,15 @@ FOUND = {
 }
 
 
-async def fan_out(scripted: Any, make_ctx: Any, thread: Any, root: Path) -> tuple[Any, dict[str, Any]]:
-    flag = scripted("flag", [decide(*[("search", {"query": q}) for q in QUERIES]),
-                             decide(done=True), answer()])
-    mini = scripted("mini", [Rule(asks_for(q), finish(FOUND[q])) for q in reversed(QUERIES)],
-                    delay_s=0.3)
+async def fan_out(
+    scripted: Any, make_ctx: Any, thread: Any, root: Path
+) -> tuple[Any, dict[str, Any]]:
+    flag = scripted(
+        "flag", [decide(*[("search", {"query": q}) for q in QUERIES]), decide(done=True), answer()]
+    )
+    mini = scripted(
+        "mini", [Rule(asks_for(q), finish(FOUND[q])) for q in reversed(QUERIES)], delay_s=0.3
+    )
     *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), root)
     return mini, out
 
@@ -240,32 +310,53 @@ async def test_fan_out_runs_subagents_concurrently(scripted, make_ctx, thread, q
     assert out["status"] == "answered"
 
 
-async def test_fan_out_merges_results_deterministically(scripted, make_ctx, thread, qa_root) -> None:
+async def test_fan_out_merges_results_deterministically(
+    scripted, make_ctx, thread, qa_root
+) -> None:
     _, first = await fan_out(scripted, make_ctx, thread, qa_root)
     _, second = await fan_out(scripted, make_ctx, thread, qa_root)
 
-    assert list(first["results"]) == sorted(first["results"]) == [
-        "t1.1-search", "t1.2-search", "t1.3-search"]
+    assert (
+        list(first["results"])
+        == sorted(first["results"])
+        == ["t1.1-search", "t1.2-search", "t1.3-search"]
+    )
     assert first["results"] == second["results"]
     assert [first["results"][f"t1.{i}-search"]["output"] for i in (1, 2, 3)] == [
-        FOUND[q] for q in QUERIES]
+        FOUND[q] for q in QUERIES
+    ]
 
 
 # --- human escalation keeps finished work ---------------------------------------------------
 
-INVALID = tool_reply("next_action", {"step": {"action": "finish", "result": {"summary": "no list"}}})
+INVALID = tool_reply(
+    "next_action", {"step": {"action": "finish", "result": {"summary": "no list"}}}
+)
 
 
 def escalation_models(scripted: Any, flag_tail: list[Any] = ()) -> dict[str, Any]:
     """Two searches: RetryPolicy finishes on mini, the budget one is invalid on every tier."""
     budget = asks_for("DEFAULT_BUDGET_USD")
-    flag = scripted("flag", [
-        decide(("search", {"query": "class RetryPolicy"}), ("search", {"query": "DEFAULT_BUDGET_USD"})),
-        Rule(budget, INVALID), Rule(budget, INVALID),
-        *flag_tail,
-    ])
-    mini = scripted("mini", [Rule(asks_for("class RetryPolicy"), finish(RETRY_FOUND)),
-                             Rule(budget, INVALID), Rule(budget, INVALID)])
+    flag = scripted(
+        "flag",
+        [
+            decide(
+                ("search", {"query": "class RetryPolicy"}),
+                ("search", {"query": "DEFAULT_BUDGET_USD"}),
+            ),
+            Rule(budget, INVALID),
+            Rule(budget, INVALID),
+            *flag_tail,
+        ],
+    )
+    mini = scripted(
+        "mini",
+        [
+            Rule(asks_for("class RetryPolicy"), finish(RETRY_FOUND)),
+            Rule(budget, INVALID),
+            Rule(budget, INVALID),
+        ],
+    )
     return {"flagship": flag, "mini": mini}
 
 
@@ -291,26 +382,32 @@ async def test_human_edit_finishes_the_run(scripted, make_ctx, thread, qa_root) 
     graph, ctx, _ = await run_qa(models, make_ctx, cfg, qa_root)
     mini_calls = len(models["mini"].requests)
 
-    out = await graph.ainvoke(Command(resume={"action": "edit", "value": BUDGET_FOUND}), cfg,
-                              context=ctx)
+    out = await graph.ainvoke(
+        Command(resume={"action": "edit", "value": BUDGET_FOUND}), cfg, context=ctx
+    )
 
     assert out["status"] == "answered"
     assert len(models["mini"].requests) == mini_calls  # the finished task was not redone
     edited = out["results"]["t1.2-search"]
     assert (edited["status"], edited["tier"], edited["output"]) == ("done", "human", BUDGET_FOUND)
-    assert [(e["from"], e["to"]) for e in edited["escalations"]] == [("mini", "flagship"),
-                                                                     ("flagship", "human")]
+    assert [(e["from"], e["to"]) for e in edited["escalations"]] == [
+        ("mini", "flagship"),
+        ("flagship", "human"),
+    ]
     assert edited["escalations"][-1]["decision"] == "edit"
     assert out["results"]["t1.1-search"]["output"] == RETRY_FOUND
 
 
-async def test_invalid_edit_is_refused_with_a_clear_message(scripted, make_ctx, thread, qa_root) -> None:
+async def test_invalid_edit_is_refused_with_a_clear_message(
+    scripted, make_ctx, thread, qa_root
+) -> None:
     cfg = thread()
     graph, ctx, _ = await run_qa(escalation_models(scripted), make_ctx, cfg, qa_root)
 
     with pytest.raises(ValueError, match="edited result does not match Findings") as info:
-        await graph.ainvoke(Command(resume={"action": "edit", "value": {"findings": []}}), cfg,
-                            context=ctx)
+        await graph.ainvoke(
+            Command(resume={"action": "edit", "value": {"findings": []}}), cfg, context=ctx
+        )
 
     assert "summary" in str(info.value) and "resume again" in str(info.value)
     state = await graph.aget_state(cfg)
@@ -319,15 +416,20 @@ async def test_invalid_edit_is_refused_with_a_clear_message(scripted, make_ctx, 
 
 @pytest.mark.xfail(strict=True, reason="BUG: a second resume re-reads the first, invalid value")
 async def test_second_resume_after_invalid_edit_works(scripted, make_ctx, thread, qa_root) -> None:
-    models = escalation_models(scripted, [decide(done=True), answer()])
+    unchecked = lambda label, script: scripted(label, script, check=False)  # noqa: E731
+    models = escalation_models(unchecked, [decide(done=True), answer()])
     cfg = thread()
     graph, ctx, _ = await run_qa(models, make_ctx, cfg, qa_root)
     with pytest.raises(ValueError):
-        await graph.ainvoke(Command(resume={"action": "edit", "value": {"findings": []}}), cfg,
-                            context=ctx)
+        await graph.ainvoke(
+            Command(resume={"action": "edit", "value": {"findings": []}}), cfg, context=ctx
+        )
 
-    out = await graph.ainvoke(Command(resume={"action": "edit", "value": BUDGET_FOUND}), cfg,
-                              context=ctx)
+    out = await graph.ainvoke(
+        Command(resume={"action": "edit", "value": BUDGET_FOUND}), cfg, context=ctx
+    )
 
     assert out["status"] == "answered"
     assert out["results"]["t1.2-search"]["output"] == BUDGET_FOUND
+    for model in models.values():
+        model.assert_complete()

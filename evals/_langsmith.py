@@ -1,0 +1,1 @@
+def langsmith_evaluate(*a, **k): raise NotImplementedError

@@ -1,0 +1,214 @@
+"""Run a suite: each item on a fresh InMemorySaver thread, interrupts answered, usage repriced."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import time
+import uuid
+from collections import Counter
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command, RetryPolicy
+
+from evals._results import ExampleResult, SuiteResult
+from evals._routing import build_routing_graph
+from evals._suites import SUITES, Suite, load_items
+from tierflow.config import TierConfig, default_profile, load_config
+from tierflow.registry import load_builder
+from tierflow.runtime import POLICIES, RunContext, TierPolicy
+from tierflow.usage import reprice
+
+__all__ = ["arun", "acompare", "run", "compare", "resolve_policies", "MAX_RESUMES"]
+
+MAX_RESUMES = 8  # interrupt rounds answered per example before giving up
+PRICED_AT = "openai"
+
+T = TypeVar("T")
+
+
+def resolve_policies(names: Sequence[str]) -> list[str]:
+    """Policy names, with ``all`` expanded; raises ValueError naming the known policies."""
+    out: list[str] = []
+    for name in names:
+        for item in POLICIES if name == "all" else [name]:
+            if item not in POLICIES:
+                raise ValueError(f"unknown policy {item!r}; choose from {sorted(POLICIES)} or 'all'")
+            if item not in out:
+                out.append(item)
+    return out
+
+
+def _suite(name: str) -> Suite:
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; choose from {sorted(SUITES)}")
+    return SUITES[name]
+
+
+def _compile(suite: Suite) -> Any:
+    builder = build_routing_graph() if suite.graph is None else load_builder(suite.graph)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+def _unattended(policy: str) -> TierPolicy:
+    # Nobody answers escalation-to-human interrupts in an eval: a task that fails on the top
+    # tier fails. Draft reviews and budget gates are still answered (see _resume_value).
+    return dataclasses.replace(POLICIES[policy], human=False)
+
+
+def _resume_value(payload: Any) -> Any:
+    kind = payload.get("kind") if isinstance(payload, Mapping) else None
+    return {"action": "stop"} if kind == "budget" else {"action": "approve"}
+
+
+async def _drive(graph: Any, inp: dict[str, Any], cfg: dict[str, Any], ctx: RunContext) -> None:
+    await graph.ainvoke(inp, cfg, context=ctx)
+    for _ in range(MAX_RESUMES):
+        pending = (await graph.aget_state(cfg)).interrupts
+        if not pending:
+            return
+        answers = {item.id: _resume_value(item.value) for item in pending}
+        await graph.ainvoke(Command(resume=answers), cfg, context=ctx)
+    if (await graph.aget_state(cfg)).interrupts:
+        raise RuntimeError(f"still interrupted after {MAX_RESUMES} rounds of answers")
+
+
+def _serving_tiers(usage: list[dict[str, Any]]) -> dict[str, str]:
+    last: dict[tuple[str, str | None], str] = {}
+    for rec in usage:
+        last[(rec.get("subagent") or rec["node"], rec.get("task_id"))] = rec["tier"]
+    votes: dict[str, Counter[str]] = {}
+    for (name, _), tier in last.items():
+        votes.setdefault(name, Counter())[tier] += 1
+    return {name: c.most_common(1)[0][0] for name, c in sorted(votes.items())}
+
+
+def _escalations(state: Mapping[str, Any]) -> int:
+    results = state.get("results") or {}
+    return sum(len(r.get("escalations") or []) for r in results.values() if isinstance(r, Mapping))
+
+
+async def _example(
+    suite: Suite, graph: Any, item: Mapping[str, Any], ctx: RunContext, budget_usd: float | None,
+    prices: TierConfig,
+) -> ExampleResult:
+    cfg = {"configurable": {"thread_id": f"eval-{suite.name}-{item['id']}-{uuid.uuid4().hex[:8]}"},
+           "recursion_limit": 100}  # fmt: skip
+    inp = suite.make_input(item)
+    if budget_usd is not None:
+        inp["budget_usd"] = budget_usd
+    started, error = time.perf_counter(), None
+    try:
+        await _drive(graph, inp, cfg, ctx)
+    except Exception as exc:  # noqa: BLE001 - one broken example must not end the suite
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    latency = time.perf_counter() - started
+    state = (await graph.aget_state(cfg)).values
+    usage = [r.model_dump() for r in reprice(state.get("usage") or [], prices)]
+    scored = suite.score(item, state)
+    return ExampleResult(
+        id=str(item["id"]),
+        quality=0.0 if error else scored.quality,
+        scores=scored.scores,
+        subagent_quality=scored.subagent_quality,
+        cost_usd=round(sum(r["cost_usd"] for r in usage), 10),
+        input_tokens=sum(r["input_tokens"] for r in usage),
+        output_tokens=sum(r["output_tokens"] for r in usage),
+        cached_tokens=sum(r["cached_tokens"] for r in usage),
+        latency_s=round(latency, 4),
+        escalations=_escalations(state),
+        subagent_tiers=_serving_tiers(usage),
+        prediction=scored.prediction,
+        error=error,
+        usage=usage,
+    )
+
+
+async def arun(
+    suite: str,
+    policy: str = "tiered",
+    *,
+    limit: int | None = None,
+    profile: str | None = None,
+    models: Mapping[str, BaseChatModel] | None = None,
+    budget_usd: float | None = None,
+    retry: RetryPolicy | None = None,
+) -> SuiteResult:
+    """Async :func:`run`."""
+    spec = _suite(suite)
+    [policy] = resolve_policies([policy])
+    profile = profile or default_profile()
+    ctx = RunContext(profile=profile, models=models, retry=retry, policy=_unattended(policy))
+    prices = load_config(PRICED_AT, require_keys=False)
+    graph = _compile(spec)
+    examples = [
+        await _example(spec, graph, item, ctx, budget_usd, prices)
+        for item in load_items(suite, limit)
+    ]
+    return SuiteResult(suite=suite, policy=policy, profile=profile, examples=tuple(examples))
+
+
+async def acompare(
+    suite: str, policies: Sequence[str] = ("tiered", "all-flagship", "all-nano", "cascade"),
+    **kwargs: Any,
+) -> list[SuiteResult]:
+    """Async :func:`compare`."""
+    return [await arun(suite, p, **kwargs) for p in resolve_policies(policies)]
+
+
+def _sync(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from a running loop (a notebook cell): run on a worker thread's own loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def run(
+    suite: str,
+    policy: str = "tiered",
+    *,
+    limit: int | None = None,
+    profile: str | None = None,
+    models: Mapping[str, BaseChatModel] | None = None,
+    budget_usd: float | None = None,
+    retry: RetryPolicy | None = None,
+) -> SuiteResult:
+    """Run one suite under one tier policy.
+
+    Every item runs on a fresh InMemorySaver thread with ``RunContext(profile, models,
+    policy=POLICIES[policy])`` (escalation to a human switched off); draft reviews are approved
+    and budget gates answered ``stop``. Cost is priced at the ``openai`` profile.
+
+    Args:
+        suite: ``codebase_qa``, ``triage`` or ``routing``.
+        policy: a key of :data:`tierflow.runtime.POLICIES`.
+        limit: the first ``limit`` dataset items (all when None).
+        profile: tier profile to run on (default: ``openai`` with a key, else ``local``).
+        models: tier -> chat model overrides (scripted doubles in tests).
+        budget_usd: budget of each example's run (None: unlimited).
+        retry: retry policy of model calls (tests pass one without backoff).
+
+    Example:
+        >>> from evals import run
+        >>> from evals.scripted import models_for
+        >>> r = run("routing", limit=2, profile="openai", models=models_for("routing"))
+        >>> (r.n, r.quality)
+        (2, 1.0)
+    """
+    return _sync(arun(suite, policy, limit=limit, profile=profile, models=models,
+                      budget_usd=budget_usd, retry=retry))  # fmt: skip
+
+
+def compare(
+    suite: str, policies: Sequence[str] = ("tiered", "all-flagship", "all-nano", "cascade"),
+    **kwargs: Any,
+) -> list[SuiteResult]:
+    """:func:`run` the suite once per policy (``"all"`` expands to every policy)."""
+    return _sync(acompare(suite, policies, **kwargs))

@@ -1,0 +1,116 @@
+"""Suite definitions: dataset, graph, input of one example, and how its final state is scored."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from evals.evaluators import (
+    TRIAGE_FIELDS,
+    answer_match,
+    citation_scores,
+    mean,
+    routing_correct,
+    triage_scores,
+)
+
+__all__ = ["Suite", "SUITES", "Scored", "load_items", "langgraph_root", "DATA_DIR"]
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Scores of one example: metric -> value, the primary metrics' mean, per-subagent quality."""
+
+    scores: dict[str, float]
+    quality: float
+    subagent_quality: dict[str, float]
+    prediction: Any
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One evaluation suite.
+
+    Attributes:
+        name: suite name (``codebase_qa``, ``triage``, ``routing``).
+        dataset: jsonl file under ``evals/data``.
+        graph: registry name in langgraph.json; None for the routing suite's own graph.
+        make_input: dataset item -> graph input.
+        score: (dataset item, final state) -> :class:`Scored`.
+    """
+
+    name: str
+    dataset: str
+    graph: str | None
+    make_input: Callable[[Mapping[str, Any]], dict[str, Any]]
+    score: Callable[[Mapping[str, Any], Mapping[str, Any]], Scored]
+
+
+@cache
+def langgraph_root() -> Path:
+    """Directory of the installed ``langgraph`` package (the codebase_qa sandbox root)."""
+    spec = importlib.util.find_spec("langgraph")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("langgraph is not installed; `pip install langgraph` to run codebase_qa")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def load_items(suite: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The first ``limit`` items of a suite's dataset (all when None)."""
+    path = DATA_DIR / SUITES[suite].dataset
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return items if limit is None else items[: max(0, limit)]
+
+
+def _qa_input(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"request": item["question"], "env": {"root": str(langgraph_root())}}
+
+
+def _qa_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+    answer = state.get("answer") or {}
+    cites = citation_scores(answer.get("citations") or [], item["evidence"], langgraph_root())
+    correct = answer_match(answer.get("answer", ""), item["reference_answer"], item["answer_aliases"])
+    scores = {"answer": float(bool(answer) and correct), **cites}
+    quality = mean([scores["answer"], scores["evidence_line"]])
+    return Scored(scores, quality, {}, answer.get("answer"))
+
+
+def _triage_input(item: Mapping[str, Any]) -> dict[str, Any]:
+    ticket = {k: item[k] for k in ("id", "subject", "body", "customer_email")}
+    return {"tickets": [ticket]}
+
+
+CLASSIFY_METRICS = ("category", "urgency", "needs_reply_draft")
+
+
+def _triage_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+    outcome = (state.get("tickets_out") or {}).get(item["id"])
+    scores = triage_scores(outcome, item["reference"])
+    per_subagent = {
+        "classify": mean(scores[m] for m in CLASSIFY_METRICS),
+        "extract": mean(scores[f] for f in TRIAGE_FIELDS),
+    }
+    return Scored(scores, mean(scores.values()), per_subagent, outcome)
+
+
+def _routing_input(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"task": item["task"], "subagent": item["subagent"]}
+
+
+def _routing_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+    ok = routing_correct(state.get("choice"), item["cheapest_tier"])
+    return Scored({"tier": ok}, ok, {"route": ok}, state.get("choice"))
+
+
+SUITES: dict[str, Suite] = {
+    "codebase_qa": Suite("codebase_qa", "codebase_qa.jsonl", "codebase_qa", _qa_input, _qa_score),
+    "triage": Suite("triage", "triage.jsonl", "triage", _triage_input, _triage_score),
+    "routing": Suite("routing", "routing.jsonl", None, _routing_input, _routing_score),
+}

@@ -1,0 +1,172 @@
+"""TEST DOUBLE: scripted tier models that answer from the dataset's reference (notebooks, CI smoke).
+
+These models never see a real model's behaviour: they read the item out of the request and
+reply with the reference answer, wrong on a deterministic share of items per tier (see
+``accuracy``), with a fixed token usage per request. Numbers they produce show that the
+harness works, not how good any model is.
+
+Example:
+    >>> from evals import run
+    >>> from evals.scripted import models_for
+    >>> run("triage", limit=1, profile="openai", models=models_for("triage")).quality
+    1.0
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import Field
+
+from evals._suites import langgraph_root, load_items
+from tierflow.testing import ScriptedChatModel, tool_reply
+
+__all__ = ["OracleChatModel", "models_for", "DEFAULT_ACCURACY", "USAGE", "PERFECT"]
+
+USAGE = (1000, 100)  # input, output tokens reported for every request
+PERFECT = {"nano": 1.0, "mini": 1.0, "flagship": 1.0}
+DEFAULT_ACCURACY = {"nano": 0.6, "mini": 0.85, "flagship": 1.0}
+_CATEGORIES = ["billing", "account", "bug", "outage", "feature_request", "security", "other"]
+_LADDER = ["nano", "mini", "flagship"]
+
+Responder = Callable[[list[BaseMessage]], AIMessage]
+
+
+class OracleChatModel(ScriptedChatModel):
+    """A scripted model whose every request is answered by ``responder`` (never runs out)."""
+
+    responder: Any = Field(default=None, exclude=True)
+
+    def _take(self, messages: list[BaseMessage]) -> Any:
+        return self.responder
+
+
+def _right(item_id: str, tier: str, accuracy: Mapping[str, float]) -> bool:
+    # Deterministic coin per (item, tier): the same items are wrong on every run.
+    return zlib.crc32(f"{item_id}|{tier}".encode()) % 1000 < accuracy.get(tier, 1.0) * 1000
+
+
+def _reply(name: str, args: dict[str, Any]) -> AIMessage:
+    return tool_reply(name, args, usage=USAGE)
+
+
+def _finish(messages: list[BaseMessage], output: dict[str, Any]) -> AIMessage:
+    system = str(messages[0].content)
+    if "Tools: " in system and "'next_action'" in system:  # forced mode (local profile)
+        return _reply("next_action", {"step": {"action": "finish", "result": output}})
+    return _reply("finish", output)
+
+
+def _task(messages: list[BaseMessage]) -> tuple[str, dict[str, Any]]:
+    """The subagent's task schema name and payload, from its opening message."""
+    opening = next(str(m.content) for m in messages[1:] if str(m.content).startswith("Task ("))
+    head, _, body = opening.partition(":\n")
+    payload, _ = json.JSONDecoder().raw_decode(body)
+    return head.removeprefix("Task (").rstrip(")"), payload
+
+
+def _triage(tier: str, accuracy: Mapping[str, float]) -> Responder:
+    items = {i["id"]: i for i in load_items("triage")}
+
+    def respond(messages: list[BaseMessage]) -> AIMessage:
+        schema, task = _task(messages)
+        ticket_id = task["ticket"]["id"] if schema == "DraftTask" else task["id"]
+        ref = items[ticket_id]["reference"]
+        ok = _right(ticket_id, tier, accuracy)
+        if schema == "DraftTask":
+            return _finish(messages, {"subject": "Re: your ticket", "body": "We are on it."})
+        if "category" in str(messages[0].content):  # the classify prompt; extract's never says it
+            category = ref["category"] if ok else _CATEGORIES[(_CATEGORIES.index(ref["category"]) + 1) % 7]
+            complex_ = ref["needs_reply_draft"] and ref["urgency"] not in ("high", "critical")
+            return _finish(messages, {"category": category, "urgency": ref["urgency"], "complex": complex_})
+        fields = dict(ref["fields"])
+        if not ok:  # a wrong product never trips the extract verifier, so cost stays comparable
+            fields["product"] = None if fields["product"] else "Acme Compute"
+        return _finish(messages, fields)
+
+    return respond
+
+
+def _line_of(path: str, contains: str, near: int) -> int:
+    lines = (langgraph_root() / path).read_text(errors="replace").splitlines()
+    hits = [n for n, text in enumerate(lines, 1) if contains.strip() in text]
+    return min(hits, key=lambda n: abs(n - near)) if hits else near
+
+
+def _codebase_qa(tier: str, accuracy: Mapping[str, float]) -> Responder:
+    items = load_items("codebase_qa")
+    by_question = {i["question"]: i for i in items}
+    by_query = {i["evidence"][0]["contains"]: i for i in items}
+
+    def item_of(messages: list[BaseMessage]) -> dict[str, Any]:
+        text = str(messages[-1].content)
+        match = re.search(r"Request:\n(.*?)(?:\n\n|$)", text, re.S)
+        return by_question[match.group(1).strip()] if match else items[0]
+
+    def cites(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [{"path": e["path"], "line": _line_of(e["path"], e["contains"], e["start_line"])}
+                for e in item["evidence"]]  # fmt: skip
+
+    def respond(messages: list[BaseMessage]) -> AIMessage:
+        system = str(messages[0].content)
+        if system.startswith("You answer questions about a source tree"):
+            item = item_of(messages)
+            if "Results so far" in str(messages[-1].content):
+                return _reply("decide", {"plan": "The findings answer it.", "delegate": [], "done": True})
+            task = {"query": item["evidence"][0]["contains"], "file_glob": "*.py"}
+            return _reply("decide", {"plan": "Find the evidence.", "done": False,
+                                     "delegate": [{"subagent": "search", "task": task}]})  # fmt: skip
+        if system.startswith("Answer the question"):
+            item = item_of(messages)
+            answer = item["reference_answer"] if _right(item["id"], tier, accuracy) else "unknown"
+            return _reply("final_answer", {"answer": answer, "citations": cites(item)})
+        schema, task = _task(messages)
+        if schema == "SearchTask":
+            item = by_query.get(task["query"], items[0])
+            found = [{**c, "snippet": e["contains"]} for c, e in zip(cites(item), item["evidence"])]
+            return _finish(messages, {"findings": found, "summary": "found it"})
+        return _finish(messages, {"facts": []})
+
+    return respond
+
+
+def _routing(tier: str, accuracy: Mapping[str, float]) -> Responder:
+    items = {i["task"]: i for i in load_items("routing")}
+
+    def respond(messages: list[BaseMessage]) -> AIMessage:
+        task = str(messages[-1].content).split("Task: ", 1)[-1]
+        item = items[task]
+        choice = item["cheapest_tier"]
+        if not _right(item["id"], tier, accuracy):
+            choice = _LADDER[(_LADDER.index(choice) + 1) % 3]
+        return _reply("TierChoice", {"tier": choice, "reason": "reference label (test double)"})
+
+    return respond
+
+
+_RESPONDERS = {"triage": _triage, "codebase_qa": _codebase_qa, "routing": _routing}
+
+
+def models_for(
+    suite: str, accuracy: Mapping[str, float] | None = None, tiers: tuple[str, ...] = tuple(_LADDER)
+) -> dict[str, OracleChatModel]:
+    """TEST DOUBLE: one reference-answering model per tier for ``suite``.
+
+    Args:
+        suite: ``triage``, ``codebase_qa`` or ``routing``.
+        accuracy: tier -> share of items answered right (default :data:`PERFECT`); the wrong
+            ones are picked by a hash of (item id, tier), so runs are reproducible.
+        tiers: tiers to build.
+    """
+    if suite not in _RESPONDERS:
+        raise ValueError(f"no scripted models for suite {suite!r}; choose from {sorted(_RESPONDERS)}")
+    acc = dict(PERFECT if accuracy is None else accuracy)
+    return {
+        t: OracleChatModel(script=[], label=f"oracle-{suite}-{t}", responder=_RESPONDERS[suite](t, acc))
+        for t in tiers
+    }

@@ -1,0 +1,162 @@
+"""The HTML run view: real codebase_qa state in, self-contained HTML with the right numbers out."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from langgraph.types import RetryPolicy
+
+from tierflow.config import load_config
+from tierflow.demo import DEMO_PROFILE, demo_models, demo_question, find_target
+from tierflow.runner import Interrupt, Runner, RunResult
+from tierflow.runtime import RunContext
+from tierflow.runview import graph_svg, render_html, write_html
+from tierflow.usage import reprice, spent_usd
+
+ROOT = Path(__file__).resolve().parents[2] / "tools"
+# Scripted tokens (tierflow.demo) at openai prices: flagship 2.5/15, mini 0.75/4.5 $ per 1M tokens.
+FLAGSHIP_USD = (
+    1000 * 2.5 + 100 * 15 + 900 * 2.5 + 60 * 15 + 1500 * 2.5 + 40 * 15 + 1200 * 2.5 + 80 * 15
+) / 1e6
+MINI_USD = (600 * 0.75 + 30 * 4.5 + 800 * 0.75 + 50 * 4.5) / 1e6
+
+
+@pytest.fixture
+async def demo_run(tmp_path: Path) -> RunResult:
+    models = demo_models(ROOT)
+    ctx = RunContext(
+        profile=DEMO_PROFILE,
+        models=models,
+        retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+    )
+    runner = Runner(tmp_path / "data", context=ctx)
+    question = demo_question(find_target(ROOT))
+    result = await runner.run(
+        "codebase_qa", {"request": question, "env": {"root": str(ROOT)}, "budget_usd": 0.5}
+    )
+    for model in models.values():
+        model.assert_complete()
+    return result
+
+
+def _by_id(page: str, element_id: str) -> str:
+    match = re.search(rf"id='{re.escape(element_id)}'[^>]*>([^<]*)<", page)
+    assert match, f"no element with id {element_id!r}"
+    return match.group(1)
+
+
+def _external_refs(page: str) -> list[str]:
+    return re.findall(
+        r"""(?:src|href|xlink:href|url)\s*[=(]\s*['"]?\s*(?:https?:)?//""", page, re.I
+    )
+
+
+async def test_html_shows_totals_tiers_timeline_and_escalation(
+    demo_run: RunResult, tmp_path: Path
+) -> None:
+    cfg = load_config("openai", require_keys=False)
+    out = write_html(demo_run, cfg, tmp_path / "view" / "run.html")
+    page = out.read_text()
+
+    usage = demo_run.values["usage"]
+    assert demo_run.values["status"] == "answered"
+    assert spent_usd(usage) == pytest.approx(FLAGSHIP_USD + MINI_USD)
+    assert _by_id(page, "total-cost") == f"${FLAGSHIP_USD + MINI_USD:.6f}" == "$0.017110"
+    assert (
+        _by_id(page, "total-tokens")
+        == str(sum(u["input_tokens"] + u["output_tokens"] for u in usage))
+        == "6360"
+    )
+    assert _by_id(page, "graph-name") == "codebase_qa"
+    assert _by_id(page, "thread-id") == demo_run.thread_id
+    assert _by_id(page, "run-status") == "answered"
+    assert _by_id(page, "call-count") == "6"
+    assert _by_id(page, "tier-flagship-cost") == f"{FLAGSHIP_USD:.6f}"
+    assert _by_id(page, "tier-mini-cost") == f"{MINI_USD:.6f}"
+    assert "tier-nano-cost" not in page  # nano was never called
+    assert "reference-cost" not in page  # the openai profile is not priced as another
+
+    for chart in ("chart-cost", "chart-tokens"):
+        for tier in ("mini", "flagship"):
+            assert f"id='{chart}-{tier}'" in page
+    assert re.search(r"id='chart-cost-flagship' data-tier='flagship'\s+data-value='0\.0157'", page)
+
+    timeline = page.split("id='timeline'")[1].split("</table>")[0]
+    assert timeline.count("<tr id='call-") == 6
+    nodes = re.findall(r"<tr id='call-\d+'[^>]*>(?:<td[^>]*>[^<]*</td>){2}<td>(\w+)</td>", timeline)
+    assert nodes == ["supervisor", "search", "search", "search", "supervisor", "answer"]
+    assert "class='esc'" in timeline and "verifier_rejected" in timeline
+
+    events = page.split("id='events'")[1].split("</table>")[0]
+    assert "data-kind='escalation'" in events and "from=mini, to=flagship" in events
+    assert "id='no-interrupts'" in page
+
+    assert "<svg id='graph-svg'" in page and "data-node='search:escalate'" in page
+    assert "graph TD" in page  # mermaid source kept beside the picture
+    assert "http://" not in page and "https://" not in page  # endpoints are not embedded
+    assert _external_refs(page) == []
+
+
+async def test_reference_prices_of_a_local_profile(demo_run: RunResult) -> None:
+    local = load_config("local", require_keys=False)
+    assert local.priced_as == "openai"
+    page = render_html(demo_run, local)
+    openai = load_config("openai", require_keys=False)
+    expected = spent_usd(reprice(demo_run.values["usage"], openai))
+    assert _by_id(page, "reference-cost") == f"${expected:.6f}"
+    assert _by_id(page, "tier-total-reference-cost") == f"{expected:.6f}"
+    assert "at openai $" in page
+
+
+def test_interrupts_and_hostile_text_are_escaped(tmp_path: Path) -> None:
+    result = RunResult(
+        thread_id="t<1>",
+        graph="codebase_qa",
+        values={
+            "status": "running",
+            "usage": [],
+            "events": [
+                {
+                    "id": "e1",
+                    "kind": "human_decision",
+                    "at": 1.0,
+                    "subagent": "search",
+                    "decision": "approve",
+                    "reason": "<script>alert(1)</script>",
+                }
+            ],
+        },
+        interrupts=[Interrupt("i-1", {"kind": "budget", "question": "</script><b>raise?</b>"})],
+    )
+    page = render_html(result, load_config("openai", require_keys=False))
+    assert _by_id(page, "run-status") == "waiting for input (1 interrupt(s))"
+    assert _by_id(page, "total-cost") == "$0.000000"
+    assert "<script>alert" not in page and "</script><b>" not in page
+    assert "data-kind='human_decision'" in page and "data-id='i-1'" in page
+    assert "t&lt;1&gt;" in page
+
+
+def test_unknown_graph_still_renders(tmp_path: Path) -> None:
+    result = RunResult("t", "no_such_graph", {"usage": []})
+    page = write_html(result, load_config("openai", require_keys=False), tmp_path / "r.html")
+    text = page.read_text()
+    assert "graph picture unavailable" in text and "no_such_graph" in text
+
+
+def test_graph_svg_draws_every_node_and_edge() -> None:
+    nodes = ["__start__", "a", "sub:__start__", "sub:x", "__end__"]
+    edges = [
+        ("__start__", "a", False),
+        ("a", "sub:__start__", True),
+        ("sub:__start__", "sub:x", False),
+        ("sub:x", "a", False),
+        ("a", "a", True),
+        ("a", "__end__", True),
+    ]
+    svg = graph_svg(nodes, edges)
+    assert svg.count("class='node'") == len(nodes)
+    assert svg.count("marker-end=") == len(edges)
+    assert svg.count("stroke-dasharray") == 3
+    assert "class='subgraph'" in svg
