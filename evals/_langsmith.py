@@ -1,1 +1,114 @@
-def langsmith_evaluate(*a, **k): raise NotImplementedError
+"""Run a suite through ``langsmith.evaluate``: uploaded with a LangSmith key, local-only without."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.types import RetryPolicy
+
+from evals._runner import PRICED_AT, _compile, _drive, _suite, _sync, _unattended, resolve_policies
+from evals._suites import load_items
+from tierflow.config import default_profile, load_config
+from tierflow.runtime import RunContext
+from tierflow.usage import reprice
+
+__all__ = ["langsmith_evaluate", "LOCAL_API_URL"]
+
+# Nothing listens here: without a key, langsmith's client has somewhere harmless to point at
+# (child runs are still POSTed even with upload_runs=False; see /work/shared/OFFLINE.md).
+LOCAL_API_URL = "http://127.0.0.1:9"
+_NAMESPACE = uuid.UUID("5b1d2c1e-7a57-4e0a-9d55-7e1a5f10e7a1")
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool) -> Iterator[None]:
+    """Hide the client's connection warnings while it points at the loopback placeholder."""
+    logger = logging.getLogger("langsmith")
+    level = logger.level
+    if enabled:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _examples(suite: str, limit: int | None) -> list[Any]:
+    from langsmith.schemas import Example
+
+    spec = _suite(suite)
+    dataset_id = uuid.uuid5(_NAMESPACE, suite)
+    return [
+        Example(
+            id=uuid.uuid5(_NAMESPACE, f"{suite}/{item['id']}"),
+            dataset_id=dataset_id,
+            inputs=spec.make_input(item),
+            outputs=dict(item),
+            metadata={"suite": suite, "item_id": item["id"]},
+        )
+        for item in load_items(suite, limit)
+    ]
+
+
+def langsmith_evaluate(
+    suite: str,
+    policy: str = "tiered",
+    limit: int | None = None,
+    *,
+    profile: str | None = None,
+    models: Mapping[str, BaseChatModel] | None = None,
+    retry: RetryPolicy | None = None,
+) -> Any:
+    """Evaluate a suite with ``langsmith.evaluate`` (scores: quality, each metric, cost_usd).
+
+    With ``LANGSMITH_API_KEY`` set the experiment is uploaded to LangSmith; without it, results
+    stay local (``upload_runs=False``, a client pointed at a loopback address).
+
+    Returns:
+        langsmith's ``ExperimentResults``; iterate it for rows with ``evaluation_results``.
+    """
+    from langsmith import Client, evaluate
+
+    spec = _suite(suite)
+    [policy] = resolve_policies([policy])
+    profile = profile or default_profile()
+    ctx = RunContext(profile=profile, models=models, retry=retry, policy=_unattended(policy))
+    prices = load_config(PRICED_AT, require_keys=False)
+    graph = _compile(spec)
+
+    def target(inputs: dict[str, Any]) -> dict[str, Any]:
+        cfg = {
+            "configurable": {"thread_id": f"ls-{suite}-{uuid.uuid4().hex}"},
+            "recursion_limit": 100,
+        }
+        _sync(_drive(graph, dict(inputs), cfg, ctx))
+        values = dict(graph.get_state(cfg).values)
+        values["usage"] = [r.model_dump() for r in reprice(values.get("usage") or [], prices)]
+        return values
+
+    def scores(outputs: dict[str, Any], reference_outputs: dict[str, Any]) -> dict[str, Any]:
+        scored = spec.score(reference_outputs, outputs)
+        cost = round(sum(r["cost_usd"] for r in outputs.get("usage") or []), 10)
+        rows = [{"key": "quality", "score": scored.quality}, {"key": "cost_usd", "score": cost}]
+        rows += [{"key": k, "score": v} for k, v in scored.scores.items()]
+        return {"results": rows}
+
+    upload = bool(os.environ.get("LANGSMITH_API_KEY"))
+    client = Client() if upload else Client(api_url=LOCAL_API_URL, api_key="x")
+    with _quiet(not upload):
+        return evaluate(
+            target,
+            data=_examples(suite, limit),
+            evaluators=[scores],
+            experiment_prefix=f"tierflow-{suite}-{policy}",
+            metadata={"suite": suite, "policy": policy, "profile": profile},
+            max_concurrency=0,
+            client=client,
+            upload_runs=upload,
+        )

@@ -111,13 +111,17 @@ class SuiteResult:
         return mean(e.scores[name] for e in self.examples if name in e.scores)
 
     def subagents(self) -> dict[str, dict[str, Any]]:
-        """Per subagent: serving ``tier`` (majority), ``quality``, ``cost_usd`` and whether the
-        quality is the subagent's own metric (``own_metric``) or the suite quality as a proxy.
+        """Per subagent: serving ``tier``, ``quality``, ``cost_usd`` and ``own_metric``.
+
+        ``tier`` is the majority serving tier; ``own_metric`` is False when ``quality`` is the
+        suite quality standing in for a subagent without a metric of its own.
         """
         names = sorted({s for e in self.examples for s in e.subagent_tiers})
         out: dict[str, dict[str, Any]] = {}
         for name in names:
-            tiers = Counter(e.subagent_tiers[name] for e in self.examples if name in e.subagent_tiers)
+            tiers = Counter(
+                e.subagent_tiers[name] for e in self.examples if name in e.subagent_tiers
+            )
             own = [e.subagent_quality[name] for e in self.examples if name in e.subagent_quality]
             cost = sum(
                 r["cost_usd"] for e in self.examples for r in e.usage

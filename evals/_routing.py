@@ -54,8 +54,15 @@ async def _route(state: RoutingState, runtime: Runtime[RunContext]) -> dict[str,
     ]
     retry = runtime.context.retry if runtime.context else None
     try:
-        out = await call_model(engine, CallSite(node=ROUTE_NODE, tier=tier), state, messages,
-                               tools=[TierChoice], tool_choice=TierChoice.__name__, retry=retry)
+        out = await call_model(
+            engine,
+            CallSite(node=ROUTE_NODE, tier=tier),
+            state,
+            messages,
+            tools=[TierChoice],
+            tool_choice=TierChoice.__name__,
+            retry=retry,
+        )
     except ModelCallError as exc:
         return {"usage": exc.records, "choice": None, "error": str(exc)}
     update: dict[str, Any] = out.state_update()

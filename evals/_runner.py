@@ -37,7 +37,9 @@ def resolve_policies(names: Sequence[str]) -> list[str]:
     for name in names:
         for item in POLICIES if name == "all" else [name]:
             if item not in POLICIES:
-                raise ValueError(f"unknown policy {item!r}; choose from {sorted(POLICIES)} or 'all'")
+                raise ValueError(
+                    f"unknown policy {item!r}; choose from {sorted(POLICIES)} or 'all'"
+                )
             if item not in out:
                 out.append(item)
     return out
@@ -93,7 +95,11 @@ def _escalations(state: Mapping[str, Any]) -> int:
 
 
 async def _example(
-    suite: Suite, graph: Any, item: Mapping[str, Any], ctx: RunContext, budget_usd: float | None,
+    suite: Suite,
+    graph: Any,
+    item: Mapping[str, Any],
+    ctx: RunContext,
+    budget_usd: float | None,
     prices: TierConfig,
 ) -> ExampleResult:
     cfg = {"configurable": {"thread_id": f"eval-{suite.name}-{item['id']}-{uuid.uuid4().hex[:8]}"},
@@ -153,7 +159,8 @@ async def arun(
 
 
 async def acompare(
-    suite: str, policies: Sequence[str] = ("tiered", "all-flagship", "all-nano", "cascade"),
+    suite: str,
+    policies: Sequence[str] = ("tiered", "all-flagship", "all-nano", "cascade"),
     **kwargs: Any,
 ) -> list[SuiteResult]:
     """Async :func:`compare`."""
@@ -207,7 +214,8 @@ def run(
 
 
 def compare(
-    suite: str, policies: Sequence[str] = ("tiered", "all-flagship", "all-nano", "cascade"),
+    suite: str,
+    policies: Sequence[str] = ("tiered", "all-flagship", "all-nano", "cascade"),
     **kwargs: Any,
 ) -> list[SuiteResult]:
     """:func:`run` the suite once per policy (``"all"`` expands to every policy)."""

@@ -76,7 +76,9 @@ def _qa_input(item: Mapping[str, Any]) -> dict[str, Any]:
 def _qa_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
     answer = state.get("answer") or {}
     cites = citation_scores(answer.get("citations") or [], item["evidence"], langgraph_root())
-    correct = answer_match(answer.get("answer", ""), item["reference_answer"], item["answer_aliases"])
+    correct = answer_match(
+        answer.get("answer", ""), item["reference_answer"], item["answer_aliases"]
+    )
     scores = {"answer": float(bool(answer) and correct), **cites}
     quality = mean([scores["answer"], scores["evidence_line"]])
     return Scored(scores, quality, {}, answer.get("answer"))

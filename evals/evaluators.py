@@ -63,7 +63,9 @@ def answer_match(predicted: Any, reference: Any, aliases: Iterable[Any] = ()) ->
 
 def _field_equal(name: str, predicted: Any, reference: Any) -> bool:
     if reference is None or predicted is None:
-        return reference is None and (predicted is None or normalize(predicted) in ("", "null", "none"))
+        return reference is None and (
+            predicted is None or normalize(predicted) in ("", "null", "none")
+        )
     if name == "amount_usd":
         try:
             return abs(float(predicted) - float(reference)) < 0.005
@@ -72,7 +74,9 @@ def _field_equal(name: str, predicted: Any, reference: Any) -> bool:
     return normalize(predicted) == normalize(reference)
 
 
-def triage_scores(outcome: Mapping[str, Any] | None, reference: Mapping[str, Any]) -> dict[str, float]:
+def triage_scores(
+    outcome: Mapping[str, Any] | None, reference: Mapping[str, Any]
+) -> dict[str, float]:
     """Field-level accuracy of one ticket's outcome against the dataset's ``reference``.
 
     Keys: ``category``, ``urgency``, ``needs_reply_draft`` and each of :data:`TRIAGE_FIELDS`;
@@ -82,10 +86,15 @@ def triage_scores(outcome: Mapping[str, Any] | None, reference: Mapping[str, Any
     label = outcome.get("classification") or {}
     fields = outcome.get("fields") or {}
     scores = {
-        "category": float(bool(label) and normalized_match(label.get("category"), reference["category"])),
-        "urgency": float(bool(label) and normalized_match(label.get("urgency"), reference["urgency"])),
+        "category": float(
+            bool(label) and normalized_match(label.get("category"), reference["category"])
+        ),
+        "urgency": float(
+            bool(label) and normalized_match(label.get("urgency"), reference["urgency"])
+        ),
         "needs_reply_draft": float(
-            bool(label) and (outcome.get("draft") is not None) == bool(reference["needs_reply_draft"])
+            bool(label)
+            and (outcome.get("draft") is not None) == bool(reference["needs_reply_draft"])
         ),
     }
     for name in TRIAGE_FIELDS:
@@ -126,14 +135,18 @@ def citation_scores(
     root = Path(root)
     cited = [(_strip_prefix(str(c.get("path", ""))), int(c.get("line") or 0)) for c in citations]
     texts = {p: _lines(root, p) for p, _ in cited}
-    exist = bool(cited) and all(texts[p] is not None and 0 < n <= len(texts[p] or []) for p, n in cited)
+    exist = bool(cited) and all(
+        texts[p] is not None and 0 < n <= len(texts[p] or []) for p, n in cited
+    )
     files = {p for p, _ in cited}
     evidence_file = any(_strip_prefix(e["path"]) in files for e in evidence)
     evidence_line = False
     for path, line in cited:
         lines = texts[path] or []
         near = _squash("\n".join(lines[max(0, line - 1 - WINDOW) : line + WINDOW]))
-        if any(_strip_prefix(e["path"]) == path and _squash(e["contains"]) in near for e in evidence):
+        if any(
+            _strip_prefix(e["path"]) == path and _squash(e["contains"]) in near for e in evidence
+        ):
             evidence_line = True
             break
     return {

@@ -81,9 +81,13 @@ def _triage(tier: str, accuracy: Mapping[str, float]) -> Responder:
         if schema == "DraftTask":
             return _finish(messages, {"subject": "Re: your ticket", "body": "We are on it."})
         if "category" in str(messages[0].content):  # the classify prompt; extract's never says it
-            category = ref["category"] if ok else _CATEGORIES[(_CATEGORIES.index(ref["category"]) + 1) % 7]
+            category = (
+                ref["category"] if ok else _CATEGORIES[(_CATEGORIES.index(ref["category"]) + 1) % 7]
+            )
             complex_ = ref["needs_reply_draft"] and ref["urgency"] not in ("high", "critical")
-            return _finish(messages, {"category": category, "urgency": ref["urgency"], "complex": complex_})
+            return _finish(
+                messages, {"category": category, "urgency": ref["urgency"], "complex": complex_}
+            )
         fields = dict(ref["fields"])
         if not ok:  # a wrong product never trips the extract verifier, so cost stays comparable
             fields["product"] = None if fields["product"] else "Acme Compute"
@@ -117,7 +121,9 @@ def _codebase_qa(tier: str, accuracy: Mapping[str, float]) -> Responder:
         if system.startswith("You answer questions about a source tree"):
             item = item_of(messages)
             if "Results so far" in str(messages[-1].content):
-                return _reply("decide", {"plan": "The findings answer it.", "delegate": [], "done": True})
+                return _reply(
+                    "decide", {"plan": "The findings answer it.", "delegate": [], "done": True}
+                )
             task = {"query": item["evidence"][0]["contains"], "file_glob": "*.py"}
             return _reply("decide", {"plan": "Find the evidence.", "done": False,
                                      "delegate": [{"subagent": "search", "task": task}]})  # fmt: skip
@@ -128,7 +134,10 @@ def _codebase_qa(tier: str, accuracy: Mapping[str, float]) -> Responder:
         schema, task = _task(messages)
         if schema == "SearchTask":
             item = by_query.get(task["query"], items[0])
-            found = [{**c, "snippet": e["contains"]} for c, e in zip(cites(item), item["evidence"])]
+            found = [
+                {**c, "snippet": e["contains"]}
+                for c, e in zip(cites(item), item["evidence"], strict=True)
+            ]
             return _finish(messages, {"findings": found, "summary": "found it"})
         return _finish(messages, {"facts": []})
 
@@ -164,9 +173,13 @@ def models_for(
         tiers: tiers to build.
     """
     if suite not in _RESPONDERS:
-        raise ValueError(f"no scripted models for suite {suite!r}; choose from {sorted(_RESPONDERS)}")
+        raise ValueError(
+            f"no scripted models for suite {suite!r}; choose from {sorted(_RESPONDERS)}"
+        )
     acc = dict(PERFECT if accuracy is None else accuracy)
     return {
-        t: OracleChatModel(script=[], label=f"oracle-{suite}-{t}", responder=_RESPONDERS[suite](t, acc))
+        t: OracleChatModel(
+            script=[], label=f"oracle-{suite}-{t}", responder=_RESPONDERS[suite](t, acc)
+        )
         for t in tiers
     }

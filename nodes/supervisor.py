@@ -218,16 +218,25 @@ def _decide(
             **_dispatch(state, fallback, turn),
             "events": [event("supervisor_fallback", reason=problem, tasks=len(fallback))],
         }
-    wanted = (
-        []
-        if decision.done
-        else [  # type: ignore[attr-defined]
-            {"subagent": d.subagent, "task": d.task.model_dump()}
-            for d in decision.delegate  # type: ignore[attr-defined]
-        ]
-    )
+    asked = [
+        {"subagent": d.subagent, "task": d.task.model_dump()}
+        for d in decision.delegate  # type: ignore[attr-defined]
+    ]
     plans = [*(state.get("plans") or []), decision.plan]  # type: ignore[attr-defined]
-    return {"repairs": 0, "turn": turn + 1, "plans": plans, **_dispatch(state, wanted, turn)}
+    events: list[dict[str, Any]] = []
+    if state.get("results"):
+        wanted = [] if decision.done else asked  # type: ignore[attr-defined]
+    elif asked:
+        wanted = asked  # nothing is known yet, so "done" cannot be right: run the delegations
+    else:
+        # Finishing before any work was delegated would answer from the model's memory alone.
+        tasks = spec.fallback_plan(state) if spec.fallback_plan else []
+        wanted = [{"subagent": n, "task": t.model_dump()} for n, t in tasks]
+        events.append(event("supervisor_fallback", reason="finished before delegating any work",
+                            tasks=len(wanted)))
+    update = {"repairs": 0, "turn": turn + 1, "plans": plans, **_dispatch(state, wanted, turn)}
+    update["events"] = [*events, *update.get("events", [])]
+    return update
 
 
 def _dispatch(state: SupervisorState, wanted: list[dict[str, Any]], turn: int) -> dict[str, Any]:

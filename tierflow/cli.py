@@ -25,7 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Wide enough for the cost tables when output is piped (rich would fall back to 80 columns).
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 DataDir = Annotated[Path | None, typer.Option(help="where checkpoints live (default from config)")]
 CheckpointUrl = Annotated[
@@ -37,6 +38,13 @@ Profile = Annotated[
 
 
 def _mount_optional_apps() -> None:
+    try:
+        # evals sits above graphs/; imported lazily so the CLI core never imports graphs itself.
+        from evals.cli import eval_command
+    except ImportError:
+        pass
+    else:
+        app.command("eval", help="Run an eval suite for one or more tier policies.")(eval_command)
     try:
         from tierflow.local.cli import local_app
     except ImportError:  # the local extra is optional

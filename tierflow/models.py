@@ -8,7 +8,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 
-from tierflow.config import Endpoint, TierSpec
+from tierflow.config import Endpoint, TierSpec, _is_loopback
 
 __all__ = ["chat_model", "endpoints_of"]
 
@@ -46,6 +46,9 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
         if tier.requests_per_second
         else None
     )
+    # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends), so the
+    # cap goes in the body as `max_tokens` for loopback servers; OpenAI's newer models reject it.
+    extra_body = {"max_tokens": tier.max_output_tokens} if _is_loopback(endpoint.base_url) else None
     return ChatOpenAI(
         model=endpoint.model or tier.model,
         base_url=endpoint.base_url,
@@ -56,4 +59,5 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
         temperature=0,
         rate_limiter=limiter,
         stream_usage=True,
+        extra_body=extra_body,
     )

@@ -192,11 +192,15 @@ def _graph_section(name: str) -> str:
 
 
 def _ranks(nodes: Sequence[str], edges: Sequence[tuple[str, str, bool]]) -> dict[str, int]:
+    """Breadth-first distance from ``__start__`` (or the first node); unreachable nodes get 0."""
     out = {n: 0 for n in nodes}
-    first = next((n for n in nodes if n == "__start__"), nodes[0] if nodes else None)
-    frontier, seen = [first], {first}
+    if not nodes:
+        return out
+    first = "__start__" if "__start__" in out else nodes[0]
+    frontier: list[str] = [first]
+    seen = {first}
     while frontier:
-        nxt = []
+        nxt: list[str] = []
         for src in frontier:
             for s, t, _ in edges:
                 if s == src and t not in seen:
@@ -228,7 +232,7 @@ def graph_svg(nodes: Sequence[str], edges: Sequence[tuple[str, str, bool]]) -> s
     }
     node_w, node_h, gap_x, gap_y, pad = 110, 30, 20, 46, 16
     pos: dict[str, tuple[float, float]] = {}
-    x0 = pad + 40  # room for back edges curving out to the left
+    x0: float = pad + 40  # room for back edges curving out to the left
     boxes = []
     for g in groups:
         band = width_of[g] * (node_w + gap_x)

@@ -376,7 +376,7 @@ async def test_invalid_review_answers_are_asked_again_with_the_error() -> None:
 
     await answer(g, cfg, ctx, {second.id: "send it"})
     third = (await pending(g, cfg))[("draft_review", "t-003")]
-    assert "resumed with {'action': 'send it'}" in third.value["error"]
+    assert "answered with {'action': 'send it'}" in third.value["error"]
 
     good = {"subject": "Re: outage", "body": "We are back up."}
     out = await answer(g, cfg, ctx, {third.id: {"action": "edit", "value": good}})

@@ -211,7 +211,8 @@ class LocalServers:
         unknown = [t for t in tiers if t not in self.tiers]
         if unknown:
             raise LocalServerError(
-                f"tier(s) {', '.join(unknown)} of profile '{self.cfg.profile}' have no local_model",
+                f"tier(s) {', '.join(unknown)} are not local tiers (with local_model) of profile "
+                f"'{self.cfg.profile}'",
                 f"choose among {', '.join(self.tiers) or '(none)'} or use the 'local' profile",
             )
         return {t: self.tiers[t] for t in tiers}

@@ -1,0 +1,54 @@
+"""Evals on the real local profile: one triage ticket, tiered policy, llama.cpp servers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+from rich.console import Console
+
+pytestmark = pytest.mark.integration
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI is set, so local-model tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def local_servers() -> None:
+    from tierflow.config import load_config
+    from tierflow.local.weights import INSTALL_HINT, missing_parts
+
+    cfg = load_config("local")
+    if importlib.util.find_spec("llama_cpp") is None:
+        _unavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+    missing = sorted(
+        {p for t in cfg.tiers.values() if t.local_model for p in missing_parts(t.local_model)}
+    )
+    if missing:
+        _unavailable(f"weight packages {', '.join(missing)} are not installed: {INSTALL_HINT}")
+    from tierflow.local import ensure_running
+
+    ensure_running(cfg)
+
+
+def test_triage_one_ticket_tiered_on_local_models(
+    local_servers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals import run
+    from evals.report import render_table
+
+    monkeypatch.delenv("LANGSMITH_TRACING", raising=False)
+    result = run("triage", "tiered", limit=1, profile="local")
+    ex = result.examples[0]
+    assert result.n == 1 and ex.error is None, ex.error
+    assert 0.0 <= result.quality <= 1.0
+    assert ex.input_tokens > 0 and ex.output_tokens > 0 and ex.cost_usd > 0  # priced at openai
+    assert ex.latency_s > 0 and result.p50_latency_s > 0
+    console = Console(record=True, width=160)
+    console.print(render_table([result]))
+    text = console.export_text()
+    assert "tiered" in text and f"{result.cost_usd:.6f}" in text
