@@ -173,7 +173,9 @@ def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_fin
         lines.append(
             "Tools: " + "; ".join(f"{t.name}: {t.description.splitlines()[0]}" for t in tools)
         )
-    how = f"call '{NEXT_ACTION}' with one action" if forced else "call one tool"
+    how = f"call '{NEXT_ACTION}' with one action" if forced and tools else "call one tool"
+    if not tools:
+        how = f"call '{FINISH}' with the result"
     lines.append(f"Work step by step: each turn, {how}. When you have the answer, use '{FINISH}'.")
     if must_finish:
         lines.append(f"You are out of steps: use '{FINISH}' now with the best result you have.")

@@ -378,7 +378,7 @@ def build_supervisor_graph(
     builder.add_node("answer", _make_answer(spec))
     names = [s.name for s in spec.subagents]
     for sub in spec.subagents:
-        builder.add_node(sub.name, build_subagent(sub).compile())
+        builder.add_node(sub.name, build_subagent(sub).compile(name=sub.name))
         builder.add_edge(sub.name, "supervisor")
     builder.add_edge(START, "supervisor")
     builder.add_conditional_edges("supervisor", _route(spec), [*names, "supervisor", "answer", END])

@@ -23,6 +23,7 @@ from tierflow.budget import estimate_call_usd, ledger_for
 from tierflow.errors import ModelCallError
 from tierflow.pricing import cost_usd
 from tierflow.runtime import Engine, transient_retry_policy
+from tierflow.tracing import price_metadata
 from tierflow.usage import UsageRecord
 
 __all__ = ["CallSite", "CallOutcome", "call_model", "BUDGET_OPTIONS"]
@@ -187,7 +188,8 @@ def _record(
         ),
         error=None if error is None else f"{type(error).__name__}: {error}"[:500],
         escalation_reason=site.escalation_reason,
-        started_at=time.time(),
+        # Wall-clock start of the request (latency_s is measured on the monotonic clock).
+        started_at=round(time.time() - (time.monotonic() - started), 4),
     )
 
 
@@ -242,6 +244,7 @@ async def call_model(
                 started = time.monotonic()
                 try:
                     trace = _trace_config(site, tier, model_name, endpoint.base_url, ledger)
+                    trace["metadata"].update(price_metadata(spec))
                     msg = await asyncio.wait_for(
                         runnable.ainvoke(list(messages), config=trace), timeout=spec.timeout_s
                     )

@@ -25,6 +25,7 @@ from langgraph.types import Command
 from tierflow.errors import TierflowError
 from tierflow.registry import load_builder
 from tierflow.runtime import RunContext
+from tierflow.tracing import graph_run_config
 
 __all__ = ["Runner", "RunResult", "Interrupt", "open_checkpointer"]
 
@@ -177,8 +178,8 @@ class Runner:
         on_event: EventHandler | None,
     ) -> RunResult:
         async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
-            compiled = load_builder(graph).compile(checkpointer=saver)
-            config = _config(thread_id)
+            compiled = load_builder(graph).compile(checkpointer=saver, name=graph)
+            config = graph_run_config(graph, thread_id, _config(thread_id))
             async for _ns, mode, chunk in compiled.astream(
                 payload,
                 config,

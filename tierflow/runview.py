@@ -88,7 +88,7 @@ def render_html(result: RunResult, cfg: TierConfig) -> str:
     reference = reference_config(cfg)
     events = [dict(e) for e in result.values.get("events") or []]
     start = min(
-        [r.started_at - r.latency_s for r in records]
+        [r.started_at for r in records]
         + [e.get("at", 0) for e in events if e.get("at")]
         or [0.0]
     )
@@ -408,9 +408,9 @@ def _timeline(records: Sequence[UsageRecord], start: float) -> str:
         "escalation reason",
     ]
     rows = []
-    ordered = sorted(records, key=lambda r: r.started_at - r.latency_s)
+    ordered = sorted(records, key=lambda r: r.started_at)
     for i, r in enumerate(ordered, start=1):
-        offset = max(0.0, r.started_at - r.latency_s - start)
+        offset = max(0.0, r.started_at - start)
         cls = " class='err'" if r.error else (" class='esc'" if r.escalation_reason else "")
         cells = [
             f"<td class='num'>{i}</td>",

@@ -123,9 +123,6 @@ async def test_without_tools_only_finish_is_offered(scripted, make_ctx, thread) 
     assert nano.requests[0].tool_choice == "finish"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: prompt names 'next_action' when only 'finish' is bound"
-)
 async def test_prompt_names_only_the_bound_tool(scripted, make_ctx, thread) -> None:
     nano = scripted("nano", [tool_reply("finish", {"category": "billing"})])
 
