@@ -7,6 +7,7 @@ checked against the files (the answer is repaired once when one does not hold).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -98,7 +99,9 @@ def _line_text(root: str, path: str, line: int) -> str | None:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    # Models sometimes HTML-escape quotes or copy several lines; compare the first code line.
+    lines = [ln for ln in html.unescape(text).splitlines() if ln.strip()]
+    return re.sub(r"\s+", " ", lines[0] if lines else "").strip()
 
 
 def _check_places(env: Mapping[str, Any], places: list[tuple[str, int, str | None]]) -> str | None:
@@ -135,6 +138,14 @@ def _tools(env: Mapping[str, Any]) -> list[Any]:
     return fs_tools(env.get("root", "."))
 
 
+def prefetch_grep(task: BaseModel, env: Mapping[str, Any]) -> str:
+    """Grep the task's query before the first model step (free, deterministic evidence)."""
+    assert isinstance(task, SearchTask)
+    grep = {t.name: t for t in _tools(env)}["grep"]
+    hits = grep.invoke({"pattern": task.query, "glob": task.file_glob})
+    return f"grep({task.query!r}) already ran:\n{hits}"
+
+
 SEARCH = Subagent(
     name="search",
     description="searches the source tree with list_files/grep/read_file and reports file:line findings",
@@ -148,6 +159,7 @@ SEARCH = Subagent(
     tools=_tools,
     max_steps=5,
     verifier=verify_findings,
+    prefetch=prefetch_grep,
 )
 
 EXTRACT = Subagent(

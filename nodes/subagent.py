@@ -80,6 +80,8 @@ class Subagent:
         max_repairs: invalid answers tolerated on one tier before escalating.
         verifier: ``(task, output, env) -> reason | None``; a reason rejects the output.
         human_fallback: after the top tier, ask a human instead of failing the task.
+        prefetch: ``(task, env) -> text`` of deterministic work (e.g. a first grep) shown with
+            the task, so a small model starts from evidence instead of spending a step on it.
     """
 
     name: str
@@ -94,6 +96,7 @@ class Subagent:
     max_repairs: int = 1
     verifier: Verifier | None = None
     human_fallback: bool = True
+    prefetch: Callable[[BaseModel, Mapping[str, Any]], str] | None = None
 
     def tools_for(self, env: Mapping[str, Any]) -> list[BaseTool]:
         """The tools of this subagent for a run's ``env``."""
@@ -186,6 +189,12 @@ def _opening(spec: Subagent, state: SubagentState) -> list[BaseMessage]:
     parts = [f"Task ({spec.task_schema.__name__}):\n{json.dumps(state.get('task'), indent=1)}"]
     if spec.context != ContextPolicy.TASK and state.get("context"):
         parts.append("Context:\n" + json.dumps(state["context"], indent=1, default=str))
+    if spec.prefetch is not None:
+        env = state.get("env") or {}
+        try:
+            parts.append(spec.prefetch(_task(spec, state), env))
+        except Exception as exc:  # noqa: BLE001 - a failed prefetch only loses a head start
+            parts.append(f"(prefetch failed: {exc})")
     return [HumanMessage("\n\n".join(parts))]
 
 

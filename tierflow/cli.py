@@ -132,6 +132,10 @@ def _ensure_local(cfg: TierConfig) -> None:
         console.print(f"[dim]{message}[/dim]")
 
 
+# Interrupt fields kept in the payload for programs but too long to print.
+_VERBOSE = ("result_schema", "resume_with")
+
+
 def _report(result: RunResult, cfg: TierConfig) -> None:
     values = result.values
     for key in ("answer", "tickets_out"):
@@ -142,7 +146,12 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
         console.print(f"status: [bold]{values['status']}[/bold]")
     for intr in result.interrupts:
         console.rule(f"waiting for a human (interrupt {intr.id})")
-        console.print_json(json.dumps(intr.value, default=str))
+        shown = (
+            {k: v for k, v in intr.value.items() if k not in _VERBOSE}
+            if isinstance(intr.value, dict)
+            else intr.value
+        )
+        console.print_json(json.dumps(shown, default=str))
     if result.interrupts:
         console.print(
             f'resume with: tierflow resume {result.thread_id} --answer \'{{"action": "approve"}}\''

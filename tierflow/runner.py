@@ -26,6 +26,7 @@ from tierflow.errors import TierflowError
 from tierflow.registry import load_builder
 from tierflow.runtime import RunContext
 from tierflow.tracing import graph_run_config
+from tierflow.usage import merge_usage
 
 __all__ = ["Runner", "RunResult", "Interrupt", "open_checkpointer"]
 
@@ -159,7 +160,7 @@ class Runner:
         info = self.thread_info(thread_id)
         async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
             compiled = load_builder(info["graph"]).compile(checkpointer=saver)
-            snap = await compiled.aget_state(_config(thread_id))
+            snap = await compiled.aget_state(_config(thread_id), subgraphs=True)
             return _result(thread_id, info["graph"], snap)
 
     async def history(self, thread_id: str) -> list[Any]:
@@ -195,7 +196,7 @@ class Runner:
                     for node in chunk:
                         if node != "__interrupt__":
                             on_event({"event": "node_done", "node": node, "namespace": list(_ns)})
-            snap = await compiled.aget_state(config)
+            snap = await compiled.aget_state(config, subgraphs=True)
             return _result(thread_id, graph, snap)
 
 
@@ -203,6 +204,21 @@ def _config(thread_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
 
 
+def _nested_usage(snap: Any) -> list[dict[str, Any]]:
+    """Usage records still inside paused subgraphs (a subagent waiting on a human)."""
+    out: list[dict[str, Any]] = []
+    for task in getattr(snap, "tasks", ()) or ():
+        sub = getattr(task, "state", None)
+        if sub is not None and hasattr(sub, "values"):
+            out += list((sub.values or {}).get("usage") or [])
+            out += _nested_usage(sub)
+    return out
+
+
 def _result(thread_id: str, graph: str, snap: Any) -> RunResult:
     interrupts = [Interrupt(i.id, i.value) for i in getattr(snap, "interrupts", ()) or ()]
-    return RunResult(thread_id, graph, dict(snap.values or {}), interrupts)
+    values = dict(snap.values or {})
+    # Records of subagents paused mid-task live in their subgraph's checkpoint until the task
+    # ends; include them so reports show everything spent so far.
+    values["usage"] = merge_usage(values.get("usage") or [], _nested_usage(snap))
+    return RunResult(thread_id, graph, values, interrupts)

@@ -215,19 +215,36 @@ def _grep_file(regex: re.Pattern[str], shown: str, real: Path) -> Iterator[str]:
             yield f"{shown}:{number}: {line.strip()[:_GREP_LINE_CHARS]}"
 
 
-def _grep(box: Sandbox, limit: int, pattern: str, path: str, glob: str) -> str:
-    if not pattern:
-        raise ToolException("pattern is empty; give the text or regex to search for.")
-    files = _files_under(box, path, glob)
-    regex, note = _compile(pattern)
+_LINE_NOISE = re.compile(r"^(\.\*)+|(\.\*)+$|(\\n|\n|\$)+$")
+
+
+def _search(
+    files: list[tuple[str, Path]], regex: re.Pattern[str], limit: int
+) -> tuple[list[str], int]:
     shown_lines, total = [], 0
     for shown, real in files:
         for hit in _grep_file(regex, shown, real):
             total += 1
             if total <= limit:
                 shown_lines.append(hit)
+    return shown_lines, total
+
+
+def _grep(box: Sandbox, limit: int, pattern: str, path: str, glob: str) -> str:
+    # Small models often wrap a plain word in '.*' or end it with a newline, which can never
+    # match line by line; strip that noise before searching.
+    cleaned = _LINE_NOISE.sub("", pattern).strip() or pattern
+    if not cleaned.strip():
+        raise ToolException("pattern is empty; give the text or regex to search for.")
+    files = _files_under(box, path, glob)
+    regex, note = _compile(cleaned)
+    shown_lines, total = _search(files, regex, limit)
+    if total == 0 and not regex.flags & re.IGNORECASE:
+        shown_lines, total = _search(files, re.compile(regex.pattern, re.IGNORECASE), limit)
+        if total:
+            note = f"note: no exact-case match for {cleaned!r}; showing case-insensitive matches"
     if total == 0:
-        shown_lines.append(f"no matches for {pattern!r} under {_shown(path)}")
+        shown_lines.append(f"no matches for {cleaned!r} under {_shown(path)}")
     elif total > limit:
         shown_lines.append(f"... {total - limit} more matches")
     return "\n".join(([note] if note else []) + shown_lines)
