@@ -76,7 +76,7 @@ async def _route(state: RoutingState, runtime: Runtime[RunContext]) -> dict[str,
     return {**update, "choice": choice, "error": None}
 
 
-def build_routing_graph() -> StateGraph:
+def build_routing_graph() -> StateGraph[Any, RunContext, Any, Any]:
     """Uncompiled routing graph (one model call through the engine)."""
     builder = StateGraph(RoutingState, context_schema=RunContext)
     builder.add_node(ROUTE_NODE, _route)

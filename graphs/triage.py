@@ -371,7 +371,10 @@ def review(task: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
     policy = runtime.context.policy if runtime.context else TierPolicy()
     if not policy.human:
         # Unattended runs (evals) have nobody to ask: the draft is approved as written.
-        decision, sent = ReviewDecision(action="approve", note=f"auto-approved ({policy.name})"), task["draft"]
+        decision, sent = (
+            ReviewDecision(action="approve", note=f"auto-approved ({policy.name})"),
+            task["draft"],
+        )
     else:
         decision, sent = _ask_until_valid(ticket, task["draft"], question)
     status = "rejected" if decision.action == "reject" else "sent"

@@ -80,7 +80,7 @@ def _arg_fields(tool: BaseTool) -> dict[str, Any]:
     schema = tool.get_input_schema()
     return {
         name: (field.annotation, field)
-        for name, field in schema.model_fields.items()
+        for name, field in schema.model_fields.items()  # type: ignore[union-attr]
         if name not in ("run_manager", "callbacks")
     }
 
@@ -95,7 +95,7 @@ def forced_action_schema(
             create_model(  # type: ignore[call-overload]
                 f"call_{tool.name}",
                 __doc__=tool.description,
-                action=(Literal[tool.name], ...),  # type: ignore[valid-type]
+                action=(Literal[tool.name], ...),  # type: ignore[valid-type, arg-type]
                 **_arg_fields(tool),
             )
         )
@@ -103,14 +103,14 @@ def forced_action_schema(
         create_model(
             FINISH,
             __doc__="Finish the task with the final result.",
-            action=(Literal[FINISH], ...),  # type: ignore[valid-type]
+            action=(Literal[FINISH], ...),  # type: ignore[valid-type, arg-type]
             result=(output_schema, ...),
         )
     )
     if len(variants) == 1:
         step_field: Any = (variants[0], Field(description="the action to take now"))
     else:
-        union = Union[tuple(variants)]  # noqa: UP007
+        union = Union[tuple(variants)]  # type: ignore[valid-type]  # noqa: UP007
         step_field = (union, Field(description="the action to take now", discriminator="action"))
     return create_model(
         NEXT_ACTION,
@@ -127,7 +127,7 @@ def _format_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _first_call(msg: AIMessage) -> tuple[dict[str, Any] | None, str | None]:
+def _first_call(msg: AIMessage) -> tuple[Any, str | None]:
     if msg.tool_calls:
         return msg.tool_calls[0], None
     if msg.invalid_tool_calls:

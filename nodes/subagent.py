@@ -390,7 +390,7 @@ def _route_step(state: SubagentState) -> str:
     return "step"
 
 
-def build_subagent(spec: Subagent) -> StateGraph:
+def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
     """Uncompiled subagent graph; add it to a parent graph as a node named ``spec.name``."""
     builder = StateGraph(
         SubagentState,

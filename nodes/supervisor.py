@@ -98,7 +98,7 @@ def decision_schema(subagents: Sequence[Subagent], max_tasks: int) -> type[BaseM
         create_model(
             f"delegate_{s.name}",
             __doc__=s.description,
-            subagent=(Literal[s.name], ...),  # type: ignore[valid-type]
+            subagent=(Literal[s.name], ...),  # type: ignore[valid-type, arg-type]
             task=(s.task_schema, ...),
         )
         for s in subagents
@@ -232,8 +232,13 @@ def _decide(
         # Finishing before any work was delegated would answer from the model's memory alone.
         tasks = spec.fallback_plan(state) if spec.fallback_plan else []
         wanted = [{"subagent": n, "task": t.model_dump()} for n, t in tasks]
-        events.append(event("supervisor_fallback", reason="finished before delegating any work",
-                            tasks=len(wanted)))
+        events.append(
+            event(
+                "supervisor_fallback",
+                reason="finished before delegating any work",
+                tasks=len(wanted),
+            )
+        )
     update = {"repairs": 0, "turn": turn + 1, "plans": plans, **_dispatch(state, wanted, turn)}
     update["events"] = [*events, *update.get("events", [])]
     return update
@@ -363,7 +368,7 @@ def _after_answer(state: SupervisorState) -> str:
 
 def build_supervisor_graph(
     spec: Supervisor, state_schema: type[Any] = SupervisorState
-) -> StateGraph:
+) -> StateGraph[Any, RunContext, Any, Any]:
     """Uncompiled supervisor graph with one node per subagent; compile with a checkpointer.
 
     Example:

@@ -31,7 +31,7 @@ def estimate_call_usd(
     tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]] = ()
 ) -> float:
     """Worst-case cost of one request on ``tier``: inflated input estimate, full output budget."""
-    tokens = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
+    tokens: float = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
     tokens += len(json.dumps(list(tools))) / _CHARS_PER_TOKEN
     input_tokens = int(tokens * _INPUT_SAFETY) + 16
     return cost_usd(tier.price, input_tokens=input_tokens, output_tokens=tier.max_output_tokens)

@@ -91,7 +91,8 @@ async def _budget_gate(
     """Reserve the call's worst case, or interrupt for a human. Returns (tier, budget, stop, notes)."""
     ledger = ledger_for(_thread_id(), state.get("budget_usd"))
     ledger.absorb(state.get("usage") or [])
-    tier, new_budget, notes, problem = site.tier, None, [], None
+    tier, new_budget, problem = site.tier, None, None
+    notes: list[str] = []
     while True:
         estimate = estimate_call_usd(engine.config.tier(tier), messages, tools)
         if ledger.try_reserve(call_id, estimate):
@@ -164,7 +165,7 @@ def _record(
     msg: AIMessage | None,
     error: BaseException | None,
 ) -> UsageRecord:
-    usage = (msg.usage_metadata if msg is not None else None) or {}
+    usage: Any = (msg.usage_metadata if msg is not None else None) or {}
     inp = int(usage.get("input_tokens") or 0)
     out = int(usage.get("output_tokens") or 0)
     cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
@@ -245,9 +246,8 @@ async def call_model(
                 try:
                     trace = _trace_config(site, tier, model_name, endpoint.base_url, ledger)
                     trace["metadata"].update(price_metadata(spec))
-                    msg = await asyncio.wait_for(
-                        runnable.ainvoke(list(messages), config=trace), timeout=spec.timeout_s
-                    )
+                    request = runnable.ainvoke(list(messages), config=trace)  # type: ignore[arg-type]
+                    msg = await asyncio.wait_for(request, timeout=spec.timeout_s)
                 except Exception as exc:  # noqa: BLE001
                     last_error = exc
                     rec = _record(

@@ -7,6 +7,7 @@ from functools import lru_cache
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from tierflow.config import Endpoint, TierSpec, _is_loopback
 
@@ -52,10 +53,10 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
     return ChatOpenAI(
         model=endpoint.model or tier.model,
         base_url=endpoint.base_url,
-        api_key=key_spec.api_key(),
+        api_key=SecretStr(key_spec.api_key()),
         timeout=tier.timeout_s,
         max_retries=0,
-        max_tokens=tier.max_output_tokens,
+        max_tokens=tier.max_output_tokens,  # type: ignore[call-arg]  # alias of max_completion_tokens
         temperature=0,
         rate_limiter=limiter,
         stream_usage=True,

@@ -88,9 +88,7 @@ def render_html(result: RunResult, cfg: TierConfig) -> str:
     reference = reference_config(cfg)
     events = [dict(e) for e in result.values.get("events") or []]
     start = min(
-        [r.started_at for r in records]
-        + [e.get("at", 0) for e in events if e.get("at")]
-        or [0.0]
+        [r.started_at for r in records] + [e.get("at", 0) for e in events if e.get("at")] or [0.0]
     )
     tiers = _tier_order(records, cfg)
     parts = [

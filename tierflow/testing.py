@@ -177,8 +177,9 @@ class ScriptedChatModel(BaseChatModel):
         )
         if isinstance(step, BaseException):
             raise step
-        msg = step(messages) if callable(step) else step
-        msg = msg.model_copy(deep=True)
+        reply = step(messages) if callable(step) else step
+        assert isinstance(reply, AIMessage), f"{self.label}: script entries must be AIMessages"
+        msg = reply.model_copy(deep=True)
         if msg.usage_metadata is None:
             inp = count_tokens_approximately(messages)
             out = max(1, len(str(msg.content) + str(msg.tool_calls)) // 4)

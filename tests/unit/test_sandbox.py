@@ -364,3 +364,20 @@ def test_tools_package_is_a_leaf() -> None:
             else:
                 continue
             assert not roots & forbidden, f"{source.name} imports {roots & forbidden}"
+
+
+# --- forgiving patterns for small models ------------------------------------------------------
+
+
+@pytest.mark.parametrize("noisy", ["def helper.*\n", ".*def helper.*", "def helper\\n", "def helper$"])
+def test_grep_strips_line_noise_small_models_add(fs: dict[str, BaseTool], noisy: str) -> None:
+    out = fs["grep"].invoke({"pattern": noisy, "path": "src"})
+    assert lines(out) == ["src/util.py:1: def helper():"]
+
+
+def test_grep_falls_back_to_case_insensitive_and_says_so(fs: dict[str, BaseTool]) -> None:
+    out = lines(fs["grep"].invoke({"pattern": "DEF HELPER", "path": "src"}))
+    assert out[0].startswith("note: no exact-case match for 'DEF HELPER'")
+    assert out[1:] == ["src/util.py:1: def helper():"]
+    exact = lines(fs["grep"].invoke({"pattern": "def helper", "path": "src"}))
+    assert not exact[0].startswith("note:")

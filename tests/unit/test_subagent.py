@@ -388,3 +388,16 @@ async def test_context_policy(policy, scripted, make_ctx, thread) -> None:
     await run(spec(tools=(), context=policy), make_ctx({"nano": nano}), thread, context=context)
 
     assert ("EARLIER-RESULT" in text(nano.requests[0])) == (policy != ContextPolicy.TASK)
+
+
+async def test_prefetch_output_is_shown_with_the_task(scripted, make_ctx, thread) -> None:
+    seen: list[tuple[str, dict]] = []
+
+    def prefetch(task, env):
+        seen.append((task.text, dict(env)))
+        return "grep('refund') already ran:\nbilling.py:3: REFUND = True"
+
+    nano = scripted("nano", [tool_reply("finish", {"category": "billing"})])
+    await run(spec(tools=(), prefetch=prefetch), make_ctx({"nano": nano}), thread)
+    assert seen == [("refund please", {})]
+    assert "billing.py:3: REFUND = True" in text(nano.requests[0])
