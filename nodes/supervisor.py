@@ -151,6 +151,42 @@ def _policy(runtime: Runtime[RunContext]) -> TierPolicy:
     return runtime.context.policy if runtime.context else TierPolicy()
 
 
+async def _planner_call(
+    runtime: Runtime[RunContext],
+    node: str,
+    tier: str,
+    state: SupervisorState,
+    messages: list[Any],
+    tool: Any,
+    tool_choice: str,
+) -> Any:
+    """One forced tool call for the supervisor or answer node.
+
+    Returns the CallOutcome, or the final state update when the call failed or was stopped.
+    """
+    engine = engine_for(runtime.context)
+    retry = runtime.context.retry if runtime.context else None
+    try:
+        out = await call_model(
+            engine,
+            CallSite(node=node, tier=tier),
+            state,
+            messages,
+            tools=[tool],
+            tool_choice=tool_choice,
+            retry=retry,
+        )
+    except ModelCallError as exc:
+        return {
+            "usage": exc.records,
+            "status": "failed",
+            "events": [event("error", node=node, error=str(exc))],
+        }
+    if out.stopped or out.message is None:
+        return {**out.state_update(), "status": "stopped"}
+    return out
+
+
 def _task_key(name: str, task: Mapping[str, Any]) -> str:
     return f"{name}:{json.dumps(task, sort_keys=True)}"
 
@@ -170,28 +206,11 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
             user += f"\n\nResults so far:\n{_results_digest(state['results'])}"
         if state.get("repairs"):
             user += "\n\nYour previous decision was invalid; follow the schema exactly."
-        site = CallSite(node="supervisor", tier=tier)
-        try:
-            out = await call_model(
-                engine,
-                site,
-                state,
-                [system, HumanMessage(user)],
-                tools=[schema],
-                tool_choice=DECIDE,
-                retry=runtime.context.retry if runtime.context else None,
-            )
-        except ModelCallError as exc:
-            return {
-                "usage": exc.records,
-                "status": "failed",
-                "dispatch": [],
-                "events": [event("error", node="supervisor", error=str(exc))],
-            }
-        update: dict[str, Any] = out.state_update()
-        if out.stopped or out.message is None:
-            return {**update, "status": "stopped", "dispatch": []}
-        return {**update, **_decide(spec, schema, state, out.message)}
+        messages = [system, HumanMessage(user)]
+        out = await _planner_call(runtime, "supervisor", tier, state, messages, schema, DECIDE)
+        if isinstance(out, dict):
+            return {**out, "dispatch": []}
+        return {**out.state_update(), **_decide(spec, schema, state, out.message)}
 
     return supervisor
 
@@ -303,27 +322,12 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         if problems:
             user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
         messages = [SystemMessage(spec.answer_prompt.strip()), HumanMessage(user)]
-        site = CallSite(node="answer", tier=tier)
-        try:
-            out = await call_model(
-                engine,
-                site,
-                state,
-                messages,
-                tools=[_answer_tool(spec)],
-                tool_choice=ANSWER,
-                retry=runtime.context.retry if runtime.context else None,
-            )
-        except ModelCallError as exc:
-            return {
-                "usage": exc.records,
-                "status": "failed",
-                "events": [event("error", node="answer", error=str(exc))],
-            }
-        update: dict[str, Any] = out.state_update()
-        if out.stopped or out.message is None:
-            return {**update, "status": "stopped"}
-        return {**update, **_check_answer(spec, state, out.message, problems)}
+        out = await _planner_call(
+            runtime, "answer", tier, state, messages, _answer_tool(spec), ANSWER
+        )
+        if isinstance(out, dict):
+            return out
+        return {**out.state_update(), **_check_answer(spec, state, out.message, problems)}
 
     return answer
 

@@ -9,4 +9,4 @@ PY=${PYTHON:-python3}
 CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
   .venv/bin/python -m pip install -q -e '.[local]'
 QUESTION=${1:-"Where is the function cost_usd defined, and what does it compute?"}
-exec .venv/bin/tierflow run codebase_qa "$QUESTION" --root tierflow --profile local --budget-usd 1.0
+exec .venv/bin/tierflow run codebase_qa "$QUESTION" --root tierflow --profile local --budget-usd 1.0 --unattended

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from tierflow.errors import TierflowError
 from tierflow.registry import graph_names, load_builder
 from tierflow.report import print_usage
 from tierflow.runner import Runner, RunResult
-from tierflow.runtime import RunContext
+from tierflow.runtime import POLICIES, RunContext, TierPolicy
 
 __all__ = ["app"]
 
@@ -161,13 +162,18 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
     console.print(f"thread: [bold]{result.thread_id}[/bold]")
 
 
+def _policy(name: str, unattended: bool) -> TierPolicy:
+    if name not in POLICIES:
+        raise TierflowError(f"unknown policy '{name}'; use one of {', '.join(POLICIES)}")
+    return dataclasses.replace(POLICIES[name], human=POLICIES[name].human and not unattended)
+
+
 def _runner(
-    data_dir: Path | None, url: str | None, profile: str | None
+    data_dir: Path | None, url: str | None, profile: str | None, policy: TierPolicy | None = None
 ) -> tuple[Runner, TierConfig]:
     cfg = _config_for(profile)
-    return Runner(
-        data_dir or cfg.data_dir, checkpoint_url=url, context=RunContext(profile=cfg.profile)
-    ), cfg
+    ctx = RunContext(profile=cfg.profile, policy=policy or TierPolicy())
+    return Runner(data_dir or cfg.data_dir, checkpoint_url=url, context=ctx), cfg
 
 
 @app.command()
@@ -180,12 +186,18 @@ def run(
     profile: Profile = None,
     thread: Annotated[str | None, typer.Option(help="thread id (default: a new one)")] = None,
     root: Annotated[Path | None, typer.Option(help="source tree for codebase graphs")] = None,
+    policy: Annotated[
+        str, typer.Option(help="tier policy: tiered, cascade, all-nano, all-flagship")
+    ] = "tiered",
+    unattended: Annotated[
+        bool, typer.Option(help="never wait for a human: failed tasks fail, drafts auto-approve")
+    ] = False,
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
 ) -> None:
     """Run GRAPH on INPUT with live progress, then print the result and the cost tables."""
     try:
-        runner, cfg = _runner(data_dir, checkpoint_url, profile)
+        runner, cfg = _runner(data_dir, checkpoint_url, profile, _policy(policy, unattended))
         load_config(cfg.profile)  # fail early on missing keys
         inputs = parse_input(graph, input, root, budget_usd)
         _ensure_local(cfg)

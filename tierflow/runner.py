@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -24,7 +25,7 @@ from langgraph.types import Command
 
 from tierflow.errors import TierflowError
 from tierflow.registry import load_builder
-from tierflow.runtime import RunContext
+from tierflow.runtime import RunContext, TierPolicy
 from tierflow.tracing import graph_run_config
 from tierflow.usage import merge_usage
 
@@ -100,9 +101,14 @@ class Runner:
             return {}
         return json.loads(self._threads_file.read_text())
 
-    def _remember(self, thread_id: str, graph: str, profile: str | None) -> None:
+    def _remember(self, thread_id: str, graph: str) -> None:
         threads = self._threads()
-        threads[thread_id] = {"graph": graph, "profile": profile, "created_at": time.time()}
+        threads[thread_id] = {
+            "graph": graph,
+            "profile": self.context.profile,
+            "policy": dataclasses.asdict(self.context.policy),
+            "created_at": time.time(),
+        }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._threads_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(threads, indent=1))
@@ -118,16 +124,13 @@ class Runner:
             )
         return info
 
-    def _context_for(self, profile: str | None) -> RunContext:
+    def _context_for(self, info: Mapping[str, Any]) -> RunContext:
+        """The run context a thread was started with (profile and tier policy are remembered)."""
         ctx = self.context
-        if profile and ctx.profile != profile:
-            ctx = RunContext(
-                profile=profile,
-                config_file=ctx.config_file,
-                models=ctx.models,
-                retry=ctx.retry,
-                extra=ctx.extra,
-            )
+        if info.get("profile"):
+            ctx = dataclasses.replace(ctx, profile=info["profile"])
+        if info.get("policy"):
+            ctx = dataclasses.replace(ctx, policy=TierPolicy(**info["policy"]))
         return ctx
 
     async def run(
@@ -140,8 +143,8 @@ class Runner:
     ) -> RunResult:
         """Start (or continue, with new input) a thread of ``graph``."""
         thread_id = thread_id or f"{graph}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        self._remember(thread_id, graph, self.context.profile)
-        return await self._drive(graph, thread_id, dict(inputs), self.context.profile, on_event)
+        self._remember(thread_id, graph)
+        return await self._drive(graph, thread_id, dict(inputs), self.context, on_event)
 
     async def resume(
         self,
@@ -153,7 +156,8 @@ class Runner:
         """Continue a thread: answer its interrupts (id -> value), or just carry on after a crash."""
         info = self.thread_info(thread_id)
         payload: Any = Command(resume=dict(answers)) if answers else None
-        return await self._drive(info["graph"], thread_id, payload, info.get("profile"), on_event)
+        ctx = self._context_for(info)
+        return await self._drive(info["graph"], thread_id, payload, ctx, on_event)
 
     async def state(self, thread_id: str) -> RunResult:
         """The latest checkpointed values and pending interrupts of a thread."""
@@ -175,7 +179,7 @@ class Runner:
         graph: str,
         thread_id: str,
         payload: Any,
-        profile: str | None,
+        context: RunContext,
         on_event: EventHandler | None,
     ) -> RunResult:
         async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
@@ -184,7 +188,7 @@ class Runner:
             async for _ns, mode, chunk in compiled.astream(
                 payload,
                 config,
-                context=self._context_for(profile),
+                context=context,
                 stream_mode=["updates", "custom"],
                 subgraphs=True,
             ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 
 import pytest
 from rich.console import Console
@@ -18,7 +19,7 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_servers() -> None:
+def local_servers() -> Iterator[None]:
     from tierflow.config import load_config
     from tierflow.local.weights import INSTALL_HINT, missing_parts
 
@@ -30,9 +31,15 @@ def local_servers() -> None:
     )
     if missing:
         _unavailable(f"weight packages {', '.join(missing)} are not installed: {INSTALL_HINT}")
-    from tierflow.local import ensure_running
+    from tierflow.local import LocalServers
 
-    ensure_running(cfg)
+    servers = LocalServers(cfg)
+    started = servers.up()
+    try:
+        yield
+    finally:
+        # Stop exactly what this fixture started; servers that were already up stay up.
+        servers.down([r.tier for r in started])
 
 
 def test_triage_one_ticket_tiered_on_local_models(
