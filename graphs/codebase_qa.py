@@ -7,17 +7,16 @@ checked against the files (the answer is repaired once when one does not hold).
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from nodes.grounding import check, locate
 from nodes.subagent import ContextPolicy, Subagent
 from nodes.supervisor import Supervisor, build_supervisor_graph
-from tools import Sandbox, SandboxError, fs_tools
+from tools import fs_tools
 
 __all__ = [
     "SUPERVISOR",
@@ -89,49 +88,46 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(description="file:line evidence for the answer", min_length=1)
 
 
-def _line_text(root: str, path: str, line: int) -> str | None:
-    try:
-        real = Sandbox(Path(root)).resolve(path)
-        lines = real.read_text(errors="replace").splitlines()
-    except (SandboxError, OSError, ValueError):
-        return None
-    return lines[line - 1] if 0 < line <= len(lines) else None
+def normalize_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> BaseModel:
+    """Snap each finding to the line its quoted code is on; drop ones that quote nothing real.
 
-
-def _norm(text: str) -> str:
-    # Models sometimes HTML-escape quotes or copy several lines; compare the first code line.
-    lines = [ln for ln in html.unescape(text).splitlines() if ln.strip()]
-    return re.sub(r"\s+", " ", lines[0] if lines else "").strip()
-
-
-def _check_places(env: Mapping[str, Any], places: list[tuple[str, int, str | None]]) -> str | None:
-    for path, line, snippet in places:
-        text = _line_text(env.get("root", "."), path, line)
-        if text is None:
-            return f"{path}:{line} does not exist (check the path and the line number)"
-        if snippet and _norm(snippet) not in _norm(text):
-            nearby = [_line_text(env.get("root", "."), path, n) for n in range(line - 3, line + 4)]
-            if not any(t and _norm(snippet) in _norm(t) for t in nearby):
-                return f"{path}:{line} does not contain {snippet!r}; it reads {text.strip()!r}"
-    return None
+    When no finding can be grounded they are all kept, so the verifier explains the problem.
+    """
+    assert isinstance(out, Findings)
+    root = env.get("root", ".")
+    placed = [locate(root, (f.path, f.line, f.snippet)) for f in out.findings]
+    grounded = [Finding(path=p, line=n, snippet=c or "") for p, n, c in filter(None, placed)]
+    if out.findings and not grounded:
+        return out
+    return out.model_copy(update={"findings": grounded})
 
 
 def verify_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
     """Every finding's snippet must be on (or next to) the cited line."""
     assert isinstance(out, Findings)
-    return _check_places(env, [(f.path, f.line, f.snippet) for f in out.findings])
+    return check(env.get("root", "."), [(f.path, f.line, f.snippet) for f in out.findings])
 
 
 def verify_facts(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
     """Every fact must cite an existing file:line."""
     assert isinstance(out, Facts)
-    return _check_places(env, [(f.path, f.line, None) for f in out.facts])
+    return check(env.get("root", "."), [(f.path, f.line, None) for f in out.facts])
+
+
+def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
+    """Drop citations of lines that do not exist, as long as at least one real one is left."""
+    assert isinstance(answer, Answer)
+    root = (state.get("env") or {}).get("root", ".")
+    placed = [locate(root, (c.path, c.line, None)) for c in answer.citations]
+    real = [Citation(path=p, line=n) for p, n, _ in filter(None, placed)]
+    return answer.model_copy(update={"citations": real}) if real else answer
 
 
 def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
     """Every citation must point at an existing line of the tree."""
     assert isinstance(answer, Answer)
-    return _check_places(state.get("env") or {}, [(c.path, c.line, None) for c in answer.citations])
+    root = (state.get("env") or {}).get("root", ".")
+    return check(root, [(c.path, c.line, None) for c in answer.citations])
 
 
 def _tools(env: Mapping[str, Any]) -> list[Any]:
@@ -153,12 +149,14 @@ SEARCH = Subagent(
     task_schema=SearchTask,
     output_schema=Findings,
     prompt=(
-        "You search a source tree. Use grep to find the query, read_file to confirm, then finish "
-        "with findings: exact path, line number and the code on that line."
+        "You search a source tree. The grep output under the task is real. If it shows what the "
+        "task asks for, finish now: copy path, line number and code from those lines. Otherwise "
+        "grep a shorter identifier or read_file around a hit, then finish."
     ),
     tools=_tools,
-    max_steps=5,
+    max_steps=3,
     verifier=verify_findings,
+    normalize=normalize_findings,
     prefetch=prefetch_grep,
 )
 
@@ -221,6 +219,7 @@ SUPERVISOR = Supervisor(
     max_turns=3,
     max_tasks_per_turn=3,
     answer_verifier=verify_answer,
+    answer_normalize=normalize_answer,
     fallback_plan=fallback_plan,
 )
 

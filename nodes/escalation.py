@@ -42,6 +42,7 @@ def escalate_node(
             return {
                 "tier": upper,
                 "repairs": 0,
+                "tier_start_step": state.get("steps", 0),
                 "loop_warned": False,
                 "escalation": None,
                 "escalations": [*history, step],
@@ -94,7 +95,12 @@ def escalate_node(
             ],
         }
         if decision.action == "approve":
-            return {**base, "repairs": 0, "loop_warned": False}
+            return {
+                **base,
+                "repairs": 0,
+                "loop_warned": False,
+                "tier_start_step": state.get("steps", 0),
+            }
         if decision.action == "reject":
             return {**base, "outcome": {"status": "failed", "error": decision.note or reason}}
         output = output_schema.model_validate(decision.value)

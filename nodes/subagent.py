@@ -82,6 +82,12 @@ class Subagent:
         human_fallback: after the top tier, ask a human instead of failing the task.
         prefetch: ``(task, env) -> text`` of deterministic work (e.g. a first grep) shown with
             the task, so a small model starts from evidence instead of spending a step on it.
+        normalize: ``(task, output, env) -> output`` deterministic clean-up applied to a
+            finished output before the verifier (e.g. snap a cited line to where the quoted
+            code really is).
+        max_tool_chars: a tool result longer than this is cut (with a note) in the transcript.
+        max_context_chars: in ``forced`` mode (small local models, small context windows) the
+            oldest steps are left out of the request, not the state, beyond this size.
     """
 
     name: str
@@ -97,6 +103,9 @@ class Subagent:
     verifier: Verifier | None = None
     human_fallback: bool = True
     prefetch: Callable[[BaseModel, Mapping[str, Any]], str] | None = None
+    normalize: Callable[[BaseModel, BaseModel, Mapping[str, Any]], BaseModel] | None = None
+    max_tool_chars: int = 4000
+    max_context_chars: int = 12000
 
     def tools_for(self, env: Mapping[str, Any]) -> list[BaseTool]:
         """The tools of this subagent for a run's ``env``."""
@@ -143,6 +152,7 @@ class SubagentState(SubagentInput, SubagentOutput, total=False):
     tier: str
     transcript: list[BaseMessage]
     steps: int
+    tier_start_step: int
     repairs: int
     seen_calls: list[str]
     loop_warned: bool
@@ -198,6 +208,21 @@ def _opening(spec: Subagent, state: SubagentState) -> list[BaseMessage]:
     return [HumanMessage("\n\n".join(parts))]
 
 
+def _fit(transcript: list[BaseMessage], max_chars: int) -> list[BaseMessage]:
+    """The opening message plus as many recent messages as fit in ``max_chars``."""
+    if sum(len(str(m.content)) for m in transcript) <= max_chars or len(transcript) < 3:
+        return transcript
+    head, kept, size = transcript[0], [], len(str(transcript[0].content))
+    for msg in reversed(transcript[1:]):
+        size += len(str(msg.content))
+        if size > max_chars and kept:
+            break
+        kept.append(msg)
+    dropped = len(transcript) - 1 - len(kept)
+    note = HumanMessage(f"({dropped} earlier steps left out to fit the context window.)")
+    return [head, note, *reversed(kept)]
+
+
 def _render_call(call: ToolCall, forced: bool) -> AIMessage:
     if forced:
         return AIMessage(f"Action: {call.name}({json.dumps(call.args)})")
@@ -210,8 +235,9 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         policy = runtime.context.policy if runtime.context else TierPolicy()
         tier = state.get("tier") or policy.subagent(spec.tier, engine.config)
         forced = engine.config.tier(tier).tool_mode == "forced"
-        steps = state.get("steps", 0)
-        must_finish = steps >= spec.max_steps - 1
+        # Each tier gets its own max_steps; steps keeps counting across tiers for reports.
+        steps_here = state.get("steps", 0) - state.get("tier_start_step", 0)
+        must_finish = steps_here >= spec.max_steps - 1
         tools = [] if must_finish else spec.tools_for(state.get("env") or {})
         if not tools:
             offered: list[Any] = [finish_tool_schema(spec.output_schema)]
@@ -225,6 +251,7 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
             parse = lambda m: parse_native(m, spec.output_schema)  # noqa: E731
         transcript = list(state.get("transcript") or _opening(spec, state))
         system = SystemMessage(_system_prompt(spec, tools, forced, must_finish))
+        sent = _fit(transcript, spec.max_context_chars) if forced else transcript
         reason = (
             (state.get("escalations") or [{}])[-1].get("reason")
             if state.get("escalations")
@@ -242,7 +269,7 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
                 engine,
                 site,
                 state,
-                [system, *transcript],
+                [system, *sent],
                 tools=offered,
                 tool_choice=choice,
                 retry=runtime.context.retry if runtime.context else None,
@@ -285,11 +312,13 @@ def _apply(
             update["escalation"] = {"reason": "schema_validation", "detail": action.error}
         return update
     if isinstance(action, Finish):
-        rejection = (
-            spec.verifier(_task(spec, state), action.output, state.get("env") or {})
-            if spec.verifier
-            else None
+        env = state.get("env") or {}
+        output = (
+            spec.normalize(_task(spec, state), action.output, env)
+            if spec.normalize
+            else action.output
         )
+        rejection = spec.verifier(_task(spec, state), output, env) if spec.verifier else None
         if rejection:
             note = HumanMessage(f"The result was rejected by the verifier: {rejection}. Fix it.")
             return {
@@ -297,7 +326,7 @@ def _apply(
                 "transcript": [*transcript, note],
                 "escalation": {"reason": "verifier_rejected", "detail": rejection},
             }
-        return {"steps": steps, "outcome": {"status": "done", "output": action.output.model_dump()}}
+        return {"steps": steps, "outcome": {"status": "done", "output": output.model_dump()}}
     calls: list[ToolCall] = action
     seen = list(state.get("seen_calls") or [])
     repeats = [c for c in calls if c.key in seen]
@@ -331,6 +360,11 @@ def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
         results: list[BaseMessage] = []
         for call in state.get("pending") or []:
             text = await _run_tool(by_name, call["name"], call["args"])
+            if len(text) > spec.max_tool_chars:
+                cut = text.count("\n", spec.max_tool_chars)
+                text = (
+                    text[: spec.max_tool_chars] + f"\n... ({cut} more lines cut; narrow the call)"
+                )
             if call.get("forced"):
                 results.append(HumanMessage(f"Result of {call['name']}:\n{text}"))
             else:

@@ -57,6 +57,7 @@ class Supervisor:
         max_tasks_per_turn: delegations per turn (fan-out width).
         answer_verifier: ``(answer, state) -> reason | None``; a reason asks for one repair.
         fallback_plan: tasks to run when the supervisor's decision is unusable twice.
+        answer_normalize: deterministic clean-up of the answer before ``answer_verifier``.
     """
 
     subagents: Sequence[Subagent]
@@ -68,6 +69,7 @@ class Supervisor:
     max_tasks_per_turn: int = 4
     answer_verifier: Callable[[BaseModel, Mapping[str, Any]], str | None] | None = None
     fallback_plan: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
+    answer_normalize: Callable[[BaseModel, Mapping[str, Any]], BaseModel] | None = None
 
 
 class SupervisorInput(TypedDict, total=False):
@@ -350,6 +352,8 @@ def _check_answer(
         if not msg.tool_calls:
             raise ValueError("no final_answer call was made")
         parsed = spec.answer_schema.model_validate(msg.tool_calls[0]["args"])
+        if spec.answer_normalize:
+            parsed = spec.answer_normalize(parsed, state)
         reason = spec.answer_verifier(parsed, state) if spec.answer_verifier else None
     except (ValidationError, ValueError) as exc:
         parsed, reason = None, str(exc)[:500]

@@ -187,11 +187,17 @@ def _record(
             cached_tokens=cached,
             output_tokens=out,
         ),
-        error=None if error is None else f"{type(error).__name__}: {error}"[:500],
+        error=None if error is None else _describe(error, engine.config.tier(tier).timeout_s),
         escalation_reason=site.escalation_reason,
         # Wall-clock start of the request (latency_s is measured on the monotonic clock).
         started_at=round(time.time() - (time.monotonic() - started), 4),
     )
+
+
+def _describe(error: BaseException, timeout_s: float) -> str:
+    if isinstance(error, TimeoutError) and not str(error):
+        return f"TimeoutError: no answer within the tier's timeout of {timeout_s:g} s"
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 def _backoff(policy: RetryPolicy, attempt: int) -> float:

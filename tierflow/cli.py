@@ -145,6 +145,8 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
             console.print_json(json.dumps(values[key], default=str))
     if values.get("status"):
         console.print(f"status: [bold]{values['status']}[/bold]")
+    for problem in values.get("answer_problems") or []:
+        console.print(f"[yellow]warning:[/yellow] the answer was checked and: {problem}")
     for intr in result.interrupts:
         console.rule(f"waiting for a human (interrupt {intr.id})")
         shown = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +271,7 @@ async def test_repeated_tool_call_warns_then_escalates(scripted, make_ctx, threa
     flag = scripted("flag", [done(found)])
 
     out = await run(
-        SEARCH,
+        dataclasses.replace(SEARCH, max_steps=5),  # room for the loop before the step limit
         make_ctx({"mini": mini, "flagship": flag}),
         thread,
         task=SearchTask(query="MAX_ATTEMPTS"),

@@ -161,7 +161,7 @@ async def test_answer_with_a_bad_citation_is_repaired(scripted, make_ctx, thread
     assert out["status"] == "answered"
     assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
     assert out["answer_problems"] == [
-        "pkg/retry.py:99 does not exist (check the path and the line number)"
+        "pkg/retry.py:99 does not exist (copy path and line from the tool output)"
     ]
     assert "Your previous answer had problems: pkg/retry.py:99 does not exist" in text(
         flag.requests[3]

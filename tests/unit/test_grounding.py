@@ -1,0 +1,89 @@
+"""Citation grounding: near misses are snapped to the real line, inventions are rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.messages import HumanMessage
+
+from graphs.codebase_qa import Answer, Findings, SearchTask, normalize_answer, normalize_findings
+from nodes.grounding import check, locate, normalize_code
+from nodes.subagent import _fit
+
+
+def test_normalize_code_unescapes_and_unifies_quotes() -> None:
+    assert normalize_code("&#34;&#34;&#34;Doc&#39;s&#34;&#34;&#34;\n  more") == '"""Doc"s"""'
+    assert normalize_code("x = 'a'") == normalize_code('x  =  "a"')
+
+
+def test_locate_snaps_the_line_to_the_quoted_code(qa_root: Path) -> None:
+    root = str(qa_root)
+    assert locate(root, ("./pkg/budget.py", 1, "def spend(amount):")) == (
+        "pkg/budget.py",
+        4,
+        "def spend(amount):",
+    )
+    # the closest of several matches wins
+    assert locate(root, ("pkg/retry.py", 99, "MAX_ATTEMPTS"))[1] == 9  # type: ignore[index]
+    assert locate(root, ("pkg/retry.py", 2, "MAX_ATTEMPTS"))[1] == 3  # type: ignore[index]
+    assert locate(root, ("pkg/retry.py", 3, "def invented():")) is None
+    assert locate(root, ("pkg/nope.py", 1, None)) is None
+    assert locate(root, ("../outside.py", 1, None)) is None
+
+
+def test_check_names_the_problem(qa_root: Path) -> None:
+    root = str(qa_root)
+    assert check(root, [("pkg/budget.py", 4, "def spend(amount):")]) is None
+    assert "pkg/budget.py:40 does not exist" in str(check(root, [("pkg/budget.py", 40, None)]))
+    problem = check(root, [("pkg/retry.py", 1, "def spend(amount):")])
+    assert problem is not None and "does not contain 'def spend(amount):'" in problem
+
+
+def test_normalize_findings_keeps_grounded_and_drops_invented(qa_root: Path) -> None:
+    env = {"root": str(qa_root)}
+    mixed = Findings.model_validate(
+        {
+            "summary": "s",
+            "findings": [
+                {"path": "pkg/budget.py", "line": 2, "snippet": "def spend(amount):"},
+                {"path": "pkg/retry.py", "line": 1, "snippet": "def invented():"},
+            ],
+        }
+    )
+    out = normalize_findings(SearchTask(query="spend"), mixed, env)
+    assert [(f.path, f.line) for f in out.findings] == [("pkg/budget.py", 4)]
+    invented = Findings.model_validate(
+        {
+            "summary": "s",
+            "findings": [{"path": "pkg/retry.py", "line": 1, "snippet": "def invented():"}],
+        }
+    )
+    # nothing grounded: kept as is so the verifier can tell the model what is wrong
+    assert normalize_findings(SearchTask(query="x"), invented, env) == invented
+
+
+def test_normalize_answer_drops_citations_of_missing_lines(qa_root: Path) -> None:
+    state = {"env": {"root": str(qa_root)}}
+    answer = Answer.model_validate(
+        {
+            "answer": "a",
+            "citations": [
+                {"path": "pkg/budget.py", "line": 4},
+                {"path": "src/made_up.py", "line": 10},
+            ],
+        }
+    )
+    assert normalize_answer(answer, state).citations[0].path == "pkg/budget.py"
+    assert len(normalize_answer(answer, state).citations) == 1
+    only_bad = Answer.model_validate({"answer": "a", "citations": [{"path": "x.py", "line": 1}]})
+    assert normalize_answer(only_bad, state) == only_bad
+
+
+def test_fit_keeps_the_task_and_the_latest_steps() -> None:
+    msgs = [HumanMessage("TASK")] + [HumanMessage(f"step {i} " + "x" * 100) for i in range(10)]
+    fitted = _fit(msgs, 400)
+    assert fitted[0].content == "TASK"
+    assert "earlier steps left out" in str(fitted[1].content)
+    assert fitted[-1].content == msgs[-1].content
+    assert sum(len(str(m.content)) for m in fitted[2:]) <= 400
+    assert _fit(msgs[:3], 10_000) == msgs[:3]
