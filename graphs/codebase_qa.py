@@ -103,9 +103,27 @@ def normalize_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) 
 
 
 def verify_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
-    """Every finding's snippet must be on (or next to) the cited line."""
-    assert isinstance(out, Findings)
-    return check(env.get("root", "."), [(f.path, f.line, f.snippet) for f in out.findings])
+    """Findings must quote real lines, and mention the query when the tree contains it."""
+    assert isinstance(task, SearchTask) and isinstance(out, Findings)
+    problem = check(env.get("root", "."), [(f.path, f.line, f.snippet) for f in out.findings])
+    if problem:
+        return problem
+    query = task.query.lower()
+    if any(query in f.snippet.lower() for f in out.findings):
+        return None
+    hits = _grep_hits(task, env)
+    if hits:
+        return (
+            f"no finding contains {task.query!r}, but these lines do: {'; '.join(hits[:3])}. "
+            "Report those"
+        )
+    return None
+
+
+def _grep_hits(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
+    grep = {t.name: t for t in _tools(env)}["grep"]
+    text = str(grep.invoke({"pattern": re.escape(task.query), "glob": task.file_glob}))
+    return [ln for ln in text.splitlines() if not ln.startswith(("no matches", "note:", "..."))]
 
 
 def verify_facts(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:

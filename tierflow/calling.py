@@ -7,9 +7,11 @@ never replays a request that was already paid for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,7 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.types import RetryPolicy, interrupt
 
 from tierflow.budget import estimate_call_usd, ledger_for
+from tierflow.config import TierSpec
 from tierflow.errors import ModelCallError
 from tierflow.pricing import cost_usd
 from tierflow.runtime import Engine, transient_retry_policy
@@ -194,6 +197,22 @@ def _record(
     )
 
 
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gate(spec: TierSpec) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Limit requests in flight per tier (or per ``concurrency_group``) in this process."""
+    if not spec.max_concurrency:
+        return contextlib.nullcontext()
+    gates = _GATES.setdefault(asyncio.get_running_loop(), {})
+    key = spec.concurrency_group or spec.name
+    if key not in gates:
+        gates[key] = asyncio.Semaphore(spec.max_concurrency)
+    return gates[key]
+
+
 def _describe(error: BaseException, timeout_s: float) -> str:
     if isinstance(error, TimeoutError) and not str(error):
         return f"TimeoutError: no answer within the tier's timeout of {timeout_s:g} s"
@@ -252,8 +271,11 @@ async def call_model(
                 try:
                     trace = _trace_config(site, tier, model_name, endpoint.base_url, ledger)
                     trace["metadata"].update(price_metadata(spec))
-                    request = runnable.ainvoke(list(messages), config=trace)  # type: ignore[arg-type]
-                    msg = await asyncio.wait_for(request, timeout=spec.timeout_s)
+                    async with _gate(spec):
+                        # The timeout starts once the request may run, not while it queues.
+                        started = time.monotonic()
+                        request = runnable.ainvoke(list(messages), config=trace)  # type: ignore[arg-type]
+                        msg = await asyncio.wait_for(request, timeout=spec.timeout_s)
                 except Exception as exc:  # noqa: BLE001
                     last_error = exc
                     rec = _record(

@@ -99,6 +99,8 @@ class TierSpec(BaseModel):
     tool_mode: ToolMode = "native"
     max_output_tokens: int = Field(default=1024, gt=0)
     local_model: str | None = None
+    max_concurrency: int | None = Field(default=None, gt=0)
+    concurrency_group: str | None = None
 
     _url = field_validator("base_url")(classmethod(lambda cls, v: _check_url(v)))
 

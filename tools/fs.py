@@ -215,6 +215,7 @@ def _grep_file(regex: re.Pattern[str], shown: str, real: Path) -> Iterator[str]:
             yield f"{shown}:{number}: {line.strip()[:_GREP_LINE_CHARS]}"
 
 
+_GLOB_ONLY = re.compile(r"[*.?]*\*[*.?]*\w{0,5}|\*?\.\w{1,5}")
 _LINE_NOISE = re.compile(r"^(\.\*)+|(\.\*)+$|(\\n|\n|\$)+$")
 
 
@@ -234,6 +235,11 @@ def _grep(box: Sandbox, limit: int, pattern: str, path: str, glob: str) -> str:
     # Small models often wrap a plain word in '.*' or end it with a newline, which can never
     # match line by line; strip that noise before searching.
     cleaned = _LINE_NOISE.sub("", pattern).strip() or pattern
+    if _GLOB_ONLY.fullmatch(pattern.strip()) or _GLOB_ONLY.fullmatch(cleaned):
+        raise ToolException(
+            f"{pattern!r} looks like a file-name glob; grep searches inside files. Give a word "
+            "or identifier to find as pattern, and put the file glob in glob (e.g. '*.py')."
+        )
     if not cleaned.strip():
         raise ToolException("pattern is empty; give the text or regex to search for.")
     files = _files_under(box, path, glob)

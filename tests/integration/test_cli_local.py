@@ -212,6 +212,7 @@ def drive_to_end(cli: Cli, thread: str, rounds: int = 4) -> tuple[RunResult, str
     for _ in range(rounds):
         if result.done:
             break
+        print("answering", sorted(i.value["kind"] for i in result.interrupts))
         flags: list[str] = []
         for intr in result.interrupts:
             flags += ["--answer-for", f"{intr.id}={json.dumps(answer_for(intr.value, refs))}"]
@@ -227,6 +228,12 @@ def drive_to_end(cli: Cli, thread: str, rounds: int = 4) -> tuple[RunResult, str
 def check_records(records: list[dict[str, Any]], base_url: str, model: str) -> None:
     """Every request is on a ci tier, priced by hand, with server-reported tokens."""
     assert records, "no usage records"
+    for rec in records:
+        print(
+            f"{rec['node']:<10} {rec['tier']:<8} {rec['latency_s']:6.1f}s "
+            f"{rec['input_tokens']:5d}+{rec['output_tokens']:<4d} ${rec['cost_usd']:.6f} "
+            f"{rec['escalation_reason'] or ''} {rec['error'] or ''}"
+        )
     assert len({r["id"] for r in records}) == len(records)
     for rec in records:
         assert rec["tier"] in PRICES and rec["model"] == model and rec["endpoint"] == base_url

@@ -36,19 +36,51 @@ def postgres_url() -> Iterator[str]:
     shutil.chown(base, "postgres", "postgres")
     port = _free_port()
     run = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*run, str(bindir / "initdb"), "-D", f"{base}/data", "-U", "postgres",
-                    "--auth=trust", "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
-    subprocess.run([*run, str(bindir / "pg_ctl"), "-D", f"{base}/data", "-l", f"{base}/log", "-o",
-                    f"-c listen_addresses=127.0.0.1 -p {port} -k {base}", "-w", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run,
+            str(bindir / "initdb"),
+            "-D",
+            f"{base}/data",
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run,
+            str(bindir / "pg_ctl"),
+            "-D",
+            f"{base}/data",
+            "-l",
+            f"{base}/log",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {base}",
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*run, str(bindir / "pg_ctl"), "-D", f"{base}/data", "-m", "fast", "stop"],
-                       check=False, capture_output=True)
+        subprocess.run(
+            [*run, str(bindir / "pg_ctl"), "-D", f"{base}/data", "-m", "fast", "stop"],
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_budget_interrupt_resumes_from_postgres_in_a_new_process(tmp_path: Path, postgres_url: str) -> None:
+def test_budget_interrupt_resumes_from_postgres_in_a_new_process(
+    tmp_path: Path, postgres_url: str
+) -> None:
     check_resume_across_processes(tmp_path, {"TIERFLOW_CHECKPOINT_URL": postgres_url})
     assert not (tmp_path / "checkpoints.sqlite").exists()

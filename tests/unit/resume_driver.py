@@ -18,52 +18,75 @@ SEARCH = {"subagent": "search", "task": {"query": "def fs_tools"}}
 FINDINGS = {"findings": [{"path": "fs.py", "line": 1, "snippet": ""}], "summary": "found"}
 
 
-def _first_line() -> str:
-    return (ROOT / "fs.py").read_text().splitlines()[0]
+def _definition() -> tuple[int, str]:
+    lines = (ROOT / "fs.py").read_text().splitlines()
+    number = next(i for i, text in enumerate(lines, 1) if text.startswith("def fs_tools"))
+    return number, lines[number - 1]
 
 
 def models(phase: str) -> dict[str, ScriptedChatModel]:
-    findings = {**FINDINGS, "findings": [{"path": "fs.py", "line": 1, "snippet": _first_line()}]}
+    line, code = _definition()
+    findings = {**FINDINGS, "findings": [{"path": "fs.py", "line": line, "snippet": code}]}
     if phase == "start":
-        flagship = [tool_reply("decide", {"plan": "search", "delegate": [SEARCH], "done": False},
-                               usage=(1000, 100))]
+        flagship = [
+            tool_reply(
+                "decide", {"plan": "search", "delegate": [SEARCH], "done": False}, usage=(1000, 100)
+            )
+        ]
         # The openai profile uses native tool calling: the result comes as a `finish` call.
         mini = [tool_reply("finish", findings, usage=(500, 50))]
     else:
-        flagship = [tool_reply("decide", {"plan": "done", "delegate": [], "done": True}, usage=(1000, 100)),
-                    tool_reply("final_answer", {"answer": "in fs.py",
-                                                "citations": [{"path": "fs.py", "line": 1}]},
-                               usage=(1000, 100))]
+        flagship = [
+            tool_reply("decide", {"plan": "done", "delegate": [], "done": True}, usage=(1000, 100)),
+            tool_reply(
+                "final_answer",
+                {"answer": "in fs.py", "citations": [{"path": "fs.py", "line": 1}]},
+                usage=(1000, 100),
+            ),
+        ]
         mini = []
-    return {"flagship": ScriptedChatModel(script=flagship, label="flagship"),
-            "mini": ScriptedChatModel(script=mini, label="mini"),
-            "nano": ScriptedChatModel(script=[], label="nano")}
+    return {
+        "flagship": ScriptedChatModel(script=flagship, label="flagship"),
+        "mini": ScriptedChatModel(script=mini, label="mini"),
+        "nano": ScriptedChatModel(script=[], label="nano"),
+    }
 
 
 async def main(phase: str, data_dir: str, thread: str) -> None:
     doubles = models(phase)
-    ctx = RunContext(profile="openai", models=doubles,
-                     retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1))
+    ctx = RunContext(
+        profile="openai",
+        models=doubles,
+        retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+    )
     runner = Runner(data_dir, context=ctx)
     if phase == "start":
         # flagship call: 1000*2.5e-6 + 100*15e-6 = 0.004; mini: 500*0.75e-6 + 50*4.5e-6 = 0.0006
-        result = await runner.run("codebase_qa", {"request": "where is fs_tools?",
-                                                  "env": {"root": str(ROOT)}, "budget_usd": 0.012},
-                                  thread_id=thread)
+        result = await runner.run(
+            "codebase_qa",
+            {"request": "where is fs_tools?", "env": {"root": str(ROOT)}, "budget_usd": 0.012},
+            thread_id=thread,
+        )
     else:
-        answers = {i.id: {"action": "raise", "budget_usd": 1.0}
-                   for i in (await runner.state(thread)).interrupts}
+        answers = {
+            i.id: {"action": "raise", "budget_usd": 1.0}
+            for i in (await runner.state(thread)).interrupts
+        }
         result = await runner.resume(thread, answers)
     for model in doubles.values():
         model.assert_complete()
-    print(json.dumps({
-        "interrupts": [i.value for i in result.interrupts],
-        "status": result.values.get("status"),
-        "answer": result.values.get("answer"),
-        "results": sorted(result.values.get("results", {})),
-        "usage_nodes": [u["node"] for u in result.values.get("usage", [])],
-        "requests": {k: len(m.requests) for k, m in doubles.items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "interrupts": [i.value for i in result.interrupts],
+                "status": result.values.get("status"),
+                "answer": result.values.get("answer"),
+                "results": sorted(result.values.get("results", {})),
+                "usage_nodes": [u["node"] for u in result.values.get("usage", [])],
+                "requests": {k: len(m.requests) for k, m in doubles.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from langchain_core.messages import HumanMessage
 
-from graphs.codebase_qa import Answer, Findings, SearchTask, normalize_answer, normalize_findings
+from graphs.codebase_qa import (
+    Answer,
+    Findings,
+    SearchTask,
+    normalize_answer,
+    normalize_findings,
+    verify_findings,
+)
 from nodes.grounding import check, locate, normalize_code
 from nodes.subagent import _fit
 
@@ -87,3 +94,28 @@ def test_fit_keeps_the_task_and_the_latest_steps() -> None:
     assert fitted[-1].content == msgs[-1].content
     assert sum(len(str(m.content)) for m in fitted[2:]) <= 400
     assert _fit(msgs[:3], 10_000) == msgs[:3]
+
+
+def test_findings_must_mention_the_query_when_the_tree_has_it(qa_root: Path) -> None:
+    env = {"root": str(qa_root)}
+    off_topic = Findings.model_validate(
+        {
+            "summary": "s",
+            "findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "MAX_ATTEMPTS = 3"}],
+        }
+    )
+    problem = verify_findings(SearchTask(query="spend"), off_topic, env)
+    assert problem is not None
+    assert (
+        "no finding contains 'spend', but these lines do: pkg/budget.py:4: def spend(amount):"
+        in problem
+    )
+    on_topic = Findings.model_validate(
+        {
+            "summary": "s",
+            "findings": [{"path": "pkg/budget.py", "line": 4, "snippet": "def spend(amount):"}],
+        }
+    )
+    assert verify_findings(SearchTask(query="spend"), on_topic, env) is None
+    # a query the tree does not contain cannot be demanded
+    assert verify_findings(SearchTask(query="nowhere_to_be_found"), off_topic, env) is None

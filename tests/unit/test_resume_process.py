@@ -15,11 +15,19 @@ def run_phase(phase: str, data_dir: Path, extra_env: dict[str, str] | None = Non
     """Run one phase of the driver in a fresh Python process and return its JSON report."""
     # Small output caps make the worst-case estimates easy to reason about:
     # flagship <= 500 * $15/1M = $0.0075 of output, mini <= 200 * $4.5/1M.
-    env = {**os.environ, "TIERFLOW_TIERS__FLAGSHIP__MAX_OUTPUT_TOKENS": "500",
-           "TIERFLOW_TIERS__MINI__MAX_OUTPUT_TOKENS": "200", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "TIERFLOW_TIERS__FLAGSHIP__MAX_OUTPUT_TOKENS": "500",
+        "TIERFLOW_TIERS__MINI__MAX_OUTPUT_TOKENS": "200",
+        **(extra_env or {}),
+    }
     out = subprocess.run(
         [sys.executable, str(DRIVER), phase, str(data_dir), "thread-1"],
-        capture_output=True, text=True, timeout=120, check=False, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])

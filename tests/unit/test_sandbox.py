@@ -369,7 +369,9 @@ def test_tools_package_is_a_leaf() -> None:
 # --- forgiving patterns for small models ------------------------------------------------------
 
 
-@pytest.mark.parametrize("noisy", ["def helper.*\n", ".*def helper.*", "def helper\\n", "def helper$"])
+@pytest.mark.parametrize(
+    "noisy", ["def helper.*\n", ".*def helper.*", "def helper\\n", "def helper$"]
+)
 def test_grep_strips_line_noise_small_models_add(fs: dict[str, BaseTool], noisy: str) -> None:
     out = fs["grep"].invoke({"pattern": noisy, "path": "src"})
     assert lines(out) == ["src/util.py:1: def helper():"]
@@ -381,3 +383,9 @@ def test_grep_falls_back_to_case_insensitive_and_says_so(fs: dict[str, BaseTool]
     assert out[1:] == ["src/util.py:1: def helper():"]
     exact = lines(fs["grep"].invoke({"pattern": "def helper", "path": "src"}))
     assert not exact[0].startswith("note:")
+
+
+@pytest.mark.parametrize("glob_like", ["*.py", ".*py", "*", ".py", "**.py"])
+def test_grep_rejects_a_file_glob_given_as_pattern(fs: dict[str, BaseTool], glob_like: str) -> None:
+    with pytest.raises(ToolException, match="looks like a file-name glob"):
+        fs["grep"].invoke({"pattern": glob_like})

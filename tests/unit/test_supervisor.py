@@ -60,9 +60,10 @@ async def run_qa(
     root: Path,
     graph: Any = None,
     request: str = REQUEST,
+    **ctx_kwargs: Any,
 ) -> tuple[Any, Any, dict[str, Any]]:
     graph = graph or build().compile(checkpointer=InMemorySaver())
-    ctx = make_ctx(models)
+    ctx = make_ctx(models, **ctx_kwargs)
     out = await graph.ainvoke({"request": request, "env": {"root": str(root)}}, cfg, context=ctx)
     return graph, ctx, out
 
@@ -331,16 +332,43 @@ FOUND = {
 }
 
 
+UNLIMITED = """
+[profiles.parallel]
+ladder = ["nano", "mini", "flagship"]
+[profiles.parallel.tiers.nano]
+model = "n"
+base_url = "http://127.0.0.1:9/v1"
+price = { input = 0.2, cached_input = 0.02, output = 1.25 }
+tool_mode = "forced"
+[profiles.parallel.tiers.mini]
+model = "m"
+base_url = "http://127.0.0.1:9/v1"
+price = { input = 0.75, cached_input = 0.075, output = 4.5 }
+tool_mode = "forced"
+[profiles.parallel.tiers.flagship]
+model = "f"
+base_url = "http://127.0.0.1:9/v1"
+price = { input = 2.5, cached_input = 0.25, output = 15.0 }
+tool_mode = "forced"
+"""
+
+
 async def fan_out(
-    scripted: Any, make_ctx: Any, thread: Any, root: Path
+    scripted: Any, make_ctx: Any, thread: Any, root: Path, profile: str = "parallel"
 ) -> tuple[Any, dict[str, Any]]:
+    """Three search tasks; by default on a profile with no concurrency limit."""
+    config = root.parent / "parallel.toml"
+    config.write_text(UNLIMITED)
     flag = scripted(
         "flag", [decide(*[("search", {"query": q}) for q in QUERIES]), decide(done=True), answer()]
     )
     mini = scripted(
         "mini", [Rule(asks_for(q), finish(FOUND[q])) for q in reversed(QUERIES)], delay_s=0.3
     )
-    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), root)
+    models = {"flagship": flag, "mini": mini}
+    *_, out = await run_qa(
+        models, make_ctx, thread(), root, profile=profile, config_file=str(config)
+    )
     return mini, out
 
 
@@ -351,6 +379,18 @@ async def test_fan_out_runs_subagents_concurrently(scripted, make_ctx, thread, q
     starts = [r.started_at for r in mini.requests]
     finishes = [r.finished_at for r in mini.requests]
     assert max(starts) < min(finishes)  # every request was in flight at the same time
+    assert out["status"] == "answered"
+
+
+async def test_local_profile_runs_one_request_at_a_time(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    # The local tiers share the CPU (concurrency_group "local-cpu", max_concurrency 1).
+    mini, out = await fan_out(scripted, make_ctx, thread, qa_root, profile="local")
+
+    spans = sorted((r.started_at, r.finished_at) for r in mini.requests)
+    assert len(spans) == 3
+    assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:]))
     assert out["status"] == "answered"
 
 

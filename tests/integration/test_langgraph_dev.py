@@ -1,0 +1,190 @@
+"""`langgraph dev` serves langgraph.json's graphs offline; the SDK runs triage through it.
+
+The server is started from the repository root (it resolves ``./graphs/*.py`` against its
+working directory) with profile ``ci`` of :mod:`tests.integration.test_cli_local`: every tier on
+the ``llama_nano`` server. It writes ``.langgraph_api/`` there; the folder is removed afterwards
+unless it existed before.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_cli_local import (
+    OUTCOMES,
+    PRICES,
+    REPO,
+    TICKET_IDS,
+    answer_for,
+    check_records,
+    ci_env,
+    ci_profile_toml,
+    reference_tickets,
+    served_model,
+)
+
+pytestmark = pytest.mark.integration
+
+TICKET_ID = "t-020"  # a critical outage: a draft and a draft_review interrupt are likely
+STARTUP_S = 90.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a developer machine; fail on CI, where a silent skip would hide a broken setup."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI is set, so the langgraph dev test must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ok", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the server's process group (uvicorn workers included), then kill it."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def dev_server(llama_nano: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`langgraph dev` on a free loopback port; yields its URL."""
+    langgraph = Path(sys.executable).with_name("langgraph")
+    if not langgraph.is_file() or importlib.util.find_spec("langgraph_api") is None:
+        _unavailable("langgraph dev needs: pip install 'langgraph-cli[inmem]' (tierflow[dev])")
+    root = tmp_path_factory.mktemp("langgraph_dev")
+    config = root / "tierflow.toml"
+    config.write_text(ci_profile_toml(llama_nano, served_model(llama_nano)))
+    env = ci_env(config, root / "data")
+    env["LANGGRAPH_CLI_NO_ANALYTICS"] = "1"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    state_dir = REPO / ".langgraph_api"
+    had_state_dir = state_dir.exists()
+    log_path = root / "langgraph_dev.log"
+    cmd = [str(langgraph), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--config", str(REPO / "langgraph.json")]
+    with log_path.open("wb") as log:
+        # --no-reload: other files of the tree may change while the test runs.
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while not _healthy(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-4000:]
+                pytest.fail(f"langgraph dev did not become healthy at {url}/ok:\n{tail}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        _stop(proc)
+        # Shown when the test fails (or with -rP): the server's own account of the run.
+        print(_ANSI.sub("", log_path.read_text(errors="replace"))[-3000:])
+        if not had_state_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _tickets(*ids: str) -> list[dict[str, Any]]:
+    refs = reference_tickets()
+    return [{k: refs[i][k] for k in ("id", "subject", "body", "customer_email")} for i in ids]
+
+
+async def test_graphs_are_served_and_bad_input_is_a_clear_run_error(dev_server: str) -> None:
+    from langgraph_sdk import get_client
+
+    client = get_client(url=dev_server, api_key=None, timeout=120)
+    registered = set(json.loads((REPO / "langgraph.json").read_text())["graphs"])
+    assert {"codebase_qa", "triage"} <= registered
+    assistants = await client.assistants.search()
+    assert registered <= {a["graph_id"] for a in assistants}
+
+    thread_id = (await client.threads.create())["thread_id"]
+    with pytest.raises(Exception, match=r"InvalidTicketError: invalid input at tickets\[0\]"):
+        await client.runs.wait(thread_id, "triage", input={"tickets": [{"id": "t-1"}]})
+
+
+async def test_budget_gate_over_the_api_interrupts_before_any_request(dev_server: str) -> None:
+    from langgraph_sdk import get_client
+
+    client = get_client(url=dev_server, api_key=None, timeout=120)
+    thread_id = (await client.threads.create())["thread_id"]
+    budget = 0.0001
+    out: Any = await client.runs.wait(
+        thread_id, "triage", input={"tickets": _tickets(*TICKET_IDS), "budget_usd": budget}
+    )
+
+    state = await client.threads.get_state(thread_id)
+    pending = state["interrupts"]
+    assert pending and {i["id"] for i in out["__interrupt__"]} == {i["id"] for i in pending}
+    assert {i["value"]["kind"] for i in pending} == {"budget"}
+    assert all(i["value"]["spent_usd"] == 0 for i in pending), pending
+    out = await client.runs.wait(
+        thread_id, "triage", command={"resume": {i["id"]: {"action": "stop"} for i in pending}}
+    )
+    assert {t["status"] for t in out["tickets_out"].values()} == {"stopped"}
+    assert not out.get("usage"), out.get("usage")
+
+
+async def test_triage_through_langgraph_dev_with_the_sdk(dev_server: str, llama_nano: str) -> None:
+    from langgraph_sdk import get_client
+
+    client = get_client(url=dev_server, api_key=None, timeout=600)
+    refs = reference_tickets()
+    thread_id = (await client.threads.create())["thread_id"]
+    out: Any = await client.runs.wait(
+        thread_id, "triage", input={"tickets": _tickets(TICKET_ID), "budget_usd": 0.5}
+    )
+    for _ in range(4):
+        state = await client.threads.get_state(thread_id)
+        if not state["interrupts"]:
+            break
+        assert {i["id"] for i in out["__interrupt__"]} == {i["id"] for i in state["interrupts"]}
+        answers = {i["id"]: answer_for(i["value"], refs) for i in state["interrupts"]}
+        print("answering", sorted(i["value"]["kind"] for i in state["interrupts"]))
+        out = await client.runs.wait(thread_id, "triage", command={"resume": answers})
+    state = await client.threads.get_state(thread_id)
+    assert not state["interrupts"] and not state["next"], state["interrupts"]
+
+    assert isinstance(out, dict) and "__interrupt__" not in out, out
+    outcome = out["tickets_out"][TICKET_ID]
+    assert outcome["status"] in OUTCOMES
+    assert outcome["status"] in {"sent", "no_reply_needed"}, outcome  # we answered everything
+    records = out["usage"]
+    check_records(records, llama_nano, served_model(llama_nano))
+    assert {r["tier"] for r in records} <= set(PRICES)
+    assert {"classify", "extract"} <= {r["node"] for r in records}
+    assert state["values"]["usage"] == records
