@@ -390,7 +390,7 @@ async def test_local_profile_runs_one_request_at_a_time(
 
     spans = sorted((r.started_at, r.finished_at) for r in mini.requests)
     assert len(spans) == 3
-    assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:]))
+    assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:], strict=False))
     assert out["status"] == "answered"
 
 
