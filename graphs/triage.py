@@ -191,9 +191,10 @@ EXTRACT = Subagent(
     task_schema=Ticket,
     output_schema=TicketFields,
     prompt=(
-        "Copy facts out of the support ticket. order_id and amount_usd must appear in the "
-        "ticket's subject or body exactly; use null when the ticket does not state them. Never "
-        "guess. customer_email is the ticket's customer_email."
+        "Copy facts out of the support ticket. order_id is an order number written in the "
+        "subject or body (like ORD-12345); the ticket's own id (like t-020) is NOT an order id. "
+        "amount_usd is a money amount written in the text. Use null for anything the text does "
+        "not state. Never guess. customer_email is the ticket's customer_email."
     ),
     verifier=verify_fields,
 )

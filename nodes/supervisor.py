@@ -245,6 +245,14 @@ def _decide(
     ]
     plans = [*(state.get("plans") or []), decision.plan]  # type: ignore[attr-defined]
     events: list[dict[str, Any]] = []
+    done = [r for r in (state.get("results") or {}).values() if r["status"] == "done"]
+    if not done:
+        # A subagent that works from earlier results has nothing to work from yet.
+        needs = {s.name for s in spec.subagents if s.context != ContextPolicy.TASK}
+        early = [a for a in asked if a["subagent"] in needs]
+        if early:
+            asked = [a for a in asked if a["subagent"] not in needs]
+            events.append(event("deferred", reason="no results yet", tasks=len(early)))
     if state.get("results"):
         wanted = [] if decision.done else asked  # type: ignore[attr-defined]
     elif asked:

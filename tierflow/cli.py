@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tierflow.config import TierConfig, load_config
 from tierflow.errors import TierflowError
@@ -112,9 +113,8 @@ def _on_event(event: dict[str, Any]) -> None:
             f"(spent ${event['spent_usd']:.6f})"
         )
     elif kind == "model_error":
-        console.print(
-            f"  [yellow]retry[/yellow] {event.get('node')} [{event.get('tier')}]: {event.get('error')}"
-        )
+        where = escape(f"{event.get('node')} [{event.get('tier')}]")
+        console.print(f"  [yellow]retry[/yellow] {where}: {escape(str(event.get('error')))}")
 
 
 def _config_for(profile: str | None) -> TierConfig:
@@ -131,6 +131,27 @@ def _ensure_local(cfg: TierConfig) -> None:
     message = ensure_running(cfg)
     if message:
         console.print(f"[dim]{message}[/dim]")
+
+
+_RESUME_EXAMPLES = {
+    "budget": ('{"action": "raise", "budget_usd": 1.0}', "raise (with budget_usd), cheaper, stop"),
+}
+_REVIEW_EXAMPLE = ('{"action": "approve"}', "approve, edit (with value), reject")
+
+
+def _resume_hints(result: RunResult) -> list[str]:
+    """An example resume command that answers every pending interrupt with a valid option."""
+    if not result.interrupts:
+        return []
+    answers, options = [], {}
+    for intr in result.interrupts:
+        kind = intr.value.get("kind") if isinstance(intr.value, dict) else None
+        example, opts = _RESUME_EXAMPLES.get(str(kind), _REVIEW_EXAMPLE)
+        answers.append(f"--answer-for {intr.id}='{example}'")
+        options[str(kind)] = opts
+    hints = [f"resume with: tierflow resume {result.thread_id} {' '.join(answers)}"]
+    hints += [f"  {kind} options: {opts}" for kind, opts in sorted(options.items())]
+    return hints
 
 
 # Interrupt fields kept in the payload for programs but too long to print.
@@ -155,11 +176,8 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
             else intr.value
         )
         console.print_json(json.dumps(shown, default=str))
-    if result.interrupts:
-        console.print(
-            f'resume with: tierflow resume {result.thread_id} --answer \'{{"action": "approve"}}\''
-            f"  (or --answer-for ID='{{...}}' per interrupt)"
-        )
+    for hint in _resume_hints(result):
+        console.print(escape(hint))
     print_usage(console, values.get("usage") or [], cfg)
     console.print(f"thread: [bold]{result.thread_id}[/bold]")
 

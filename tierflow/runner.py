@@ -114,6 +114,13 @@ class Runner:
         tmp.write_text(json.dumps(threads, indent=1))
         tmp.replace(self._threads_file)
 
+    def _forget(self, thread_id: str) -> None:
+        threads = self._threads()
+        threads.pop(thread_id, None)
+        tmp = self._threads_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(threads, indent=1))
+        tmp.replace(self._threads_file)
+
     def thread_info(self, thread_id: str) -> dict[str, Any]:
         """Graph and profile of a thread started by this runner's data dir."""
         info = self._threads().get(thread_id)
@@ -143,8 +150,15 @@ class Runner:
     ) -> RunResult:
         """Start (or continue, with new input) a thread of ``graph``."""
         thread_id = thread_id or f"{graph}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        self._remember(thread_id, graph)
-        return await self._drive(graph, thread_id, dict(inputs), self.context, on_event)
+        self._remember(thread_id, graph)  # before running, so a crashed run can be resumed
+        try:
+            return await self._drive(graph, thread_id, dict(inputs), self.context, on_event)
+        except Exception:
+            if not (await self.state(thread_id)).values.get("usage") and not await self.history(
+                thread_id
+            ):
+                self._forget(thread_id)  # rejected before its first checkpoint: nothing to resume
+            raise
 
     async def resume(
         self,

@@ -518,3 +518,24 @@ async def test_valid_edit_after_an_invalid_one_finishes(
     assert out["status"] == "answered"
     assert out["results"]["t1.2-search"]["output"] == BUDGET_FOUND
     assert out["results"]["t1.1-search"]["output"] == RETRY_FOUND
+
+
+async def test_results_dependent_subagent_waits_for_results(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    # extract works from earlier results (task+results): asked for in turn 1, it is deferred.
+    flag = scripted(
+        "flag",
+        [
+            decide(("search", {"query": "class RetryPolicy"}), ("extract", {"question": REQUEST})),
+            decide(done=True),
+            answer(),
+        ],
+    )
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+
+    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root)
+
+    assert list(out["results"]) == ["t1.1-search"]
+    assert [e["kind"] for e in out["events"] if e["kind"] == "deferred"] == ["deferred"]
+    assert out["status"] == "answered"
