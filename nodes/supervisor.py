@@ -91,7 +91,8 @@ class SupervisorState(EngineState, SupervisorInput, total=False):
     repairs: int
     answer: dict[str, Any] | None
     answer_problems: list[str]
-    status: Literal["running", "answered", "stopped", "failed"]
+    # unverified: an answer exists but still failed answer_verifier after its repair
+    status: Literal["running", "answered", "unverified", "stopped", "failed"]
 
 
 def decision_schema(subagents: Sequence[Subagent], max_tasks: int) -> type[BaseModel]:
@@ -371,13 +372,13 @@ def _check_answer(
         return {"status": "failed", "answer_problems": [*problems, reason or "invalid"]}
     return {
         "answer": parsed.model_dump(),
-        "status": "answered",
+        "status": "unverified" if reason else "answered",
         "answer_problems": [*problems, reason] if reason else problems,
     }
 
 
 def _after_answer(state: SupervisorState) -> str:
-    if state.get("status") in ("answered", "stopped", "failed"):
+    if state.get("status") in ("answered", "unverified", "stopped", "failed"):
         return END
     return "answer"
 

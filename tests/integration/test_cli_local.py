@@ -359,7 +359,9 @@ def test_codebase_qa_answers_or_waits_for_a_human(
         for cite in values["answer"]["citations"]:
             assert (root / cite["path"]).is_file() and cite["line"] >= 1, cite
     else:  # the answer failed its citation check twice: the run says why
-        assert values["status"] == "failed" and values.get("answer_problems"), values
+        assert values["status"] in ("unverified", "failed"), values
+        assert values.get("answer_problems"), values
+        assert "warning:" in out
     records = values["usage"]
     check_records(records, llama_nano, model_alias)
     assert {"supervisor", "search"} <= {r["node"] for r in records}, records

@@ -169,6 +169,28 @@ async def test_answer_with_a_bad_citation_is_repaired(scripted, make_ctx, thread
     )
 
 
+async def test_answer_still_wrong_after_its_repair_is_kept_as_unverified(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    flag = scripted(
+        "flag",
+        [
+            decide(("search", {"query": "class RetryPolicy"})),
+            decide(done=True),
+            answer(path="#/$defs/Citation", line=238),
+            answer(path="#/$defs/Citation", line=238),
+        ],
+    )
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+
+    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root)
+
+    assert out["status"] == "unverified"  # not "answered": its citations are not real
+    assert out["answer"]["citations"] == [{"path": "#/$defs/Citation", "line": 238}]
+    assert len(out["answer_problems"]) == 2
+    assert all("#/$defs/Citation:238 does not exist" in p for p in out["answer_problems"])
+
+
 async def test_done_before_any_work_falls_back_to_a_search(
     scripted, make_ctx, thread, qa_root
 ) -> None:
