@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
 
 from nodes.grounding import check, locate
@@ -120,10 +121,30 @@ def verify_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> 
     return None
 
 
-def _grep_hits(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
+def _grep_lines(env: Mapping[str, Any], pattern: str, glob: str) -> list[str]:
     grep = {t.name: t for t in _tools(env)}["grep"]
-    text = str(grep.invoke({"pattern": re.escape(task.query), "glob": task.file_glob}))
+    try:
+        text = str(grep.invoke({"pattern": pattern, "glob": glob}))
+    except ToolException:
+        return []
     return [ln for ln in text.splitlines() if not ln.startswith(("no matches", "note:", "..."))]
+
+
+def _definitions(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
+    """Where the query's identifier is defined: def/class lines first, then assignments."""
+    name = task.query.split()[-1] if task.query.split() else ""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return []
+    defs = _grep_lines(env, rf"\b(def|class)\s+{name}\b", task.file_glob)
+    assigns = _grep_lines(env, rf"^\s*{name}\s*(:[^=]*)?=[^=]", task.file_glob)
+    return defs + [ln for ln in assigns if ln not in defs]
+
+
+def _grep_hits(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
+    """Lines matching the query, definitions first (what a code search should surface)."""
+    first = _definitions(task, env)
+    rest = _grep_lines(env, re.escape(task.query), task.file_glob)
+    return first + [ln for ln in rest if ln not in first]
 
 
 def verify_facts(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
@@ -155,9 +176,14 @@ def _tools(env: Mapping[str, Any]) -> list[Any]:
 def prefetch_grep(task: BaseModel, env: Mapping[str, Any]) -> str:
     """Grep the task's query before the first model step (free, deterministic evidence)."""
     assert isinstance(task, SearchTask)
-    grep = {t.name: t for t in _tools(env)}["grep"]
-    hits = grep.invoke({"pattern": task.query, "glob": task.file_glob})
-    return f"grep({task.query!r}) already ran:\n{hits}"
+    defined = _definitions(task, env)
+    mentions = [ln for ln in _grep_lines(env, task.query, task.file_glob) if ln not in defined]
+    parts = []
+    if defined:
+        parts.append(f"Where {task.query!r} is defined:\n" + "\n".join(defined[:10]))
+    if mentions:
+        parts.append(f"Other lines mentioning {task.query!r}:\n" + "\n".join(mentions[:20]))
+    return "\n\n".join(parts) or f"grep({task.query!r}) found no lines."
 
 
 SEARCH = Subagent(

@@ -12,6 +12,7 @@ from graphs.codebase_qa import (
     SearchTask,
     normalize_answer,
     normalize_findings,
+    prefetch_grep,
     verify_findings,
 )
 from nodes.grounding import check, locate, normalize_code
@@ -119,3 +120,18 @@ def test_findings_must_mention_the_query_when_the_tree_has_it(qa_root: Path) -> 
     assert verify_findings(SearchTask(query="spend"), on_topic, env) is None
     # a query the tree does not contain cannot be demanded
     assert verify_findings(SearchTask(query="nowhere_to_be_found"), off_topic, env) is None
+
+
+def test_prefetch_puts_definitions_before_mentions(qa_root: Path) -> None:
+    (qa_root / "pkg" / "use.py").write_text("from pkg.budget import spend\n\nspend(3)\n")
+    text = prefetch_grep(SearchTask(query="spend"), {"root": str(qa_root)})
+    defined, mentions = text.split("\n\n")
+    assert defined.splitlines() == [
+        "Where 'spend' is defined:",
+        "pkg/budget.py:4: def spend(amount):",
+    ]
+    assert mentions.splitlines()[0] == "Other lines mentioning 'spend':"
+    assert "pkg/use.py:1: from pkg.budget import spend" in mentions
+    assert prefetch_grep(SearchTask(query="absent_name"), {"root": str(qa_root)}) == (
+        "grep('absent_name') found no lines."
+    )
