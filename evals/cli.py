@@ -41,12 +41,27 @@ def eval_command(
         policies = resolve_policies(policy or ["tiered"])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--policy") from exc
+    _start_local_servers(console, profile)
     results = compare(suite, policies, limit=limit, profile=profile)
     console.print(render_table(results))
     target = frontier_plot(results, plot or Path(".tierflow") / "evals" / f"{suite}-frontier.png")
     console.print(f"frontier plot: {target}")
     for rec in recommend(results, tolerance=tolerance):
         console.print(rec.evidence, soft_wrap=True)
+
+
+def _start_local_servers(console: Console, profile: str | None) -> None:
+    """Start the llama.cpp tier servers when the profile has local tiers (like `tierflow run`)."""
+    from tierflow.config import load_config
+
+    cfg = load_config(profile, require_keys=False)
+    if not any(t.local_model for t in cfg.tiers.values()):
+        return
+    from tierflow.local import ensure_running
+
+    message = ensure_running(cfg)
+    if message:
+        console.print(f"[dim]{message}[/dim]")
 
 
 def _main() -> None:  # pragma: no cover - `python -m evals.cli`
