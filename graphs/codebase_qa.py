@@ -136,7 +136,8 @@ def _definitions(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         return []
     defs = _grep_lines(env, rf"\b(def|class)\s+{name}\b", task.file_glob)
-    assigns = _grep_lines(env, rf"^\s*{name}\s*(:[^=]*)?=[^=]", task.file_glob)
+    # `name = ...` or `name: T = ...`; PEP 8 keyword arguments (`name=value`) have no spaces.
+    assigns = _grep_lines(env, rf"^\s*{name}(\s+=\s|\s*:[^=]+=)", task.file_glob)
     return defs + [ln for ln in assigns if ln not in defs]
 
 
