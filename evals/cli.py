@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,8 @@ def eval_command(
     from evals._suites import SUITES
     from evals.report import frontier_plot, recommend, render_table
 
-    console = Console()
+    # Wide enough for the policy table when output is piped (rich would use 80 columns).
+    console = Console(width=None if sys.stdout.isatty() else 160)
     if suite not in SUITES:
         raise typer.BadParameter(f"unknown suite {suite!r}; choose from {sorted(SUITES)}")
     try:
