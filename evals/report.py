@@ -61,11 +61,12 @@ def frontier_plot(results: Sequence[SuiteResult], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     try:
-        for r in results:
+        for i, r in enumerate(results):
             ax.scatter(r.cost_per_example_usd, r.quality, s=40, zorder=3)
             label = r.policy if len({x.suite for x in results}) == 1 else f"{r.suite}/{r.policy}"
+            # Alternate label heights so policies at nearly the same point stay readable.
             ax.annotate(label, (r.cost_per_example_usd, r.quality), textcoords="offset points",
-                        xytext=(5, 5), fontsize=9)  # fmt: skip
+                        xytext=(5, 5 if i % 2 == 0 else -12), fontsize=9)  # fmt: skip
         front = pareto_frontier(results)
         ax.plot([r.cost_per_example_usd for r in front], [r.quality for r in front], "--",
                 color="grey", label="Pareto frontier", zorder=2)  # fmt: skip
