@@ -109,6 +109,13 @@ def verify_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> 
     problem = check(env.get("root", "."), [(f.path, f.line, f.snippet) for f in out.findings])
     if problem:
         return problem
+    defined = _definitions(task, env)
+    places = {(f.path, f.line) for f in out.findings}
+    if defined and not any(_place(line) in places for line in defined):
+        return (
+            f"no finding is where {task.query!r} is defined; it is defined at "
+            f"{'; '.join(defined[:3])}. Include that line"
+        )
     query = task.query.lower()
     if any(query in f.snippet.lower() for f in out.findings):
         return None
@@ -139,6 +146,12 @@ def _definitions(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
     # `name = ...` or `name: T = ...`; PEP 8 keyword arguments (`name=value`) have no spaces.
     assigns = _grep_lines(env, rf"^\s*{name}(\s+=\s|\s*:[^=]+=)", task.file_glob)
     return defs + [ln for ln in assigns if ln not in defs]
+
+
+def _place(grep_line: str) -> tuple[str, int]:
+    """``path:LINE: text`` (grep output) -> (path, LINE)."""
+    path, number, _ = grep_line.split(":", 2)
+    return path, int(number)
 
 
 def _grep_hits(task: SearchTask, env: Mapping[str, Any]) -> list[str]:

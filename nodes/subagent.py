@@ -212,7 +212,8 @@ def _fit(transcript: list[BaseMessage], max_chars: int) -> list[BaseMessage]:
     """The opening message plus as many recent messages as fit in ``max_chars``."""
     if sum(len(str(m.content)) for m in transcript) <= max_chars or len(transcript) < 3:
         return transcript
-    head, kept, size = transcript[0], [], len(str(transcript[0].content))
+    head, size = transcript[0], len(str(transcript[0].content))
+    kept: list[BaseMessage] = []
     for msg in reversed(transcript[1:]):
         size += len(str(msg.content))
         if size > max_chars and kept:
