@@ -247,7 +247,9 @@ def test_eval_command_prints_table_plot_and_recommendation(
     app.command()(eval_command)
     plot = tmp_path / "f.png"
     out = CliRunner().invoke(
-        app, ["routing", "--policy", "all", "--limit", "2", "--plot", str(plot)]
+        # a priced remote profile: a unit test must never start the local llama.cpp servers
+        app,
+        ["routing", "--policy", "all", "--limit", "2", "--plot", str(plot), "--profile", "openai"],
     )
     assert out.exit_code == 0, out.output
     assert seen["policies"] == ["tiered", "all-flagship", "all-nano", "cascade"]
