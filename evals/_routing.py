@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
-from tierflow.runtime import RunContext, TierPolicy, engine_for
+from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState
 
 __all__ = ["TierChoice", "RoutingState", "build_routing_graph", "ROUTE_NODE"]
@@ -45,14 +45,14 @@ class RoutingState(EngineState, total=False):
 
 async def _route(state: RoutingState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     engine = engine_for(runtime.context)
-    policy = runtime.context.policy if runtime.context else TierPolicy()
+    policy = context_of(runtime).policy
     tier = policy.planner(engine.config)
     ladder = ", ".join(engine.config.ladder)
     messages = [
         SystemMessage(f"{PROMPT}\nTiers, cheapest first: {ladder}."),
         HumanMessage(f"Subagent: {state.get('subagent')}\nTask: {state.get('task')}"),
     ]
-    retry = runtime.context.retry if runtime.context else None
+    retry = context_of(runtime).retry
     try:
         out = await call_model(
             engine,

@@ -55,13 +55,9 @@ def eval_command(
 def _start_local_servers(console: Console, profile: str | None) -> None:
     """Start the llama.cpp tier servers when the profile has local tiers (like `tierflow run`)."""
     from tierflow.config import load_config
-
-    cfg = load_config(profile, require_keys=False)
-    if not any(t.local_model for t in cfg.tiers.values()):
-        return
     from tierflow.local import ensure_running
 
-    message = ensure_running(cfg)
+    message = ensure_running(load_config(profile, require_keys=False))
     if message:
         console.print(f"[dim]{message}[/dim]")
 

@@ -35,7 +35,7 @@ from typing_extensions import TypedDict
 from nodes.human import ReviewDecision, ask_human, event
 from nodes.subagent import Subagent, build_subagent, subagent_input
 from tierflow.errors import TierflowError
-from tierflow.runtime import RunContext, TierPolicy
+from tierflow.runtime import RunContext, context_of
 from tierflow.state import EngineState, max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
 
@@ -369,7 +369,7 @@ def review(task: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "approve: send it; edit: send your version ({'subject': ..., 'body': ...}); "
         "reject: do not send it."
     )
-    policy = runtime.context.policy if runtime.context else TierPolicy()
+    policy = context_of(runtime).policy
     if not policy.human:
         # Unattended runs (evals) have nobody to ask: the draft is approved as written.
         decision, sent = (

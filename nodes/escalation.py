@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
 from nodes.human import ask_human, event
-from tierflow.runtime import RunContext, TierPolicy, engine_for
+from tierflow.runtime import RunContext, context_of, engine_for
 
 __all__ = ["escalate_node"]
 
@@ -27,7 +27,7 @@ def escalate_node(
 
     def escalate(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
         config = engine_for(runtime.context).config
-        policy = runtime.context.policy if runtime.context else TierPolicy()
+        policy = context_of(runtime).policy
         tier = state.get("tier") or policy.subagent(start_tier, config)
         reason = state["escalation"]["reason"]
         detail = str(state["escalation"].get("detail", ""))[:500]

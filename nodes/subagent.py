@@ -46,7 +46,7 @@ from nodes.escalation import escalate_node
 from nodes.human import event
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
-from tierflow.runtime import RunContext, TierPolicy, engine_for
+from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
 
@@ -233,7 +233,7 @@ def _render_call(call: ToolCall, forced: bool) -> AIMessage:
 def _make_step(spec: Subagent) -> Callable[..., Any]:
     async def step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
-        policy = runtime.context.policy if runtime.context else TierPolicy()
+        policy = context_of(runtime).policy
         tier = state.get("tier") or policy.subagent(spec.tier, engine.config)
         forced = engine.config.tier(tier).tool_mode == "forced"
         # Each tier gets its own max_steps; steps keeps counting across tiers for reports.
@@ -273,7 +273,7 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
                 [system, *sent],
                 tools=offered,
                 tool_choice=choice,
-                retry=runtime.context.retry if runtime.context else None,
+                retry=context_of(runtime).retry,
             )
         except ModelCallError as exc:
             # Keep the transcript so the next tier still sees the task and the work so far.

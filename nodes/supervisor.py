@@ -27,7 +27,7 @@ from nodes.human import event
 from nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
-from tierflow.runtime import RunContext, TierPolicy, engine_for
+from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, max_budget, merge_dict
 from tierflow.usage import spent_usd
 
@@ -150,10 +150,6 @@ def _roster(spec: Supervisor, state: Mapping[str, Any], runtime: Runtime[RunCont
     return "Subagents:\n" + "\n".join(lines) + f"\nBudget left: {left}"
 
 
-def _policy(runtime: Runtime[RunContext]) -> TierPolicy:
-    return runtime.context.policy if runtime.context else TierPolicy()
-
-
 async def _planner_call(
     runtime: Runtime[RunContext],
     node: str,
@@ -168,7 +164,7 @@ async def _planner_call(
     Returns the CallOutcome, or the final state update when the call failed or was stopped.
     """
     engine = engine_for(runtime.context)
-    retry = runtime.context.retry if runtime.context else None
+    retry = context_of(runtime).retry
     try:
         out = await call_model(
             engine,
@@ -202,7 +198,7 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
         if turn >= spec.max_turns:
             return {"dispatch": [], "events": [event("turn_limit", turn=turn)]}
         engine = engine_for(runtime.context)
-        tier = spec.tier or _policy(runtime).planner(engine.config)
+        tier = spec.tier or context_of(runtime).policy.planner(engine.config)
         system = SystemMessage(f"{spec.prompt.strip()}\n\n{_roster(spec, state, runtime)}")
         user = f"Request:\n{state.get('request', '')}\n\nTurn {turn + 1} of {spec.max_turns}."
         if state.get("results"):
@@ -327,7 +323,7 @@ def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
 def _make_answer(spec: Supervisor) -> Callable[..., Any]:
     async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
-        tier = spec.tier or _policy(runtime).planner(engine.config)
+        tier = spec.tier or context_of(runtime).policy.planner(engine.config)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
         problems = state.get("answer_problems") or []
         if problems:

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from tierflow.config import TierConfig, load_config
 from tierflow.errors import TierflowError
+from tierflow.local import ensure_running
 from tierflow.registry import graph_names, load_builder
 from tierflow.report import print_usage
 from tierflow.runner import Runner, RunResult
@@ -122,12 +123,7 @@ def _config_for(profile: str | None) -> TierConfig:
 
 
 def _ensure_local(cfg: TierConfig) -> None:
-    if not any(t.local_model for t in cfg.tiers.values()):
-        return
-    try:
-        from tierflow.local.servers import ensure_running
-    except ImportError as exc:
-        raise TierflowError("the local profile needs: pip install 'tierflow[local]'") from exc
+    # A no-op for profiles without local tiers; names the missing extra when llama_cpp is absent.
     message = ensure_running(cfg)
     if message:
         console.print(f"[dim]{message}[/dim]")

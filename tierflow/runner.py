@@ -109,14 +109,15 @@ class Runner:
             "policy": dataclasses.asdict(self.context.policy),
             "created_at": time.time(),
         }
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._threads_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(threads, indent=1))
-        tmp.replace(self._threads_file)
+        self._write_threads(threads)
 
     def _forget(self, thread_id: str) -> None:
         threads = self._threads()
         threads.pop(thread_id, None)
+        self._write_threads(threads)
+
+    def _write_threads(self, threads: dict[str, dict[str, Any]]) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._threads_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(threads, indent=1))
         tmp.replace(self._threads_file)
@@ -154,9 +155,7 @@ class Runner:
         try:
             return await self._drive(graph, thread_id, dict(inputs), self.context, on_event)
         except Exception:
-            if not (await self.state(thread_id)).values.get("usage") and not await self.history(
-                thread_id
-            ):
+            if not await self.history(thread_id):
                 self._forget(thread_id)  # rejected before its first checkpoint: nothing to resume
             raise
 

@@ -13,7 +13,15 @@ from langgraph.types import RetryPolicy
 from tierflow.config import Endpoint, TierConfig, load_config
 from tierflow.models import chat_model, endpoints_of
 
-__all__ = ["RunContext", "TierPolicy", "POLICIES", "Engine", "engine_for", "transient_retry_policy"]
+__all__ = [
+    "RunContext",
+    "TierPolicy",
+    "POLICIES",
+    "Engine",
+    "context_of",
+    "engine_for",
+    "transient_retry_policy",
+]
 
 CHEAPEST = "@cheapest"
 TOP = "@flagship"
@@ -81,6 +89,11 @@ class RunContext:
     retry: RetryPolicy | None = None
     policy: TierPolicy = TierPolicy()
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def context_of(runtime: Any) -> RunContext:
+    """The run's context, or the defaults when a graph is invoked without ``context=``."""
+    return getattr(runtime, "context", None) or RunContext()
 
 
 def _is_transient(exc: BaseException) -> bool:
