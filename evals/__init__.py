@@ -1,19 +1,19 @@
 """Evaluate tier policies on the project's datasets: quality, cost at openai prices, latency.
 
 Example:
-    >>> from evals import compare
-    >>> from evals.report import render_table
-    >>> from evals.scripted import models_for
+    >>> from tierflow.evals import compare
+    >>> from tierflow.evals.report import render_table
+    >>> from tierflow.evals.scripted import models_for
     >>> results = compare("routing", ["tiered", "all-nano"], limit=3, profile="openai",
     ...                   models=models_for("routing"))
     >>> [r.policy for r in results]
     ['tiered', 'all-nano']
 """
 
-from evals._langsmith import langsmith_evaluate
-from evals._results import ExampleResult, SuiteResult
-from evals._runner import acompare, arun, compare, run
-from evals._suites import SUITES
+from tierflow.evals._langsmith import langsmith_evaluate
+from tierflow.evals._results import ExampleResult, SuiteResult
+from tierflow.evals._runner import acompare, arun, compare, run
+from tierflow.evals._suites import SUITES
 
 __all__ = [
     "run",

@@ -12,8 +12,16 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
 
-from evals._runner import PRICED_AT, _compile, _drive, _suite, _sync, _unattended, resolve_policies
-from evals._suites import load_items
+from tierflow.evals._runner import (
+    PRICED_AT,
+    _compile,
+    _drive,
+    _suite,
+    _sync,
+    _unattended,
+    resolve_policies,
+)
+from tierflow.evals._suites import load_items
 from tierflow.config import default_profile, load_config
 from tierflow.runtime import RunContext
 from tierflow.usage import reprice

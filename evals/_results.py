@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.evaluators import mean
+from tierflow.evals.evaluators import mean
 
 __all__ = ["ExampleResult", "SuiteResult", "percentile"]
 

@@ -15,9 +15,9 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
 
-from evals._results import ExampleResult, SuiteResult
-from evals._routing import build_routing_graph
-from evals._suites import SUITES, Suite, load_items
+from tierflow.evals._results import ExampleResult, SuiteResult
+from tierflow.evals._routing import build_routing_graph
+from tierflow.evals._suites import SUITES, Suite, load_items
 from tierflow.config import TierConfig, default_profile, load_config
 from tierflow.registry import load_builder
 from tierflow.runtime import POLICIES, RunContext, TierPolicy
@@ -203,8 +203,8 @@ def run(
         retry: retry policy of model calls (tests pass one without backoff).
 
     Example:
-        >>> from evals import run
-        >>> from evals.scripted import models_for
+        >>> from tierflow.evals import run
+        >>> from tierflow.evals.scripted import models_for
         >>> r = run("routing", limit=2, profile="openai", models=models_for("routing"))
         >>> (r.n, r.quality)
         (2, 1.0)

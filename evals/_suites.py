@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from evals.evaluators import (
+from tierflow.evals.evaluators import (
     TRIAGE_FIELDS,
     answer_match,
     citation_scores,

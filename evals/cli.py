@@ -30,10 +30,10 @@ def eval_command(
     ] = 0.05,
 ) -> None:
     """Evaluate tier policies on a suite: quality, cost at openai prices, latency, escalations."""
-    from evals import compare
-    from evals._runner import resolve_policies
-    from evals._suites import SUITES
-    from evals.report import frontier_plot, recommend, render_table
+    from tierflow.evals import compare
+    from tierflow.evals._runner import resolve_policies
+    from tierflow.evals._suites import SUITES
+    from tierflow.evals.report import frontier_plot, recommend, render_table
 
     # Wide enough for the policy table when output is piped (rich would use 80 columns).
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -62,7 +62,7 @@ def _start_local_servers(console: Console, profile: str | None) -> None:
         console.print(f"[dim]{message}[/dim]")
 
 
-def _main() -> None:  # pragma: no cover - `python -m evals.cli`
+def _main() -> None:  # pragma: no cover - `python -m tierflow.evals.cli`
     typer.run(eval_command)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from evals._results import SuiteResult
+from tierflow.evals._results import SuiteResult
 
 __all__ = ["render_table", "pareto_frontier", "frontier_plot", "Recommendation", "recommend"]
 
@@ -107,8 +107,8 @@ def recommend(results: Sequence[SuiteResult], tolerance: float = 0.05) -> list[R
     policies ran a subagent on the same tier, the best quality of that tier counts.
 
     Example:
-        >>> from evals import compare
-        >>> from evals.scripted import models_for
+        >>> from tierflow.evals import compare
+        >>> from tierflow.evals.scripted import models_for
         >>> rs = compare("routing", ["all-nano", "all-flagship"], limit=2, profile="openai",
         ...              models=models_for("routing"))
         >>> recommend(rs)[0].tier

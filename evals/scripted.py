@@ -6,8 +6,8 @@ reply with the reference answer, wrong on a deterministic share of items per tie
 harness works, not how good any model is.
 
 Example:
-    >>> from evals import run
-    >>> from evals.scripted import models_for
+    >>> from tierflow.evals import run
+    >>> from tierflow.evals.scripted import models_for
     >>> run("triage", limit=1, profile="openai", models=models_for("triage")).quality
     1.0
 """
@@ -23,7 +23,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
 
-from evals._suites import langgraph_root, load_items
+from tierflow.evals._suites import langgraph_root, load_items
 from tierflow.testing import ScriptedChatModel, tool_reply
 
 __all__ = ["OracleChatModel", "models_for", "DEFAULT_ACCURACY", "USAGE", "PERFECT"]

@@ -14,10 +14,10 @@ from typing import Any
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
 
-from nodes.grounding import check, locate
-from nodes.subagent import ContextPolicy, Subagent
-from nodes.supervisor import Supervisor, build_supervisor_graph
-from tools import fs_tools
+from tierflow.nodes.grounding import check, locate
+from tierflow.nodes.subagent import ContextPolicy, Subagent
+from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph
+from tierflow.tools import fs_tools
 
 __all__ = [
     "SUPERVISOR",

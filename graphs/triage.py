@@ -8,7 +8,7 @@ Graph shape::
 
 Input: ``{"tickets": [{"id", "subject", "body", "customer_email"}, ...], "budget_usd": 0.05}``.
 Output: ``tickets_out`` = ticket id -> ``{classification, fields, draft, status, error, note}``;
-each subagent task's :class:`~nodes.subagent.SubagentResult` is in ``results`` under
+each subagent task's :class:`~tierflow.nodes.subagent.SubagentResult` is in ``results`` under
 ``classify:<id>``, ``extract:<id>`` and ``draft:<id>``. ``classify`` and ``extract`` only need
 the ticket, so they run side by side; a ticket whose task stopped (budget) or failed goes no
 further and reports that status with the error, while the other tickets carry on.
@@ -32,8 +32,8 @@ from langgraph.types import Send
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
-from nodes.human import ReviewDecision, ask_human, event
-from nodes.subagent import Subagent, build_subagent, subagent_input
+from tierflow.nodes.human import ReviewDecision, ask_human, event
+from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
 from tierflow.errors import TierflowError
 from tierflow.runtime import RunContext, context_of
 from tierflow.state import EngineState, max_budget, merge_dict, merge_events

@@ -11,7 +11,7 @@ import html
 import re
 from pathlib import Path
 
-from tools import Sandbox, SandboxError
+from tierflow.tools import Sandbox, SandboxError
 
 __all__ = ["Place", "file_lines", "normalize_code", "locate", "check"]
 

@@ -1,7 +1,7 @@
 """Subagent factory: a small graph (step -> tools -> step ... -> finish) bound to a tier.
 
 Each ``step`` execution makes exactly one model request. Poor answers and errors climb the
-tier ladder in ``escalate`` (see :mod:`nodes.escalation`) with the transcript kept, so work
+tier ladder in ``escalate`` (see :mod:`tierflow.nodes.escalation`) with the transcript kept, so work
 already done (tool results) is not redone.
 
 Example:
@@ -31,7 +31,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
-from nodes.actions import (
+from tierflow.nodes.actions import (
     FINISH,
     NEXT_ACTION,
     Finish,
@@ -42,8 +42,8 @@ from nodes.actions import (
     parse_forced,
     parse_native,
 )
-from nodes.escalation import escalate_node
-from nodes.human import event
+from tierflow.nodes.escalation import escalate_node
+from tierflow.nodes.human import event
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
 from tierflow.runtime import RunContext, context_of, engine_for

@@ -23,8 +23,8 @@ from langgraph.types import Send
 from pydantic import BaseModel, Field, ValidationError, create_model
 from typing_extensions import TypedDict
 
-from nodes.human import event
-from nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
+from tierflow.nodes.human import event
+from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
 from tierflow.runtime import RunContext, context_of, engine_for
@@ -385,7 +385,7 @@ def build_supervisor_graph(
     """Uncompiled supervisor graph with one node per subagent; compile with a checkpointer.
 
     Example:
-        >>> from graphs.codebase_qa import SUPERVISOR
+        >>> from tierflow.graphs.codebase_qa import SUPERVISOR
         >>> g = build_supervisor_graph(SUPERVISOR).compile()
         >>> sorted(n for n in g.get_graph().nodes if not n.startswith("__"))
         ['answer', 'extract', 'search', 'supervisor']

@@ -43,7 +43,7 @@ Profile = Annotated[
 def _mount_optional_apps() -> None:
     try:
         # evals sits above graphs/; imported lazily so the CLI core never imports graphs itself.
-        from evals.cli import eval_command
+        from tierflow.evals.cli import eval_command
     except ImportError:
         pass
     else:

@@ -43,10 +43,25 @@ def load_builder(name: str, registry: Path | None = None) -> Any:
         raise GraphNotFoundError(name, sorted(entries))
     file_part, _, attr = entries[name].partition(":")
     path = (registry.parent / file_part).resolve()
-    root = str(registry.parent.resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    module_name = ".".join(path.relative_to(registry.parent.resolve()).with_suffix("").parts)
-    module = importlib.import_module(module_name)
-    compiled = getattr(module, attr or "graph")
+    if not path.is_file():
+        raise TierflowError(f"langgraph.json maps graph '{name}' to {path}, which does not exist")
+    compiled = getattr(_import_file(path), attr or "graph")
     return compiled.builder
+
+
+def _import_file(path: Path) -> Any:
+    """The module of ``path``: tierflow's own graphs by their package name, others by file."""
+    import tierflow.graphs as own
+
+    if path.parent == Path(own.__file__).resolve().parent:
+        return importlib.import_module(f"tierflow.graphs.{path.stem}")
+    module_name = f"_tierflow_user_graph_{path.stem}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise TierflowError(f"cannot import a graph from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,5 +1,5 @@
 """Plain tools the subagents call; sandboxed, no model calls inside."""
 
-from tools.fs import Sandbox, SandboxError, fs_tools
+from tierflow.tools.fs import Sandbox, SandboxError, fs_tools
 
 __all__ = ["Sandbox", "SandboxError", "fs_tools"]

@@ -45,8 +45,8 @@ def local_servers() -> Iterator[None]:
 def test_triage_one_ticket_tiered_on_local_models(
     local_servers: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evals import run
-    from evals.report import render_table
+    from tierflow.evals import run
+    from tierflow.evals.report import render_table
 
     monkeypatch.delenv("LANGSMITH_TRACING", raising=False)
     result = run("triage", "tiered", limit=1, profile="local")

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from langgraph.types import RetryPolicy
 
-import evals
-from evals import ExampleResult, SuiteResult, compare, langsmith_evaluate, run
-from evals.evaluators import (
+import tierflow.evals
+from tierflow.evals import ExampleResult, SuiteResult, compare, langsmith_evaluate, run
+from tierflow.evals.evaluators import (
     answer_match,
     citation_scores,
     exact_match,
@@ -19,8 +19,8 @@ from evals.evaluators import (
     routing_correct,
     triage_scores,
 )
-from evals.report import frontier_plot, pareto_frontier, recommend, render_table
-from evals.scripted import DEFAULT_ACCURACY, models_for
+from tierflow.evals.report import frontier_plot, pareto_frontier, recommend, render_table
+from tierflow.evals.scripted import DEFAULT_ACCURACY, models_for
 
 FAST = RetryPolicy(initial_interval=0.0, jitter=False, max_attempts=2)
 
@@ -233,7 +233,7 @@ def test_eval_command_prints_table_plot_and_recommendation(
     import typer
     from typer.testing import CliRunner
 
-    from evals.cli import eval_command
+    from tierflow.evals.cli import eval_command
 
     seen: dict[str, Any] = {}
 
@@ -242,7 +242,7 @@ def test_eval_command_prints_table_plot_and_recommendation(
         return compare(suite, policies, limit=kw["limit"], profile="openai",
                        models=models_for(suite), retry=FAST)  # fmt: skip
 
-    monkeypatch.setattr(evals, "compare", fake_compare)
+    monkeypatch.setattr(tierflow.evals, "compare", fake_compare)
     app = typer.Typer()
     app.command()(eval_command)
     plot = tmp_path / "f.png"

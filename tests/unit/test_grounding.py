@@ -6,7 +6,7 @@ from pathlib import Path
 
 from langchain_core.messages import HumanMessage
 
-from graphs.codebase_qa import (
+from tierflow.graphs.codebase_qa import (
     Answer,
     Findings,
     SearchTask,
@@ -15,8 +15,8 @@ from graphs.codebase_qa import (
     prefetch_grep,
     verify_findings,
 )
-from nodes.grounding import check, locate, normalize_code
-from nodes.subagent import _fit
+from tierflow.nodes.grounding import check, locate, normalize_code
+from tierflow.nodes.subagent import _fit
 
 
 def test_normalize_code_unescapes_and_unifies_quotes() -> None:

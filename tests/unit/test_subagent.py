@@ -13,8 +13,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from graphs.codebase_qa import SEARCH, SearchTask
-from nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
+from tierflow.graphs.codebase_qa import SEARCH, SearchTask
+from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
 from tierflow.testing import tool_reply
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

@@ -11,7 +11,14 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
 
-from graphs.triage import InvalidTicketError, Ticket, TicketFields, build, graph, verify_fields
+from tierflow.graphs.triage import (
+    InvalidTicketError,
+    Ticket,
+    TicketFields,
+    build,
+    graph,
+    verify_fields,
+)
 from tierflow.runtime import RunContext
 from tierflow.testing import Rule, ScriptedChatModel, tool_reply
 
