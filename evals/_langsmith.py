@@ -11,7 +11,6 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
-
 from tierflow.evals._runner import (
     PRICED_AT,
     _compile,
@@ -22,6 +21,7 @@ from tierflow.evals._runner import (
     resolve_policies,
 )
 from tierflow.evals._suites import load_items
+
 from tierflow.config import default_profile, load_config
 from tierflow.runtime import RunContext
 from tierflow.usage import reprice

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph.types import RetryPolicy
-
 import tierflow.evals
+from langgraph.types import RetryPolicy
 from tierflow.evals import ExampleResult, SuiteResult, compare, langsmith_evaluate, run
 from tierflow.evals.evaluators import (
     answer_match,
@@ -231,9 +230,8 @@ def test_eval_command_prints_table_plot_and_recommendation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import typer
-    from typer.testing import CliRunner
-
     from tierflow.evals.cli import eval_command
+    from typer.testing import CliRunner
 
     seen: dict[str, Any] = {}
 

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from langchain_core.tools import BaseTool, ToolException
-
 import tierflow.tools
+from langchain_core.tools import BaseTool, ToolException
 from tierflow.tools import Sandbox, SandboxError, fs_tools
 
 

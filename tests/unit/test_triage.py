@@ -10,7 +10,6 @@ import pytest
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
-
 from tierflow.graphs.triage import (
     InvalidTicketError,
     Ticket,
@@ -19,6 +18,7 @@ from tierflow.graphs.triage import (
     graph,
     verify_fields,
 )
+
 from tierflow.runtime import RunContext
 from tierflow.testing import Rule, ScriptedChatModel, tool_reply
 
