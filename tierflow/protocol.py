@@ -1,0 +1,101 @@
+"""The protocol's names in one place: node names, statuses, reasons, interrupt and event kinds.
+
+They are ``StrEnum`` members, so they compare equal to (and serialize as) their plain string
+values in checkpointed state, interrupts and streamed events.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "Node",
+    "RunStatus",
+    "TaskStatus",
+    "EscalationReason",
+    "InterruptKind",
+    "EventKind",
+    "BudgetAction",
+    "ReviewAction",
+]
+
+
+class Node(StrEnum):
+    """Node names the engine's graphs share."""
+
+    BEGIN = "begin"
+    SUPERVISOR = "supervisor"
+    ANSWER = "answer"
+    STEP = "step"
+    TOOLS = "tools"
+    ESCALATE = "escalate"
+    FINISH = "finish"
+
+
+class RunStatus(StrEnum):
+    """How a run ended (``status`` in a graph's output)."""
+
+    RUNNING = "running"
+    ANSWERED = "answered"
+    UNVERIFIED = "unverified"  # an answer exists but its checks still failed after a repair
+    STOPPED = "stopped"  # a human chose "stop" at the budget gate
+    BUDGET_EXHAUSTED = "budget_exhausted"  # an unattended budget stop; finished work is kept
+    FAILED = "failed"
+    DONE = "done"
+
+
+class TaskStatus(StrEnum):
+    """How one subagent task ended."""
+
+    DONE = "done"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+class EscalationReason(StrEnum):
+    """Why a task climbed the tier ladder."""
+
+    ERROR = "error"
+    SCHEMA_VALIDATION = "schema_validation"
+    VERIFIER_REJECTED = "verifier_rejected"
+    LOOP_DETECTED = "loop_detected"
+
+
+class InterruptKind(StrEnum):
+    """The ``kind`` of an interrupt payload."""
+
+    BUDGET = "budget"
+    ESCALATION = "escalation"
+    DRAFT_REVIEW = "draft_review"
+
+
+class EventKind(StrEnum):
+    """The ``kind`` of a timeline event in ``state["events"]``."""
+
+    ESCALATION = "escalation"
+    HUMAN_DECISION = "human_decision"
+    TASK_FINISHED = "task_finished"
+    DRAFT_REVIEW = "draft_review"
+    LOOP_DETECTED = "loop_detected"
+    TURN_LIMIT = "turn_limit"
+    DEFERRED = "deferred"
+    SUPERVISOR_FALLBACK = "supervisor_fallback"
+    ERROR = "error"
+    BUDGET = "budget"
+
+
+class BudgetAction(StrEnum):
+    """Answers to a budget interrupt, and the declared unattended budget policies."""
+
+    RAISE = "raise"
+    CHEAPER = "cheaper"
+    STOP = "stop"
+
+
+class ReviewAction(StrEnum):
+    """Answers to a review or escalation interrupt."""
+
+    APPROVE = "approve"
+    EDIT = "edit"
+    REJECT = "reject"
