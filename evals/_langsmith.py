@@ -11,6 +11,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
+
+from tierflow.config import default_profile, load_config
 from tierflow.evals._runner import (
     PRICED_AT,
     _compile,
@@ -21,8 +23,6 @@ from tierflow.evals._runner import (
     resolve_policies,
 )
 from tierflow.evals._suites import load_items
-
-from tierflow.config import default_profile, load_config
 from tierflow.runtime import RunContext
 from tierflow.usage import reprice
 

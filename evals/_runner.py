@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
+
+from tierflow.config import TierConfig, default_profile, load_config
 from tierflow.evals._results import ExampleResult, SuiteResult
 from tierflow.evals._routing import build_routing_graph
 from tierflow.evals._suites import SUITES, Suite, load_items
-
-from tierflow.config import TierConfig, default_profile, load_config
 from tierflow.registry import load_builder
 from tierflow.runtime import POLICIES, RunContext, TierPolicy
 from tierflow.usage import reprice

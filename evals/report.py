@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
+
 from tierflow.evals._results import SuiteResult
 
 __all__ = ["render_table", "pareto_frontier", "frontier_plot", "Recommendation", "recommend"]

@@ -22,8 +22,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
-from tierflow.evals._suites import langgraph_root, load_items
 
+from tierflow.evals._suites import langgraph_root, load_items
 from tierflow.testing import ScriptedChatModel, tool_reply
 
 __all__ = ["OracleChatModel", "models_for", "DEFAULT_ACCURACY", "USAGE", "PERFECT"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
+
 from tierflow.nodes.grounding import check, locate
 from tierflow.nodes.subagent import ContextPolicy, Subagent
 from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph

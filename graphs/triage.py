@@ -30,11 +30,11 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
-from tierflow.nodes.human import ReviewDecision, ask_human, event
-from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
 from typing_extensions import TypedDict
 
 from tierflow.errors import TierflowError
+from tierflow.nodes.human import ReviewDecision, ask_human, event
+from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
 from tierflow.runtime import RunContext, context_of
 from tierflow.state import EngineState, max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage

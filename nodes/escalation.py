@@ -13,8 +13,8 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
-from tierflow.nodes.human import ask_human, event
 
+from tierflow.nodes.human import ask_human, event
 from tierflow.runtime import RunContext, context_of, engine_for
 
 __all__ = ["escalate_node"]

@@ -29,6 +29,10 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypedDict
+
+from tierflow.calling import CallSite, call_model
+from tierflow.errors import ModelCallError
 from tierflow.nodes.actions import (
     FINISH,
     NEXT_ACTION,
@@ -42,10 +46,6 @@ from tierflow.nodes.actions import (
 )
 from tierflow.nodes.escalation import escalate_node
 from tierflow.nodes.human import event
-from typing_extensions import TypedDict
-
-from tierflow.calling import CallSite, call_model
-from tierflow.errors import ModelCallError
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage

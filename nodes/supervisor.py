@@ -21,12 +21,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel, Field, ValidationError, create_model
-from tierflow.nodes.human import event
-from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
 from typing_extensions import TypedDict
 
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
+from tierflow.nodes.human import event
+from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, max_budget, merge_dict
 from tierflow.usage import spent_usd

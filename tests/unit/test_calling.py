@@ -13,13 +13,13 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import BaseModel
-from tierflow.graphs.codebase_qa import build
-from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
 
 from tierflow.budget import Ledger, estimate_call_usd, ledger_for
 from tierflow.calling import CallSite, call_model
 from tierflow.config import load_config
 from tierflow.errors import ModelCallError
+from tierflow.graphs.codebase_qa import build
+from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
 from tierflow.runtime import engine_for
 from tierflow.testing import TransientError, tool_reply
 from tierflow.usage import spent_usd

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tierflow.evals
 from langgraph.types import RetryPolicy
+
+import tierflow.evals
 from tierflow.evals import ExampleResult, SuiteResult, compare, langsmith_evaluate, run
 from tierflow.evals.evaluators import (
     answer_match,
@@ -230,8 +231,9 @@ def test_eval_command_prints_table_plot_and_recommendation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import typer
-    from tierflow.evals.cli import eval_command
     from typer.testing import CliRunner
+
+    from tierflow.evals.cli import eval_command
 
     seen: dict[str, Any] = {}
 

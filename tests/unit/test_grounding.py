@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from langchain_core.messages import HumanMessage
+
 from tierflow.graphs.codebase_qa import (
     Answer,
     Findings,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
-from tierflow.graphs.codebase_qa import build
 
 from tierflow.config import Price, load_config
+from tierflow.graphs.codebase_qa import build
 from tierflow.pricing import cost_usd
 from tierflow.testing import tool_reply
 from tierflow.usage import UsageRecord, as_records, merge_usage, reprice, spent_usd, summarize

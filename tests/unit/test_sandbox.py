@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-import tierflow.tools
 from langchain_core.tools import BaseTool, ToolException
+
+import tierflow.tools
 from tierflow.tools import Sandbox, SandboxError, fs_tools
 
 

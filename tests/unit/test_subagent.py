@@ -12,9 +12,9 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import BaseModel
+
 from tierflow.graphs.codebase_qa import SEARCH, SearchTask
 from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
-
 from tierflow.testing import tool_reply
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

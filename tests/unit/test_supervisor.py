@@ -9,10 +9,10 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import BaseModel
+
 from tierflow.graphs.codebase_qa import build
 from tierflow.nodes.subagent import Subagent
 from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph
-
 from tierflow.testing import Rule, tool_reply
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

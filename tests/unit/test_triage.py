@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
+
 from tierflow.graphs.triage import (
     InvalidTicketError,
     Ticket,
@@ -18,7 +19,6 @@ from tierflow.graphs.triage import (
     graph,
     verify_fields,
 )
-
 from tierflow.runtime import RunContext
 from tierflow.testing import Rule, ScriptedChatModel, tool_reply
 
