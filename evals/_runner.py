@@ -17,7 +17,6 @@ from langgraph.types import Command, RetryPolicy
 
 from tierflow.config import TierConfig, default_profile, load_config
 from tierflow.evals._results import ExampleResult, SuiteResult
-from tierflow.evals._routing import build_routing_graph
 from tierflow.evals._suites import SUITES, Suite, load_items
 from tierflow.registry import load_builder
 from tierflow.runtime import POLICIES, RunContext, TierPolicy
@@ -52,8 +51,7 @@ def _suite(name: str) -> Suite:
 
 
 def _compile(suite: Suite) -> Any:
-    builder = build_routing_graph() if suite.graph is None else load_builder(suite.graph)
-    return builder.compile(checkpointer=InMemorySaver())
+    return load_builder(suite.graph).compile(checkpointer=InMemorySaver())
 
 
 def _unattended(policy: str) -> TierPolicy:

@@ -41,14 +41,14 @@ class Suite:
     Attributes:
         name: suite name (``codebase_qa``, ``triage``, ``routing``).
         dataset: jsonl file under ``evals/data``.
-        graph: registry name in langgraph.json; None for the routing suite's own graph.
+        graph: registry name of the graph in langgraph.json.
         make_input: dataset item -> graph input.
         score: (dataset item, final state) -> :class:`Scored`.
     """
 
     name: str
     dataset: str
-    graph: str | None
+    graph: str
     make_input: Callable[[Mapping[str, Any]], dict[str, Any]]
     score: Callable[[Mapping[str, Any], Mapping[str, Any]], Scored]
 
@@ -114,5 +114,5 @@ def _routing_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
 SUITES: dict[str, Suite] = {
     "codebase_qa": Suite("codebase_qa", "codebase_qa.jsonl", "codebase_qa", _qa_input, _qa_score),
     "triage": Suite("triage", "triage.jsonl", "triage", _triage_input, _triage_score),
-    "routing": Suite("routing", "routing.jsonl", None, _routing_input, _routing_score),
+    "routing": Suite("routing", "routing.jsonl", "routing", _routing_input, _routing_score),
 }

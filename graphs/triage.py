@@ -32,9 +32,11 @@ from langgraph.types import Send
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
+from tierflow.budget import begin_run, end_run, run_spent_usd
 from tierflow.errors import TierflowError
 from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
+from tierflow.protocol import EventKind, InterruptKind, ReviewAction, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of
 from tierflow.state import EngineState, max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
@@ -123,15 +125,16 @@ class TicketOutcome(BaseModel):
         fields: the ``extract`` output (None when that task did not finish).
         draft: the reply as sent (the human's edit, if any), the rejected proposal, or None.
         status: ``sent``/``rejected`` after review, ``no_reply_needed`` when no draft was due,
-            ``stopped``/``failed`` when one of its tasks stopped at the budget gate or failed.
-        error: ``<task id>: <reason>`` for ``stopped``/``failed``.
+            ``stopped`` (a human stopped it at the budget gate), ``budget_exhausted`` (an
+            unattended budget stop) or ``failed`` when one of its tasks did not finish.
+        error: ``<task id>: <reason>`` when a task did not finish.
         note: the reviewer's note.
     """
 
     classification: dict[str, Any] | None = None
     fields: dict[str, Any] | None = None
     draft: dict[str, Any] | None = None
-    status: Literal["sent", "rejected", "no_reply_needed", "stopped", "failed"]
+    status: Literal["sent", "rejected", "no_reply_needed", "stopped", "budget_exhausted", "failed"]
     error: str | None = None
     note: str | None = None
 
@@ -228,6 +231,7 @@ class TriageOutput(TypedDict, total=False):
     """What a finished run returns."""
 
     tickets_out: dict[str, Any]
+    status: Literal["running", "done", "budget_exhausted"]
     results: Annotated[dict[str, Any], merge_dict]
     usage: Annotated[list[dict[str, Any]], merge_usage]
     events: Annotated[list[dict[str, Any]], merge_events]
@@ -241,6 +245,7 @@ class TriageState(EngineState, total=False):
     results: Annotated[dict[str, Any], merge_dict]
     reviews: Annotated[dict[str, Any], merge_dict]
     tickets_out: dict[str, Any]
+    status: Literal["running", "done", "budget_exhausted"]
 
 
 def _problems(exc: ValidationError, root: str) -> str:
@@ -269,9 +274,10 @@ def _validate(raw: Any) -> list[Ticket]:
     return tickets
 
 
-def intake(state: TriageState) -> dict[str, Any]:
-    """Validate the tickets (raises :class:`InvalidTicketError` before any model call)."""
-    return {"tickets": [t.model_dump() for t in _validate(state.get("tickets"))]}
+async def intake(state: TriageState) -> dict[str, Any]:
+    """Start a run: validate the tickets (:class:`InvalidTicketError` before any model call)."""
+    tickets = [t.model_dump() for t in _validate(state.get("tickets"))]
+    return {**begin_run(state), "tickets": tickets, "status": RunStatus.RUNNING}
 
 
 def _task_id(stage: str, ticket_id: str) -> str:
@@ -284,12 +290,13 @@ def _result(state: Mapping[str, Any], stage: str, ticket_id: str) -> dict[str, A
 
 def _done(state: Mapping[str, Any], stage: str, ticket_id: str) -> dict[str, Any] | None:
     result = _result(state, stage, ticket_id)
-    return result["output"] if result and result["status"] == "done" else None
+    return result["output"] if result and result["status"] == TaskStatus.DONE else None
 
 
-def _route_intake(state: TriageState) -> Any:
+async def _route_intake(state: TriageState) -> Any:
+    spent = run_spent_usd(state)
     sends = [
-        Send(spec.name, subagent_input(_task_id(spec.name, t["id"]), t, state))
+        Send(spec.name, subagent_input(_task_id(spec.name, t["id"]), t, state, spent_usd=spent))
         for t in state.get("tickets") or []
         for spec in (CLASSIFY, EXTRACT)
     ]
@@ -300,7 +307,8 @@ def _needs_draft(classification: Mapping[str, Any]) -> bool:
     return classification["urgency"] in URGENT or bool(classification["complex"])
 
 
-def _route_drafts(state: TriageState) -> Any:
+async def _route_drafts(state: TriageState) -> Any:
+    spent = run_spent_usd(state)
     sends = []
     for ticket in state.get("tickets") or []:
         tid = ticket["id"]
@@ -310,11 +318,12 @@ def _route_drafts(state: TriageState) -> Any:
         task = DraftTask.model_validate(
             {"ticket": ticket, "classification": label, "fields": fields}
         )
-        sends.append(Send(DRAFT.name, subagent_input(_task_id(DRAFT.name, tid), task, state)))
+        payload = subagent_input(_task_id(DRAFT.name, tid), task, state, spent_usd=spent)
+        sends.append(Send(DRAFT.name, payload))
     return sends or "report"
 
 
-def _route_reviews(state: TriageState) -> Any:
+async def _route_reviews(state: TriageState) -> Any:
     sends = []
     for ticket in state.get("tickets") or []:
         draft = _done(state, DRAFT.name, ticket["id"])
@@ -334,14 +343,14 @@ def _ask_until_valid(
         asked = f"{problem}\n{question}" if problem else question
         try:
             decision = ask_human(
-                "draft_review",
+                InterruptKind.DRAFT_REVIEW,
                 asked,
                 ticket_id=ticket["id"],
                 draft=draft,
                 ticket=ticket,
                 error=problem,
             )
-            if decision.action != "edit":
+            if decision.action != ReviewAction.EDIT:
                 return decision, draft
             return decision, Draft.model_validate(decision.value).model_dump()
         except ValidationError as exc:
@@ -354,7 +363,7 @@ def _ask_until_valid(
             problem = f"draft_review of ticket {ticket['id']}: {exc}"
 
 
-def review(task: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def review(task: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Ask a human to approve, edit or reject one draft (``task``: ticket, classification, draft).
 
     An answer that is not a decision, or an edit that is not a :class:`Draft`, is not raised:
@@ -373,14 +382,16 @@ def review(task: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if not policy.human:
         # Unattended runs (evals) have nobody to ask: the draft is approved as written.
         decision, sent = (
-            ReviewDecision(action="approve", note=f"auto-approved ({policy.name})"),
+            ReviewDecision(action=ReviewAction.APPROVE, note=f"auto-approved ({policy.name})"),
             task["draft"],
         )
     else:
         decision, sent = _ask_until_valid(ticket, task["draft"], question)
-    status = "rejected" if decision.action == "reject" else "sent"
+    status = "rejected" if decision.action == ReviewAction.REJECT else "sent"
     outcome = {"status": status, "draft": sent, "note": decision.note, "action": decision.action}
-    done = event("draft_review", ticket_id=ticket["id"], decision=decision.action, status=status)
+    done = event(
+        EventKind.DRAFT_REVIEW, ticket_id=ticket["id"], decision=decision.action, status=status
+    )
     return {"reviews": {ticket["id"]: outcome}, "events": [done]}
 
 
@@ -392,7 +403,7 @@ def _outcome(state: Mapping[str, Any], ticket_id: str) -> TicketOutcome:
     }
     for stage in _PIPELINE:
         result = _result(state, stage, ticket_id)
-        if result and result["status"] != "done":
+        if result and result["status"] != TaskStatus.DONE:
             error = f"{_task_id(stage, ticket_id)}: {result.get('error') or result['status']}"
             return TicketOutcome(**parts, status=result["status"], error=error)
     reviewed = (state.get("reviews") or {}).get(ticket_id)
@@ -405,15 +416,21 @@ def _outcome(state: Mapping[str, Any], ticket_id: str) -> TicketOutcome:
     )
 
 
-def _join(state: TriageState) -> dict[str, Any]:
+async def _join(state: TriageState) -> dict[str, Any]:
     # Parallel branches meet here; the edge after it reads their merged results.
     return {}
 
 
-def report(state: TriageState) -> dict[str, Any]:
-    """Assemble ``tickets_out``, ordered by ticket id."""
+async def report(state: TriageState) -> dict[str, Any]:
+    """Assemble ``tickets_out`` (ordered by ticket id) and the run's status; end the run."""
     ids = sorted(t["id"] for t in state.get("tickets") or [])
-    return {"tickets_out": {i: _outcome(state, i).model_dump() for i in ids}}
+    out = {i: _outcome(state, i).model_dump() for i in ids}
+    exhausted = any(o["status"] == TaskStatus.BUDGET_EXHAUSTED for o in out.values())
+    end_run(state)
+    return {
+        "tickets_out": out,
+        "status": RunStatus.BUDGET_EXHAUSTED if exhausted else RunStatus.DONE,
+    }
 
 
 def build() -> StateGraph[TriageState, RunContext, TriageInput, TriageOutput]:

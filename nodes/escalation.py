@@ -15,23 +15,25 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
 from tierflow.nodes.human import ask_human, event
+from tierflow.protocol import EventKind, InterruptKind, ReviewAction, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
+from tierflow.tiers import escalation_tier, subagent_tier
 
 __all__ = ["escalate_node"]
 
 
 def escalate_node(
     start_tier: str, output_schema: type[BaseModel], human_fallback: bool, subagent: str
-) -> Callable[..., dict[str, Any]]:
+) -> Callable[..., Any]:
     """Node that handles ``state["escalation"]`` for one subagent."""
 
-    def escalate(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def escalate(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
         config = engine_for(runtime.context).config
         policy = context_of(runtime).policy
-        tier = state.get("tier") or policy.subagent(start_tier, config)
+        tier = state.get("tier") or subagent_tier(policy, start_tier, config)
         reason = state["escalation"]["reason"]
         detail = str(state["escalation"].get("detail", ""))[:500]
-        upper = config.next_tier(tier) if policy.escalate else None
+        upper = escalation_tier(policy, tier, config)
         history = list(state.get("escalations") or [])
         if upper is not None:
             step = {"from": tier, "to": upper, "reason": reason, "detail": detail}
@@ -48,7 +50,12 @@ def escalate_node(
                 "escalations": [*history, step],
                 "transcript": [*(state.get("transcript") or []), note],
                 "events": [
-                    event("escalation", subagent=subagent, task_id=state.get("task_id"), **step)
+                    event(
+                        EventKind.ESCALATION,
+                        subagent=subagent,
+                        task_id=state.get("task_id"),
+                        **step,
+                    )
                 ],
             }
         step = {"from": tier, "to": "human", "reason": reason, "detail": detail}
@@ -56,11 +63,11 @@ def escalate_node(
             return {
                 "escalation": None,
                 "escalations": [*history, step],
-                "outcome": {"status": "failed", "error": f"{reason}: {detail}"},
+                "outcome": {"status": TaskStatus.FAILED, "error": f"{reason}: {detail}"},
             }
 
         def valid_edit(d: Any) -> str | None:
-            if d.action != "edit":
+            if d.action != ReviewAction.EDIT:
                 return None
             try:
                 output_schema.model_validate(d.value)
@@ -69,7 +76,7 @@ def escalate_node(
             return None
 
         decision = ask_human(
-            "escalation",
+            InterruptKind.ESCALATION,
             f"Subagent '{subagent}' could not finish its task on any tier ({reason}). "
             "approve: try the top tier once more; edit: supply the result yourself; reject: "
             "mark the task failed.",
@@ -86,7 +93,7 @@ def escalate_node(
             "escalations": [*history, {**step, "decision": decision.action}],
             "events": [
                 event(
-                    "human_decision",
+                    EventKind.HUMAN_DECISION,
                     subagent=subagent,
                     task_id=state.get("task_id"),
                     decision=decision.action,
@@ -94,19 +101,22 @@ def escalate_node(
                 )
             ],
         }
-        if decision.action == "approve":
+        if decision.action == ReviewAction.APPROVE:
             return {
                 **base,
                 "repairs": 0,
                 "loop_warned": False,
                 "tier_start_step": state.get("steps", 0),
             }
-        if decision.action == "reject":
-            return {**base, "outcome": {"status": "failed", "error": decision.note or reason}}
+        if decision.action == ReviewAction.REJECT:
+            return {
+                **base,
+                "outcome": {"status": TaskStatus.FAILED, "error": decision.note or reason},
+            }
         output = output_schema.model_validate(decision.value)
         return {
             **base,
-            "outcome": {"status": "done", "output": output.model_dump(), "tier": "human"},
+            "outcome": {"status": TaskStatus.DONE, "output": output.model_dump(), "tier": "human"},
         }
 
     return escalate

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
+from tierflow.protocol import ReviewAction
+
 __all__ = ["ReviewDecision", "ask_human", "REVIEW_OPTIONS", "event"]
 
-REVIEW_OPTIONS = ("approve", "edit", "reject")
+REVIEW_OPTIONS = tuple(a.value for a in ReviewAction)
 
 
 class ReviewDecision(BaseModel):
@@ -73,10 +75,3 @@ def ask_human(
 def event(kind: str, **fields: Any) -> dict[str, Any]:
     """A timeline event for the run view (escalations, reviews, budget decisions)."""
     return {"id": uuid.uuid4().hex, "kind": kind, "at": time.time(), **fields}
-
-
-def as_mapping(value: Any) -> Mapping[str, Any]:
-    """A decision value that must be a JSON object."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}: {value!r}")
-    return value

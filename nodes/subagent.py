@@ -19,10 +19,11 @@ Example:
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool
@@ -31,7 +32,8 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
-from tierflow.calling import CallSite, call_model
+from tierflow.budget import run_spent_usd
+from tierflow.calling import CallSite, call_model, tool_dicts
 from tierflow.errors import ModelCallError
 from tierflow.nodes.actions import (
     FINISH,
@@ -46,6 +48,7 @@ from tierflow.nodes.actions import (
 )
 from tierflow.nodes.escalation import escalate_node
 from tierflow.nodes.human import event
+from tierflow.protocol import EscalationReason, EventKind, Node, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
@@ -118,7 +121,7 @@ class SubagentResult(BaseModel):
     task_id: str
     subagent: str
     task: dict[str, Any]
-    status: Literal["done", "failed", "stopped"]
+    status: Literal["done", "failed", "stopped", "budget_exhausted"]
     output: dict[str, Any] | None = None
     tier: str
     steps: int = 0
@@ -127,14 +130,20 @@ class SubagentResult(BaseModel):
 
 
 class SubagentInput(TypedDict, total=False):
-    """What a parent sends (via ``Send``) to start one subagent task."""
+    """What a parent sends (via ``Send``) to start one subagent task.
+
+    It carries what the task needs and the budget as numbers, never the run's records: a
+    ``Send`` payload is checkpointed with the task, so copying history into it would make
+    checkpoints grow with the square of the number of tasks.
+    """
 
     task_id: str
     task: dict[str, Any]
     env: dict[str, Any]
     context: list[dict[str, Any]]
-    usage: Annotated[list[dict[str, Any]], merge_usage]
+    run_id: str
     budget_usd: Annotated[float | None, max_budget]
+    spent_usd: float  # the run's spend when the task was dispatched
 
 
 class SubagentOutput(TypedDict, total=False):
@@ -167,16 +176,26 @@ def subagent_input(
     task: BaseModel | Mapping[str, Any],
     state: Mapping[str, Any],
     context: list[dict[str, Any]] | None = None,
+    *,
+    spent_usd: float | None = None,
 ) -> SubagentInput:
-    """Payload for ``Send(subagent_name, ...)`` carrying the run's budget and spend."""
+    """Payload for ``Send(subagent_name, ...)``: the task, its env, the run and its budget.
+
+    Pass ``spent_usd`` (from :func:`tierflow.budget.run_spent_usd`) when sending many tasks
+    at once; otherwise it is read from the run's ledger.
+    """
     payload = task.model_dump() if isinstance(task, BaseModel) else dict(task)
+    if spent_usd is None:
+        # A task sent from outside any run (a subagent graph invoked on its own) starts one.
+        spent_usd = run_spent_usd(state) if state.get("run_id") else 0.0
     return SubagentInput(
         task_id=task_id,
         task=payload,
         env=dict(state.get("env") or {}),
         context=list(context or []),
-        usage=list(state.get("usage") or []),
+        run_id=str(state.get("run_id") or uuid.uuid4().hex),
         budget_usd=state.get("budget_usd"),
+        spent_usd=spent_usd,
     )
 
 
@@ -230,7 +249,48 @@ def _render_call(call: ToolCall, forced: bool) -> AIMessage:
     return AIMessage("", tool_calls=[{"name": call.name, "args": call.args, "id": call.id}])
 
 
+class _Offer(NamedTuple):
+    """What one step offers the model: tools, schemas and the parser of its answer."""
+
+    tools: list[BaseTool]
+    offered: list[Any]
+    choice: str
+    parse: Callable[[AIMessage], Any]
+
+
+def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]:
+    """Per spec: tools and schemas built once per (env, mode), not on every call."""
+    cache: dict[tuple[str, bool, bool], _Offer] = {}
+    finish = [finish_tool_schema(spec.output_schema)]
+
+    def offer(env: Mapping[str, Any], forced: bool, must_finish: bool) -> _Offer:
+        key = (json.dumps(env, sort_keys=True, default=str), forced, must_finish)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        tools = [] if must_finish else spec.tools_for(env)
+        native = lambda m: parse_native(m, spec.output_schema)  # noqa: E731
+        if not tools:
+            hit = _Offer(tools, tool_dicts(finish), FINISH, native)
+        elif forced:
+            action_schema = forced_action_schema(tools, spec.output_schema)
+            hit = _Offer(
+                tools, tool_dicts([action_schema]), NEXT_ACTION,
+                lambda m: parse_forced(m, action_schema),
+            )  # fmt: skip
+        else:
+            hit = _Offer(tools, tool_dicts([*tools, *finish]), "any", native)
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = hit
+        return hit
+
+    return offer
+
+
 def _make_step(spec: Subagent) -> Callable[..., Any]:
+    offers = _offers(spec)
+
     async def step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
         policy = context_of(runtime).policy
@@ -239,31 +299,17 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         # Each tier gets its own max_steps; steps keeps counting across tiers for reports.
         steps_here = state.get("steps", 0) - state.get("tier_start_step", 0)
         must_finish = steps_here >= spec.max_steps - 1
-        tools = [] if must_finish else spec.tools_for(state.get("env") or {})
-        if not tools:
-            offered: list[Any] = [finish_tool_schema(spec.output_schema)]
-            choice, parse = FINISH, lambda m: parse_native(m, spec.output_schema)
-        elif forced:
-            action_schema = forced_action_schema(tools, spec.output_schema)
-            offered, choice = [action_schema], NEXT_ACTION
-            parse = lambda m: parse_forced(m, action_schema)  # noqa: E731
-        else:
-            offered, choice = [*tools, finish_tool_schema(spec.output_schema)], "any"
-            parse = lambda m: parse_native(m, spec.output_schema)  # noqa: E731
+        offer = offers(state.get("env") or {}, forced, must_finish)
         transcript = list(state.get("transcript") or _opening(spec, state))
-        system = SystemMessage(_system_prompt(spec, tools, forced, must_finish))
+        system = SystemMessage(_system_prompt(spec, offer.tools, forced, must_finish))
         sent = _fit(transcript, spec.max_context_chars) if forced else transcript
-        reason = (
-            (state.get("escalations") or [{}])[-1].get("reason")
-            if state.get("escalations")
-            else None
-        )
+        history = state.get("escalations")
         site = CallSite(
             node=spec.name,
             tier=tier,
             subagent=spec.name,
             task_id=state.get("task_id"),
-            escalation_reason=reason,
+            escalation_reason=history[-1].get("reason") if history else None,
         )
         try:
             out = await call_model(
@@ -271,23 +317,25 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
                 site,
                 state,
                 [system, *sent],
-                tools=offered,
-                tool_choice=choice,
+                tools=offer.offered,
+                tool_choice=offer.choice,
                 retry=context_of(runtime).retry,
+                policy=policy,
             )
         except ModelCallError as exc:
             # Keep the transcript so the next tier still sees the task and the work so far.
             return {
                 "usage": exc.records,
                 "transcript": transcript,
-                "escalation": {"reason": "error", "detail": str(exc)},
+                "escalation": {"reason": EscalationReason.ERROR, "detail": str(exc)},
             }
         update: dict[str, Any] = {**out.state_update(), "tier": out.tier, "transcript": transcript}
         if out.stopped or out.message is None:
-            return {**update, "outcome": {"status": "stopped", "error": "; ".join(out.notes)}}
+            status = TaskStatus(out.stopped or TaskStatus.STOPPED)
+            return {**update, "outcome": {"status": status, "error": "; ".join(out.notes)}}
         return {
             **update,
-            **_apply(spec, state, parse(out.message), out.message, transcript, forced),
+            **_apply(spec, state, offer.parse(out.message), out.message, transcript, forced),
         }
 
     return step
@@ -310,7 +358,10 @@ def _apply(
         fix = HumanMessage(f"That answer was invalid: {action.error}. Try again.")
         update = {"steps": steps, "repairs": repairs, "transcript": [*transcript, shown, fix]}
         if repairs > spec.max_repairs:
-            update["escalation"] = {"reason": "schema_validation", "detail": action.error}
+            update["escalation"] = {
+                "reason": EscalationReason.SCHEMA_VALIDATION,
+                "detail": action.error,
+            }
         return update
     if isinstance(action, Finish):
         env = state.get("env") or {}
@@ -325,9 +376,12 @@ def _apply(
             return {
                 "steps": steps,
                 "transcript": [*transcript, note],
-                "escalation": {"reason": "verifier_rejected", "detail": rejection},
+                "escalation": {"reason": EscalationReason.VERIFIER_REJECTED, "detail": rejection},
             }
-        return {"steps": steps, "outcome": {"status": "done", "output": output.model_dump()}}
+        return {
+            "steps": steps,
+            "outcome": {"status": TaskStatus.DONE, "output": output.model_dump()},
+        }
     calls: list[ToolCall] = action
     seen = list(state.get("seen_calls") or [])
     repeats = [c for c in calls if c.key in seen]
@@ -335,7 +389,7 @@ def _apply(
         if state.get("loop_warned"):
             return {
                 "steps": steps,
-                "escalation": {"reason": "loop_detected", "detail": repeats[0].key},
+                "escalation": {"reason": EscalationReason.LOOP_DETECTED, "detail": repeats[0].key},
             }
         warn = HumanMessage(
             f"You already called {repeats[0].name} with these arguments; its result is above. "
@@ -390,8 +444,8 @@ async def _run_tool(by_name: Mapping[str, BaseTool], name: str, args: dict[str, 
 
 
 def _make_finish(spec: Subagent) -> Callable[..., Any]:
-    def finish(state: SubagentState) -> dict[str, Any]:
-        outcome = state.get("outcome") or {"status": "failed", "error": "no outcome"}
+    async def finish(state: SubagentState) -> dict[str, Any]:
+        outcome = state.get("outcome") or {"status": TaskStatus.FAILED, "error": "no outcome"}
         result = SubagentResult(
             task_id=state["task_id"],
             subagent=spec.name,
@@ -404,7 +458,7 @@ def _make_finish(spec: Subagent) -> Callable[..., Any]:
             error=outcome.get("error"),
         )
         done = event(
-            "task_finished",
+            EventKind.TASK_FINISHED,
             subagent=spec.name,
             task_id=state["task_id"],
             status=result.status,
@@ -415,14 +469,15 @@ def _make_finish(spec: Subagent) -> Callable[..., Any]:
     return finish
 
 
-def _route_step(state: SubagentState) -> str:
+async def _route_step(state: SubagentState) -> str:
+    # async: a router that does no I/O should not be dispatched to the thread pool.
     if state.get("outcome"):
-        return "finish"
+        return Node.FINISH
     if state.get("escalation"):
-        return "escalate"
+        return Node.ESCALATE
     if state.get("pending"):
-        return "tools"
-    return "step"
+        return Node.TOOLS
+    return Node.STEP
 
 
 def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
@@ -433,15 +488,17 @@ def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
         output_schema=SubagentOutput,
         context_schema=RunContext,
     )
-    builder.add_node("step", _make_step(spec))
-    builder.add_node("tools", _make_tools_node(spec))
+    builder.add_node(Node.STEP, _make_step(spec))
+    builder.add_node(Node.TOOLS, _make_tools_node(spec))
     builder.add_node(
-        "escalate", escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
+        Node.ESCALATE, escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
     )
-    builder.add_node("finish", _make_finish(spec))
-    builder.add_edge(START, "step")
-    builder.add_conditional_edges("step", _route_step, ["finish", "escalate", "tools", "step"])
-    builder.add_edge("tools", "step")
-    builder.add_conditional_edges("escalate", _route_step, ["finish", "step"])
-    builder.add_edge("finish", END)
+    builder.add_node(Node.FINISH, _make_finish(spec))
+    builder.add_edge(START, Node.STEP)
+    builder.add_conditional_edges(
+        Node.STEP, _route_step, [Node.FINISH, Node.ESCALATE, Node.TOOLS, Node.STEP]
+    )
+    builder.add_edge(Node.TOOLS, Node.STEP)
+    builder.add_conditional_edges(Node.ESCALATE, _route_step, [Node.FINISH, Node.STEP])
+    builder.add_edge(Node.FINISH, END)
     return builder

@@ -23,13 +23,14 @@ from langgraph.types import Send
 from pydantic import BaseModel, Field, ValidationError, create_model
 from typing_extensions import TypedDict
 
+from tierflow.budget import begin_run, end_run, ledger_for, run_spent_usd
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
 from tierflow.nodes.human import event
 from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
+from tierflow.protocol import EventKind, Node, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, max_budget, merge_dict
-from tierflow.usage import spent_usd
 
 __all__ = [
     "Supervisor",
@@ -91,8 +92,10 @@ class SupervisorState(EngineState, SupervisorInput, total=False):
     repairs: int
     answer: dict[str, Any] | None
     answer_problems: list[str]
-    # unverified: an answer exists but still failed answer_verifier after its repair
-    status: Literal["running", "answered", "unverified", "stopped", "failed"]
+    answer_retry: bool  # the answer failed its check once and is asked again
+    # unverified: an answer exists but still failed answer_verifier after its repair;
+    # budget_exhausted: an unattended budget stop; the answer (if any) uses the finished work
+    status: Literal["running", "answered", "unverified", "stopped", "budget_exhausted", "failed"]
 
 
 def decision_schema(subagents: Sequence[Subagent], max_tasks: int) -> type[BaseModel]:
@@ -144,9 +147,9 @@ def _roster(spec: Supervisor, state: Mapping[str, Any], runtime: Runtime[RunCont
             f"- {s.name} (tier {s.tier}, ${price.input}/${price.output} per 1M in/out): "
             f"{s.description}"
         )
-    budget = state.get("budget_usd")
-    spent = spent_usd(state.get("usage") or [])
-    left = "unlimited" if budget is None else f"${budget - spent:.6f} of ${budget:.6f}"
+    ledger = ledger_for(state)
+    budget = ledger.budget_usd
+    left = "unlimited" if budget is None else f"${budget - ledger.spent_usd:.6f} of ${budget:.6f}"
     return "Subagents:\n" + "\n".join(lines) + f"\nBudget left: {left}"
 
 
@@ -164,7 +167,7 @@ async def _planner_call(
     Returns the CallOutcome, or the final state update when the call failed or was stopped.
     """
     engine = engine_for(runtime.context)
-    retry = context_of(runtime).retry
+    ctx = context_of(runtime)
     try:
         out = await call_model(
             engine,
@@ -173,16 +176,19 @@ async def _planner_call(
             messages,
             tools=[tool],
             tool_choice=tool_choice,
-            retry=retry,
+            retry=ctx.retry,
+            policy=ctx.policy,
         )
     except ModelCallError as exc:
         return {
             "usage": exc.records,
-            "status": "failed",
-            "events": [event("error", node=node, error=str(exc))],
+            "status": RunStatus.FAILED,
+            "events": [event(EventKind.ERROR, node=node, error=str(exc))],
         }
     if out.stopped or out.message is None:
-        return {**out.state_update(), "status": "stopped"}
+        status = RunStatus(out.stopped or RunStatus.STOPPED)
+        notes = [event(EventKind.BUDGET, node=node, notes=out.notes)] if out.notes else []
+        return {**out.state_update(), "status": status, "events": notes}
     return out
 
 
@@ -193,10 +199,17 @@ def _task_key(name: str, task: Mapping[str, Any]) -> str:
 def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
     async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         turn = state.get("turn", 0)
-        if any(r["status"] == "stopped" for r in (state.get("results") or {}).values()):
-            return {"status": "stopped", "dispatch": []}
+        statuses = {r["status"] for r in (state.get("results") or {}).values()}
+        if TaskStatus.STOPPED in statuses:
+            return {"status": RunStatus.STOPPED, "dispatch": []}
+        if (
+            TaskStatus.BUDGET_EXHAUSTED in statuses
+            or state.get("status") == RunStatus.BUDGET_EXHAUSTED
+        ):
+            # No more delegations: answer from the work that finished, if the budget allows.
+            return {"status": RunStatus.BUDGET_EXHAUSTED, "dispatch": []}
         if turn >= spec.max_turns:
-            return {"dispatch": [], "events": [event("turn_limit", turn=turn)]}
+            return {"dispatch": [], "events": [event(EventKind.TURN_LIMIT, turn=turn)]}
         engine = engine_for(runtime.context)
         tier = spec.tier or context_of(runtime).policy.planner(engine.config)
         system = SystemMessage(f"{spec.prompt.strip()}\n\n{_roster(spec, state, runtime)}")
@@ -206,7 +219,7 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
         if state.get("repairs"):
             user += "\n\nYour previous decision was invalid; follow the schema exactly."
         messages = [system, HumanMessage(user)]
-        out = await _planner_call(runtime, "supervisor", tier, state, messages, schema, DECIDE)
+        out = await _planner_call(runtime, Node.SUPERVISOR, tier, state, messages, schema, DECIDE)
         if isinstance(out, dict):
             return {**out, "dispatch": []}
         return {**out.state_update(), **_decide(spec, schema, state, out.message)}
@@ -234,7 +247,7 @@ def _decide(
             "repairs": 0,
             "turn": turn + 1,
             **_dispatch(state, fallback, turn),
-            "events": [event("supervisor_fallback", reason=problem, tasks=len(fallback))],
+            "events": [event(EventKind.SUPERVISOR_FALLBACK, reason=problem, tasks=len(fallback))],
         }
     asked = [
         {"subagent": d.subagent, "task": d.task.model_dump()}
@@ -242,14 +255,14 @@ def _decide(
     ]
     plans = [*(state.get("plans") or []), decision.plan]  # type: ignore[attr-defined]
     events: list[dict[str, Any]] = []
-    done = [r for r in (state.get("results") or {}).values() if r["status"] == "done"]
+    done = [r for r in (state.get("results") or {}).values() if r["status"] == TaskStatus.DONE]
     if not done:
         # A subagent that works from earlier results has nothing to work from yet.
         needs = {s.name for s in spec.subagents if s.context != ContextPolicy.TASK}
         early = [a for a in asked if a["subagent"] in needs]
         if early:
             asked = [a for a in asked if a["subagent"] not in needs]
-            events.append(event("deferred", reason="no results yet", tasks=len(early)))
+            events.append(event(EventKind.DEFERRED, reason="no results yet", tasks=len(early)))
     if state.get("results"):
         wanted = [] if decision.done else asked  # type: ignore[attr-defined]
     elif asked:
@@ -260,7 +273,7 @@ def _decide(
         wanted = [{"subagent": n, "task": t.model_dump()} for n, t in tasks]
         events.append(
             event(
-                "supervisor_fallback",
+                EventKind.SUPERVISOR_FALLBACK,
                 reason="finished before delegating any work",
                 tasks=len(wanted),
             )
@@ -280,28 +293,29 @@ def _dispatch(state: SupervisorState, wanted: list[dict[str, Any]], turn: int) -
             continue
         delegated.append(key)
         fresh.append({**item, "task_id": f"t{turn + 1}.{i + 1}-{item['subagent']}"})
-    events = [event("loop_detected", repeats=repeats)] if repeats else []
+    events = [event(EventKind.LOOP_DETECTED, repeats=repeats)] if repeats else []
     return {"delegated": delegated, "dispatch": fresh, "events": events}
 
 
 def _route(spec: Supervisor) -> Callable[[SupervisorState], Any]:
     by_name = {s.name: s for s in spec.subagents}
 
-    def route(state: SupervisorState) -> Any:
-        if state.get("status") in ("stopped", "failed"):
+    async def route(state: SupervisorState) -> Any:
+        if state.get("status") in (RunStatus.STOPPED, RunStatus.FAILED):
+            end_run(state)
             return END
         dispatch = state.get("dispatch") or []
         if dispatch and dispatch[0].get("retry"):
-            return "supervisor"
+            return Node.SUPERVISOR
         if not dispatch:
-            return "answer"
+            return Node.ANSWER
+        spent = run_spent_usd(state)
         sends = []
         for item in dispatch:
             sub = by_name[item["subagent"]]
             context = _context_for(sub, state)
-            sends.append(
-                Send(sub.name, subagent_input(item["task_id"], item["task"], state, context))
-            )
+            payload = subagent_input(item["task_id"], item["task"], state, context, spent_usd=spent)
+            sends.append(Send(sub.name, payload))
         return sends
 
     return route
@@ -313,7 +327,7 @@ def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
     done = [
         {"subagent": r["subagent"], "task": r["task"], "output": r.get("output")}
         for r in (state.get("results") or {}).values()
-        if r["status"] == "done"
+        if r["status"] == TaskStatus.DONE
     ]
     if sub.context == ContextPolicy.FULL:
         done.insert(0, {"request": state.get("request"), "plans": state.get("plans") or []})
@@ -321,6 +335,8 @@ def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
 
 
 def _make_answer(spec: Supervisor) -> Callable[..., Any]:
+    answer_tool = _answer_tool(spec)  # built once per spec, not per call
+
     async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
         tier = spec.tier or context_of(runtime).policy.planner(engine.config)
@@ -329,12 +345,11 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         if problems:
             user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
         messages = [SystemMessage(spec.answer_prompt.strip()), HumanMessage(user)]
-        out = await _planner_call(
-            runtime, "answer", tier, state, messages, _answer_tool(spec), ANSWER
-        )
+        out = await _planner_call(runtime, Node.ANSWER, tier, state, messages, answer_tool, ANSWER)
         if isinstance(out, dict):
-            return out
-        return {**out.state_update(), **_check_answer(spec, state, out.message, problems)}
+            return {**out, "answer_retry": False}
+        checked = _check_answer(spec, state, out.message, problems)
+        return {"answer_retry": False, **out.state_update(), **checked}
 
     return answer
 
@@ -363,20 +378,40 @@ def _check_answer(
     except (ValidationError, ValueError) as exc:
         parsed, reason = None, str(exc)[:500]
     if reason and len(problems) < 1:
-        return {"answer_problems": [*problems, reason]}
+        return {"answer_problems": [*problems, reason], "answer_retry": True}
     if parsed is None:
-        return {"status": "failed", "answer_problems": [*problems, reason or "invalid"]}
+        return {"status": RunStatus.FAILED, "answer_problems": [*problems, reason or "invalid"]}
+    status = RunStatus.UNVERIFIED if reason else RunStatus.ANSWERED
+    if state.get("status") == RunStatus.BUDGET_EXHAUSTED:
+        status = RunStatus.BUDGET_EXHAUSTED  # answered from the work the budget allowed
     return {
         "answer": parsed.model_dump(),
-        "status": "unverified" if reason else "answered",
+        "status": status,
         "answer_problems": [*problems, reason] if reason else problems,
     }
 
 
-def _after_answer(state: SupervisorState) -> str:
-    if state.get("status") in ("answered", "unverified", "stopped", "failed"):
-        return END
-    return "answer"
+async def _after_answer(state: SupervisorState) -> str:
+    if state.get("answer_retry"):
+        return Node.ANSWER
+    end_run(state)
+    return END
+
+
+async def begin(state: SupervisorState) -> dict[str, Any]:
+    """A new request on a thread starts a new run: fresh run id, budget and turn count."""
+    return {
+        **begin_run(state),
+        "status": RunStatus.RUNNING,
+        "turn": 0,
+        "plans": [],
+        "delegated": [],
+        "dispatch": [],
+        "repairs": 0,
+        "answer": None,
+        "answer_problems": [],
+        "answer_retry": False,
+    }
 
 
 def build_supervisor_graph(
@@ -388,17 +423,21 @@ def build_supervisor_graph(
         >>> from tierflow.graphs.codebase_qa import SUPERVISOR
         >>> g = build_supervisor_graph(SUPERVISOR).compile()
         >>> sorted(n for n in g.get_graph().nodes if not n.startswith("__"))
-        ['answer', 'extract', 'search', 'supervisor']
+        ['answer', 'begin', 'extract', 'search', 'supervisor']
     """
     schema = decision_schema(spec.subagents, spec.max_tasks_per_turn)
     builder = StateGraph(state_schema, input_schema=SupervisorInput, context_schema=RunContext)
-    builder.add_node("supervisor", _make_supervisor(spec, schema))
-    builder.add_node("answer", _make_answer(spec))
+    builder.add_node(Node.BEGIN, begin)
+    builder.add_node(Node.SUPERVISOR, _make_supervisor(spec, schema))
+    builder.add_node(Node.ANSWER, _make_answer(spec))
     names = [s.name for s in spec.subagents]
     for sub in spec.subagents:
         builder.add_node(sub.name, build_subagent(sub).compile(name=sub.name))
-        builder.add_edge(sub.name, "supervisor")
-    builder.add_edge(START, "supervisor")
-    builder.add_conditional_edges("supervisor", _route(spec), [*names, "supervisor", "answer", END])
-    builder.add_conditional_edges("answer", _after_answer, ["answer", END])
+        builder.add_edge(sub.name, Node.SUPERVISOR)
+    builder.add_edge(START, Node.BEGIN)
+    builder.add_edge(Node.BEGIN, Node.SUPERVISOR)
+    builder.add_conditional_edges(
+        Node.SUPERVISOR, _route(spec), [*names, Node.SUPERVISOR, Node.ANSWER, END]
+    )
+    builder.add_conditional_edges(Node.ANSWER, _after_answer, [Node.ANSWER, END])
     return builder

@@ -1,70 +1,156 @@
-"""Budget guard: estimate each call's worst-case cost and refuse calls that could overspend.
+"""The budget of a run: its ledger (spend plus calls in flight) and the gate before each call.
 
-Parallel branches of one run share a :class:`Ledger` (one per thread id, in process), so two
-concurrent calls cannot both squeeze under the budget. The ledger is rebuilt from the usage
-records in checkpointed state after a restart.
+One :class:`Ledger` per run, shared by the run's parallel branches in this process so that two
+concurrent calls cannot both squeeze under the budget. A run is named by ``run_id`` in its
+state (stamped by :func:`begin_run` when a graph starts on new input), so a thread reused for a
+new run starts from zero. After a restart the ledger is rebuilt once from checkpointed state:
+the run's own usage records in a parent graph, or the spend at dispatch (``spent_usd``) plus
+the task's own records in a subagent. :func:`end_run` drops it when the run ends.
+
+Each request reserves its worst case before it is sent: an inflated estimate of the input plus
+``max_tokens`` output, where ``max_tokens`` is clamped to what the budget left can pay on the
+tier, so small budgets still make progress and spend never passes the budget.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
-from collections.abc import Iterable, Sequence
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 from tierflow.config import TierSpec
+from tierflow.errors import TierflowError
 from tierflow.pricing import cost_usd
-from tierflow.usage import UsageRecord
 
-__all__ = ["Ledger", "ledger_for", "estimate_call_usd"]
+__all__ = [
+    "Ledger",
+    "Reservation",
+    "RunIdentityError",
+    "begin_run",
+    "end_run",
+    "ledger_for",
+    "plan_call",
+    "run_spent_usd",
+    "MIN_OUTPUT_TOKENS",
+]
 
 # Approximate counts can undershoot real tokenizers (code is dense); the estimate must be an
-# upper bound, so it is inflated. Output is bounded exactly by max_output_tokens.
+# upper bound, so it is inflated. Output is bounded exactly by the request's max_tokens.
 _INPUT_SAFETY = 1.6
 _CHARS_PER_TOKEN = 3.0
+# A request that cannot pay for this much output is not worth sending (it could not even
+# finish a short tool call), so the gate stops there instead of clamping further.
+MIN_OUTPUT_TOKENS = 64
+# Ledgers of runs that never reached their end (an abandoned interrupt) are evicted oldest
+# first beyond this many; a later call of such a run rebuilds its ledger from state.
+_MAX_LEDGERS = 1024
 
 
-def estimate_call_usd(
-    tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]] = ()
-) -> float:
-    """Worst-case cost of one request on ``tier``: inflated input estimate, full output budget."""
+class RunIdentityError(TierflowError):
+    """A budgeted model call could not tell which run it belongs to."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this model call has no run: its state has no 'run_id' and its config no thread_id. "
+            "Start the graph with tierflow's begin node (build_supervisor_graph does; a custom "
+            "graph adds tierflow.budget.begin_run as its first node), or invoke it with "
+            "config={'configurable': {'thread_id': '...'}}"
+        )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What the gate set aside for one request: its worst case and its output cap."""
+
+    call_id: str
+    estimate_usd: float
+    max_tokens: int
+
+
+def _input_tokens(messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]) -> int:
     tokens: float = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
-    tokens += len(json.dumps(list(tools))) / _CHARS_PER_TOKEN
-    input_tokens = int(tokens * _INPUT_SAFETY) + 16
-    return cost_usd(tier.price, input_tokens=input_tokens, output_tokens=tier.max_output_tokens)
+    tokens += sum(_schema_chars(t) for t in tools) / _CHARS_PER_TOKEN
+    return int(tokens * _INPUT_SAFETY) + 16
+
+
+_SCHEMA_CHARS: dict[int, tuple[Any, int]] = {}
+
+
+def _schema_chars(tool: Mapping[str, Any]) -> int:
+    # Tool dicts are built once per spec and reused, so their size is measured once.
+    hit = _SCHEMA_CHARS.get(id(tool))
+    if hit is None or hit[0] is not tool:
+        hit = _SCHEMA_CHARS[id(tool)] = (tool, len(json.dumps(tool)))
+    return hit[1]
+
+
+def plan_call(
+    tier: TierSpec,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[Mapping[str, Any]],
+    remaining_usd: float | None,
+) -> tuple[float, int] | None:
+    """Worst-case cost and output cap of one request, or None when the budget cannot pay it.
+
+    ``max_tokens`` is the tier's ``max_output_tokens`` clamped to what ``remaining_usd`` pays
+    after the inflated input estimate; below :data:`MIN_OUTPUT_TOKENS` the call is refused.
+    """
+    input_tokens = _input_tokens(messages, tools)
+    input_usd = cost_usd(tier.price, input_tokens=input_tokens, output_tokens=0)
+    max_tokens = tier.max_output_tokens
+    if remaining_usd is not None:
+        per_token = tier.price.output / 1_000_000
+        affordable = (
+            max_tokens if per_token <= 0 else math.floor((remaining_usd - input_usd) / per_token)
+        )
+        if remaining_usd < input_usd or affordable < min(MIN_OUTPUT_TOKENS, max_tokens):
+            return None
+        max_tokens = min(max_tokens, affordable)
+    estimate = cost_usd(tier.price, input_tokens=input_tokens, output_tokens=max_tokens)
+    if remaining_usd is not None and estimate > remaining_usd + 1e-12:
+        return None  # rounding in cost_usd; never reserve past the budget
+    return estimate, max_tokens
 
 
 class Ledger:
-    """Spend of one run: recorded usage plus reservations of calls in flight."""
+    """Spend of one run: settled request costs plus reservations of requests in flight.
 
-    def __init__(self, budget_usd: float | None) -> None:
+    ``spent_usd`` is kept as a running total, so every check is O(1) however long the run.
+    """
+
+    def __init__(self, budget_usd: float | None, spent_usd: float = 0.0) -> None:
         self.budget_usd = budget_usd
-        self._records: dict[str, float] = {}
+        self._spent = spent_usd
+        self._seen: set[str] = set()
         self._reserved: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def absorb(self, records: Iterable[UsageRecord | dict[str, Any]]) -> None:
-        """Learn records from checkpointed state (idempotent)."""
+    def absorb(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Count records made before this ledger existed (idempotent by record id)."""
         with self._lock:
             for rec in records:
-                rid = rec.id if isinstance(rec, UsageRecord) else rec["id"]
-                cost = rec.cost_usd if isinstance(rec, UsageRecord) else rec["cost_usd"]
-                self._records[rid] = cost
+                if rec["id"] not in self._seen:
+                    self._seen.add(rec["id"])
+                    self._spent += float(rec["cost_usd"])
 
     @property
     def spent_usd(self) -> float:
-        """Cost of every request recorded so far."""
-        with self._lock:
-            return round(sum(self._records.values()), 10)
+        """Cost of every request settled so far."""
+        return round(self._spent, 10)
 
     @property
     def committed_usd(self) -> float:
-        """Spent plus the worst case of the calls in flight."""
+        """Spent plus the worst case of the requests in flight."""
         with self._lock:
-            return round(sum(self._records.values()) + sum(self._reserved.values()), 10)
+            return round(self._spent + sum(self._reserved.values()), 10)
 
     def remaining_usd(self) -> float | None:
         """Budget left after spend and reservations; None when the run has no budget."""
@@ -72,40 +158,111 @@ class Ledger:
             return None
         return round(self.budget_usd - self.committed_usd, 10)
 
-    def try_reserve(self, call_id: str, estimate_usd: float) -> bool:
-        """Reserve ``estimate_usd`` for a call unless it could cross the budget."""
+    def reserve(
+        self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
+    ) -> Reservation | None:
+        """Reserve one request's worst case on ``tier`` (output clamped to fit), or None."""
         with self._lock:
-            committed = sum(self._records.values()) + sum(self._reserved.values())
-            if self.budget_usd is not None and committed + estimate_usd > self.budget_usd + 1e-12:
-                return False
-            self._reserved[call_id] = estimate_usd
-            return True
+            remaining = (
+                None
+                if self.budget_usd is None
+                else self.budget_usd - self._spent - sum(self._reserved.values())
+            )
+            plan = plan_call(tier, messages, tools, remaining)
+            if plan is None:
+                return None
+            call_id = uuid.uuid4().hex
+            self._reserved[call_id] = plan[0]
+            return Reservation(call_id, plan[0], plan[1])
 
-    def settle(self, call_id: str, record: UsageRecord | None) -> None:
-        """Replace a reservation by what the call really cost (or drop it)."""
+    def settle(self, reservation: Reservation, record: Mapping[str, Any] | None) -> None:
+        """Replace a reservation by what the request cost (None: it was never sent)."""
         with self._lock:
-            self._reserved.pop(call_id, None)
-            if record is not None:
-                self._records[record.id] = record.cost_usd
+            self._reserved.pop(reservation.call_id, None)
+            if record is not None and record["id"] not in self._seen:
+                self._seen.add(record["id"])
+                self._spent += float(record["cost_usd"])
 
-    def raise_budget(self, budget_usd: float | None) -> None:
-        """Set a new budget (a human decided to raise it)."""
+    @property
+    def in_flight(self) -> int:
+        """Requests reserved and not settled yet."""
+        with self._lock:
+            return len(self._reserved)
+
+    def raise_budget(self, budget_usd: float) -> None:
+        """Set a larger budget (a human decided to raise it)."""
         with self._lock:
             self.budget_usd = budget_usd
 
 
-_LEDGERS: dict[str, Ledger] = {}
+_LEDGERS: OrderedDict[str, Ledger] = OrderedDict()
 _LEDGERS_LOCK = threading.Lock()
 
 
-def ledger_for(thread_id: str, budget_usd: float | None) -> Ledger:
-    """The process-wide ledger of a run; a larger budget from state replaces a smaller one."""
-    with _LEDGERS_LOCK:
-        ledger = _LEDGERS.get(thread_id)
-        if ledger is None:
-            ledger = _LEDGERS[thread_id] = Ledger(budget_usd)
-        elif budget_usd is None or (
-            ledger.budget_usd is not None and budget_usd > ledger.budget_usd
-        ):
-            ledger.raise_budget(budget_usd)
+def _run_key(state: Mapping[str, Any]) -> str:
+    run_id = state.get("run_id")
+    if run_id:
+        return str(run_id)
+    try:
+        from langgraph.config import get_config
+
+        thread = get_config().get("configurable", {}).get("thread_id")
+    except RuntimeError:
+        thread = None
+    if not thread:
+        raise RunIdentityError()
+    return f"thread:{thread}"
+
+
+def _rebuild(state: Mapping[str, Any], run_key: str) -> Ledger:
+    budget = state.get("budget_usd")
+    own = state.get("usage") or ()
+    if "spent_usd" in state:
+        # A subagent task: the run's spend when it was dispatched, plus its own records.
+        ledger = Ledger(budget, float(state.get("spent_usd") or 0.0))
+        ledger.absorb(own)
         return ledger
+    ledger = Ledger(budget)
+    ledger.absorb(r for r in own if r.get("run_id", run_key) == run_key)
+    return ledger
+
+
+def ledger_for(state: Mapping[str, Any]) -> Ledger:
+    """The ledger of the run ``state`` belongs to (rebuilt from state once per process).
+
+    Raises:
+        RunIdentityError: the state has no ``run_id`` and the config no thread id.
+    """
+    key = _run_key(state)
+    with _LEDGERS_LOCK:
+        ledger = _LEDGERS.get(key)
+        if ledger is None:
+            ledger = _LEDGERS[key] = _rebuild(state, key)
+            while len(_LEDGERS) > _MAX_LEDGERS:
+                _LEDGERS.popitem(last=False)
+        else:
+            _LEDGERS.move_to_end(key)
+    budget = state.get("budget_usd")
+    # A larger budget in state means a human raised it (possibly in another process); a
+    # missing one never lifts the cap of a run that has one.
+    if budget is not None and (ledger.budget_usd is None or budget > ledger.budget_usd):
+        ledger.raise_budget(float(budget))
+    return ledger
+
+
+def run_spent_usd(state: Mapping[str, Any]) -> float:
+    """What the run ``state`` belongs to has spent so far (O(1) once its ledger exists)."""
+    return ledger_for(state).spent_usd
+
+
+def begin_run(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Node: stamp a fresh ``run_id`` (new input on a thread starts a new run and budget)."""
+    return {"run_id": uuid.uuid4().hex}
+
+
+def end_run(state: Mapping[str, Any]) -> None:
+    """Forget the ledger of the run ``state`` belongs to (its final node calls this)."""
+    key = state.get("run_id")
+    if key:
+        with _LEDGERS_LOCK:
+            _LEDGERS.pop(str(key), None)

@@ -18,20 +18,22 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from langgraph.config import get_config, get_stream_writer
+from langgraph.config import get_stream_writer
 from langgraph.types import RetryPolicy, interrupt
 
-from tierflow.budget import estimate_call_usd, ledger_for
+from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation, ledger_for
 from tierflow.config import TierSpec
 from tierflow.errors import ModelCallError
 from tierflow.pricing import cost_usd
+from tierflow.protocol import BudgetAction, InterruptKind, RunStatus
 from tierflow.runtime import Engine, transient_retry_policy
+from tierflow.tiers import TierPolicy, cheaper_tier
 from tierflow.tracing import price_metadata
 from tierflow.usage import UsageRecord
 
-__all__ = ["CallSite", "CallOutcome", "call_model", "BUDGET_OPTIONS"]
+__all__ = ["CallSite", "CallOutcome", "call_model", "BUDGET_OPTIONS", "tool_dicts"]
 
-BUDGET_OPTIONS = ("raise", "cheaper", "stop")
+BUDGET_OPTIONS = tuple(a.value for a in BudgetAction)
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,17 @@ class CallSite:
 class CallOutcome:
     """Result of :func:`call_model`.
 
-    ``message`` is None when the run was stopped at the budget gate (``stopped``).
-    ``records`` must be returned in the node's state update under ``usage``.
+    ``message`` is None when the budget gate stopped the call: ``stopped`` is then
+    ``"stopped"`` (a human chose stop) or ``"budget_exhausted"`` (the declared unattended
+    policy, or a retry the budget left could not pay). ``records`` must be returned in the
+    node's state update under ``usage``.
     """
 
     message: AIMessage | None
     records: list[UsageRecord]
     tier: str
     budget_usd: float | None
-    stopped: bool = False
+    stopped: str | None = None
     notes: list[str] = field(default_factory=list)
 
     def state_update(self) -> dict[str, Any]:
@@ -68,11 +72,21 @@ class CallOutcome:
         return update
 
 
-def _thread_id() -> str:
-    try:
-        return str(get_config().get("configurable", {}).get("thread_id") or "default")
-    except RuntimeError:
-        return "default"
+_TOOL_DICTS: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def tool_dicts(tools: Sequence[Any]) -> list[dict[str, Any]]:
+    """OpenAI tool dicts of ``tools``, converted once per tool object (schemas are reused)."""
+    out = []
+    for tool in tools:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            out.append(tool)
+            continue
+        hit = _TOOL_DICTS.get(id(tool))
+        if hit is None or hit[0] is not tool:
+            hit = _TOOL_DICTS[id(tool)] = (tool, convert_to_openai_tool(tool))
+        out.append(hit[1])
+    return out
 
 
 def _emit(event: dict[str, Any]) -> None:
@@ -83,43 +97,37 @@ def _emit(event: dict[str, Any]) -> None:
         pass
 
 
+@dataclass
+class _Gate:
+    """What the budget gate decided before the first request."""
+
+    tier: str
+    reservation: Reservation | None
+    budget_usd: float | None = None
+    stopped: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 async def _budget_gate(
     engine: Engine,
     site: CallSite,
-    state: Mapping[str, Any],
+    ledger: Ledger,
+    policy: TierPolicy,
     messages: Sequence[BaseMessage],
     tools: list[dict[str, Any]],
-    call_id: str,
-) -> tuple[str, float | None, bool, list[str]]:
-    """Reserve the call's worst case, or interrupt for a human. Returns (tier, budget, stop, notes)."""
-    ledger = ledger_for(_thread_id(), state.get("budget_usd"))
-    ledger.absorb(state.get("usage") or [])
-    tier, new_budget, problem = site.tier, None, None
-    notes: list[str] = []
+) -> _Gate:
+    """Reserve the call's worst case, or apply the budget policy (ask a human, stop, step down)."""
+    gate = _Gate(site.tier, None)
+    problem: str | None = None
     while True:
-        estimate = estimate_call_usd(engine.config.tier(tier), messages, tools)
-        if ledger.try_reserve(call_id, estimate):
-            return tier, new_budget, False, notes
-        decision = interrupt(
-            {
-                "kind": "budget",
-                "error": problem,
-                "task_id": site.task_id,
-                "question": (
-                    f"The next call ({site.node}, tier {tier}) could cost up to ${estimate:.6f}; "
-                    f"${ledger.spent_usd:.6f} of ${ledger.budget_usd:.6f} is spent."
-                ),
-                "node": site.node,
-                "subagent": site.subagent,
-                "tier": tier,
-                "estimate_usd": estimate,
-                "spent_usd": ledger.spent_usd,
-                "budget_usd": ledger.budget_usd,
-                "cheaper_tier": engine.config.cheaper_tier(tier),
-                "options": list(BUDGET_OPTIONS),
-                "resume_with": {"action": "raise|cheaper|stop", "budget_usd": "new total (raise)"},
-            }
-        )
+        spec = engine.config.tier(gate.tier)
+        gate.reservation = await _reserve(ledger, spec, messages, tools)
+        if gate.reservation is not None:
+            return gate
+        action = policy.budget_action()
+        if action is not None:
+            return _unattended_step(engine, site, gate, action, ledger, messages, tools)
+        decision = interrupt(_budget_question(engine, site, gate.tier, ledger, problem, spec))
         try:
             action, value = _parse_budget_decision(decision)
         except ValueError as exc:
@@ -127,23 +135,100 @@ async def _budget_gate(
             problem = str(exc)
             continue
         problem = None
-        if action == "stop":
-            notes.append("stopped at the budget gate by a human")
-            return tier, new_budget, True, notes
-        if action == "raise":
-            new_budget = value
+        if action == BudgetAction.STOP:
+            gate.notes.append("stopped at the budget gate by a human")
+            gate.stopped = RunStatus.STOPPED
+            return gate
+        if action == BudgetAction.RAISE:
+            gate.budget_usd = value
             ledger.raise_budget(value)
-            notes.append(f"budget raised to ${value:.6f}")
+            gate.notes.append(f"budget raised to ${value:.6f}")
+            continue
+        cheaper = cheaper_tier(gate.tier, engine.config)
+        if cheaper is None:
+            gate.notes.append(f"no tier is cheaper than {gate.tier}; asking again")
         else:
-            cheaper = engine.config.cheaper_tier(tier)
-            if cheaper is None:
-                notes.append(f"no tier is cheaper than {tier}; asking again")
-            else:
-                notes.append(f"continuing on cheaper tier {cheaper} instead of {tier}")
-                tier = cheaper
+            gate.notes.append(f"continuing on cheaper tier {cheaper} instead of {gate.tier}")
+            gate.tier = cheaper
 
 
-def _parse_budget_decision(decision: Any) -> tuple[str, float]:
+async def _reserve(
+    ledger: Ledger,
+    spec: TierSpec,
+    messages: Sequence[BaseMessage],
+    tools: list[dict[str, Any]],
+) -> Reservation | None:
+    """Reserve, waiting while sibling requests are in flight.
+
+    In-flight requests usually cost far less than their reservations, so what is left is
+    only known once they settle.
+    """
+    while (reservation := ledger.reserve(spec, messages, tools)) is None and ledger.in_flight:
+        await asyncio.sleep(_SETTLE_POLL_S)
+    return reservation
+
+
+_SETTLE_POLL_S = 0.01
+
+
+def _unattended_step(
+    engine: Engine,
+    site: CallSite,
+    gate: _Gate,
+    action: BudgetAction,
+    ledger: Ledger,
+    messages: Sequence[BaseMessage],
+    tools: list[dict[str, Any]],
+) -> _Gate:
+    """The declared budget policy: step down while a cheaper tier fits, else stop."""
+    tier = gate.tier
+    if action == BudgetAction.CHEAPER:
+        while (tier := cheaper_tier(tier, engine.config)) is not None:
+            gate.reservation = ledger.reserve(engine.config.tier(tier), messages, tools)
+            if gate.reservation is not None:
+                gate.notes.append(f"budget: continuing on tier {tier} instead of {gate.tier}")
+                gate.tier = tier
+                return gate
+    gate.stopped = RunStatus.BUDGET_EXHAUSTED
+    gate.notes.append(
+        f"budget exhausted: ${ledger.spent_usd:.6f} of ${ledger.budget_usd or 0:.6f} spent; "
+        f"the next {site.node} call on tier {gate.tier} does not fit"
+    )
+    return gate
+
+
+def _budget_question(
+    engine: Engine,
+    site: CallSite,
+    tier: str,
+    ledger: Ledger,
+    problem: str | None,
+    spec: TierSpec,
+) -> dict[str, Any]:
+    remaining = ledger.remaining_usd() or 0.0
+    return {
+        "kind": InterruptKind.BUDGET,
+        "error": problem,
+        "task_id": site.task_id,
+        "question": (
+            f"The next call ({site.node}, tier {tier}) cannot fit in the budget left "
+            f"(${remaining:.6f}; it needs room for its input and at least "
+            f"{MIN_OUTPUT_TOKENS} output tokens); ${ledger.spent_usd:.6f} of "
+            f"${ledger.budget_usd or 0:.6f} is spent."
+        ),
+        "node": site.node,
+        "subagent": site.subagent,
+        "tier": tier,
+        "spent_usd": ledger.spent_usd,
+        "budget_usd": ledger.budget_usd,
+        "remaining_usd": remaining,
+        "cheaper_tier": cheaper_tier(tier, engine.config),
+        "options": list(BUDGET_OPTIONS),
+        "resume_with": {"action": "raise|cheaper|stop", "budget_usd": "new total (raise)"},
+    }
+
+
+def _parse_budget_decision(decision: Any) -> tuple[BudgetAction, float]:
     if isinstance(decision, str):
         decision = {"action": decision}
     if not isinstance(decision, Mapping) or decision.get("action") not in BUDGET_OPTIONS:
@@ -151,9 +236,12 @@ def _parse_budget_decision(decision: Any) -> tuple[str, float]:
             f"budget interrupt resumed with {decision!r}; resume with "
             "{'action': 'raise', 'budget_usd': 1.0}, {'action': 'cheaper'} or {'action': 'stop'}"
         )
-    action = str(decision["action"])
-    value = float(decision.get("budget_usd") or 0.0)
-    if action == "raise" and value <= 0:
+    action = BudgetAction(str(decision["action"]))
+    try:
+        value = float(decision.get("budget_usd") or 0.0)
+    except (TypeError, ValueError):
+        raise ValueError("'budget_usd' must be a number (the new total budget)") from None
+    if action == BudgetAction.RAISE and value <= 0:
         raise ValueError("a budget raise needs a positive 'budget_usd' (the new total)")
     return action, value
 
@@ -162,16 +250,20 @@ def _record(
     engine: Engine,
     site: CallSite,
     tier: str,
-    base_url: str,
+    endpoint: str,
     model: str,
     started: float,
     msg: AIMessage | None,
     error: BaseException | None,
+    run_id: str | None,
+    charge_usd: float | None = None,
 ) -> UsageRecord:
     usage: Any = (msg.usage_metadata if msg is not None else None) or {}
     inp = int(usage.get("input_tokens") or 0)
     out = int(usage.get("output_tokens") or 0)
     cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+    spec = engine.config.tier(tier)
+    cost = cost_usd(spec.price, input_tokens=inp, cached_tokens=cached, output_tokens=out)
     return UsageRecord(
         id=uuid.uuid4().hex,
         node=site.node,
@@ -179,22 +271,36 @@ def _record(
         task_id=site.task_id,
         tier=tier,
         model=model,
-        endpoint=base_url,
+        endpoint=endpoint,
         input_tokens=inp,
         cached_tokens=cached,
         output_tokens=out,
         latency_s=round(time.monotonic() - started, 4),
-        cost_usd=cost_usd(
-            engine.config.tier(tier).price,
-            input_tokens=inp,
-            cached_tokens=cached,
-            output_tokens=out,
-        ),
-        error=None if error is None else _describe(error, engine.config.tier(tier).timeout_s),
+        cost_usd=cost if charge_usd is None else charge_usd,
+        billing="reported" if charge_usd is None else "estimated",
+        error=None if error is None else _describe(error, spec.timeout_s),
         escalation_reason=site.escalation_reason,
         # Wall-clock start of the request (latency_s is measured on the monotonic clock).
         started_at=round(time.time() - (time.monotonic() - started), 4),
+        run_id=run_id,
     )
+
+
+def _maybe_billed(exc: BaseException) -> bool:
+    """Failures after which the server may have done (and billed) the work."""
+    import httpx
+    import openai
+
+    billed = (
+        TimeoutError,
+        asyncio.TimeoutError,
+        openai.APITimeoutError,
+        openai.APIConnectionError,
+        httpx.TimeoutException,
+        httpx.RemoteProtocolError,
+        ConnectionError,
+    )
+    return isinstance(exc, billed)
 
 
 _GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
@@ -235,53 +341,67 @@ async def call_model(
     tools: Sequence[Any] = (),
     tool_choice: str | None = None,
     retry: RetryPolicy | None = None,
+    policy: TierPolicy | None = None,
 ) -> CallOutcome:
     """Make one model request for ``site`` under the run's budget.
 
-    Transient errors are retried with backoff (LangGraph's RetryPolicy values, transient-only
-    ``retry_on``), then the tier's fallback endpoints are tried. Every attempt, failed or not,
-    becomes a UsageRecord.
+    The budget gate reserves the request's worst case first, with ``max_tokens`` clamped to
+    what the budget left can pay; when nothing useful fits it asks a human, or follows
+    ``policy.on_budget`` in unattended runs. Transient errors are retried with backoff
+    (LangGraph's RetryPolicy values, transient-only ``retry_on``), then the tier's fallback
+    endpoints are tried. Every attempt, failed or not, becomes a UsageRecord; an attempt that
+    timed out or lost its connection is charged at its reservation (``billing="estimated"``).
 
     Raises:
         ModelCallError: the request failed on every endpoint, or failed for a non-transient reason.
     """
-    tool_dicts = [convert_to_openai_tool(t) for t in tools]
-    call_id = uuid.uuid4().hex
-    tier, budget, stopped, notes = await _budget_gate(
-        engine, site, state, messages, tool_dicts, call_id
-    )
-    if stopped:
-        return CallOutcome(None, [], tier, budget, stopped=True, notes=notes)
-    ledger = ledger_for(_thread_id(), budget if budget is not None else state.get("budget_usd"))
-    spec = engine.config.tier(tier)
-    policy = retry or transient_retry_policy(spec.max_retries)
+    offered = tool_dicts(tools)
+    ledger = ledger_for(state)
+    gate = await _budget_gate(engine, site, ledger, policy or TierPolicy(), messages, offered)
+    if gate.stopped or gate.reservation is None:
+        return CallOutcome(None, [], gate.tier, gate.budget_usd, gate.stopped, gate.notes)
+    tier, spec = gate.tier, engine.config.tier(gate.tier)
+    attempts = retry or transient_retry_policy(spec.max_retries)
     if retry is not None:
-        policy = policy._replace(retry_on=transient_retry_policy(0).retry_on)
+        attempts = attempts._replace(retry_on=transient_retry_policy(0).retry_on)
+    run_id = state.get("run_id")
     records: list[UsageRecord] = []
     last_error: BaseException | None = None
+    reservation: Reservation | None = gate.reservation
     try:
         for endpoint in engine.endpoints(tier):
             model_name = endpoint.model or spec.model
-            client = engine.client(tier, endpoint)
-            runnable = (
-                client.bind_tools(tool_dicts, tool_choice=tool_choice) if tool_dicts else client
-            )
-            for attempt in range(1, policy.max_attempts + 1):
+            runnable = engine.bound(tier, endpoint, offered, tool_choice)
+            for attempt in range(1, attempts.max_attempts + 1):
+                if reservation is None:
+                    # A retry must fit in what is left too; it cannot ask a human now, since
+                    # an interrupt here would replay the attempts already paid for.
+                    reservation = ledger.reserve(spec, messages, offered)
+                    if reservation is None:
+                        note = f"budget exhausted before retrying {site.node} on tier {tier}"
+                        return CallOutcome(
+                            None, records, tier, gate.budget_usd, RunStatus.BUDGET_EXHAUSTED,
+                            [*gate.notes, note],
+                        )  # fmt: skip
                 started = time.monotonic()
+                trace = _trace_config(site, tier, model_name, endpoint.base_url, ledger, spec)
+                kwargs = engine.request_kwargs(tier, endpoint, reservation.max_tokens)
                 try:
-                    trace = _trace_config(site, tier, model_name, endpoint.base_url, ledger)
-                    trace["metadata"].update(price_metadata(spec))
                     async with _gate(spec):
                         # The timeout starts once the request may run, not while it queues.
                         started = time.monotonic()
-                        request = runnable.ainvoke(list(messages), config=trace)  # type: ignore[arg-type]
+                        request = runnable.ainvoke(list(messages), config=trace, **kwargs)  # type: ignore[arg-type]
                         msg = await asyncio.wait_for(request, timeout=spec.timeout_s)
                 except Exception as exc:  # noqa: BLE001
                     last_error = exc
+                    charge = reservation.estimate_usd if _maybe_billed(exc) else None
                     rec = _record(
-                        engine, site, tier, endpoint.base_url, model_name, started, None, exc
-                    )
+                        engine, site, tier, endpoint.base_url, model_name, started, None, exc,
+                        run_id, charge,
+                    )  # fmt: skip
                     records.append(rec)
+                    ledger.settle(reservation, rec.model_dump())
+                    reservation = None
                     _emit(
                         {
                             "event": "model_error",
@@ -290,27 +410,32 @@ async def call_model(
                             "error": rec.error,
                         }
                     )
-                    if not policy.retry_on(exc):  # type: ignore[operator]
+                    if not attempts.retry_on(exc):  # type: ignore[operator]
                         raise ModelCallError(tier, model_name, exc) from exc
-                    if attempt < policy.max_attempts:
-                        await asyncio.sleep(_backoff(policy, attempt))
+                    if attempt < attempts.max_attempts:
+                        await asyncio.sleep(_backoff(attempts, attempt))
                     continue
-                assert isinstance(msg, AIMessage)
-                rec = _record(engine, site, tier, endpoint.base_url, model_name, started, msg, None)
+                if not isinstance(msg, AIMessage):
+                    raise ModelCallError(tier, model_name, TypeError(f"got {type(msg).__name__}"))
+                rec = _record(
+                    engine, site, tier, endpoint.base_url, model_name, started, msg, None, run_id
+                )
                 records.append(rec)
-                ledger.settle(call_id, rec)
-                _emit(_progress(site, rec, ledger.spent_usd))
-                return CallOutcome(msg, records, tier, budget, notes=notes)
+                ledger.settle(reservation, rec.model_dump())
+                reservation = None
+                _emit(_progress(site, rec, ledger))
+                return CallOutcome(msg, records, tier, gate.budget_usd, notes=gate.notes)
         assert last_error is not None
         raise ModelCallError(tier, spec.model, last_error) from last_error
     except ModelCallError as exc:
         exc.records = [r.model_dump() for r in records]
         raise
     finally:
-        ledger.settle(call_id, None)
+        if reservation is not None:
+            ledger.settle(reservation, None)
 
 
-def _progress(site: CallSite, rec: UsageRecord, spent: float) -> dict[str, Any]:
+def _progress(site: CallSite, rec: UsageRecord, ledger: Ledger) -> dict[str, Any]:
     return {
         "event": "model_call",
         "node": site.node,
@@ -319,16 +444,17 @@ def _progress(site: CallSite, rec: UsageRecord, spent: float) -> dict[str, Any]:
         "model": rec.model,
         "tokens": rec.input_tokens + rec.output_tokens,
         "cost_usd": rec.cost_usd,
-        "spent_usd": spent,
+        "spent_usd": ledger.spent_usd,
+        "budget_usd": ledger.budget_usd,
         "latency_s": rec.latency_s,
     }
 
 
 def _trace_config(
-    site: CallSite, tier: str, model: str, endpoint: str, ledger: Any
+    site: CallSite, tier: str, model: str, endpoint: str, ledger: Ledger, spec: TierSpec
 ) -> dict[str, Any]:
     remaining = ledger.remaining_usd()
-    return {
+    config: dict[str, Any] = {
         "run_name": f"{site.subagent or site.node} [{tier}]",
         "tags": [f"tier:{tier}", f"node:{site.node}"]
         + ([f"subagent:{site.subagent}"] if site.subagent else []),
@@ -341,5 +467,7 @@ def _trace_config(
             "tierflow_task_id": site.task_id,
             "tierflow_escalation_reason": site.escalation_reason,
             "tierflow_budget_remaining_usd": remaining,
+            **price_metadata(spec),
         },
     }
+    return config

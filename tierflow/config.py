@@ -35,6 +35,7 @@ __all__ = [
     "load_config",
     "default_profile",
     "BUILTIN_PROFILES",
+    "is_loopback",
 ]
 
 _PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -43,7 +44,8 @@ BUILTIN_PROFILES = tuple(sorted(p.stem for p in _PROFILE_DIR.glob("*.toml")))
 ToolMode = Literal["native", "forced"]
 
 
-def _is_loopback(url: str) -> bool:
+def is_loopback(url: str) -> bool:
+    """True for a URL on this machine (localhost, 127.0.0.0/8, ::1)."""
     host = urlparse(url).hostname or ""
     if host == "localhost":
         return True
@@ -107,7 +109,7 @@ class TierSpec(BaseModel):
     @property
     def is_local(self) -> bool:
         """True when the endpoint is on this machine (no API key needed)."""
-        return _is_loopback(self.base_url)
+        return is_loopback(self.base_url)
 
     def api_key(self) -> str:
         """The API key to send; loopback servers accept any placeholder."""
@@ -290,7 +292,7 @@ def _check_keys(cfg: TierConfig) -> None:
             for i, fb in enumerate(tier.fallbacks)
         ]
         for url, key_env, field in endpoints:
-            if _is_loopback(url):
+            if is_loopback(url):
                 continue
             if not key_env:
                 raise ConfigError(

@@ -5,9 +5,7 @@ from __future__ import annotations
 __all__ = [
     "TierflowError",
     "ConfigError",
-    "BudgetExceededError",
     "ModelCallError",
-    "OutputValidationError",
     "GraphNotFoundError",
 ]
 
@@ -31,19 +29,6 @@ class ConfigError(TierflowError):
         super().__init__(f"config field '{field}': {problem}. Fix: {fix}")
 
 
-class BudgetExceededError(TierflowError):
-    """A model call was refused because it could cross the run's budget."""
-
-    def __init__(self, *, budget_usd: float, spent_usd: float, estimate_usd: float) -> None:
-        self.budget_usd = budget_usd
-        self.spent_usd = spent_usd
-        self.estimate_usd = estimate_usd
-        super().__init__(
-            f"call refused: spent ${spent_usd:.6f} + estimated ${estimate_usd:.6f} would exceed "
-            f"the budget of ${budget_usd:.6f}. Raise --budget-usd or use a cheaper tier."
-        )
-
-
 class ModelCallError(TierflowError):
     """A model request failed after its retries."""
 
@@ -53,15 +38,6 @@ class ModelCallError(TierflowError):
         self.cause = cause
         self.records: list = []  # usage records of the failed attempts, to keep in state
         super().__init__(f"tier '{tier}' ({model}) failed: {type(cause).__name__}: {cause}")
-
-
-class OutputValidationError(TierflowError):
-    """A model answer did not match the required schema after the allowed repairs."""
-
-    def __init__(self, schema: str, detail: str) -> None:
-        self.schema = schema
-        self.detail = detail
-        super().__init__(f"model output does not match {schema}: {detail}")
 
 
 class GraphNotFoundError(TierflowError):

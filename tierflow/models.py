@@ -9,7 +9,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from tierflow.config import Endpoint, TierSpec, _is_loopback
+from tierflow.config import Endpoint, TierSpec, is_loopback
 
 __all__ = ["chat_model", "endpoints_of"]
 
@@ -49,7 +49,7 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
     )
     # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends), so the
     # cap goes in the body as `max_tokens` for loopback servers; OpenAI's newer models reject it.
-    extra_body = {"max_tokens": tier.max_output_tokens} if _is_loopback(endpoint.base_url) else None
+    extra_body = {"max_tokens": tier.max_output_tokens} if is_loopback(endpoint.base_url) else None
     return ChatOpenAI(
         model=endpoint.model or tier.model,
         base_url=endpoint.base_url,

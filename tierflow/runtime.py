@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
 
-from tierflow.config import Endpoint, TierConfig, load_config
+from tierflow.config import Endpoint, TierConfig, is_loopback, load_config
 from tierflow.models import chat_model, endpoints_of
+from tierflow.tiers import POLICIES, TierPolicy
 
 __all__ = [
     "RunContext",
@@ -23,53 +24,6 @@ __all__ = [
     "transient_retry_policy",
 ]
 
-CHEAPEST = "@cheapest"
-TOP = "@flagship"
-
-
-@dataclass(frozen=True)
-class TierPolicy:
-    """How a run assigns tiers to model-calling nodes (what evals compare).
-
-    Attributes:
-        name: label shown in reports.
-        subagent_tier: tier for every subagent (``@cheapest``/``@flagship`` allowed); None keeps
-            each subagent's declared tier.
-        planner_tier: tier of the supervisor and the final answer; None means the flagship.
-        escalate: let failing subagent tasks climb the ladder.
-        human: after the top tier, interrupt for a human (off in unattended evals: the task fails).
-    """
-
-    name: str = "tiered"
-    subagent_tier: str | None = None
-    planner_tier: str | None = None
-    escalate: bool = True
-    human: bool = True
-
-    def subagent(self, declared: str, config: TierConfig) -> str:
-        """Starting tier of a subagent."""
-        return _resolve(self.subagent_tier, config) or declared
-
-    def planner(self, config: TierConfig) -> str:
-        """Tier of the supervisor and answer nodes."""
-        return _resolve(self.planner_tier, config) or config.flagship
-
-
-def _resolve(tier: str | None, config: TierConfig) -> str | None:
-    if tier == CHEAPEST:
-        return config.ladder[0]
-    if tier == TOP:
-        return config.flagship
-    return tier
-
-
-POLICIES: dict[str, TierPolicy] = {
-    "tiered": TierPolicy("tiered"),
-    "all-flagship": TierPolicy("all-flagship", TOP, TOP, escalate=False, human=False),
-    "all-nano": TierPolicy("all-nano", CHEAPEST, CHEAPEST, escalate=False, human=False),
-    "cascade": TierPolicy("cascade", CHEAPEST, None, escalate=True, human=False),
-}
-
 
 @dataclass(frozen=True)
 class RunContext:
@@ -80,7 +34,8 @@ class RunContext:
         config_file: path of a tierflow.toml; default ``./tierflow.toml`` when present.
         models: tier name -> chat model to use instead of the configured endpoint (tests).
         retry: override of the retry policy for model calls (tests use zero backoff).
-        policy: tier assignment (see :data:`POLICIES`); default keeps the graph's own tiers.
+        policy: tier assignment and unattended behaviour (see :mod:`tierflow.tiers`); the
+            default keeps the graph's own tiers and asks a human when needed.
     """
 
     profile: str | None = None
@@ -88,7 +43,6 @@ class RunContext:
     models: Mapping[str, BaseChatModel] | None = None
     retry: RetryPolicy | None = None
     policy: TierPolicy = TierPolicy()
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def context_of(runtime: Any) -> RunContext:
@@ -129,6 +83,7 @@ class Engine:
         self.config = config
         self._overrides = dict(models or {})
         self._clients: dict[tuple[str, str], BaseChatModel] = {}
+        self._bound: dict[tuple[Any, ...], tuple[list[dict[str, Any]], Any]] = {}
         self._lock = threading.Lock()
 
     def endpoints(self, tier: str) -> list[Endpoint]:
@@ -144,6 +99,28 @@ class Engine:
         if override is not None:
             return str(getattr(override, "model_name", None) or type(override).__name__)
         return self.config.tier(tier).model
+
+    def bound(
+        self, tier: str, endpoint: Endpoint, tools: list[dict[str, Any]], tool_choice: str | None
+    ) -> Any:
+        """The client of ``tier`` with ``tools`` bound (cached: tool dicts are built once)."""
+        client = self.client(tier, endpoint)
+        if not tools:
+            return client
+        key = (tier, endpoint.base_url, tuple(id(t) for t in tools), tool_choice)
+        hit = self._bound.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], tools, strict=True)):
+            hit = (list(tools), client.bind_tools(tools, tool_choice=tool_choice))
+            with self._lock:
+                self._bound[key] = hit
+        return hit[1]
+
+    def request_kwargs(self, tier: str, endpoint: Endpoint, max_tokens: int) -> dict[str, Any]:
+        """Per-request arguments: the output cap the budget gate clamped."""
+        if tier not in self._overrides and is_loopback(endpoint.base_url):
+            # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends).
+            return {"max_tokens": max_tokens, "extra_body": {"max_tokens": max_tokens}}
+        return {"max_tokens": max_tokens}
 
     def client(self, tier: str, endpoint: Endpoint) -> BaseChatModel:
         """The chat client of ``tier`` at ``endpoint`` (built once per process)."""

@@ -1,4 +1,4 @@
-"""State keys every tierflow graph shares: usage records, budget, timeline events."""
+"""State keys every tierflow graph shares: run id, usage records, budget, timeline events."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ __all__ = ["EngineState", "merge_dict", "max_budget", "merge_events"]
 
 
 def merge_dict(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Reducer: union of two dicts, right wins; keys sorted so parallel merges are deterministic."""
-    merged = {**(left or {}), **(right or {})}
-    return {k: merged[k] for k in sorted(merged)}
+    """Reducer: union of two dicts, right wins.
+
+    Deterministic without sorting: LangGraph applies the writes of parallel tasks in task
+    order, not in the order they finished.
+    """
+    if not right:
+        return dict(left or {})
+    return {**(left or {}), **right}
 
 
 def max_budget(left: float | None, right: float | None) -> float | None:
@@ -28,19 +33,16 @@ def max_budget(left: float | None, right: float | None) -> float | None:
 def merge_events(
     left: Sequence[Mapping[str, Any]] | None, right: Sequence[Mapping[str, Any]] | None
 ) -> list[dict[str, Any]]:
-    """Reducer: append timeline events not seen yet (by ``id``)."""
-    out = [dict(e) for e in left or ()]
-    seen = {e.get("id") for e in out}
-    for event in right or ():
-        if event.get("id") not in seen:
-            seen.add(event.get("id"))
-            out.append(dict(event))
-    return out
+    """Reducer: append the new timeline events (each is written once, by the node it describes)."""
+    if not right:
+        return list(left or ())
+    return [*(left or ()), *right]
 
 
 class EngineState(TypedDict, total=False):
     """Keys the engine reads and writes in every graph (mix into a graph's own state)."""
 
+    run_id: str
     usage: Annotated[list[dict[str, Any]], merge_usage]
     budget_usd: Annotated[float | None, max_budget]
     events: Annotated[list[dict[str, Any]], merge_events]

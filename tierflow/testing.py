@@ -56,6 +56,7 @@ class Request:
     messages: list[BaseMessage]
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: Any = None
+    max_tokens: int | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -109,12 +110,16 @@ class ScriptedChatModel(BaseChatModel):
     Args:
         script: the replies.
         delay_s: simulated latency per request (async requests sleep without blocking).
-        name_: a label shown in errors.
+        label: a label shown in errors and recorded as the model name.
+        spend_max_tokens: report exactly the request's ``max_tokens`` as output tokens (the
+            worst case a budget must pay). Otherwise scripted output counts are capped at
+            ``max_tokens``, as a real server caps them.
     """
 
     script: list[Any]
     delay_s: float = 0.0
     label: str = "scripted"
+    spend_max_tokens: bool = False
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _remaining: list[Any] = PrivateAttr(default_factory=list)
@@ -171,6 +176,7 @@ class ScriptedChatModel(BaseChatModel):
                 messages=list(messages),
                 tools=list(kwargs.get("tools") or []),
                 tool_choice=kwargs.get("tool_choice"),
+                max_tokens=kwargs.get("max_tokens"),
                 started_at=started,
                 finished_at=time.monotonic(),
             )
@@ -188,6 +194,12 @@ class ScriptedChatModel(BaseChatModel):
                 "output_tokens": out,
                 "total_tokens": inp + out,
             }
+        cap = kwargs.get("max_tokens")
+        if cap is not None:
+            usage = dict(msg.usage_metadata)
+            out = cap if self.spend_max_tokens else min(usage["output_tokens"], cap)
+            usage.update(output_tokens=out, total_tokens=usage["input_tokens"] + out)
+            msg.usage_metadata = usage  # type: ignore[assignment]
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _generate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +42,10 @@ class UsageRecord(BaseModel):
     error: str | None = None
     escalation_reason: str | None = None
     started_at: float = 0.0
+    run_id: str | None = None
+    # "reported": tokens from the server's usage; "estimated": the request timed out or lost
+    # its connection, so the server's bill is unknown and the reservation is charged instead.
+    billing: Literal["reported", "estimated"] = "reported"
 
 
 def _as_record(item: UsageRecord | dict[str, Any]) -> UsageRecord:
@@ -49,25 +53,17 @@ def _as_record(item: UsageRecord | dict[str, Any]) -> UsageRecord:
 
 
 def merge_usage(
-    left: Sequence[UsageRecord | dict[str, Any]] | None,
-    right: Sequence[UsageRecord | dict[str, Any]] | None,
+    left: Sequence[dict[str, Any]] | None, right: Sequence[dict[str, Any]] | None
 ) -> list[dict[str, Any]]:
-    """Reducer: append records not seen yet (by id), so branches may carry the full list.
+    """Reducer: append the new records (each request writes its record exactly once).
 
-    Records are kept as plain dicts in state so any checkpointer serializes them.
+    Records are kept as plain dicts in state so any checkpointer serializes them. Nothing
+    sends the record list down to subagents, so appending needs no de-duplication and a
+    merge costs O(new records), not O(all records).
     """
-    out = [_as_dict(r) for r in left or ()]
-    seen = {r["id"] for r in out}
-    for item in right or ():
-        rec = _as_dict(item)
-        if rec["id"] not in seen:
-            seen.add(rec["id"])
-            out.append(rec)
-    return out
-
-
-def _as_dict(item: UsageRecord | dict[str, Any]) -> dict[str, Any]:
-    return item.model_dump() if isinstance(item, UsageRecord) else dict(item)
+    if not right:
+        return list(left or ())
+    return [*(left or ()), *right]
 
 
 def as_records(items: Iterable[UsageRecord | dict[str, Any]]) -> list[UsageRecord]:

@@ -64,7 +64,7 @@ async def main(phase: str, data_dir: str, thread: str) -> None:
         # flagship call: 1000*2.5e-6 + 100*15e-6 = 0.004; mini: 500*0.75e-6 + 50*4.5e-6 = 0.0006
         result = await runner.run(
             "codebase_qa",
-            {"request": "where is fs_tools?", "env": {"root": str(ROOT)}, "budget_usd": 0.012},
+            {"request": "where is fs_tools?", "env": {"root": str(ROOT)}, "budget_usd": 0.0075},
             thread_id=thread,
         )
     else:

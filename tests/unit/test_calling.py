@@ -14,7 +14,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from tierflow.budget import Ledger, estimate_call_usd, ledger_for
+from tierflow.budget import (
+    MIN_OUTPUT_TOKENS,
+    Ledger,
+    RunIdentityError,
+    end_run,
+    ledger_for,
+    plan_call,
+)
 from tierflow.calling import CallSite, call_model
 from tierflow.config import load_config
 from tierflow.errors import ModelCallError
@@ -46,7 +53,12 @@ def connection_error() -> openai.APIConnectionError:
 
 async def call(ctx: Any, **kwargs: Any) -> Any:
     return await call_model(
-        engine_for(ctx), SITE, {}, [HumanMessage("hi")], retry=ctx.retry, **kwargs
+        engine_for(ctx),
+        SITE,
+        {"run_id": uuid.uuid4().hex},
+        [HumanMessage("hi")],
+        retry=ctx.retry,
+        **kwargs,
     )
 
 
@@ -113,7 +125,7 @@ async def test_tier_max_retries_applies_without_a_policy(scripted, make_ctx, mon
     ctx = make_ctx({"nano": nano})
 
     with pytest.raises(ModelCallError):
-        await call_model(engine_for(ctx), SITE, {}, [HumanMessage("hi")])
+        await call_model(engine_for(ctx), SITE, {"run_id": "r"}, [HumanMessage("hi")])
 
     assert len(nano.requests) == 2
 
@@ -172,7 +184,7 @@ def finish(category: str) -> Any:
 async def run_classify(ctx: Any, thread: Any) -> dict[str, Any]:
     graph = build_subagent(CLASSIFY).compile(checkpointer=InMemorySaver())
     return await graph.ainvoke(
-        subagent_input("t1", Ticket(text="refund please"), {}), thread(), context=ctx
+        subagent_input("t1", Ticket(text="refund please"), {"run_id": "r"}), thread(), context=ctx
     )
 
 
@@ -214,50 +226,91 @@ async def test_escalated_tier_still_sees_the_task_after_an_error(
 # --- budget ledger -------------------------------------------------------------------------
 
 
+FLAGSHIP = load_config("openai", require_keys=False).tier("flagship")
+
+
 def test_ledger_refuses_a_reservation_that_could_cross_the_budget() -> None:
     ledger = Ledger(0.10)
+    msgs = [HumanMessage("hi")]
 
-    assert ledger.try_reserve("a", 0.06)
-    assert not ledger.try_reserve("b", 0.05)  # concurrent calls share one budget
-    assert ledger.remaining_usd() == pytest.approx(0.04)
-    ledger.settle("a", None)
-    assert ledger.try_reserve("b", 0.05)
-    assert ledger.committed_usd == pytest.approx(0.05)
+    first = ledger.reserve(FLAGSHIP, msgs, [])
+    assert first is not None and first.max_tokens == FLAGSHIP.max_output_tokens
+    # concurrent calls share one budget: the second only gets what the first left over
+    second = ledger.reserve(FLAGSHIP, msgs, [])
+    assert second is not None and second.max_tokens < FLAGSHIP.max_output_tokens
+    assert ledger.committed_usd <= 0.10 + 1e-12
+    assert ledger.reserve(FLAGSHIP, msgs, []) is None  # nothing useful fits any more
+    ledger.settle(first, None)
+    assert ledger.reserve(FLAGSHIP, msgs, []) is not None
 
 
 def test_ledger_settles_reservations_with_real_cost() -> None:
     ledger = Ledger(1.0)
     ledger.absorb([{"id": "old", "cost_usd": 0.25}, {"id": "old", "cost_usd": 0.25}])
-    ledger.try_reserve("call", 0.5)
+    call = ledger.reserve(FLAGSHIP, [HumanMessage("hi")], [])
+    assert call is not None
 
-    ledger.settle("call", None)
-    ledger.absorb([{"id": "new", "cost_usd": 0.1}])
+    ledger.settle(call, {"id": "new", "cost_usd": 0.1})
+    ledger.settle(call, {"id": "new", "cost_usd": 0.1})  # idempotent
 
     assert ledger.spent_usd == pytest.approx(0.35)
     assert ledger.committed_usd == pytest.approx(0.35)
     assert Ledger(None).remaining_usd() is None
 
 
-def test_ledger_for_only_grows_the_budget() -> None:
-    tid = uuid.uuid4().hex
-    ledger = ledger_for(tid, 0.5)
-
-    assert ledger_for(tid, 0.2) is ledger and ledger.budget_usd == 0.5
-    assert ledger_for(tid, 0.8).budget_usd == 0.8
+def test_max_tokens_is_clamped_to_what_the_budget_left_pays() -> None:
+    msgs = [HumanMessage("hi")]
+    full = plan_call(FLAGSHIP, msgs, [], None)
+    assert full is not None and full[1] == FLAGSHIP.max_output_tokens
+    small = plan_call(FLAGSHIP, msgs, [], 0.005)
+    assert small is not None
+    estimate, max_tokens = small
+    assert MIN_OUTPUT_TOKENS <= max_tokens < FLAGSHIP.max_output_tokens
+    assert estimate <= 0.005
+    assert plan_call(FLAGSHIP, msgs, [], 0.0005) is None  # under the useful minimum
 
 
 def test_estimate_is_an_upper_bound_with_full_output() -> None:
-    tier = load_config("openai", require_keys=False).tier("flagship")
-    short = estimate_call_usd(tier, [HumanMessage("hi")])
-    long = estimate_call_usd(tier, [HumanMessage("word " * 2000)])
+    short = plan_call(FLAGSHIP, [HumanMessage("hi")], [], None)
+    long = plan_call(FLAGSHIP, [HumanMessage("word " * 2000)], [], None)
+    assert short is not None and long is not None
 
-    assert short > tier.max_output_tokens * tier.price.output / 1e6
-    assert long > short + 2000 * tier.price.input / 1e6  # at least one token per word
+    assert short[0] > FLAGSHIP.max_output_tokens * FLAGSHIP.price.output / 1e6
+    assert long[0] > short[0] + 2000 * FLAGSHIP.price.input / 1e6  # >= one token per word
+
+
+def test_a_budgeted_call_without_a_run_is_a_clear_error() -> None:
+    with pytest.raises(RunIdentityError, match="begin"):
+        ledger_for({"budget_usd": 1.0})
+
+
+def test_ledger_is_per_run_and_keeps_its_budget_when_state_lacks_it() -> None:
+    a, b = {"run_id": uuid.uuid4().hex, "budget_usd": 0.5}, {"run_id": uuid.uuid4().hex}
+    ledger = ledger_for(a)
+
+    assert ledger_for(b) is not ledger and ledger_for(b).budget_usd is None
+    assert ledger_for({"run_id": a["run_id"]}).budget_usd == 0.5  # missing never lifts it
+    assert ledger_for({**a, "budget_usd": 0.2}).budget_usd == 0.5  # only a raise changes it
+    assert ledger_for({**a, "budget_usd": 0.8}) is ledger and ledger.budget_usd == 0.8
+    end_run(a)
+    assert ledger_for(a) is not ledger  # dropped at the end of the run, rebuilt from state
+
+
+def test_a_subagent_rebuilds_its_ledger_from_the_spend_at_dispatch() -> None:
+    state = {
+        "run_id": uuid.uuid4().hex,
+        "budget_usd": 1.0,
+        "spent_usd": 0.4,
+        "usage": [{"id": "r1", "cost_usd": 0.1}],
+    }
+    assert ledger_for(state).spent_usd == pytest.approx(0.5)
 
 
 # --- budget gate in a graph run ------------------------------------------------------------
 
-BUDGET = 0.068  # fits one flagship worst case (~$0.065), not a second after ~$0.0067 spent
+# Enough for the first round ($0.00682) with max_tokens clamped, not for a second supervisor
+# call: its input estimate (~$0.0037) plus the useful minimum of output exceeds what is left.
+BUDGET = 0.010
 
 
 def budget_models(scripted: Any, *, second: list[Any] | None = None, mini_extra: list[Any] = ()):
@@ -336,7 +389,7 @@ async def test_budget_interrupts_before_the_call(scripted, make_ctx, thread, qa_
     # 0.0055 (supervisor) + 500*0.75+50*4.5 + 600*0.75+60*4.5 per 1M (mini)
     assert gate["spent_usd"] == pytest.approx(0.0055 + 0.0006 + 0.00072, abs=1e-12)
     assert gate["spent_usd"] == pytest.approx(spent_usd(out["usage"]), abs=1e-12)
-    assert gate["spent_usd"] + gate["estimate_usd"] > BUDGET >= gate["spent_usd"]
+    assert gate["remaining_usd"] == pytest.approx(BUDGET - gate["spent_usd"], abs=1e-9)
 
 
 async def test_budget_raise_continues(scripted, make_ctx, thread, qa_root) -> None:
@@ -427,7 +480,8 @@ async def test_budget_resume_after_an_invalid_value_works(
     assert out["budget_usd"] == 1.0
 
 
-EXPENSIVE_DECIDE = (1000, 4000)  # $0.0625: a mini worst case (~$0.0105) no longer fits $0.07
+EXPENSIVE_DECIDE = (1000, 4000)  # $0.0625: leaves $0.001, under a useful mini request (~$0.0016)
+SUBAGENT_BUDGET = 0.0635
 
 
 async def test_budget_stop_in_a_subagent_stops_its_task(
@@ -448,7 +502,7 @@ async def test_budget_stop_in_a_subagent_stops_its_task(
         ],
     )
     mini = scripted("mini", [])
-    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, 0.07)
+    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, SUBAGENT_BUDGET)
     gate = budget_interrupt(out)
     assert (gate["node"], gate["subagent"], gate["tier"]) == ("search", "search", "mini")
 
@@ -476,7 +530,9 @@ async def test_budget_stop_in_a_subagent_marks_the_run_stopped(
             )
         ],
     )
-    graph, ctx, cfg, out = await start(flag, scripted("mini"), make_ctx, thread, qa_root, 0.07)
+    graph, ctx, cfg, out = await start(
+        flag, scripted("mini"), make_ctx, thread, qa_root, SUBAGENT_BUDGET
+    )
     budget_interrupt(out)
 
     out = await graph.ainvoke(Command(resume={"action": "stop"}), cfg, context=ctx)

@@ -157,11 +157,11 @@ def test_verifier_rejection_escalates_and_is_counted() -> None:
     assert ex.subagent_tiers["extract"] == "flagship" and ex.quality == 1.0
 
 
-def test_budget_gate_is_answered_stop() -> None:
+def test_unattended_budget_stop_ends_budget_exhausted() -> None:
     result = go("triage", limit=1, budget_usd=1e-7)
     ex = result.examples[0]
     assert ex.error is None and ex.cost_usd == 0.0 and ex.quality < 1.0
-    assert ex.prediction["status"] == "stopped"
+    assert ex.prediction["status"] == "budget_exhausted"  # unattended: no interrupt
 
 
 def test_unknown_suite_and_policy_fail_with_the_choices() -> None:

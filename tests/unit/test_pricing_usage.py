@@ -51,14 +51,16 @@ def test_cached_tokens_are_clamped_to_the_prompt() -> None:
     assert cost_usd(FLAGSHIP, input_tokens=-5, cached_tokens=-5, output_tokens=-5) == 0.0
 
 
-def test_merge_usage_keeps_first_copy_of_each_record() -> None:
-    a, b, c = rec(1, cost_usd=0.1), rec(2, cost_usd=0.2), rec(3, cost_usd=0.3)
+def test_merge_usage_appends_only_the_new_records() -> None:
+    a, b, c = (rec(i, cost_usd=i / 10).model_dump() for i in (1, 2, 3))
+    left = [a, b]
 
-    merged = merge_usage([a.model_dump(), b], [b.model_dump(), c, a])
+    merged = merge_usage(left, [c])
 
     assert [r["id"] for r in merged] == ["r1", "r2", "r3"]
-    assert all(isinstance(r, dict) for r in merged)
-    assert spent_usd(merged) == 0.6
+    assert left == [a, b]  # the old value (held by a checkpoint) is not mutated
+    assert merge_usage(None, None) == [] and merge_usage(left, []) == left
+    assert spent_usd(merged) == pytest.approx(0.6)
 
 
 def test_summary_totals_and_latency_percentiles() -> None:

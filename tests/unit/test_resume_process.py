@@ -36,7 +36,8 @@ def run_phase(phase: str, data_dir: Path, extra_env: dict[str, str] | None = Non
 def check_resume_across_processes(data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
     """Start a run that stops at a budget interrupt, then finish it from a new process."""
     first = run_phase("start", data_dir, extra_env)
-    # The second supervisor call (worst case > remaining $0.0074) was not made: a budget interrupt.
+    # The second supervisor call (its input alone is ~$0.0037 plus the useful minimum of output,
+    # more than the $0.0029 left) was not made: a budget interrupt.
     assert first["requests"] == {"flagship": 1, "mini": 1, "nano": 0}
     assert [i["kind"] for i in first["interrupts"]] == ["budget"]
     assert first["interrupts"][0]["spent_usd"] == 0.0046
