@@ -232,6 +232,7 @@ class TriageOutput(TypedDict, total=False):
 
     tickets_out: dict[str, Any]
     status: Literal["running", "done", "budget_exhausted"]
+    run_id: str  # the usage records of this run carry it (a thread keeps every run's records)
     results: Annotated[dict[str, Any], merge_dict]
     usage: Annotated[list[dict[str, Any]], merge_usage]
     events: Annotated[list[dict[str, Any]], merge_events]

@@ -1,0 +1,214 @@
+"""Budgets across whole runs: per-run ledgers, clamped output, unattended stops, linear state."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import RetryPolicy
+
+from tierflow.evals._suites import load_items
+from tierflow.evals.scripted import PERFECT, OracleChatModel, models_for
+from tierflow.graphs import codebase_qa, triage
+from tierflow.runtime import RunContext
+from tierflow.tiers import TierPolicy
+from tierflow.usage import spent_usd
+
+FAST = RetryPolicy(initial_interval=0, jitter=False, max_attempts=1)
+UNATTENDED = TierPolicy("unattended", human=False)
+
+
+def tickets(n: int) -> list[dict[str, Any]]:
+    items = load_items("triage", limit=n)
+    return [{k: i[k] for k in ("id", "subject", "body", "customer_email")} for i in items]
+
+
+def worst_case_models(suite: str) -> dict[str, OracleChatModel]:
+    """Oracle tiers that bill the input they really got and always the full ``max_tokens``."""
+    out = {}
+    for tier, model in models_for(suite, accuracy=PERFECT).items():
+
+        def respond(messages: list[BaseMessage], _r: Any = model.responder) -> Any:
+            reply = _r(messages).model_copy()
+            reply.usage_metadata = None  # input counted from the request itself
+            return reply
+
+        out[tier] = OracleChatModel(script=[], label=tier, responder=respond, spend_max_tokens=True)
+    return out
+
+
+def ctx(models: dict[str, Any], policy: TierPolicy = UNATTENDED) -> RunContext:
+    return RunContext(profile="openai", models=models, retry=FAST, policy=policy)
+
+
+def cfg(thread: str | None = None) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
+
+
+async def test_random_budgets_never_overspend_and_always_make_progress() -> None:
+    rng = random.Random(7)
+    graph = triage.build().compile(checkpointer=InMemorySaver())
+    models = worst_case_models("triage")
+    seen_exhausted = seen_done = 0
+    for _ in range(40):
+        budget = round(10 ** rng.uniform(-3.3, -1.3), 6)  # $0.0005 .. $0.05
+        out = await graph.ainvoke(
+            {"tickets": tickets(2), "budget_usd": budget}, cfg(), context=ctx(models)
+        )
+        assert "__interrupt__" not in out  # unattended: the gate never waits
+        spent = spent_usd(out["usage"])
+        assert spent <= budget + 1e-12, (budget, spent)
+        assert out["usage"], f"a ${budget} budget made no request at all"
+        assert all(r["output_tokens"] > 0 for r in out["usage"])
+        seen_exhausted += out["status"] == "budget_exhausted"
+        seen_done += out["status"] == "done"
+    assert seen_exhausted and seen_done  # the range covers both outcomes
+
+
+async def test_unattended_budget_stop_ends_budget_exhausted_with_the_finished_work() -> None:
+    graph = triage.build().compile(checkpointer=InMemorySaver())
+    out = await graph.ainvoke(
+        {"tickets": tickets(3), "budget_usd": 0.002},
+        cfg(),
+        context=ctx(worst_case_models("triage")),
+    )
+
+    assert out["status"] == "budget_exhausted"
+    statuses = {t["status"] for t in out["tickets_out"].values()}
+    assert "budget_exhausted" in statuses
+    exhausted = [t for t in out["tickets_out"].values() if t["status"] == "budget_exhausted"]
+    assert all("budget exhausted" in t["error"] for t in exhausted)
+    assert spent_usd(out["usage"]) <= 0.002
+
+
+async def test_unattended_supervisor_answers_from_finished_work_or_ends_exhausted(
+    tmp_path: Any,
+) -> None:
+    graph = codebase_qa.build().compile(checkpointer=InMemorySaver())
+    models = worst_case_models("codebase_qa")
+    item = load_items("codebase_qa", limit=1)[0]
+    from tierflow.evals._suites import langgraph_root
+
+    inp = {"request": item["question"], "env": {"root": str(langgraph_root())}}
+    out = await graph.ainvoke({**inp, "budget_usd": 0.004}, cfg(), context=ctx(models))
+
+    assert "__interrupt__" not in out
+    assert out["status"] == "budget_exhausted"
+    assert spent_usd(out["usage"]) <= 0.004
+
+
+async def test_a_reused_thread_starts_a_new_budget_for_a_new_run() -> None:
+    graph = triage.build().compile(checkpointer=InMemorySaver())
+    models, thread = models_for("triage", accuracy=PERFECT), uuid.uuid4().hex
+    budget = 0.0025  # one run costs ~$0.0015: a second would not fit if spend carried over
+    first = await graph.ainvoke(
+        {"tickets": tickets(1), "budget_usd": budget}, cfg(thread), context=ctx(models)
+    )
+    run_cost = spent_usd(first["usage"])
+    assert first["status"] == "done" and budget / 2 < run_cost <= budget
+
+    second = await graph.ainvoke(
+        {"tickets": tickets(1), "budget_usd": budget}, cfg(thread), context=ctx(models)
+    )
+
+    assert second["status"] == "done", second["tickets_out"]
+    assert second["run_id"] != first["run_id"]
+    assert len(second["usage"]) == 2 * len(first["usage"])  # the thread keeps its history
+    mine = [r for r in second["usage"] if r["run_id"] == second["run_id"]]
+    assert spent_usd(mine) == pytest.approx(run_cost)
+
+
+async def test_parallel_runs_in_one_process_keep_their_own_ledgers() -> None:
+    graph = triage.build().compile(checkpointer=InMemorySaver())
+    models = models_for("triage", accuracy=PERFECT)
+
+    async def one(thread: str | None) -> dict[str, Any]:
+        config = cfg(thread) if thread else {}
+        return await graph.ainvoke(
+            {"tickets": tickets(1), "budget_usd": 0.0025}, config, context=ctx(models)
+        )
+
+    # Two runs on different threads, and two with no checkpointer thread at all, side by side.
+    compiled_plain = triage.build().compile()
+    outs = await asyncio.gather(
+        one(uuid.uuid4().hex),
+        one(uuid.uuid4().hex),
+        compiled_plain.ainvoke({"tickets": tickets(1), "budget_usd": 0.0025}, context=ctx(models)),
+        compiled_plain.ainvoke({"tickets": tickets(1), "budget_usd": 0.0025}, context=ctx(models)),
+    )
+    assert [o["status"] for o in outs] == ["done"] * 4
+    assert len({o["run_id"] for o in outs}) == 4
+
+
+async def test_a_timed_out_request_is_charged_at_its_reservation(tmp_path: Any) -> None:
+    from langchain_core.messages import HumanMessage
+
+    from tierflow.budget import ledger_for
+    from tierflow.calling import CallSite, call_model
+    from tierflow.errors import ModelCallError
+    from tierflow.runtime import engine_for
+    from tierflow.testing import ScriptedChatModel, tool_reply
+
+    toml = tmp_path / "tierflow.toml"
+    toml.write_text("[profiles.openai.tiers.nano]\ntimeout_s = 0.02\nmax_retries = 0\n")
+    nano = ScriptedChatModel(script=[tool_reply("x", {})], label="nano", delay_s=0.5)
+    run = RunContext(profile="openai", config_file=str(toml), models={"nano": nano}, retry=FAST)
+    state = {"run_id": uuid.uuid4().hex, "budget_usd": 1.0}
+
+    with pytest.raises(ModelCallError) as info:
+        await call_model(engine_for(run), CallSite("n", "nano"), state, [HumanMessage("hi")])
+
+    (rec,) = info.value.records
+    assert rec["billing"] == "estimated" and rec["error"].startswith("TimeoutError")
+    assert rec["cost_usd"] > 0
+    assert ledger_for(state).spent_usd == pytest.approx(rec["cost_usd"])
+
+
+class MeasuringSaver(InMemorySaver):
+    """An in-memory checkpointer that counts the bytes each put would write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_ns: dict[str, list[int]] = {}
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        ns = config["configurable"].get("checkpoint_ns", "")
+        values = checkpoint["channel_values"]
+        size = sum(len(self.serde.dumps_typed(values[k])[1]) for k in new_versions if k in values)
+        self.by_ns.setdefault(ns.split(":")[0], []).append(size)
+        return super().put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        ns = config["configurable"].get("checkpoint_ns", "")
+        size = sum(len(self.serde.dumps_typed(v)[1]) for _, v in writes)
+        self.by_ns.setdefault(ns.split(":")[0] + "#writes", []).append(size)
+        super().put_writes(config, writes, task_id, task_path)
+
+
+async def measure(n: int) -> MeasuringSaver:
+    saver = MeasuringSaver()
+    graph = triage.build().compile(checkpointer=saver)
+    out = await graph.ainvoke(
+        {"tickets": tickets(n)}, cfg(), context=ctx(models_for("triage", accuracy=PERFECT))
+    )
+    assert out["status"] == "done" and len(out["tickets_out"]) == n
+    return saver
+
+
+async def test_bytes_written_per_task_step_do_not_grow_with_finished_tasks() -> None:
+    small, large = await measure(5), await measure(40)
+
+    assert "draft" in small.by_ns and "draft" in large.by_ns  # drafts start after 2N records
+    for sub in ("classify", "extract", "draft"):
+        # A subagent step writes its own task's state, whatever the number of tasks.
+        assert max(large.by_ns[sub]) <= 1.2 * max(small.by_ns[sub]), sub
+        assert max(large.by_ns[sub + "#writes"]) <= 1.2 * max(small.by_ns[sub + "#writes"])
+    # The run as a whole writes bytes in proportion to its tickets, not their square.
+    per_ticket_small = sum(map(sum, small.by_ns.values())) / 5
+    per_ticket_large = sum(map(sum, large.by_ns.values())) / 40
+    assert per_ticket_large <= 1.5 * per_ticket_small
