@@ -17,7 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 GRAPH_FILES = sorted(p for p in (REPO / "graphs").glob("*.py") if p.name != "__init__.py")
 # Top-level statements a wiring module may hold: docstring, imports, specs, schemas, build().
 WIRING = (ast.Expr, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.ClassDef)
-NOT_YET_WIRING_ONLY = {"triage.py": "Engine core v2 moves triage's node functions into nodes/"}
 
 
 def _logic(tree: ast.Module) -> list[str]:
@@ -40,12 +39,7 @@ def _logic(tree: ast.Module) -> list[str]:
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(reason=NOT_YET_WIRING_ONLY[p.name]))
-        if p.name in NOT_YET_WIRING_ONLY
-        else p
-        for p in GRAPH_FILES
-    ],
+    GRAPH_FILES,
     ids=lambda p: p.name,
 )
 def test_graph_modules_define_no_functions_but_build(path: Path) -> None:
