@@ -255,7 +255,7 @@ def run_spent_usd(state: Mapping[str, Any]) -> float:
     return ledger_for(state).spent_usd
 
 
-def begin_run(state: Mapping[str, Any]) -> dict[str, Any]:
+def begin_run(state: Any) -> dict[str, Any]:
     """Node: stamp a fresh ``run_id`` (new input on a thread starts a new run and budget)."""
     return {"run_id": uuid.uuid4().hex}
 

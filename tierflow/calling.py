@@ -181,9 +181,9 @@ def _unattended_step(
     tools: list[dict[str, Any]],
 ) -> _Gate:
     """The declared budget policy: step down while a cheaper tier fits, else stop."""
-    tier = gate.tier
+    tier: str | None = gate.tier
     if action == BudgetAction.CHEAPER:
-        while (tier := cheaper_tier(tier, engine.config)) is not None:
+        while (tier := cheaper_tier(str(tier), engine.config)) is not None:
             gate.reservation = ledger.reserve(engine.config.tier(tier), messages, tools)
             if gate.reservation is not None:
                 gate.notes.append(f"budget: continuing on tier {tier} instead of {gate.tier}")

@@ -31,7 +31,7 @@ def max_budget(left: float | None, right: float | None) -> float | None:
 
 
 def merge_events(
-    left: Sequence[Mapping[str, Any]] | None, right: Sequence[Mapping[str, Any]] | None
+    left: Sequence[dict[str, Any]] | None, right: Sequence[dict[str, Any]] | None
 ) -> list[dict[str, Any]]:
     """Reducer: append the new timeline events (each is written once, by the node it describes)."""
     if not right:
