@@ -27,7 +27,6 @@ from tierflow.errors import TierflowError
 from tierflow.registry import load_builder
 from tierflow.runtime import RunContext, TierPolicy
 from tierflow.tracing import graph_run_config
-from tierflow.usage import merge_usage
 
 __all__ = ["Runner", "RunResult", "Interrupt", "open_checkpointer"]
 
@@ -237,5 +236,7 @@ def _result(thread_id: str, graph: str, snap: Any) -> RunResult:
     values = dict(snap.values or {})
     # Records of subagents paused mid-task live in their subgraph's checkpoint until the task
     # ends; include them so reports show everything spent so far.
-    values["usage"] = merge_usage(values.get("usage") or [], _nested_usage(snap))
+    usage = list(values.get("usage") or [])
+    seen = {r["id"] for r in usage}
+    values["usage"] = usage + [r for r in _nested_usage(snap) if r["id"] not in seen]
     return RunResult(thread_id, graph, values, interrupts)
