@@ -12,8 +12,8 @@ Example:
     ...     category: str
     >>> spec = Subagent(name="classify", description="label a ticket", tier="nano",
     ...                 task_schema=Ticket, output_schema=Label, prompt="Classify the ticket.")
-    >>> sorted(build_subagent(spec).compile().get_graph().nodes)[:3]
-    ['__end__', '__start__', 'escalate']
+    >>> sorted(build_subagent(spec).compile().get_graph().nodes)
+    ['__end__', '__start__', 'escalate', 'step', 'tools']
 """
 
 from __future__ import annotations
@@ -332,11 +332,10 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         update: dict[str, Any] = {**out.state_update(), "tier": out.tier, "transcript": transcript}
         if out.stopped or out.message is None:
             status = TaskStatus(out.stopped or TaskStatus.STOPPED)
-            return {**update, "outcome": {"status": status, "error": "; ".join(out.notes)}}
-        return {
-            **update,
-            **_apply(spec, state, offer.parse(out.message), out.message, transcript, forced),
-        }
+            stopped = {"status": status, "error": "; ".join(out.notes)}
+            return _finished(spec, state, {**update, "outcome": stopped})
+        applied = _apply(spec, state, offer.parse(out.message), out.message, transcript, forced)
+        return _finished(spec, state, {**update, **applied})
 
     return step
 
@@ -443,36 +442,56 @@ async def _run_tool(by_name: Mapping[str, BaseTool], name: str, args: dict[str, 
         return f"Error from {name}: {exc}"
 
 
-def _make_finish(spec: Subagent) -> Callable[..., Any]:
-    async def finish(state: SubagentState) -> dict[str, Any]:
-        outcome = state.get("outcome") or {"status": TaskStatus.FAILED, "error": "no outcome"}
-        result = SubagentResult(
-            task_id=state["task_id"],
-            subagent=spec.name,
-            task=state.get("task") or {},
-            status=outcome["status"],
-            output=outcome.get("output"),
-            tier=outcome.get("tier") or state.get("tier") or spec.tier,
-            steps=state.get("steps", 0),
-            escalations=list(state.get("escalations") or []),
-            error=outcome.get("error"),
-        )
-        done = event(
-            EventKind.TASK_FINISHED,
-            subagent=spec.name,
-            task_id=state["task_id"],
-            status=result.status,
-            tier=result.tier,
-        )
-        return {"results": {state["task_id"]: result.model_dump()}, "events": [done]}
+def _finished(spec: Subagent, state: Mapping[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` plus the task's result when it ends the task (an ``outcome`` is set).
 
-    return finish
+    The node that decides the outcome hands the result back itself, so a task that finishes
+    in one step costs one super-step (and one checkpoint), not two.
+    """
+    outcome = update.get("outcome")
+    if not outcome:
+        return update
+    view = {**state, **update}
+    # The working transcript is not needed any more: its last checkpointed copy stays.
+    update = {k: v for k, v in update.items() if k != "transcript"}
+    result = SubagentResult(
+        task_id=view["task_id"],
+        subagent=spec.name,
+        task=view.get("task") or {},
+        status=outcome["status"],
+        output=outcome.get("output"),
+        tier=outcome.get("tier") or view.get("tier") or spec.tier,
+        steps=view.get("steps", 0),
+        escalations=list(view.get("escalations") or []),
+        error=outcome.get("error"),
+    )
+    done = event(
+        EventKind.TASK_FINISHED,
+        subagent=spec.name,
+        task_id=view["task_id"],
+        status=result.status,
+        tier=result.tier,
+    )
+    return {
+        **update,
+        "results": {view["task_id"]: result.model_dump()},
+        "events": [*(update.get("events") or []), done],
+    }
+
+
+def _make_escalate(spec: Subagent) -> Callable[..., Any]:
+    climb = escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
+
+    async def escalate(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        return _finished(spec, state, await climb(state, runtime))
+
+    return escalate
 
 
 async def _route_step(state: SubagentState) -> str:
     # async: a router that does no I/O should not be dispatched to the thread pool.
     if state.get("outcome"):
-        return Node.FINISH
+        return END
     if state.get("escalation"):
         return Node.ESCALATE
     if state.get("pending"):
@@ -490,15 +509,11 @@ def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
     )
     builder.add_node(Node.STEP, _make_step(spec))
     builder.add_node(Node.TOOLS, _make_tools_node(spec))
-    builder.add_node(
-        Node.ESCALATE, escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
-    )
-    builder.add_node(Node.FINISH, _make_finish(spec))
+    builder.add_node(Node.ESCALATE, _make_escalate(spec))
     builder.add_edge(START, Node.STEP)
     builder.add_conditional_edges(
-        Node.STEP, _route_step, [Node.FINISH, Node.ESCALATE, Node.TOOLS, Node.STEP]
+        Node.STEP, _route_step, [END, Node.ESCALATE, Node.TOOLS, Node.STEP]
     )
     builder.add_edge(Node.TOOLS, Node.STEP)
-    builder.add_conditional_edges(Node.ESCALATE, _route_step, [Node.FINISH, Node.STEP])
-    builder.add_edge(Node.FINISH, END)
+    builder.add_conditional_edges(Node.ESCALATE, _route_step, [END, Node.STEP])
     return builder

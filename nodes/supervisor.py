@@ -30,7 +30,7 @@ from tierflow.nodes.human import event
 from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
 from tierflow.protocol import EventKind, Node, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
-from tierflow.state import EngineState, max_budget, merge_dict
+from tierflow.state import EngineState, cleared, max_budget, merge_dict
 
 __all__ = [
     "Supervisor",
@@ -198,6 +198,13 @@ def _task_key(name: str, task: Mapping[str, Any]) -> str:
 
 def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
     async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        fresh = _new_run(state)
+        if fresh:
+            state = {**state, **fresh, "results": {}}  # type: ignore[typeddict-item]
+        update = await _turn(state, runtime)
+        return {**fresh, **update}
+
+    async def _turn(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         turn = state.get("turn", 0)
         statuses = {r["status"] for r in (state.get("results") or {}).values()}
         if TaskStatus.STOPPED in statuses:
@@ -398,8 +405,24 @@ async def _after_answer(state: SupervisorState) -> str:
     return END
 
 
-async def begin(state: SupervisorState) -> dict[str, Any]:
-    """A new request on a thread starts a new run: fresh run id, budget and turn count."""
+_ENDED = {
+    RunStatus.ANSWERED,
+    RunStatus.UNVERIFIED,
+    RunStatus.STOPPED,
+    RunStatus.BUDGET_EXHAUSTED,
+    RunStatus.FAILED,
+}
+
+
+def _new_run(state: SupervisorState) -> dict[str, Any]:
+    """The per-run fields to reset when the supervisor starts a new run, else nothing.
+
+    The supervisor is entered from START only with new input; a thread whose last run ended
+    (or a fresh thread) starts a new run: fresh run id (hence budget), turns and results.
+    Doing this here rather than in a node of its own saves a super-step per run.
+    """
+    if state.get("run_id") and state.get("status") not in _ENDED:
+        return {}
     return {
         **begin_run(state),
         "status": RunStatus.RUNNING,
@@ -411,6 +434,7 @@ async def begin(state: SupervisorState) -> dict[str, Any]:
         "answer": None,
         "answer_problems": [],
         "answer_retry": False,
+        "results": cleared(),
     }
 
 
@@ -423,19 +447,17 @@ def build_supervisor_graph(
         >>> from tierflow.graphs.codebase_qa import SUPERVISOR
         >>> g = build_supervisor_graph(SUPERVISOR).compile()
         >>> sorted(n for n in g.get_graph().nodes if not n.startswith("__"))
-        ['answer', 'begin', 'extract', 'search', 'supervisor']
+        ['answer', 'extract', 'search', 'supervisor']
     """
     schema = decision_schema(spec.subagents, spec.max_tasks_per_turn)
     builder = StateGraph(state_schema, input_schema=SupervisorInput, context_schema=RunContext)
-    builder.add_node(Node.BEGIN, begin)
     builder.add_node(Node.SUPERVISOR, _make_supervisor(spec, schema))
     builder.add_node(Node.ANSWER, _make_answer(spec))
     names = [s.name for s in spec.subagents]
     for sub in spec.subagents:
         builder.add_node(sub.name, build_subagent(sub).compile(name=sub.name))
         builder.add_edge(sub.name, Node.SUPERVISOR)
-    builder.add_edge(START, Node.BEGIN)
-    builder.add_edge(Node.BEGIN, Node.SUPERVISOR)
+    builder.add_edge(START, Node.SUPERVISOR)
     builder.add_conditional_edges(
         Node.SUPERVISOR, _route(spec), [*names, Node.SUPERVISOR, Node.ANSWER, END]
     )

@@ -20,6 +20,7 @@ from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import subagent_input
 from tierflow.protocol import EventKind, InterruptKind, ReviewAction, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of
+from tierflow.state import cleared
 
 __all__ = [
     "Ticket",
@@ -190,7 +191,8 @@ def _validate(raw: Any) -> list[Ticket]:
 async def intake(state: Mapping[str, Any]) -> dict[str, Any]:
     """Start a run: validate the tickets (:class:`InvalidTicketError` before any model call)."""
     tickets = [t.model_dump() for t in _validate(state.get("tickets"))]
-    return {**begin_run(state), "tickets": tickets, "status": RunStatus.RUNNING}
+    fresh = {"results": cleared(), "reviews": cleared()}  # a reused thread starts clean
+    return {**begin_run(state), **fresh, "tickets": tickets, "status": RunStatus.RUNNING}
 
 
 def _task_id(stage: str, ticket_id: str) -> str:

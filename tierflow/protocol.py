@@ -29,7 +29,6 @@ class Node(StrEnum):
     STEP = "step"
     TOOLS = "tools"
     ESCALATE = "escalate"
-    FINISH = "finish"
 
 
 class RunStatus(StrEnum):

@@ -9,17 +9,27 @@ from typing_extensions import TypedDict
 
 from tierflow.usage import merge_usage
 
-__all__ = ["EngineState", "merge_dict", "max_budget", "merge_events"]
+__all__ = ["EngineState", "merge_dict", "cleared", "max_budget", "merge_events"]
+
+
+CLEAR = "__clear__"
+
+
+def cleared() -> dict[str, Any]:
+    """A write for a :func:`merge_dict` channel that empties it (a new run on a thread)."""
+    return {CLEAR: True}
 
 
 def merge_dict(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Reducer: union of two dicts, right wins.
+    """Reducer: union of two dicts, right wins; :func:`cleared` starts from empty.
 
     Deterministic without sorting: LangGraph applies the writes of parallel tasks in task
     order, not in the order they finished.
     """
     if not right:
         return dict(left or {})
+    if CLEAR in right:
+        return {k: v for k, v in right.items() if k != CLEAR}
     return {**(left or {}), **right}
 
 
