@@ -188,15 +188,19 @@ def subagent_input(
     if spent_usd is None:
         # A task sent from outside any run (a subagent graph invoked on its own) starts one.
         spent_usd = run_spent_usd(state) if state.get("run_id") else 0.0
-    return SubagentInput(
+    payload_in = SubagentInput(
         task_id=task_id,
         task=payload,
-        env=dict(state.get("env") or {}),
-        context=list(context or []),
         run_id=str(state.get("run_id") or uuid.uuid4().hex),
         budget_usd=state.get("budget_usd"),
         spent_usd=spent_usd,
     )
+    # Empty keys are left out: every key is a channel the task's first checkpoint writes.
+    if state.get("env"):
+        payload_in["env"] = dict(state["env"])
+    if context:
+        payload_in["context"] = list(context)
+    return payload_in
 
 
 def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_finish: bool) -> str:
@@ -329,7 +333,9 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
                 "transcript": transcript,
                 "escalation": {"reason": EscalationReason.ERROR, "detail": str(exc)},
             }
-        update: dict[str, Any] = {**out.state_update(), "tier": out.tier, "transcript": transcript}
+        update: dict[str, Any] = {**out.state_update(), "transcript": transcript}
+        if out.tier != state.get("tier"):
+            update["tier"] = out.tier
         if out.stopped or out.message is None:
             status = TaskStatus(out.stopped or TaskStatus.STOPPED)
             stopped = {"status": status, "error": "; ".join(out.notes)}
