@@ -264,7 +264,8 @@ def _record(
     cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
     spec = engine.config.tier(tier)
     cost = cost_usd(spec.price, input_tokens=inp, cached_tokens=cached, output_tokens=out)
-    return UsageRecord(
+    # model_construct: every field is computed right here, so validation would only cost time.
+    return UsageRecord.model_construct(
         id=uuid.uuid4().hex,
         node=site.node,
         subagent=site.subagent,

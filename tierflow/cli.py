@@ -2,28 +2,97 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import sys
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-from tierflow.config import TierConfig, load_config
 from tierflow.errors import TierflowError
-from tierflow.local import ensure_running
 from tierflow.registry import graph_names, load_builder
-from tierflow.report import print_usage
-from tierflow.runner import Runner, RunResult
-from tierflow.runtime import POLICIES, RunContext, TierPolicy
+
+if TYPE_CHECKING:
+    from tierflow.config import TierConfig
+    from tierflow.runner import Runner, RunResult
+    from tierflow.runtime import TierPolicy
+
+# Importing this module must stay cheap (`tierflow --help` loads only typer and rich): the
+# engine, langchain and langgraph are imported inside the commands that use them.
 
 __all__ = ["app"]
 
+PLUGIN_GROUP = "tierflow.commands"
+# Help lines of the commands this package mounts; a plugin's own help shows once it is loaded.
+_PLUGIN_HELP = {
+    "eval": "Run an eval suite for one or more tier policies.",
+    "local": "Start/stop/inspect the local llama.cpp tier servers.",
+}
+
+
+def _plugins() -> dict[str, EntryPoint]:
+    """Commands declared by installed packages (ours: ``eval``, ``local``), first one wins."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+_PLUGINS = _plugins()
+
+
+class _LazyCommand(TyperCommand):
+    """Stands in for a plugin command in listings; ``load`` imports the real one."""
+
+    def __init__(self, entry_point: EntryPoint) -> None:
+        help_text = _PLUGIN_HELP.get(entry_point.name, f"(from {entry_point.value})")
+        super().__init__(entry_point.name, help=help_text)
+        self.entry_point = entry_point
+
+    def load(self) -> Any:  # a click command of typer's (its click types are private)
+        """The real command, mounted as `tierflow.cli` mounted it before it was lazy."""
+        name = self.entry_point.name
+        try:
+            target = self.entry_point.load()
+        except ImportError as exc:
+            _fail(TierflowError(f"command '{name}' is unavailable ({exc})"))
+        help_kw = {"help": _PLUGIN_HELP[name]} if name in _PLUGIN_HELP else {}
+        holder = typer.Typer(add_completion=False)
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=name, **help_kw)
+        else:
+            holder.command(name, **help_kw)(target)
+        return typer.main.get_group(holder).commands[name]
+
+
+class _PluginGroup(TyperGroup):
+    """The top-level group: built-in commands, then plugins, each imported only when it runs.
+
+    Listing a command (``--help``, completion of names) needs only its name and help line, so
+    plugins are listed by stand-ins; click resolves a command only to run it (or complete its
+    options), which is where the stand-in is swapped for the imported command.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, ep in _PLUGINS.items():
+            self.commands.setdefault(name, _LazyCommand(ep))  # built-in names win
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        """Click's resolution, with a plugin stand-in replaced by the real command."""
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if isinstance(cmd, _LazyCommand):
+            cmd = cmd.load()
+        return name, cmd, rest
+
+
 app = typer.Typer(
+    cls=_PluginGroup,
     help="Route agent work from a flagship model to cheap tiers, with budgets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -40,24 +109,7 @@ Profile = Annotated[
 ]
 
 
-def _mount_optional_apps() -> None:
-    try:
-        # evals sits above graphs/; imported lazily so the CLI core never imports graphs itself.
-        from tierflow.evals.cli import eval_command
-    except ImportError:
-        pass
-    else:
-        app.command("eval", help="Run an eval suite for one or more tier policies.")(eval_command)
-    try:
-        from tierflow.local.cli import local_app
-    except ImportError:  # the local extra is optional
-        return
-    app.add_typer(
-        local_app, name="local", help="Start/stop/inspect the local llama.cpp tier servers."
-    )
-
-
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     console.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(2)
 
@@ -119,11 +171,15 @@ def _on_event(event: dict[str, Any]) -> None:
 
 
 def _config_for(profile: str | None) -> TierConfig:
+    from tierflow.config import load_config
+
     return load_config(profile, require_keys=False)
 
 
 def _ensure_local(cfg: TierConfig) -> None:
     # A no-op for profiles without local tiers; names the missing extra when llama_cpp is absent.
+    from tierflow.local import ensure_running
+
     message = ensure_running(cfg)
     if message:
         console.print(f"[dim]{message}[/dim]")
@@ -155,8 +211,10 @@ _VERBOSE = ("result_schema", "resume_with")
 
 
 def _report(result: RunResult, cfg: TierConfig) -> None:
+    from tierflow.report import print_usage, result_keys
+
     values = result.values
-    for key in ("answer", "tickets_out"):
+    for key in result_keys(load_builder(result.graph)):
         if values.get(key):
             console.rule(key)
             console.print_json(json.dumps(values[key], default=str))
@@ -179,6 +237,8 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
 
 
 def _policy(name: str, unattended: bool) -> TierPolicy:
+    from tierflow.runtime import POLICIES
+
     if name not in POLICIES:
         raise TierflowError(f"unknown policy '{name}'; use one of {', '.join(POLICIES)}")
     return dataclasses.replace(POLICIES[name], human=POLICIES[name].human and not unattended)
@@ -187,6 +247,9 @@ def _policy(name: str, unattended: bool) -> TierPolicy:
 def _runner(
     data_dir: Path | None, url: str | None, profile: str | None, policy: TierPolicy | None = None
 ) -> tuple[Runner, TierConfig]:
+    from tierflow.runner import Runner
+    from tierflow.runtime import RunContext, TierPolicy
+
     cfg = _config_for(profile)
     ctx = RunContext(profile=cfg.profile, policy=policy or TierPolicy())
     return Runner(data_dir or cfg.data_dir, checkpoint_url=url, context=ctx), cfg
@@ -212,6 +275,10 @@ def run(
     checkpoint_url: CheckpointUrl = None,
 ) -> None:
     """Run GRAPH on INPUT with live progress, then print the result and the cost tables."""
+    import asyncio
+
+    from tierflow.config import load_config
+
     try:
         runner, cfg = _runner(data_dir, checkpoint_url, profile, _policy(policy, unattended))
         load_config(cfg.profile)  # fail early on missing keys
@@ -259,6 +326,10 @@ def resume(
     checkpoint_url: CheckpointUrl = None,
 ) -> None:
     """Continue THREAD after an interrupt, or after the process died."""
+    import asyncio
+
+    from tierflow.runner import Runner
+
     try:
         base_cfg = _config_for(None)
         probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
@@ -285,6 +356,10 @@ def show(
     ] = None,
 ) -> None:
     """Per-tier and per-node totals (requests, tokens, cost, p50/p95 latency, errors)."""
+    import asyncio
+
+    from tierflow.runner import Runner
+
     try:
         base_cfg = _config_for(None)
         probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
@@ -332,6 +407,3 @@ def list_graphs() -> None:
     """List the graphs registered in langgraph.json."""
     for name in graph_names():
         typer.echo(name)
-
-
-_mount_optional_apps()

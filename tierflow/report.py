@@ -1,7 +1,8 @@
-"""Rich tables of a run's usage: per tier and per node, with an optional second price list."""
+"""What the CLI prints of a run: its result keys, and usage tables per tier and per node."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,7 +12,64 @@ from rich.table import Table
 from tierflow.config import TierConfig, load_config
 from tierflow.usage import as_records, reprice, summarize
 
-__all__ = ["usage_table", "print_usage", "reference_config"]
+__all__ = ["usage_table", "print_usage", "reference_config", "result_keys", "NOT_RESULTS"]
+
+# Keys of a run's values that are not its result, beyond the engine's own state keys
+# (tierflow.state.EngineState: usage, budget, events, run id), which the cost tables show:
+# per-task scratch work, keys printed on their own line (status, answer problems), and the
+# supervisor loop's counters, which a supervisor graph's state carries without an output_schema.
+NOT_RESULTS = frozenset(
+    {
+        "results",
+        "status",
+        "answer_problems",
+        "turn",
+        "plans",
+        "delegated",
+        "dispatch",
+        "repairs",
+        "answer_retry",
+    }
+)
+
+
+def _schema_keys(schema: Any) -> list[str]:
+    """Keys of a TypedDict, dataclass or pydantic model, in declaration order (bases first)."""
+    fields = getattr(schema, "model_fields", None)  # pydantic
+    if isinstance(fields, dict):
+        return list(fields)
+    keys: dict[str, None] = {}
+    for cls in reversed(getattr(schema, "__mro__", (schema,))):
+        keys.update(dict.fromkeys(inspect.get_annotations(cls)))
+    return list(keys)
+
+
+def result_keys(builder: Any) -> list[str]:
+    """The keys of a graph's values that are its result, in the order its schema declares them.
+
+    The graph's ``output_schema`` minus engine bookkeeping. A graph that declares none (LangGraph
+    then uses the state schema) gets its state keys minus bookkeeping and minus what the caller
+    passed in, when an ``input_schema`` is declared.
+
+    Example:
+        >>> from typing_extensions import TypedDict
+        >>> from langgraph.graph import StateGraph
+        >>> class Out(TypedDict, total=False):
+        ...     answer: str
+        ...     status: str
+        ...     usage: list
+        >>> class State(Out, total=False):
+        ...     request: str
+        >>> result_keys(StateGraph(State, output_schema=Out))
+        ['answer']
+    """
+    from tierflow.state import EngineState
+
+    skip = set(_schema_keys(EngineState)) | NOT_RESULTS
+    output = builder.output_schema
+    if output is builder.state_schema and builder.input_schema is not builder.state_schema:
+        skip |= set(_schema_keys(builder.input_schema))
+    return [key for key in _schema_keys(output) if key not in skip]
 
 
 def reference_config(config: TierConfig) -> TierConfig | None:
