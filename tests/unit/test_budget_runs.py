@@ -212,3 +212,33 @@ async def test_bytes_written_per_task_step_do_not_grow_with_finished_tasks() -> 
     per_ticket_small = sum(map(sum, small.by_ns.values())) / 5
     per_ticket_large = sum(map(sum, large.by_ns.values())) / 40
     assert per_ticket_large <= 1.5 * per_ticket_small
+
+
+async def test_a_new_request_on_a_used_supervisor_thread_is_a_fresh_run() -> None:
+    from tierflow.evals._suites import langgraph_root
+
+    graph = codebase_qa.build().compile(checkpointer=InMemorySaver())
+    models, config = models_for("codebase_qa", accuracy=PERFECT), cfg()
+    first_item, second_item = load_items("codebase_qa", limit=2)
+    env = {"root": str(langgraph_root())}
+    first = await graph.ainvoke(
+        {"request": first_item["question"], "env": env, "budget_usd": 0.5}, config,
+        context=ctx(models),
+    )  # fmt: skip
+    cost = spent_usd(first["usage"])
+    assert first["status"] == "answered" and 0.5 > cost
+
+    second = await graph.ainvoke(
+        {"request": second_item["question"], "env": env, "budget_usd": cost * 1.5}, config,
+        context=ctx(models),
+    )  # fmt: skip
+
+    assert second["status"] == "answered", second.get("events")
+    assert second["run_id"] != first["run_id"]
+    assert second["answer"] != first["answer"]
+    mine = [r for r in second["usage"] if r["run_id"] == second["run_id"]]
+    assert spent_usd(mine) <= cost * 1.5
+    # Only this run's tasks are in its results (the first run's were cleared).
+    assert set(second["results"]) == {r["task_id"] for r in mine if r["task_id"]}
+    first_tasks = [r["task"] for r in first["results"].values()]
+    assert all(r["task"] not in first_tasks for r in second["results"].values())
