@@ -61,12 +61,14 @@ class _LazyCommand(TyperCommand):
             target = self.entry_point.load()
         except ImportError as exc:
             _fail(TierflowError(f"command '{name}' is unavailable ({exc})"))
-        help_kw = {"help": _PLUGIN_HELP[name]} if name in _PLUGIN_HELP else {}
+        help_text = _PLUGIN_HELP.get(name)  # None: the command's own help (docstring)
         holder = typer.Typer(add_completion=False)
-        if isinstance(target, typer.Typer):
-            holder.add_typer(target, name=name, **help_kw)
+        if not isinstance(target, typer.Typer):
+            holder.command(name, help=help_text)(target)
+        elif help_text is None:  # add_typer takes an explicit None as "no help"
+            holder.add_typer(target, name=name)
         else:
-            holder.command(name, **help_kw)(target)
+            holder.add_typer(target, name=name, help=help_text)
         return typer.main.get_group(holder).commands[name]
 
 

@@ -1,0 +1,122 @@
+"""`tierflow` starts light: lazy package exports, lazy plugin commands, result keys from schemas."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.graph import StateGraph
+from typer.testing import CliRunner
+from typing_extensions import TypedDict
+
+import tierflow
+from tierflow.cli import app
+from tierflow.report import result_keys
+from tierflow.state import EngineState
+
+COMMANDS = ["run", "resume", "show", "graph", "graphs", "eval", "local"]
+HEAVY = ["langchain_core", "langchain_openai", "langgraph", "tierflow.evals", "tierflow.local.cli"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "TERM": "dumb"}
+
+
+def _tierflow() -> list[str]:
+    script = Path(sys.executable).with_name("tierflow")  # the installed console script
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from tierflow.cli import app; app()"]
+
+
+@pytest.mark.parametrize("name", tierflow.__all__)
+def test_each_public_name_resolves_to_its_defining_module(name: str) -> None:
+    value = getattr(tierflow, name)
+    assert value is getattr(importlib.import_module(tierflow._EXPORTS[name]), name)
+    assert name in dir(tierflow)
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = tierflow.no_such_name  # type: ignore[attr-defined]
+
+
+def test_importing_the_cli_loads_neither_langchain_nor_langgraph() -> None:
+    code = (
+        "import json, sys, tierflow, tierflow.cli; "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_env()
+    )
+    assert json.loads(proc.stdout) == []
+
+
+def test_help_lists_every_command_and_exits_0() -> None:
+    proc = subprocess.run([*_tierflow(), "--help"], capture_output=True, text=True, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    listed = re.findall(r"^│ (\w+) ", proc.stdout, re.M)
+    assert listed == COMMANDS, proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["eval", "--help"], ["--policy", "--limit", "--profile", "--plot", "--tolerance"]),
+        (["local", "--help"], ["up", "down", "status"]),
+        (["local", "up", "--help"], ["--profile", "--tier", "--wait-s"]),
+    ],
+)
+def test_plugin_commands_show_their_options_once_loaded(args: list[str], shown: list[str]) -> None:
+    result = CliRunner().invoke(app, args, env=_env())
+    assert result.exit_code == 0, result.output
+    for text in shown:
+        assert text in result.output
+
+
+def test_unknown_command_still_exits_2() -> None:
+    result = CliRunner().invoke(app, ["no-such-command"], env=_env())
+    assert result.exit_code == 2 and "No such command" in result.output
+
+
+class _Input(TypedDict, total=False):
+    request: str
+
+
+class _Output(TypedDict, total=False):
+    summary: str
+    status: str
+    results: dict[str, Any]
+    usage: list[dict[str, Any]]
+
+
+class _State(EngineState, _Input, total=False):
+    turn: int
+    scratch: str
+    summary: str
+    status: str
+
+
+def test_result_keys_follow_a_declared_output_schema() -> None:
+    assert result_keys(StateGraph(_State, output_schema=_Output)) == ["summary"]
+
+
+def test_result_keys_fall_back_to_state_minus_input_and_bookkeeping() -> None:
+    assert result_keys(StateGraph(_State, input_schema=_Input)) == ["scratch", "summary"]
+    assert result_keys(StateGraph(_State)) == ["request", "scratch", "summary"]
+
+
+@pytest.mark.parametrize(
+    ("graph", "keys"), [("triage", ["tickets_out"]), ("codebase_qa", ["answer"])]
+)
+def test_registered_graphs_print_the_keys_they_printed_before(graph: str, keys: list[str]) -> None:
+    from tierflow.registry import load_builder
+
+    assert result_keys(load_builder(graph)) == keys
