@@ -56,7 +56,8 @@ def _compile(suite: Suite) -> Any:
 
 def _unattended(policy: str) -> TierPolicy:
     # Nobody answers escalation-to-human interrupts in an eval: a task that fails on the top
-    # tier fails. Draft reviews and budget gates are still answered (see _resume_value).
+    # tier fails, and a budget stop ends the task budget_exhausted without asking. Draft reviews
+    # are still answered (see _resume_value).
     return dataclasses.replace(POLICIES[policy], human=False)
 
 

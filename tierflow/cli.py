@@ -238,12 +238,18 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
     console.print(f"thread: [bold]{result.thread_id}[/bold]")
 
 
-def _policy(name: str, unattended: bool) -> TierPolicy:
+def _policy(name: str, unattended: bool, on_budget: str | None = None) -> TierPolicy:
     from tierflow.runtime import POLICIES
 
     if name not in POLICIES:
         raise TierflowError(f"unknown policy '{name}'; use one of {', '.join(POLICIES)}")
-    return dataclasses.replace(POLICIES[name], human=POLICIES[name].human and not unattended)
+    if on_budget not in (None, "stop", "cheaper"):
+        raise TierflowError(f"--on-budget {on_budget!r}: use 'stop' or 'cheaper'")
+    base = POLICIES[name]
+    human = base.human and not unattended
+    # Unattended runs never wait at the budget gate: they stop (or step down) as declared.
+    declared = on_budget or (None if human else "stop")
+    return dataclasses.replace(base, human=human, on_budget=declared)
 
 
 def _runner(
@@ -271,8 +277,20 @@ def run(
         str, typer.Option(help="tier policy: tiered, cascade, all-nano, all-flagship")
     ] = "tiered",
     unattended: Annotated[
-        bool, typer.Option(help="never wait for a human: failed tasks fail, drafts auto-approve")
+        bool,
+        typer.Option(
+            help="never wait for a human: failed tasks fail, drafts auto-approve, budget stops "
+            "follow --on-budget"
+        ),
     ] = False,
+    on_budget: Annotated[
+        str | None,
+        typer.Option(
+            help="what the budget gate does without asking: stop (run ends budget_exhausted) or "
+            "cheaper (step down the ladder while a request fits); default: ask, or stop when "
+            "--unattended"
+        ),
+    ] = None,
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
 ) -> None:
@@ -282,7 +300,8 @@ def run(
     from tierflow.config import load_config
 
     try:
-        runner, cfg = _runner(data_dir, checkpoint_url, profile, _policy(policy, unattended))
+        chosen = _policy(policy, unattended, on_budget)
+        runner, cfg = _runner(data_dir, checkpoint_url, profile, chosen)
         load_config(cfg.profile)  # fail early on missing keys
         inputs = parse_input(graph, input, root, budget_usd)
         _ensure_local(cfg)

@@ -120,3 +120,14 @@ def test_registered_graphs_print_the_keys_they_printed_before(graph: str, keys: 
     from tierflow.registry import load_builder
 
     assert result_keys(load_builder(graph)) == keys
+
+
+def test_unattended_runs_declare_a_budget_policy() -> None:
+    from tierflow.cli import _policy
+    from tierflow.errors import TierflowError
+
+    assert _policy("tiered", unattended=False).budget_action() is None  # ask a human
+    assert _policy("tiered", unattended=True).on_budget == "stop"
+    assert _policy("tiered", unattended=True, on_budget="cheaper").on_budget == "cheaper"
+    with pytest.raises(TierflowError, match="use 'stop' or 'cheaper'"):
+        _policy("tiered", unattended=True, on_budget="later")
