@@ -29,6 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
@@ -295,7 +296,10 @@ def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]
 def _make_step(spec: Subagent) -> Callable[..., Any]:
     offers = _offers(spec)
 
-    async def step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def step(state: SubagentState, runtime: Runtime[RunContext]) -> Command[str]:
+        return _goto(state, await _step(state, runtime))
+
+    async def _step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
         policy = context_of(runtime).policy
         tier = state.get("tier") or policy.subagent(spec.tier, engine.config)
@@ -488,21 +492,28 @@ def _finished(spec: Subagent, state: Mapping[str, Any], update: dict[str, Any]) 
 def _make_escalate(spec: Subagent) -> Callable[..., Any]:
     climb = escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
 
-    async def escalate(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        return _finished(spec, state, await climb(state, runtime))
+    async def escalate(state: SubagentState, runtime: Runtime[RunContext]) -> Command[str]:
+        return _goto(state, _finished(spec, state, await climb(state, runtime)))
 
     return escalate
 
 
-async def _route_step(state: SubagentState) -> str:
-    # async: a router that does no I/O should not be dispatched to the thread pool.
-    if state.get("outcome"):
-        return END
-    if state.get("escalation"):
-        return Node.ESCALATE
-    if state.get("pending"):
-        return Node.TOOLS
-    return Node.STEP
+def _goto(state: Mapping[str, Any], update: dict[str, Any]) -> Command[str]:
+    """The update plus where the task goes next.
+
+    A node that names its successor (``Command(goto=...)``) saves LangGraph a router call and a
+    state read per step compared with a conditional edge.
+    """
+    view = {**state, **update}
+    if view.get("outcome"):
+        goto: str = END
+    elif view.get("escalation"):
+        goto = Node.ESCALATE
+    elif view.get("pending"):
+        goto = Node.TOOLS
+    else:
+        goto = Node.STEP
+    return Command(update=update, goto=goto)
 
 
 def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
@@ -513,13 +524,12 @@ def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
         output_schema=SubagentOutput,
         context_schema=RunContext,
     )
-    builder.add_node(Node.STEP, _make_step(spec))
-    builder.add_node(Node.TOOLS, _make_tools_node(spec))
-    builder.add_node(Node.ESCALATE, _make_escalate(spec))
-    builder.add_edge(START, Node.STEP)
-    builder.add_conditional_edges(
-        Node.STEP, _route_step, [END, Node.ESCALATE, Node.TOOLS, Node.STEP]
+    # step and escalate route themselves (Command); destinations draw their edges.
+    builder.add_node(
+        Node.STEP, _make_step(spec), destinations=(END, Node.ESCALATE, Node.TOOLS, Node.STEP)
     )
+    builder.add_node(Node.TOOLS, _make_tools_node(spec))
+    builder.add_node(Node.ESCALATE, _make_escalate(spec), destinations=(END, Node.STEP))
+    builder.add_edge(START, Node.STEP)
     builder.add_edge(Node.TOOLS, Node.STEP)
-    builder.add_conditional_edges(Node.ESCALATE, _route_step, [END, Node.STEP])
     return builder
