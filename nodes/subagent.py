@@ -220,9 +220,9 @@ def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_fin
 
 
 def _opening(spec: Subagent, state: SubagentState) -> list[BaseMessage]:
-    parts = [f"Task ({spec.task_schema.__name__}):\n{json.dumps(state.get('task'), indent=1)}"]
+    parts = [f"Task ({spec.task_schema.__name__}):\n{json.dumps(state.get('task'))}"]
     if spec.context != ContextPolicy.TASK and state.get("context"):
-        parts.append("Context:\n" + json.dumps(state["context"], indent=1, default=str))
+        parts.append("Context:\n" + json.dumps(state["context"], default=str))
     if spec.prefetch is not None:
         env = state.get("env") or {}
         try:

@@ -134,7 +134,7 @@ def _results_digest(results: Mapping[str, Any], limit: int = 6000) -> str:
         }
         for k, r in results.items()
     ]
-    text = json.dumps(rows, indent=1, default=str)
+    text = json.dumps(rows, default=str)  # compact: the C encoder, fewer tokens
     return text if len(text) <= limit else text[:limit] + "\n... (truncated)"
 
 
