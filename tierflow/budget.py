@@ -71,8 +71,17 @@ class Reservation:
     """What the gate set aside for one request: its worst case and its output cap."""
 
     call_id: str
-    estimate_usd: float
+    estimate_usd: float | None  # None: the run has no budget, so nothing was estimated yet
     max_tokens: int
+
+    def worst_case_usd(
+        self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
+    ) -> float:
+        """The reserved worst case (estimated now for a run without a budget)."""
+        if self.estimate_usd is not None:
+            return self.estimate_usd
+        plan = plan_call(tier, messages, tools, None)
+        return plan[0] if plan else 0.0
 
 
 def _input_tokens(messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]) -> int:
@@ -162,12 +171,11 @@ class Ledger:
         self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
     ) -> Reservation | None:
         """Reserve one request's worst case on ``tier`` (output clamped to fit), or None."""
+        if self.budget_usd is None:
+            # Nothing to check: skip the input estimate (the hot path of unbudgeted runs).
+            return Reservation(uuid.uuid4().hex, None, tier.max_output_tokens)
         with self._lock:
-            remaining = (
-                None
-                if self.budget_usd is None
-                else self.budget_usd - self._spent - sum(self._reserved.values())
-            )
+            remaining = self.budget_usd - self._spent - sum(self._reserved.values())
             plan = plan_call(tier, messages, tools, remaining)
             if plan is None:
                 return None

@@ -395,7 +395,11 @@ async def call_model(
                         msg = await asyncio.wait_for(request, timeout=spec.timeout_s)
                 except Exception as exc:  # noqa: BLE001
                     last_error = exc
-                    charge = reservation.estimate_usd if _maybe_billed(exc) else None
+                    charge = (
+                        reservation.worst_case_usd(spec, messages, offered)
+                        if _maybe_billed(exc)
+                        else None
+                    )
                     rec = _record(
                         engine, site, tier, endpoint.base_url, model_name, started, None, exc,
                         run_id, charge,

@@ -145,7 +145,10 @@ async def test_parallel_runs_in_one_process_keep_their_own_ledgers() -> None:
     assert len({o["run_id"] for o in outs}) == 4
 
 
-async def test_a_timed_out_request_is_charged_at_its_reservation(tmp_path: Any) -> None:
+@pytest.mark.parametrize("budget", [1.0, None])
+async def test_a_timed_out_request_is_charged_at_its_reservation(
+    tmp_path: Any, budget: float | None
+) -> None:
     from langchain_core.messages import HumanMessage
 
     from tierflow.budget import ledger_for
@@ -158,7 +161,7 @@ async def test_a_timed_out_request_is_charged_at_its_reservation(tmp_path: Any) 
     toml.write_text("[profiles.openai.tiers.nano]\ntimeout_s = 0.02\nmax_retries = 0\n")
     nano = ScriptedChatModel(script=[tool_reply("x", {})], label="nano", delay_s=0.5)
     run = RunContext(profile="openai", config_file=str(toml), models={"nano": nano}, retry=FAST)
-    state = {"run_id": uuid.uuid4().hex, "budget_usd": 1.0}
+    state = {"run_id": uuid.uuid4().hex, "budget_usd": budget}
 
     with pytest.raises(ModelCallError) as info:
         await call_model(engine_for(run), CallSite("n", "nano"), state, [HumanMessage("hi")])
