@@ -34,10 +34,10 @@ ROUTER = Router(prompt=PROMPT, name=ROUTE_NODE)
 def build() -> StateGraph[RoutingState, RunContext, RoutingState, RoutingState]:
     """Uncompiled routing graph (one model call through the engine)."""
     builder = StateGraph(RoutingState, context_schema=RunContext)
-    builder.add_node(Node.BEGIN, begin_run)
+    builder.add_node(Node.BEGIN.value, begin_run)
     builder.add_node(ROUTER.name, router_node(ROUTER))
-    builder.add_edge(START, Node.BEGIN)
-    builder.add_edge(Node.BEGIN, ROUTER.name)
+    builder.add_edge(START, Node.BEGIN.value)
+    builder.add_edge(Node.BEGIN.value, ROUTER.name)
     builder.add_edge(ROUTER.name, END)
     return builder
 

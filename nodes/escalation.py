@@ -63,7 +63,7 @@ def escalate_node(
             return {
                 "escalation": None,
                 "escalations": [*history, step],
-                "outcome": {"status": TaskStatus.FAILED, "error": f"{reason}: {detail}"},
+                "outcome": {"status": TaskStatus.FAILED.value, "error": f"{reason}: {detail}"},
             }
 
         def valid_edit(d: Any) -> str | None:
@@ -111,12 +111,16 @@ def escalate_node(
         if decision.action == ReviewAction.REJECT:
             return {
                 **base,
-                "outcome": {"status": TaskStatus.FAILED, "error": decision.note or reason},
+                "outcome": {"status": TaskStatus.FAILED.value, "error": decision.note or reason},
             }
         output = output_schema.model_validate(decision.value)
         return {
             **base,
-            "outcome": {"status": TaskStatus.DONE, "output": output.model_dump(), "tier": "human"},
+            "outcome": {
+                "status": TaskStatus.DONE.value,
+                "output": output.model_dump(),
+                "tier": "human",
+            },
         }
 
     return escalate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from enum import Enum
 from typing import Any, Literal
 
 from langgraph.types import interrupt
@@ -59,7 +60,7 @@ def ask_human(
     replay a stored bad answer on every later resume and the thread could never finish.
     """
     payload = {
-        "kind": kind,
+        "kind": str(kind),
         "question": question,
         "options": list(REVIEW_OPTIONS),
         "resume_with": {"action": "approve|edit|reject", "value": "(edit) the corrected value"},
@@ -74,4 +75,6 @@ def ask_human(
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:
     """A timeline event for the run view (escalations, reviews, budget decisions)."""
-    return {"id": uuid.uuid4().hex, "kind": kind, "at": time.time(), **fields}
+    # Plain strings only: LangGraph's serializer keeps Enum types, which strict loading rejects.
+    clean = {k: v.value if isinstance(v, Enum) else v for k, v in fields.items()}
+    return {"id": uuid.uuid4().hex, "kind": str(kind), "at": time.time(), **clean}

@@ -335,13 +335,13 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
             return {
                 "usage": exc.records,
                 "transcript": transcript,
-                "escalation": {"reason": EscalationReason.ERROR, "detail": str(exc)},
+                "escalation": {"reason": EscalationReason.ERROR.value, "detail": str(exc)},
             }
         update: dict[str, Any] = {**out.state_update(), "transcript": transcript}
         if out.tier != state.get("tier"):
             update["tier"] = out.tier
         if out.stopped or out.message is None:
-            status = TaskStatus(out.stopped or TaskStatus.STOPPED)
+            status = TaskStatus(out.stopped or TaskStatus.STOPPED).value
             stopped = {"status": status, "error": "; ".join(out.notes)}
             return _finished(spec, state, {**update, "outcome": stopped})
         applied = _apply(spec, state, offer.parse(out.message), out.message, transcript, forced)
@@ -368,7 +368,7 @@ def _apply(
         update = {"steps": steps, "repairs": repairs, "transcript": [*transcript, shown, fix]}
         if repairs > spec.max_repairs:
             update["escalation"] = {
-                "reason": EscalationReason.SCHEMA_VALIDATION,
+                "reason": EscalationReason.SCHEMA_VALIDATION.value,
                 "detail": action.error,
             }
         return update
@@ -385,11 +385,14 @@ def _apply(
             return {
                 "steps": steps,
                 "transcript": [*transcript, note],
-                "escalation": {"reason": EscalationReason.VERIFIER_REJECTED, "detail": rejection},
+                "escalation": {
+                    "reason": EscalationReason.VERIFIER_REJECTED.value,
+                    "detail": rejection,
+                },
             }
         return {
             "steps": steps,
-            "outcome": {"status": TaskStatus.DONE, "output": output.model_dump()},
+            "outcome": {"status": TaskStatus.DONE.value, "output": output.model_dump()},
         }
     calls: list[ToolCall] = action
     seen = list(state.get("seen_calls") or [])
@@ -398,7 +401,10 @@ def _apply(
         if state.get("loop_warned"):
             return {
                 "steps": steps,
-                "escalation": {"reason": EscalationReason.LOOP_DETECTED, "detail": repeats[0].key},
+                "escalation": {
+                    "reason": EscalationReason.LOOP_DETECTED.value,
+                    "detail": repeats[0].key,
+                },
             }
         warn = HumanMessage(
             f"You already called {repeats[0].name} with these arguments; its result is above. "
@@ -498,6 +504,10 @@ def _make_escalate(spec: Subagent) -> Callable[..., Any]:
     return escalate
 
 
+# Node names go to LangGraph (and into checkpoints) as plain strings, never enum members.
+_STEP, _TOOLS, _ESCALATE = Node.STEP.value, Node.TOOLS.value, Node.ESCALATE.value
+
+
 def _goto(state: Mapping[str, Any], update: dict[str, Any]) -> Command[str]:
     """The update plus where the task goes next.
 
@@ -508,11 +518,11 @@ def _goto(state: Mapping[str, Any], update: dict[str, Any]) -> Command[str]:
     if view.get("outcome"):
         goto: str = END
     elif view.get("escalation"):
-        goto = Node.ESCALATE
+        goto = _ESCALATE
     elif view.get("pending"):
-        goto = Node.TOOLS
+        goto = _TOOLS
     else:
-        goto = Node.STEP
+        goto = _STEP
     return Command(update=update, goto=goto)
 
 
@@ -525,11 +535,9 @@ def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
         context_schema=RunContext,
     )
     # step and escalate route themselves (Command); destinations draw their edges.
-    builder.add_node(
-        Node.STEP, _make_step(spec), destinations=(END, Node.ESCALATE, Node.TOOLS, Node.STEP)
-    )
-    builder.add_node(Node.TOOLS, _make_tools_node(spec))
-    builder.add_node(Node.ESCALATE, _make_escalate(spec), destinations=(END, Node.STEP))
-    builder.add_edge(START, Node.STEP)
-    builder.add_edge(Node.TOOLS, Node.STEP)
+    builder.add_node(_STEP, _make_step(spec), destinations=(END, _ESCALATE, _TOOLS, _STEP))
+    builder.add_node(_TOOLS, _make_tools_node(spec))
+    builder.add_node(_ESCALATE, _make_escalate(spec), destinations=(END, _STEP))
+    builder.add_edge(START, _STEP)
+    builder.add_edge(_TOOLS, _STEP)
     return builder

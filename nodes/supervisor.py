@@ -182,11 +182,11 @@ async def _planner_call(
     except ModelCallError as exc:
         return {
             "usage": exc.records,
-            "status": RunStatus.FAILED,
+            "status": RunStatus.FAILED.value,
             "events": [event(EventKind.ERROR, node=node, error=str(exc))],
         }
     if out.stopped or out.message is None:
-        status = RunStatus(out.stopped or RunStatus.STOPPED)
+        status = RunStatus(out.stopped or RunStatus.STOPPED).value
         notes = [event(EventKind.BUDGET, node=node, notes=out.notes)] if out.notes else []
         return {**out.state_update(), "status": status, "events": notes}
     return out
@@ -208,13 +208,13 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
         turn = state.get("turn", 0)
         statuses = {r["status"] for r in (state.get("results") or {}).values()}
         if TaskStatus.STOPPED in statuses:
-            return {"status": RunStatus.STOPPED, "dispatch": []}
+            return {"status": RunStatus.STOPPED.value, "dispatch": []}
         if (
             TaskStatus.BUDGET_EXHAUSTED in statuses
             or state.get("status") == RunStatus.BUDGET_EXHAUSTED
         ):
             # No more delegations: answer from the work that finished, if the budget allows.
-            return {"status": RunStatus.BUDGET_EXHAUSTED, "dispatch": []}
+            return {"status": RunStatus.BUDGET_EXHAUSTED.value, "dispatch": []}
         if turn >= spec.max_turns:
             return {"dispatch": [], "events": [event(EventKind.TURN_LIMIT, turn=turn)]}
         engine = engine_for(runtime.context)
@@ -226,7 +226,9 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
         if state.get("repairs"):
             user += "\n\nYour previous decision was invalid; follow the schema exactly."
         messages = [system, HumanMessage(user)]
-        out = await _planner_call(runtime, Node.SUPERVISOR, tier, state, messages, schema, DECIDE)
+        out = await _planner_call(
+            runtime, Node.SUPERVISOR.value, tier, state, messages, schema, DECIDE
+        )
         if isinstance(out, dict):
             return {**out, "dispatch": []}
         return {**out.state_update(), **_decide(spec, schema, state, out.message)}
@@ -313,9 +315,9 @@ def _route(spec: Supervisor) -> Callable[[SupervisorState], Any]:
             return END
         dispatch = state.get("dispatch") or []
         if dispatch and dispatch[0].get("retry"):
-            return Node.SUPERVISOR
+            return Node.SUPERVISOR.value
         if not dispatch:
-            return Node.ANSWER
+            return Node.ANSWER.value
         spent = run_spent_usd(state)
         sends = []
         for item in dispatch:
@@ -352,7 +354,9 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         if problems:
             user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
         messages = [SystemMessage(spec.answer_prompt.strip()), HumanMessage(user)]
-        out = await _planner_call(runtime, Node.ANSWER, tier, state, messages, answer_tool, ANSWER)
+        out = await _planner_call(
+            runtime, Node.ANSWER.value, tier, state, messages, answer_tool, ANSWER
+        )
         if isinstance(out, dict):
             return {**out, "answer_retry": False}
         checked = _check_answer(spec, state, out.message, problems)
@@ -387,10 +391,13 @@ def _check_answer(
     if reason and len(problems) < 1:
         return {"answer_problems": [*problems, reason], "answer_retry": True}
     if parsed is None:
-        return {"status": RunStatus.FAILED, "answer_problems": [*problems, reason or "invalid"]}
-    status = RunStatus.UNVERIFIED if reason else RunStatus.ANSWERED
+        return {
+            "status": RunStatus.FAILED.value,
+            "answer_problems": [*problems, reason or "invalid"],
+        }
+    status = (RunStatus.UNVERIFIED if reason else RunStatus.ANSWERED).value
     if state.get("status") == RunStatus.BUDGET_EXHAUSTED:
-        status = RunStatus.BUDGET_EXHAUSTED  # answered from the work the budget allowed
+        status = RunStatus.BUDGET_EXHAUSTED.value  # answered from the work the budget allowed
     return {
         "answer": parsed.model_dump(),
         "status": status,
@@ -400,7 +407,7 @@ def _check_answer(
 
 async def _after_answer(state: SupervisorState) -> str:
     if state.get("answer_retry"):
-        return Node.ANSWER
+        return Node.ANSWER.value
     end_run(state)
     return END
 
@@ -425,7 +432,7 @@ def _new_run(state: SupervisorState) -> dict[str, Any]:
         return {}
     return {
         **begin_run(state),
-        "status": RunStatus.RUNNING,
+        "status": RunStatus.RUNNING.value,
         "turn": 0,
         "plans": [],
         "delegated": [],
@@ -451,15 +458,15 @@ def build_supervisor_graph(
     """
     schema = decision_schema(spec.subagents, spec.max_tasks_per_turn)
     builder = StateGraph(state_schema, input_schema=SupervisorInput, context_schema=RunContext)
-    builder.add_node(Node.SUPERVISOR, _make_supervisor(spec, schema))
-    builder.add_node(Node.ANSWER, _make_answer(spec))
+    # Node names go to LangGraph (and into checkpoints) as plain strings, never enum members.
+    supervisor, answer = Node.SUPERVISOR.value, Node.ANSWER.value
+    builder.add_node(supervisor, _make_supervisor(spec, schema))
+    builder.add_node(answer, _make_answer(spec))
     names = [s.name for s in spec.subagents]
     for sub in spec.subagents:
         builder.add_node(sub.name, build_subagent(sub).compile(name=sub.name))
-        builder.add_edge(sub.name, Node.SUPERVISOR)
-    builder.add_edge(START, Node.SUPERVISOR)
-    builder.add_conditional_edges(
-        Node.SUPERVISOR, _route(spec), [*names, Node.SUPERVISOR, Node.ANSWER, END]
-    )
-    builder.add_conditional_edges(Node.ANSWER, _after_answer, [Node.ANSWER, END])
+        builder.add_edge(sub.name, supervisor)
+    builder.add_edge(START, supervisor)
+    builder.add_conditional_edges(supervisor, _route(spec), [*names, supervisor, answer, END])
+    builder.add_conditional_edges(answer, _after_answer, [answer, END])
     return builder

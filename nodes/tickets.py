@@ -192,7 +192,7 @@ async def intake(state: Mapping[str, Any]) -> dict[str, Any]:
     """Start a run: validate the tickets (:class:`InvalidTicketError` before any model call)."""
     tickets = [t.model_dump() for t in _validate(state.get("tickets"))]
     fresh = {"results": cleared(), "reviews": cleared()}  # a reused thread starts clean
-    return {**begin_run(state), **fresh, "tickets": tickets, "status": RunStatus.RUNNING}
+    return {**begin_run(state), **fresh, "tickets": tickets, "status": RunStatus.RUNNING.value}
 
 
 def _task_id(stage: str, ticket_id: str) -> str:
@@ -298,7 +298,9 @@ async def review(task: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if not policy.human:
         # Unattended runs (evals) have nobody to ask: the draft is approved as written.
         decision, sent = (
-            ReviewDecision(action=ReviewAction.APPROVE, note=f"auto-approved ({policy.name})"),
+            ReviewDecision(
+                action=ReviewAction.APPROVE.value, note=f"auto-approved ({policy.name})"
+            ),
             task["draft"],
         )
     else:
@@ -345,5 +347,5 @@ async def report(state: Mapping[str, Any]) -> dict[str, Any]:
     end_run(state)
     return {
         "tickets_out": out,
-        "status": RunStatus.BUDGET_EXHAUSTED if exhausted else RunStatus.DONE,
+        "status": (RunStatus.BUDGET_EXHAUSTED if exhausted else RunStatus.DONE).value,
     }

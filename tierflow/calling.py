@@ -137,7 +137,7 @@ async def _budget_gate(
         problem = None
         if action == BudgetAction.STOP:
             gate.notes.append("stopped at the budget gate by a human")
-            gate.stopped = RunStatus.STOPPED
+            gate.stopped = RunStatus.STOPPED.value
             return gate
         if action == BudgetAction.RAISE:
             gate.budget_usd = value
@@ -189,7 +189,7 @@ def _unattended_step(
                 gate.notes.append(f"budget: continuing on tier {tier} instead of {gate.tier}")
                 gate.tier = tier
                 return gate
-    gate.stopped = RunStatus.BUDGET_EXHAUSTED
+    gate.stopped = RunStatus.BUDGET_EXHAUSTED.value
     gate.notes.append(
         f"budget exhausted: ${ledger.spent_usd:.6f} of ${ledger.budget_usd or 0:.6f} spent; "
         f"the next {site.node} call on tier {gate.tier} does not fit"
@@ -207,7 +207,7 @@ def _budget_question(
 ) -> dict[str, Any]:
     remaining = ledger.remaining_usd() or 0.0
     return {
-        "kind": InterruptKind.BUDGET,
+        "kind": InterruptKind.BUDGET.value,
         "error": problem,
         "task_id": site.task_id,
         "question": (
@@ -381,7 +381,7 @@ async def call_model(
                     if reservation is None:
                         note = f"budget exhausted before retrying {site.node} on tier {tier}"
                         return CallOutcome(
-                            None, records, tier, gate.budget_usd, RunStatus.BUDGET_EXHAUSTED,
+                            None, records, tier, gate.budget_usd, RunStatus.BUDGET_EXHAUSTED.value,
                             [*gate.notes, note],
                         )  # fmt: skip
                 started = time.monotonic()

@@ -245,3 +245,60 @@ async def test_a_new_request_on_a_used_supervisor_thread_is_a_fresh_run() -> Non
     assert set(second["results"]) == {r["task_id"] for r in mine if r["task_id"]}
     first_tasks = [r["task"] for r in first["results"].values()]
     assert all(r["task"] not in first_tasks for r in second["results"].values())
+
+
+class EnumSpotter(InMemorySaver):
+    """Records every Enum member about to be checkpointed (strict msgpack loading rejects them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def _walk(self, value: Any, where: str) -> None:
+        from enum import Enum
+
+        if isinstance(value, Enum):
+            self.found.append(f"{where}: {value!r}")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self._walk(k, where)
+                self._walk(v, f"{where}.{k}")
+        elif isinstance(value, list | tuple | set):
+            for v in value:
+                self._walk(v, where)
+        elif hasattr(value, "__dict__") and not isinstance(value, type):
+            self._walk(vars(value), where)
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        self._walk(dict(checkpoint), "checkpoint")
+        return super().put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        self._walk(list(writes), "writes")
+        super().put_writes(config, writes, task_id, task_path)
+
+
+async def test_checkpoints_hold_plain_strings_not_protocol_enums() -> None:
+    from tierflow.evals._suites import langgraph_root
+
+    saver = EnumSpotter()
+    models = models_for("triage", accuracy=PERFECT)
+    await (
+        triage.build()
+        .compile(checkpointer=saver)
+        .ainvoke({"tickets": tickets(3), "budget_usd": 0.002}, cfg(), context=ctx(models))
+    )
+    # Attended: budget interrupts and draft reviews are checkpointed too.
+    waiting = await triage.build().compile(checkpointer=saver).ainvoke(
+        {"tickets": tickets(3), "budget_usd": 0.0009}, cfg(),
+        context=ctx(models, TierPolicy("attended")),
+    )  # fmt: skip
+    assert waiting["__interrupt__"]
+    item = load_items("codebase_qa", limit=1)[0]
+    inp = {"request": item["question"], "env": {"root": str(langgraph_root())}}
+    await (
+        codebase_qa.build()
+        .compile(checkpointer=saver)
+        .ainvoke(inp, cfg(), context=ctx(models_for("codebase_qa", accuracy=PERFECT)))
+    )
+    assert saver.found == []
