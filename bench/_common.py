@@ -27,6 +27,7 @@ __all__ = [
     "table",
     "write_json",
     "rotated",
+    "run_bench",
     "postgres_server",
     "saver",
     "setup_postgres",
@@ -80,6 +81,22 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
     return str(value)
+
+
+def run_bench(
+    name: str,
+    args: Any,
+    measure: Callable[[Any], Any],
+    report: Callable[[Any, Any], str],
+) -> int:
+    """Run ``measure(args)`` (a coroutine function), print its report, write the JSON."""
+    import asyncio
+
+    results = asyncio.run(measure(args))
+    print()
+    print(report(results, args))
+    write_json(args.json, {"bench": name, "args": vars(args), "results": results})
+    return 0
 
 
 def write_json(path: str | None, data: Any) -> None:

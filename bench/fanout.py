@@ -13,14 +13,13 @@ with sequential = K x delay. Speed-up = sequential / wall; the ratio tierflow / 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import quiet_env, rotated, saver, summary, table, write_json
+from _common import quiet_env, rotated, run_bench, saver, summary, table
 from _workload import Workload, build_bare, build_tierflow, record, run_bare, run_tierflow
 
 VARIANTS = ("tierflow", "bare+subgraphs", "bare plain")
@@ -110,12 +109,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     quiet_env()
-    args = parse(argv)
-    results = asyncio.run(main_async(args))
-    print()
-    print(report(results, args))
-    write_json(args.json, {"bench": "fanout", "args": vars(args), "results": results})
-    return 0
+    return run_bench("fanout", parse(argv), main_async, report)
 
 
 if __name__ == "__main__":

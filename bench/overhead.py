@@ -19,7 +19,6 @@ bare+subgraphs and <= 2.0x bare plain. Nothing fails: it only prints.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import sys
 import tempfile
@@ -31,11 +30,11 @@ from _common import (
     postgres_server,
     quiet_env,
     rotated,
+    run_bench,
     saver,
     setup_postgres,
     summary,
     table,
-    write_json,
 )
 from _workload import (
     Workload,
@@ -149,12 +148,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     quiet_env()
-    args = parse(argv)
-    results = asyncio.run(main_async(args))
-    print()
-    print(report(results, args))
-    write_json(args.json, {"bench": "overhead", "args": vars(args), "results": results})
-    return 0
+    return run_bench("overhead", parse(argv), main_async, report)
 
 
 if __name__ == "__main__":

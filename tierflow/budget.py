@@ -26,6 +26,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
+from tierflow._memo import IdentityMemo
 from tierflow.config import TierSpec
 from tierflow.errors import TierflowError
 from tierflow.pricing import cost_usd
@@ -90,15 +91,8 @@ def _input_tokens(messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, 
     return int(tokens * _INPUT_SAFETY) + 16
 
 
-_SCHEMA_CHARS: dict[int, tuple[Any, int]] = {}
-
-
-def _schema_chars(tool: Mapping[str, Any]) -> int:
-    # Tool dicts are built once per spec and reused, so their size is measured once.
-    hit = _SCHEMA_CHARS.get(id(tool))
-    if hit is None or hit[0] is not tool:
-        hit = _SCHEMA_CHARS[id(tool)] = (tool, len(json.dumps(tool)))
-    return hit[1]
+# Tool dicts are built once per spec and reused, so their size is measured once.
+_schema_chars: IdentityMemo[int] = IdentityMemo(lambda tool: len(json.dumps(tool)))
 
 
 def plan_call(
@@ -146,9 +140,13 @@ class Ledger:
         """Count records made before this ledger existed (idempotent by record id)."""
         with self._lock:
             for rec in records:
-                if rec["id"] not in self._seen:
-                    self._seen.add(rec["id"])
-                    self._spent += float(rec["cost_usd"])
+                self._count(rec)
+
+    def _count(self, record: Mapping[str, Any]) -> None:
+        # Caller holds the lock. A record is counted once, however often it is offered.
+        if record["id"] not in self._seen:
+            self._seen.add(record["id"])
+            self._spent += float(record["cost_usd"])
 
     @property
     def spent_usd(self) -> float:
@@ -187,9 +185,8 @@ class Ledger:
         """Replace a reservation by what the request cost (None: it was never sent)."""
         with self._lock:
             self._reserved.pop(reservation.call_id, None)
-            if record is not None and record["id"] not in self._seen:
-                self._seen.add(record["id"])
-                self._spent += float(record["cost_usd"])
+            if record is not None:
+                self._count(record)
 
     @property
     def in_flight(self) -> int:

@@ -21,6 +21,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.config import get_stream_writer
 from langgraph.types import RetryPolicy, interrupt
 
+from tierflow._memo import IdentityMemo
 from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation, ledger_for
 from tierflow.config import TierSpec
 from tierflow.errors import ModelCallError
@@ -72,21 +73,15 @@ class CallOutcome:
         return update
 
 
-_TOOL_DICTS: dict[int, tuple[Any, dict[str, Any]]] = {}
+_tool_dict: IdentityMemo[dict[str, Any]] = IdentityMemo(convert_to_openai_tool)
 
 
 def tool_dicts(tools: Sequence[Any]) -> list[dict[str, Any]]:
     """OpenAI tool dicts of ``tools``, converted once per tool object (schemas are reused)."""
-    out = []
-    for tool in tools:
-        if isinstance(tool, dict) and tool.get("type") == "function":
-            out.append(tool)
-            continue
-        hit = _TOOL_DICTS.get(id(tool))
-        if hit is None or hit[0] is not tool:
-            hit = _TOOL_DICTS[id(tool)] = (tool, convert_to_openai_tool(tool))
-        out.append(hit[1])
-    return out
+    return [
+        tool if isinstance(tool, dict) and tool.get("type") == "function" else _tool_dict(tool)
+        for tool in tools
+    ]
 
 
 def _emit(event: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from typing_extensions import TypedDict
@@ -40,13 +40,9 @@ def max_budget(left: float | None, right: float | None) -> float | None:
     return max(left, right)
 
 
-def merge_events(
-    left: Sequence[dict[str, Any]] | None, right: Sequence[dict[str, Any]] | None
-) -> list[dict[str, Any]]:
-    """Reducer: append the new timeline events (each is written once, by the node it describes)."""
-    if not right:
-        return list(left or ())
-    return [*(left or ()), *right]
+# Reducer: append the new timeline events (each is written once, by the node it describes);
+# the same append as usage records.
+merge_events = merge_usage
 
 
 class EngineState(TypedDict, total=False):
