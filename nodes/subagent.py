@@ -33,7 +33,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
-from tierflow.budget import run_spent_usd
+from tierflow.budget import budget_of, run_id_of, run_spent_usd
 from tierflow.calling import CallSite, call_model, tool_dicts
 from tierflow.errors import ModelCallError
 from tierflow.nodes.actions import (
@@ -130,25 +130,35 @@ class SubagentResult(BaseModel):
     error: str | None = None
 
 
+class TaskRun(TypedDict):
+    """The run a task belongs to, as numbers: its id, budget and spend at dispatch."""
+
+    id: str
+    budget_usd: float | None
+    spent_usd: float
+
+
 class SubagentInput(TypedDict, total=False):
     """What a parent sends (via ``Send``) to start one subagent task.
 
     It carries what the task needs and the budget as numbers, never the run's records: a
     ``Send`` payload is checkpointed with the task, so copying history into it would make
-    checkpoints grow with the square of the number of tasks.
+    checkpoints grow with the square of the number of tasks. Each key is a channel the
+    task's first checkpoint writes, so the run's figures travel together in ``run``.
     """
 
     task_id: str
     task: dict[str, Any]
     env: dict[str, Any]
     context: list[dict[str, Any]]
-    run_id: str
-    budget_usd: Annotated[float | None, max_budget]
-    spent_usd: float  # the run's spend when the task was dispatched
+    run: TaskRun
 
 
 class SubagentOutput(TypedDict, total=False):
-    """What flows back into the parent's state."""
+    """What flows back into the parent's state.
+
+    ``budget_usd`` is set only when a human raised the budget at a gate inside the task.
+    """
 
     results: Annotated[dict[str, Any], merge_dict]
     usage: Annotated[list[dict[str, Any]], merge_usage]
@@ -188,14 +198,11 @@ def subagent_input(
     payload = task.model_dump() if isinstance(task, BaseModel) else dict(task)
     if spent_usd is None:
         # A task sent from outside any run (a subagent graph invoked on its own) starts one.
-        spent_usd = run_spent_usd(state) if state.get("run_id") else 0.0
-    payload_in = SubagentInput(
-        task_id=task_id,
-        task=payload,
-        run_id=str(state.get("run_id") or uuid.uuid4().hex),
-        budget_usd=state.get("budget_usd"),
-        spent_usd=spent_usd,
+        spent_usd = run_spent_usd(state) if run_id_of(state) else 0.0
+    run = TaskRun(
+        id=run_id_of(state) or uuid.uuid4().hex, budget_usd=budget_of(state), spent_usd=spent_usd
     )
+    payload_in = SubagentInput(task_id=task_id, task=payload, run=run)
     # Empty keys are left out: every key is a channel the task's first checkpoint writes.
     if state.get("env"):
         payload_in["env"] = dict(state["env"])
@@ -506,6 +513,7 @@ def _make_escalate(spec: Subagent) -> Callable[..., Any]:
 
 # Node names go to LangGraph (and into checkpoints) as plain strings, never enum members.
 _STEP, _TOOLS, _ESCALATE = Node.STEP.value, Node.TOOLS.value, Node.ESCALATE.value
+_OUTPUT_KEYS = frozenset(SubagentOutput.__annotations__)
 
 
 def _goto(state: Mapping[str, Any], update: dict[str, Any]) -> Command[str]:
@@ -516,6 +524,9 @@ def _goto(state: Mapping[str, Any], update: dict[str, Any]) -> Command[str]:
     """
     view = {**state, **update}
     if view.get("outcome"):
+        # The task ends: its result holds tier, steps and status, so only what flows back to
+        # the parent is written (every channel written is a row in a durable checkpointer).
+        update = {k: v for k, v in update.items() if k in _OUTPUT_KEYS}
         goto: str = END
     elif view.get("escalation"):
         goto = _ESCALATE

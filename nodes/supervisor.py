@@ -35,6 +35,7 @@ from tierflow.state import EngineState, cleared, max_budget, merge_dict
 __all__ = [
     "Supervisor",
     "SupervisorState",
+    "SupervisorOutput",
     "SupervisorInput",
     "build_supervisor_graph",
     "decision_schema",
@@ -81,21 +82,31 @@ class SupervisorInput(TypedDict, total=False):
     budget_usd: Annotated[float | None, max_budget]
 
 
-class SupervisorState(EngineState, SupervisorInput, total=False):
-    """State of a supervisor run (checkpointed)."""
+# unverified: an answer exists but still failed answer_verifier after its repair;
+# budget_exhausted: an unattended budget stop; the answer (if any) uses the finished work
+RunStatusName = Literal[
+    "running", "answered", "unverified", "stopped", "budget_exhausted", "failed"
+]
 
-    turn: int
+
+class SupervisorOutput(EngineState, total=False):
+    """What a supervisor run returns: the answer, its status, the plans and each task's result."""
+
+    answer: dict[str, Any] | None
+    status: RunStatusName
+    answer_problems: list[str]
     plans: list[str]
     results: Annotated[dict[str, Any], merge_dict]
+
+
+class SupervisorState(SupervisorOutput, SupervisorInput, total=False):
+    """State of a supervisor run (checkpointed): the output plus the loop's counters."""
+
+    turn: int
     delegated: list[str]
     dispatch: list[dict[str, Any]]
     repairs: int
-    answer: dict[str, Any] | None
-    answer_problems: list[str]
     answer_retry: bool  # the answer failed its check once and is asked again
-    # unverified: an answer exists but still failed answer_verifier after its repair;
-    # budget_exhausted: an unattended budget stop; the answer (if any) uses the finished work
-    status: Literal["running", "answered", "unverified", "stopped", "budget_exhausted", "failed"]
 
 
 def decision_schema(subagents: Sequence[Subagent], max_tasks: int) -> type[BaseModel]:
@@ -192,6 +203,31 @@ async def _planner_call(
     return out
 
 
+# The supervisor's own fields: plain values (no reducer), overwritten by each write.
+_PLAIN_FIELDS = frozenset(
+    {"status", "turn", "plans", "delegated", "dispatch", "repairs", "answer", "answer_problems",
+     "answer_retry"}
+)  # fmt: skip
+
+
+def _changes(state: Mapping[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` less the writes that change nothing.
+
+    A plain field written with the value it holds (or an empty value where it has none), or
+    an append of nothing, is dropped: every channel written is a row in a durable checkpointer.
+    """
+    out = {}
+    for key, value in update.items():
+        if key in _PLAIN_FIELDS:
+            current = state.get(key)
+            if current == value if key in state else not value:
+                continue
+        elif key in ("usage", "events") and not value:
+            continue
+        out[key] = value
+    return out
+
+
 def _task_key(name: str, task: Mapping[str, Any]) -> str:
     return f"{name}:{json.dumps(task, sort_keys=True)}"
 
@@ -199,10 +235,9 @@ def _task_key(name: str, task: Mapping[str, Any]) -> str:
 def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
     async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         fresh = _new_run(state)
-        if fresh:
-            state = {**state, **fresh, "results": {}}  # type: ignore[typeddict-item]
-        update = await _turn(state, runtime)
-        return {**fresh, **update}
+        view: Any = {**state, **fresh, "results": {}} if fresh else state
+        update = await _turn(view, runtime)
+        return _changes(state, {**fresh, **update})
 
     async def _turn(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         turn = state.get("turn", 0)
@@ -358,9 +393,9 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
             runtime, Node.ANSWER.value, tier, state, messages, answer_tool, ANSWER
         )
         if isinstance(out, dict):
-            return {**out, "answer_retry": False}
+            return _changes(state, {**out, "answer_retry": False})
         checked = _check_answer(spec, state, out.message, problems)
-        return {"answer_retry": False, **out.state_update(), **checked}
+        return _changes(state, {"answer_retry": False, **out.state_update(), **checked})
 
     return answer
 
@@ -441,7 +476,7 @@ def _new_run(state: SupervisorState) -> dict[str, Any]:
         "answer": None,
         "answer_problems": [],
         "answer_retry": False,
-        "results": cleared(),
+        **({"results": cleared()} if state.get("results") else {}),
     }
 
 
@@ -457,7 +492,12 @@ def build_supervisor_graph(
         ['answer', 'extract', 'search', 'supervisor']
     """
     schema = decision_schema(spec.subagents, spec.max_tasks_per_turn)
-    builder = StateGraph(state_schema, input_schema=SupervisorInput, context_schema=RunContext)
+    builder = StateGraph(
+        state_schema,
+        input_schema=SupervisorInput,
+        output_schema=SupervisorOutput,
+        context_schema=RunContext,
+    )
     # Node names go to LangGraph (and into checkpoints) as plain strings, never enum members.
     supervisor, answer = Node.SUPERVISOR.value, Node.ANSWER.value
     builder.add_node(supervisor, _make_supervisor(spec, schema))

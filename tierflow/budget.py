@@ -30,15 +30,18 @@ from tierflow._memo import IdentityMemo
 from tierflow.config import TierSpec
 from tierflow.errors import TierflowError
 from tierflow.pricing import cost_usd
+from tierflow.state import max_budget
 
 __all__ = [
     "Ledger",
     "Reservation",
     "RunIdentityError",
     "begin_run",
+    "budget_of",
     "end_run",
     "ledger_for",
     "plan_call",
+    "run_id_of",
     "run_spent_usd",
     "MIN_OUTPUT_TOKENS",
 ]
@@ -204,10 +207,21 @@ _LEDGERS: OrderedDict[str, Ledger] = OrderedDict()
 _LEDGERS_LOCK = threading.Lock()
 
 
+def run_id_of(state: Mapping[str, Any]) -> str | None:
+    """The run ``state`` belongs to: its ``run_id``, or a subagent task's ``run["id"]``."""
+    run_id = state.get("run_id") or (state.get("run") or {}).get("id")
+    return str(run_id) if run_id else None
+
+
+def budget_of(state: Mapping[str, Any]) -> float | None:
+    """The run's budget as ``state`` knows it: a task's budget at dispatch, or larger if raised."""
+    return max_budget((state.get("run") or {}).get("budget_usd"), state.get("budget_usd"))
+
+
 def _run_key(state: Mapping[str, Any]) -> str:
-    run_id = state.get("run_id")
+    run_id = run_id_of(state)
     if run_id:
-        return str(run_id)
+        return run_id
     try:
         from langgraph.config import get_config
 
@@ -220,11 +234,11 @@ def _run_key(state: Mapping[str, Any]) -> str:
 
 
 def _rebuild(state: Mapping[str, Any], run_key: str) -> Ledger:
-    budget = state.get("budget_usd")
+    budget = budget_of(state)
     own = state.get("usage") or ()
-    if "spent_usd" in state:
+    if "run" in state:
         # A subagent task: the run's spend when it was dispatched, plus its own records.
-        ledger = Ledger(budget, float(state.get("spent_usd") or 0.0))
+        ledger = Ledger(budget, float(state["run"].get("spent_usd") or 0.0))
         ledger.absorb(own)
         return ledger
     ledger = Ledger(budget)
@@ -247,7 +261,7 @@ def ledger_for(state: Mapping[str, Any]) -> Ledger:
                 _LEDGERS.popitem(last=False)
         else:
             _LEDGERS.move_to_end(key)
-    budget = state.get("budget_usd")
+    budget = budget_of(state)
     # A larger budget in state means a human raised it (possibly in another process); a
     # missing one never lifts the cap of a run that has one.
     if budget is not None and (ledger.budget_usd is None or budget > ledger.budget_usd):

@@ -22,7 +22,7 @@ from langgraph.config import get_stream_writer
 from langgraph.types import RetryPolicy, interrupt
 
 from tierflow._memo import IdentityMemo
-from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation, ledger_for
+from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation, ledger_for, run_id_of
 from tierflow.config import TierSpec
 from tierflow.errors import ModelCallError
 from tierflow.pricing import cost_usd
@@ -360,7 +360,7 @@ async def call_model(
     attempts = retry or transient_retry_policy(spec.max_retries)
     if retry is not None:
         attempts = attempts._replace(retry_on=transient_retry_policy(0).retry_on)
-    run_id = state.get("run_id")
+    run_id = run_id_of(state)
     records: list[UsageRecord] = []
     last_error: BaseException | None = None
     reservation: Reservation | None = gate.reservation

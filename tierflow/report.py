@@ -14,23 +14,10 @@ from tierflow.usage import as_records, reprice, summarize
 
 __all__ = ["usage_table", "print_usage", "reference_config", "result_keys", "NOT_RESULTS"]
 
-# Keys of a run's values that are not its result, beyond the engine's own state keys
-# (tierflow.state.EngineState: usage, budget, events, run id), which the cost tables show:
-# per-task scratch work, keys printed on their own line (status, answer problems), and the
-# supervisor loop's counters, which a supervisor graph's state carries without an output_schema.
-NOT_RESULTS = frozenset(
-    {
-        "results",
-        "status",
-        "answer_problems",
-        "turn",
-        "plans",
-        "delegated",
-        "dispatch",
-        "repairs",
-        "answer_retry",
-    }
-)
+# Keys of a run's values that the CLI prints on their own (status, the answer's problems) or
+# in the cost tables (tierflow.state.EngineState: usage, budget, events, run id), and
+# per-task results, which the run view shows: the rest of a graph's output_schema is its result.
+NOT_RESULTS = frozenset({"results", "status", "answer_problems"})
 
 
 def _schema_keys(schema: Any) -> list[str]:

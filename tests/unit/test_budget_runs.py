@@ -217,6 +217,38 @@ async def test_bytes_written_per_task_step_do_not_grow_with_finished_tasks() -> 
     assert per_ticket_large <= 1.5 * per_ticket_small
 
 
+class ChannelSpy(InMemorySaver):
+    """An in-memory checkpointer that keeps the channels of each task's writes, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.channels: dict[str, list[set[str]]] = {}
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        ns = config["configurable"].get("checkpoint_ns", "") or "parent"
+        channels = {c for c, _ in writes if not c.startswith(("branch:", "__"))}
+        self.channels.setdefault(ns, []).append(channels)
+        super().put_writes(config, writes, task_id, task_path)
+
+
+async def test_tasks_write_only_their_input_and_what_flows_back() -> None:
+    """Every channel written is a row in a durable checkpointer: no write changes nothing."""
+    spy = ChannelSpy()
+    graph = triage.build().compile(checkpointer=spy)
+    out = await graph.ainvoke(
+        {"tickets": tickets(3)}, cfg(), context=ctx(models_for("triage", accuracy=PERFECT))
+    )
+    assert out["status"] == "done"
+    tasks = {ns: w for ns, w in spy.channels.items() if ns != "parent" and "|" not in ns}
+    names = [ns.split(":")[0] for ns in tasks]
+    assert names.count("classify") == names.count("extract") == 3 and "draft" in names
+    for ns, writes in tasks.items():
+        first, *_, last = writes
+        assert first == {"task_id", "task", "run"}, (ns, first)  # budget figures in one channel
+        assert last <= {"results", "usage", "events", "budget_usd"}, (ns, last)
+        assert "budget_usd" not in last  # nobody raised it
+
+
 async def test_a_new_request_on_a_used_supervisor_thread_is_a_fresh_run() -> None:
     from tierflow.evals._suites import langgraph_root
 

@@ -298,9 +298,7 @@ def test_ledger_is_per_run_and_keeps_its_budget_when_state_lacks_it() -> None:
 
 def test_a_subagent_rebuilds_its_ledger_from_the_spend_at_dispatch() -> None:
     state = {
-        "run_id": uuid.uuid4().hex,
-        "budget_usd": 1.0,
-        "spent_usd": 0.4,
+        "run": {"id": uuid.uuid4().hex, "budget_usd": 1.0, "spent_usd": 0.4},
         "usage": [{"id": "r1", "cost_usd": 0.1}],
     }
     assert ledger_for(state).spent_usd == pytest.approx(0.5)

@@ -109,14 +109,17 @@ def test_result_keys_follow_a_declared_output_schema() -> None:
 
 
 def test_result_keys_fall_back_to_state_minus_input_and_bookkeeping() -> None:
-    assert result_keys(StateGraph(_State, input_schema=_Input)) == ["scratch", "summary"]
-    assert result_keys(StateGraph(_State)) == ["request", "scratch", "summary"]
+    # Without an output_schema every state key but bookkeeping and the input is a result.
+    assert result_keys(StateGraph(_State, input_schema=_Input)) == ["turn", "scratch", "summary"]
+    assert result_keys(StateGraph(_State)) == ["request", "turn", "scratch", "summary"]
 
 
 @pytest.mark.parametrize(
-    ("graph", "keys"), [("triage", ["tickets_out"]), ("codebase_qa", ["answer"])]
+    ("graph", "keys"), [("triage", ["tickets_out"]), ("codebase_qa", ["answer", "plans"])]
 )
-def test_registered_graphs_print_the_keys_they_printed_before(graph: str, keys: list[str]) -> None:
+def test_registered_graphs_print_their_output_schema_less_bookkeeping(
+    graph: str, keys: list[str]
+) -> None:
     from tierflow.registry import load_builder
 
     assert result_keys(load_builder(graph)) == keys

@@ -277,7 +277,8 @@ async def test_max_turns_bounds_the_planning(scripted, make_ctx, thread) -> None
     )
 
     assert out["status"] == "answered" and out["answer"] == {"answer": "a b"}
-    assert out["turn"] == 2
+    assert "turn" not in out  # a loop counter, not a result
+    assert out["plans"] == ["plan", "plan"]
     assert [r.tool_choice for r in flag.requests] == ["decide", "decide", "final_answer"]
     assert [e["kind"] for e in out["events"] if e["kind"] == "turn_limit"] == ["turn_limit"]
     assert list(out["results"]) == ["t1.1-echo", "t2.1-echo"]
