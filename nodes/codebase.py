@@ -2,13 +2,10 @@
 
 The search subagent gets its query grepped before its first model step (:func:`prefetch_grep`);
 its findings are snapped to the lines their quoted code is on (:func:`normalize_findings`) and
-rejected with a precise reason when they miss the query (:func:`verify_findings`). Facts and
-the final answer must cite real lines (:func:`verify_facts`, :func:`verify_answer`). The line
-checks themselves are :mod:`tierflow.nodes.grounding`'s.
-
-Example:
-    >>> verify_answer(Answer(answer="x", citations=[{"path": "nope.py", "line": 1}]), {"env": {}})
-    'nope.py:1 does not exist (copy path and line from the tool output)'
+rejected with a precise reason when they miss the query (:func:`verify_findings`). Facts must
+cite real lines (:func:`verify_facts`); the final answer's claims must agree with the lines it
+cites (:func:`verify_answer`, :mod:`tierflow.nodes.claims`), after its citations are moved to
+where the evidence is (:func:`normalize_answer`). Line checks are :mod:`tierflow.nodes.grounding`'s.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from typing import Any
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
 
+from tierflow.nodes.claims import Verdict, check_answer
 from tierflow.nodes.grounding import check, locate
 from tierflow.tools import fs_tools
 
@@ -209,9 +207,24 @@ def verify_facts(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str
 # --- supervisor answer checks and fallback ----------------------------------------------------
 
 
+def _claims(answer: Answer, state: Mapping[str, Any]) -> Verdict:
+    root = (state.get("env") or {}).get("root", ".")
+    cites = [(c.path, c.line) for c in answer.citations]
+    return check_answer(str(state.get("request", "")), answer.answer, cites, root)
+
+
 def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
-    """Drop citations of lines that do not exist, as long as at least one real one is left."""
+    """Move citations to the lines that bear out the answer's claims; drop the rest.
+
+    When some claim does not hold, only citations of lines that do not exist are dropped
+    (as long as one real one is left), so the problem is reported against what was cited.
+    """
     assert isinstance(answer, Answer)
+    verdict = _claims(answer, state)
+    if not verdict.problems and verdict.citations:
+        return answer.model_copy(
+            update={"citations": [Citation(path=p, line=n) for p, n in verdict.citations]}
+        )
     root = (state.get("env") or {}).get("root", ".")
     placed = [locate(root, (c.path, c.line, None)) for c in answer.citations]
     real = [Citation(path=p, line=n) for p, n, _ in filter(None, placed)]
@@ -219,10 +232,10 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
 
 
 def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
-    """Every citation must point at an existing line of the tree."""
+    """Every claim the question asks for must agree with the lines the answer cites."""
     assert isinstance(answer, Answer)
-    root = (state.get("env") or {}).get("root", ".")
-    return check(root, [(c.path, c.line, None) for c in answer.citations])
+    problems = _claims(answer, state).problems
+    return "; ".join(problems) if problems else None
 
 
 _STOP = {

@@ -145,13 +145,33 @@ async def test_invalid_delegation_is_repaired_once_then_falls_back(
     assert out["status"] == "answered"
 
 
-async def test_answer_with_a_bad_citation_is_repaired(scripted, make_ctx, thread, qa_root) -> None:
+async def test_a_citation_of_a_missing_line_moves_to_the_definition(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    flag = scripted(
+        "flag",
+        [decide(("search", {"query": "class RetryPolicy"})), decide(done=True), answer(line=99)],
+    )
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+
+    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root)
+
+    # The answer names the right file; its line did not exist, so the citation moved to where
+    # RetryPolicy is defined, with no second model call.
+    assert out["status"] == "answered"
+    assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
+    assert not out.get("answer_problems")
+
+
+async def test_an_answer_naming_the_wrong_file_is_repaired_by_the_model(
+    scripted, make_ctx, thread, qa_root
+) -> None:
     flag = scripted(
         "flag",
         [
             decide(("search", {"query": "class RetryPolicy"})),
             decide(done=True),
-            answer(line=99),
+            answer(text="see pkg/budget.py", path="pkg/budget.py", line=1),
             answer(line=6),
         ],
     )
@@ -161,34 +181,29 @@ async def test_answer_with_a_bad_citation_is_repaired(scripted, make_ctx, thread
 
     assert out["status"] == "answered"
     assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
-    assert out["answer_problems"] == [
-        "pkg/retry.py:99 does not exist (copy path and line from the tool output)"
-    ]
-    assert "Your previous answer had problems: pkg/retry.py:99 does not exist" in text(
-        flag.requests[3]
-    )
+    problem = "no cited line defines RetryPolicy; it is defined at pkg/retry.py:6"
+    assert out["answer_problems"] == [problem]
+    assert f"Your previous answer had problems: {problem}" in text(flag.requests[3])
 
 
 async def test_answer_still_wrong_after_its_repair_is_kept_as_unverified(
     scripted, make_ctx, thread, qa_root
 ) -> None:
+    wrong = answer(text="see pkg/budget.py", path="#/$defs/Citation", line=238)
     flag = scripted(
         "flag",
-        [
-            decide(("search", {"query": "class RetryPolicy"})),
-            decide(done=True),
-            answer(path="#/$defs/Citation", line=238),
-            answer(path="#/$defs/Citation", line=238),
-        ],
+        [decide(("search", {"query": "class RetryPolicy"})), decide(done=True), wrong, wrong],
     )
     mini = scripted("mini", [finish(RETRY_FOUND)])
 
     *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root)
 
-    assert out["status"] == "unverified"  # not "answered": its citations are not real
+    assert out["status"] == "unverified"  # not "answered": its claim does not hold
     assert out["answer"]["citations"] == [{"path": "#/$defs/Citation", "line": 238}]
     assert len(out["answer_problems"]) == 2
     assert all("#/$defs/Citation:238 does not exist" in p for p in out["answer_problems"])
+    assert all("RetryPolicy is not defined" in p or "defines RetryPolicy" in p
+               for p in out["answer_problems"])  # fmt: skip
 
 
 async def test_done_before_any_work_falls_back_to_a_search(
