@@ -127,7 +127,7 @@ def _codebase_qa(tier: str, accuracy: Mapping[str, float]) -> Responder:
             task = {"query": item["evidence"][0]["contains"], "file_glob": "*.py"}
             return _reply("decide", {"plan": "Find the evidence.", "done": False,
                                      "delegate": [{"subagent": "search", "task": task}]})  # fmt: skip
-        if system.startswith("Answer the question"):
+        if system.startswith("Answer every part of the question"):
             item = item_of(messages)
             answer = item["reference_answer"] if _right(item["id"], tier, accuracy) else "unknown"
             return _reply("final_answer", {"answer": answer, "citations": cites(item)})

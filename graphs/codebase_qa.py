@@ -21,6 +21,7 @@ from tierflow.nodes.codebase import (
     Finding,
     Findings,
     SearchTask,
+    answer_evidence,
     fallback_plan,
     normalize_answer,
     normalize_findings,
@@ -90,18 +91,21 @@ SUPERVISOR = Supervisor(
     subagents=[SEARCH, EXTRACT],
     prompt=(
         "You answer questions about a source tree by delegating. First delegate 1-3 'search' tasks "
-        "(a short identifier or phrase each). When findings exist, delegate one 'extract' task with "
-        "the question. Set done=true when the results answer the question."
+        "(a short identifier or phrase each). Set done=true as soon as the findings show what the "
+        "question asks; delegate one 'extract' task with the question only when they do not."
     ),
     answer_schema=Answer,
     answer_prompt=(
-        "Answer the question using only the results. Cite the file path and line of the evidence "
-        "exactly as the results give them."
+        "Answer every part of the question from the evidence and the results only: give the "
+        "value, base classes, exception or file exactly as the code shows them, and say what a "
+        "function does when asked. Cite the path and line of each line you rely on, exactly as "
+        "given."
     ),
     max_turns=3,
     max_tasks_per_turn=3,
     answer_verifier=verify_answer,
     answer_normalize=normalize_answer,
+    answer_evidence=answer_evidence,
     fallback_plan=fallback_plan,
 )
 

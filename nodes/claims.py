@@ -39,7 +39,7 @@ from pathlib import Path
 from tierflow.nodes.grounding import file_lines
 from tierflow.tools import Sandbox, SandboxError
 
-__all__ = ["Verdict", "question_parts", "subject_of", "subjects_of", "check_answer"]
+__all__ = ["Verdict", "question_parts", "subject_of", "subjects_of", "check_answer", "evidence"]
 
 Cite = tuple[str, int]
 
@@ -700,3 +700,27 @@ def check_answer(question: str, answer: str, citations: Sequence[Cite], root: st
     # A missing citation matters only while a claim is unsupported: otherwise it is dropped.
     problems = missing + checker.problems if checker.problems else []
     return Verdict(kept, problems, checker.supported)
+
+
+def evidence(question: str, root: str, max_lines: int = 24) -> list[str]:
+    """``path:line: code`` lines of the tree for the parts the question asks, found without a model.
+
+    For each name the question mentions: where it is defined (the whole statement, so a class
+    shows its bases), the lines that set it (defaults), and for a function what its body
+    raises and returns. The answer writes from these instead of from memory.
+    """
+    tree, parts, out = _Tree(root), question_parts(question), []
+    for name in subjects_of(question)[:3]:
+        last = name.split(".")[-1]
+        found = tree.find(_defines(last))[:3]
+        if "value" in parts or not found:
+            found += [c for c in tree.find(_sets(last))[:3] if c not in found]
+        for cite in found:
+            out.append(f"{cite[0]}:{cite[1]}: {tree.text(cite)}")
+            lines = tree.lines(cite[0]) or []
+            if re.match(r"\s*(async\s+)?def\s", lines[cite[1] - 1]):
+                first, last_line = _span(lines, cite[1])
+                for n in range(first + 1, min(last_line, first + 60) + 1):
+                    if re.match(r"\s*(raise|return)\b", lines[n - 1]):
+                        out.append(f"{cite[0]}:{n}: {lines[n - 1].strip()}")
+    return list(dict.fromkeys(out))[:max_lines]

@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
 
-from tierflow.nodes.claims import Verdict, check_answer
+from tierflow.nodes.claims import Verdict, check_answer, evidence
 from tierflow.nodes.grounding import check, locate
 from tierflow.tools import fs_tools
 
@@ -38,6 +38,7 @@ __all__ = [
     "verify_facts",
     "normalize_answer",
     "verify_answer",
+    "answer_evidence",
     "fallback_plan",
 ]
 
@@ -229,6 +230,15 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
     placed = [locate(root, (c.path, c.line, None)) for c in answer.citations]
     real = [Citation(path=p, line=n) for p, n, _ in filter(None, placed)]
     return answer.model_copy(update={"citations": real}) if real else answer
+
+
+def answer_evidence(state: Mapping[str, Any]) -> str:
+    """The source lines that define, set, raise or return what the question names, for the answer."""
+    root = (state.get("env") or {}).get("root", ".")
+    found = evidence(str(state.get("request", "")), root)
+    if not found:
+        return "Evidence from the source: nothing defines the names in the request."
+    return "Evidence from the source (path:line: code), to cite and quote:\n" + "\n".join(found)
 
 
 def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:

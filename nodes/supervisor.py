@@ -60,6 +60,8 @@ class Supervisor:
         answer_verifier: ``(answer, state) -> reason | None``; a reason asks for one repair.
         fallback_plan: tasks to run when the supervisor's decision is unusable twice.
         answer_normalize: deterministic clean-up of the answer before ``answer_verifier``.
+        answer_evidence: ``state -> text`` shown to the answer beside the results, e.g. the
+            lines of the source that define what the question names (found without a model).
     """
 
     subagents: Sequence[Subagent]
@@ -72,6 +74,7 @@ class Supervisor:
     answer_verifier: Callable[[BaseModel, Mapping[str, Any]], str | None] | None = None
     fallback_plan: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
     answer_normalize: Callable[[BaseModel, Mapping[str, Any]], BaseModel] | None = None
+    answer_evidence: Callable[[Mapping[str, Any]], str] | None = None
 
 
 class SupervisorInput(TypedDict, total=False):
@@ -158,10 +161,15 @@ def _roster(spec: Supervisor, state: Mapping[str, Any], runtime: Runtime[RunCont
             f"- {s.name} (tier {s.tier}, ${price.input}/${price.output} per 1M in/out): "
             f"{s.description}"
         )
+    return "Subagents:\n" + "\n".join(lines)
+
+
+def _budget_line(state: Mapping[str, Any]) -> str:
+    """The budget left; it changes on every call, so it goes last (prompt prefixes stay cached)."""
     ledger = ledger_for(state)
     budget = ledger.budget_usd
     left = "unlimited" if budget is None else f"${budget - ledger.spent_usd:.6f} of ${budget:.6f}"
-    return "Subagents:\n" + "\n".join(lines) + f"\nBudget left: {left}"
+    return f"Budget left: {left}"
 
 
 async def _planner_call(
@@ -260,6 +268,7 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
             user += f"\n\nResults so far:\n{_results_digest(state['results'])}"
         if state.get("repairs"):
             user += "\n\nYour previous decision was invalid; follow the schema exactly."
+        user += f"\n\n{_budget_line(state)}"
         messages = [system, HumanMessage(user)]
         out = await _planner_call(
             runtime, Node.SUPERVISOR.value, tier, state, messages, schema, DECIDE
@@ -385,6 +394,8 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         engine = engine_for(runtime.context)
         tier = spec.tier or context_of(runtime).policy.planner(engine.config)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
+        if spec.answer_evidence:
+            user += f"\n\n{spec.answer_evidence(state)}"
         problems = state.get("answer_problems") or []
         if problems:
             user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
