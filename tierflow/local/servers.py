@@ -54,6 +54,9 @@ class ServerOptions:
         interrupt_requests: llama.cpp's default (True) silently ends a streamed answer as
             soon as another request waits; parallel subagents on one tier need False.
         stop_grace_s: how long ``down`` waits after SIGTERM before SIGKILL.
+        prompt_cache_mb: llama.cpp's RAM cache of evaluated prompts, per server (0: none).
+            Tasks of one run alternate on a server (a search step, another task's step, the
+            answer); the cache keeps each one's prefix, so only its new tokens are evaluated.
     """
 
     n_ctx: int = 4096
@@ -61,6 +64,7 @@ class ServerOptions:
     chat_format: str = "chatml-function-calling"
     interrupt_requests: bool = False
     stop_grace_s: float = 10.0
+    prompt_cache_mb: int = 1024
 
 
 @dataclass(frozen=True)
@@ -298,7 +302,11 @@ class LocalServers:
                     f"find it with `ss -ltnp 'sport = :{port}'` and stop it, or move the tier: "
                     f"export TIERFLOW_TIERS__{name.upper()}__BASE_URL=http://127.0.0.1:<port>/v1",
                 )
-        need = sum(MODELS[s.local_model].ram_mb for s in todo.values() if s.local_model in MODELS)
+        need = sum(
+            MODELS[s.local_model].ram_mb + self.options.prompt_cache_mb
+            for s in todo.values()
+            if s.local_model in MODELS
+        )
         avail = _mem_available_mb()
         if avail is not None and need > avail:
             raise LocalServerError(
@@ -316,6 +324,9 @@ class LocalServers:
             "--model_alias", spec.model, "--chat_format", opts.chat_format,
             "--interrupt_requests", str(opts.interrupt_requests),
         ]  # fmt: skip
+        if opts.prompt_cache_mb > 0:
+            cmd += ["--cache", "True", "--cache_type", "ram",
+                    "--cache_size", str(opts.prompt_cache_mb << 20)]  # fmt: skip
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = (self.state_dir / f"{spec.name}.log").resolve()
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
