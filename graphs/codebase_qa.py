@@ -27,6 +27,7 @@ from tierflow.nodes.codebase import (
     normalize_findings,
     prefetch_grep,
     search_tools,
+    shortcut_search,
     verify_answer,
     verify_facts,
     verify_findings,
@@ -74,6 +75,7 @@ SEARCH = Subagent(
     verifier=verify_findings,
     normalize=normalize_findings,
     prefetch=prefetch_grep,
+    shortcut=shortcut_search,
 )
 
 EXTRACT = Subagent(

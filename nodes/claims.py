@@ -583,9 +583,11 @@ class _Checker:
     def _repair_literal(self, term: str) -> Cite | None:
         """A line of a cited (or named) file with ``term`` and one of the question's names."""
         names = [n.split(".")[-1] for n in subjects_of(self.question)]
+        if not names:
+            return None  # nothing ties another line to the question
         for path in dict.fromkeys([*self.cited_files(), *self.named_files]):
             for n, text in enumerate(self.tree.lines(path) or [], start=1):
-                if _in_text(term, text) and (not names or any(_in_text(x, text) for x in names)):
+                if _in_text(term, text) and any(_in_text(x, text) for x in names):
                     return (path, n)
         return None
 
@@ -611,13 +613,17 @@ class _Checker:
         )
 
     def yes_no(self) -> None:
+        """A yes/no answer: which one is right is behaviour the cited lines cannot show alone."""
         said = re.findall(r"\b(yes|no|true|false)\b", self.answer.lower())
         if not said:
             self.problems.append(
                 "the question asks yes or no (true or false); the answer says neither"
             )
             return
-        self.mentions_any()
+        self.problems.append(
+            f"a yes/no answer ({said[0]}) cannot be checked against the cited lines; "
+            "a reviewer must confirm it"
+        )
 
     def mentions_any(self) -> None:
         names = [n.split(".")[-1] for n in subjects_of(self.question)]

@@ -33,6 +33,7 @@ __all__ = [
     "Answer",
     "search_tools",
     "prefetch_grep",
+    "shortcut_search",
     "normalize_findings",
     "verify_findings",
     "verify_facts",
@@ -127,7 +128,7 @@ def _definitions(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
         return []
     defs = _grep_lines(env, rf"\b(def|class)\s+{name}\b", task.file_glob)
     # `name = ...` or `name: T = ...`; PEP 8 keyword arguments (`name=value`) have no spaces.
-    assigns = _grep_lines(env, rf"^\s*{name}(\s+=\s|\s*:[^=]+=)", task.file_glob)
+    assigns = _grep_lines(env, rf"^\s*(self\.)?{name}(\s+=\s|\s*:[^=]+=)", task.file_glob)
     return defs + [ln for ln in assigns if ln not in defs]
 
 
@@ -155,6 +156,24 @@ def prefetch_grep(task: BaseModel, env: Mapping[str, Any]) -> str:
     if mentions:
         parts.append(f"Other lines mentioning {task.query!r}:\n" + "\n".join(mentions[:20]))
     return "\n\n".join(parts) or f"grep({task.query!r}) found no lines."
+
+
+def shortcut_search(task: BaseModel, env: Mapping[str, Any]) -> Findings | None:
+    """Findings straight from grep when it found where the query's identifier is defined.
+
+    The search subagent then finishes with no model call; a phrase, or a name grep cannot find
+    a definition of, goes to the model as usual.
+    """
+    assert isinstance(task, SearchTask)
+    defined = _definitions(task, env)[:3]
+    if not defined:
+        return None
+    found = []
+    for line in defined:
+        path, number = _place(line)
+        found.append(Finding(path=path, line=number, snippet=line.split(":", 2)[2].strip()))
+    where = ", ".join(f"{f.path}:{f.line}" for f in found)
+    return Findings(findings=found, summary=f"{task.query} is defined at {where}")
 
 
 # --- subagent output checks -------------------------------------------------------------------

@@ -86,6 +86,10 @@ class Subagent:
         human_fallback: after the top tier, ask a human instead of failing the task.
         prefetch: ``(task, env) -> text`` of deterministic work (e.g. a first grep) shown with
             the task, so a small model starts from evidence instead of spending a step on it.
+        shortcut: ``(task, env) -> output | None``: deterministic work that can finish the task
+            by itself (e.g. grep found the definition asked for). An output that passes
+            ``normalize`` and the verifier ends the task with no model call (``tier`` is
+            ``"deterministic"``); otherwise the model starts as usual.
         normalize: ``(task, output, env) -> output`` deterministic clean-up applied to a
             finished output before the verifier (e.g. snap a cited line to where the quoted
             code really is).
@@ -107,6 +111,7 @@ class Subagent:
     verifier: Verifier | None = None
     human_fallback: bool = True
     prefetch: Callable[[BaseModel, Mapping[str, Any]], str] | None = None
+    shortcut: Callable[[BaseModel, Mapping[str, Any]], BaseModel | None] | None = None
     normalize: Callable[[BaseModel, BaseModel, Mapping[str, Any]], BaseModel] | None = None
     max_tool_chars: int = 4000
     max_context_chars: int = 12000
@@ -307,6 +312,11 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         return _goto(state, await _step(state, runtime))
 
     async def _step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        first = not state.get("steps") and not state.get("transcript")
+        if spec.shortcut is not None and first and context_of(runtime).shortcuts:
+            done = _shortcut(spec, state)
+            if done is not None:
+                return _finished(spec, state, done)
         engine = engine_for(runtime.context)
         policy = context_of(runtime).policy
         tier = state.get("tier") or policy.subagent(spec.tier, engine.config)
@@ -425,6 +435,32 @@ def _apply(
         "pending": [{"name": c.name, "args": c.args, "id": c.id, "forced": forced} for c in calls],
         "transcript": [*transcript, *rendered],
     }
+
+
+def _shortcut(spec: Subagent, state: SubagentState) -> dict[str, Any] | None:
+    """The task's outcome from ``spec.shortcut`` when it holds up, else None (the model works)."""
+    assert spec.shortcut is not None
+    env, task = state.get("env") or {}, _task(spec, state)
+    try:
+        output = spec.shortcut(task, env)
+        if output is None:
+            return None
+        if spec.normalize:
+            output = spec.normalize(task, output, env)
+        if spec.verifier and spec.verifier(task, output, env):
+            return None
+    except Exception:  # noqa: BLE001 - a failed shortcut only means the model does the work
+        return None
+    note = event(EventKind.SHORTCUT, subagent=spec.name, task_id=state.get("task_id"))
+    return {
+        "outcome": {"status": TaskStatus.DONE.value, "output": output.model_dump(),
+                    "tier": DETERMINISTIC},
+        "events": [note],
+    }  # fmt: skip
+
+
+# The tier a task reports when it finished without a model (``Subagent.shortcut``).
+DETERMINISTIC = "deterministic"
 
 
 def _task(spec: Subagent, state: SubagentState) -> BaseModel:

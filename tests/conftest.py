@@ -89,6 +89,7 @@ def make_ctx(fast_retry: RetryPolicy) -> Callable[..., RunContext]:
     ) -> RunContext:
         full = {t: ScriptedChatModel(script=[], label=f"unused-{t}") for t in tiers}
         full.update(models)
+        kwargs.setdefault("shortcuts", False)  # scripted subagents do the work themselves
         return RunContext(profile=profile, models=full, retry=fast_retry, **kwargs)
 
     return make

@@ -78,7 +78,8 @@ def demo_models(root: Path | str, needle: str = "def fs_tools") -> dict[str, Scr
 
     Calls, in order: flagship ``decide`` (search) -> mini ``grep`` -> mini ``finish`` with a wrong
     snippet (verifier rejects, escalation mini -> flagship) -> flagship ``finish`` -> flagship
-    ``decide`` (done) -> flagship ``final_answer``. The nano tier is never asked.
+    ``decide`` (done) -> flagship ``final_answer``. The nano tier is never asked. Run them with
+    ``RunContext(shortcuts=False)``: the scripted mini does the search grep could shortcut.
     """
     target = find_target(root, needle)
     good = {

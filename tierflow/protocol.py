@@ -82,6 +82,7 @@ class EventKind(StrEnum):
     SUPERVISOR_FALLBACK = "supervisor_fallback"
     ERROR = "error"
     BUDGET = "budget"
+    SHORTCUT = "shortcut"  # a task finished from deterministic evidence, with no model call
 
 
 class BudgetAction(StrEnum):

@@ -36,6 +36,9 @@ class RunContext:
         retry: override of the retry policy for model calls (tests use zero backoff).
         policy: tier assignment and unattended behaviour (see :mod:`tierflow.tiers`); the
             default keeps the graph's own tiers and asks a human when needed.
+        shortcuts: let a subagent's deterministic ``shortcut`` finish a task with no model call
+            (e.g. grep found the definition a search asks for). Off, every task goes to its
+            model: what an eval of the tiers themselves, or a scripted test, wants.
     """
 
     profile: str | None = None
@@ -43,6 +46,7 @@ class RunContext:
     models: Mapping[str, BaseChatModel] | None = None
     retry: RetryPolicy | None = None
     policy: TierPolicy = TierPolicy()
+    shortcuts: bool = True
 
 
 def context_of(runtime: Any) -> RunContext:

@@ -70,6 +70,7 @@ async def page(tmp_path: Path) -> tuple[Path, float]:
         profile=DEMO_PROFILE,
         models=models,
         retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+        shortcuts=False,  # the scripted search does the work
     )
     result = await Runner(tmp_path / "data", context=ctx).run(
         "codebase_qa",

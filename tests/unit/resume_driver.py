@@ -58,6 +58,7 @@ async def main(phase: str, data_dir: str, thread: str) -> None:
         profile="openai",
         models=doubles,
         retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+        shortcuts=False,  # the scripted search does the work
     )
     runner = Runner(data_dir, context=ctx)
     if phase == "start":

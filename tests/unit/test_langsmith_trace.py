@@ -159,6 +159,7 @@ async def _demo_run(tmp_path: Path) -> Any:
         profile=DEMO_PROFILE,
         models=models,
         retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+        shortcuts=False,  # the scripted search does the work
     )
     result = await Runner(tmp_path / "data", context=ctx).run(
         "codebase_qa",
@@ -260,6 +261,7 @@ async def test_graph_run_config_names_the_trace(recorder: Recorder) -> None:
         profile=DEMO_PROFILE,
         models=models,
         retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+        shortcuts=False,  # the scripted search does the work
     )
     compiled = load_builder("codebase_qa").compile()
     config = graph_run_config(
@@ -307,7 +309,8 @@ SCRIPT = textwrap.dedent("""
 
     root = Path(sys.argv[1])
     ctx = RunContext(profile=DEMO_PROFILE, models=demo_models(root),
-                     retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1))
+                     retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+                     shortcuts=False)
     result = asyncio.run(Runner(tempfile.mkdtemp(), context=ctx).run(
         "codebase_qa", {"request": demo_question(find_target(root)), "env": {"root": str(root)}}))
     print("STATUS", result.values["status"], flush=True)

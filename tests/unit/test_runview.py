@@ -30,6 +30,7 @@ async def demo_run(tmp_path: Path) -> RunResult:
         profile=DEMO_PROFILE,
         models=models,
         retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+        shortcuts=False,  # the scripted search does the work
     )
     runner = Runner(tmp_path / "data", context=ctx)
     question = demo_question(find_target(ROOT))

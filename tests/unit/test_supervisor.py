@@ -577,3 +577,45 @@ async def test_results_dependent_subagent_waits_for_results(
     assert list(out["results"]) == ["t1.1-search"]
     assert [e["kind"] for e in out["events"] if e["kind"] == "deferred"] == ["deferred"]
     assert out["status"] == "answered"
+
+
+async def test_a_search_grep_can_answer_finishes_with_no_model_call(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    flag = scripted(
+        "flag",
+        [decide(("search", {"query": "class RetryPolicy"})), decide(done=True), answer(line=6)],
+    )
+    mini = scripted("mini", [])  # never asked: grep found where RetryPolicy is defined
+
+    *_, out = await run_qa(
+        {"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root, shortcuts=True
+    )
+
+    assert out["status"] == "answered" and not mini.requests
+    (result,) = out["results"].values()
+    assert result["tier"] == "deterministic" and result["steps"] == 0
+    assert result["output"]["findings"][0] == {
+        "path": "pkg/retry.py",
+        "line": 6,
+        "snippet": "class RetryPolicy:",
+    }
+    assert [e["kind"] for e in out["events"]][:2] == ["shortcut", "task_finished"]
+    assert {r["node"] for r in out["usage"]} == {"supervisor", "answer"}
+
+
+async def test_a_search_grep_cannot_answer_goes_to_the_model(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    flag = scripted(
+        "flag",
+        [decide(("search", {"query": "backoff"})), decide(done=True), answer(line=6)],
+    )
+    mini = scripted("mini", [finish(RETRY_FOUND)])  # a phrase, not a definition: the model works
+
+    *_, out = await run_qa(
+        {"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root, shortcuts=True
+    )
+
+    assert len(mini.requests) == 1
+    assert "shortcut" not in [e["kind"] for e in out["events"]]

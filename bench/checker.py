@@ -1,0 +1,125 @@
+"""The answer checker measured on labelled answer/citation pairs: wrong ones let through, right ones rejected.
+
+Run: python bench/checker.py [--json out.json]
+
+Pairs are in evals/data/answer_checks.jsonl, each labelled ``right`` or ``wrong`` by hand
+against its tree, with where it came from (``source``): a real run of the main job
+(``run:<policy>:<commit>``), an eval suite's reference answer (``reference``), or a real answer
+with one claim changed (``mutated``: another value, file, base or exception). Trees: the pinned
+requests sdist (installed as bench/main_job.py does) and the installed, pinned langgraph.
+
+Two checks run side by side on every pair: ``claims`` (tierflow.nodes.claims.check_answer,
+what codebase_qa uses now) and ``cited lines exist`` (the check codebase_qa used before: every
+citation names an existing line). Nothing fails here; the unit tests hold the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from _common import table
+from main_job import QUESTIONS, install_tree
+
+DATA = Path(
+    __import__("os").environ.get(
+        "ANSWER_CHECKS",
+        Path(__file__).resolve().parents[1] / "evals" / "data" / "answer_checks.jsonl",
+    )
+)
+
+
+def load(path: Path = DATA) -> list[dict[str, Any]]:
+    """The labelled pairs."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def roots() -> dict[str, str]:
+    """Tree name -> directory."""
+    from tierflow.evals._suites import langgraph_root
+    from tierflow.local.weights import default_cache_dir
+
+    spec = json.loads(QUESTIONS.read_text())["tree"]
+    return {
+        "requests-2.32.3": str(install_tree(spec, default_cache_dir())),
+        "langgraph": str(langgraph_root()),
+    }
+
+
+def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
+    """Both checks' verdicts on one pair."""
+    from tierflow.nodes.claims import check_answer
+    from tierflow.nodes.grounding import check
+
+    cites = [(c["path"], int(c["line"])) for c in item["citations"]]
+    verdict = check_answer(item["question"], item["answer"], cites, root)
+    exists = check(root, [(p, n, None) for p, n in cites]) is None
+    return {
+        "id": item["id"],
+        "label": item["label"],
+        "source": item["source"].split(":")[0],
+        "claims_accepts": not verdict.problems,
+        "exists_accepts": exists,
+        "problems": verdict.problems,
+    }
+
+
+def tally(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+    """Wrong accepted and right rejected by one check."""
+    return {
+        "wrong": sum(r["label"] == "wrong" for r in rows),
+        "wrong_accepted": sum(r["label"] == "wrong" and r[key] for r in rows),
+        "right": sum(r["label"] == "right" for r in rows),
+        "right_rejected": sum(r["label"] == "right" and not r[key] for r in rows),
+    }
+
+
+def measure(args: Any) -> dict[str, Any]:
+    """Every pair through both checks."""
+    trees = roots()
+    rows = [judge(item, trees[item["tree"]]) for item in load()]
+    groups = {"all": rows} | {
+        s: [r for r in rows if r["source"] == s] for s in sorted({r["source"] for r in rows})
+    }
+    return {
+        "rows": rows,
+        "tallies": {
+            g: {"claims": tally(rs, "claims_accepts"), "exists": tally(rs, "exists_accepts")}
+            for g, rs in groups.items()
+        },
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    """The confusion table, and the pairs the claims check gets wrong."""
+    out = []
+    for group, t in results["tallies"].items():
+        for name, label in (("claims", "claims (now)"), ("exists", "cited lines exist (before)")):
+            x = t[name]
+            out.append([group, label, f"{x['wrong_accepted']}/{x['wrong']}",
+                        f"{x['right_rejected']}/{x['right']}"])  # fmt: skip
+    lines = [table(["pairs", "check", "wrong let through", "right rejected"], out)]
+    misses = [r for r in results["rows"] if r["claims_accepts"] != (r["label"] == "right")]
+    if misses:
+        lines.append("\nclaims check mistakes:")
+        lines += [f"  {r['id']} ({r['label']}): {r['problems'] or 'accepted'}" for r in misses]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    results = measure(args)
+    print(report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
