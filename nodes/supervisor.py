@@ -26,9 +26,9 @@ from typing_extensions import TypedDict
 from tierflow.budget import begin_run, end_run, ledger_for, run_spent_usd
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
-from tierflow.nodes.human import event
+from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
-from tierflow.protocol import EventKind, Node, RunStatus, TaskStatus
+from tierflow.protocol import EventKind, InterruptKind, Node, ReviewAction, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, cleared, max_budget, merge_dict
 
@@ -110,6 +110,7 @@ class SupervisorState(SupervisorOutput, SupervisorInput, total=False):
     dispatch: list[dict[str, Any]]
     repairs: int
     answer_retry: bool  # the answer failed its check once and is asked again
+    answer_review: bool  # unverified in an attended run: a human decides what follows
 
 
 def decision_schema(subagents: Sequence[Subagent], max_tasks: int) -> type[BaseModel]:
@@ -214,7 +215,7 @@ async def _planner_call(
 # The supervisor's own fields: plain values (no reducer), overwritten by each write.
 _PLAIN_FIELDS = frozenset(
     {"status", "turn", "plans", "delegated", "dispatch", "repairs", "answer", "answer_problems",
-     "answer_retry"}
+     "answer_retry", "answer_review"}
 )  # fmt: skip
 
 
@@ -406,7 +407,10 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         if isinstance(out, dict):
             return _changes(state, {**out, "answer_retry": False})
         checked = _check_answer(spec, state, out.message, problems)
-        return _changes(state, {"answer_retry": False, **out.state_update(), **checked})
+        attended = context_of(runtime).policy.human
+        review = attended and checked.get("status") == RunStatus.UNVERIFIED
+        update = {"answer_retry": False, "answer_review": review, **out.state_update(), **checked}
+        return _changes(state, update)
 
     return answer
 
@@ -451,9 +455,51 @@ def _check_answer(
     }
 
 
+def _make_review(spec: Supervisor) -> Callable[..., Any]:
+    async def review(state: SupervisorState) -> dict[str, Any]:
+        """An unverified answer in an attended run: a human approves, edits or rejects it.
+
+        A node of its own, so resuming re-runs only this question, never the paid answer call.
+        """
+        problems = state.get("answer_problems") or []
+
+        def valid(decision: ReviewDecision) -> str | None:
+            if decision.action != ReviewAction.EDIT:
+                return None
+            try:
+                spec.answer_schema.model_validate(decision.value)
+            except ValidationError as exc:
+                return f"the edited answer does not match {spec.answer_schema.__name__}: {exc}"
+            return None
+
+        decision = ask_human(
+            InterruptKind.ANSWER_REVIEW,
+            "The answer's claims do not all agree with the code it cites: "
+            f"{problems[-1] if problems else 'unverified'}. Approve it as it is, edit it "
+            "(value: the corrected answer), or reject it.",
+            check=valid,
+            answer=state.get("answer"),
+            problems=problems,
+            result_schema=spec.answer_schema.model_json_schema(),
+        )
+        note = event(EventKind.HUMAN_DECISION, node=Node.ANSWER.value, action=decision.action,
+                     note=decision.note)  # fmt: skip
+        update: dict[str, Any] = {"answer_review": False, "events": [note]}
+        if decision.action == ReviewAction.APPROVE:
+            update["status"] = RunStatus.ANSWERED.value
+        elif decision.action == ReviewAction.EDIT:
+            edited = spec.answer_schema.model_validate(decision.value).model_dump()
+            update |= {"answer": edited, "status": RunStatus.ANSWERED.value}
+        return update
+
+    return review
+
+
 async def _after_answer(state: SupervisorState) -> str:
     if state.get("answer_retry"):
         return Node.ANSWER.value
+    if state.get("answer_review"):
+        return Node.REVIEW.value
     end_run(state)
     return END
 
@@ -500,7 +546,7 @@ def build_supervisor_graph(
         >>> from tierflow.graphs.codebase_qa import SUPERVISOR
         >>> g = build_supervisor_graph(SUPERVISOR).compile()
         >>> sorted(n for n in g.get_graph().nodes if not n.startswith("__"))
-        ['answer', 'extract', 'search', 'supervisor']
+        ['answer', 'extract', 'review', 'search', 'supervisor']
     """
     schema = decision_schema(spec.subagents, spec.max_tasks_per_turn)
     builder = StateGraph(
@@ -519,5 +565,7 @@ def build_supervisor_graph(
         builder.add_edge(sub.name, supervisor)
     builder.add_edge(START, supervisor)
     builder.add_conditional_edges(supervisor, _route(spec), [*names, supervisor, answer, END])
-    builder.add_conditional_edges(answer, _after_answer, [answer, END])
+    builder.add_node(Node.REVIEW.value, _make_review(spec))
+    builder.add_conditional_edges(answer, _after_answer, [answer, Node.REVIEW.value, END])
+    builder.add_conditional_edges(Node.REVIEW.value, _after_answer, [END])
     return builder

@@ -29,6 +29,7 @@ class Node(StrEnum):
     STEP = "step"
     TOOLS = "tools"
     ESCALATE = "escalate"
+    REVIEW = "review"  # a human decides on an unverified answer
 
 
 class RunStatus(StrEnum):
@@ -67,6 +68,7 @@ class InterruptKind(StrEnum):
     BUDGET = "budget"
     ESCALATION = "escalation"
     DRAFT_REVIEW = "draft_review"
+    ANSWER_REVIEW = "answer_review"  # an unverified answer in an attended run
 
 
 class EventKind(StrEnum):

@@ -199,6 +199,7 @@ async def test_answer_still_wrong_after_its_repair_is_kept_as_unverified(
     *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root)
 
     assert out["status"] == "unverified"  # not "answered": its claim does not hold
+    assert out["__interrupt__"][0].value["kind"] == "answer_review"  # attended: a human decides
     assert out["answer"]["citations"] == [{"path": "#/$defs/Citation", "line": 238}]
     assert len(out["answer_problems"]) == 2
     assert all("#/$defs/Citation:238 does not exist" in p for p in out["answer_problems"])
@@ -619,3 +620,59 @@ async def test_a_search_grep_cannot_answer_goes_to_the_model(
 
     assert len(mini.requests) == 1
     assert "shortcut" not in [e["kind"] for e in out["events"]]
+
+
+def _wrong_answers() -> list[Any]:
+    wrong = answer(text="see pkg/budget.py", path="pkg/budget.py", line=1)
+    return [decide(("search", {"query": "class RetryPolicy"})), decide(done=True), wrong, wrong]
+
+
+@pytest.mark.parametrize(
+    ("resume", "status", "citations"),
+    [
+        ({"action": "approve"}, "answered", [{"path": "pkg/budget.py", "line": 1}]),
+        (
+            {"action": "edit", "value": {"answer": "pkg/retry.py", "citations": [
+                {"path": "pkg/retry.py", "line": 6}]}},
+            "answered",
+            [{"path": "pkg/retry.py", "line": 6}],
+        ),
+        ({"action": "reject", "note": "wrong file"}, "unverified", [{"path": "pkg/budget.py", "line": 1}]),
+    ],
+)  # fmt: skip
+async def test_a_human_decides_on_an_unverified_answer_without_a_new_model_call(
+    scripted, make_ctx, thread, qa_root, resume, status, citations
+) -> None:
+    flag = scripted("flag", _wrong_answers())
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+    cfg = thread()
+    graph, ctx, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, cfg, qa_root)
+    (pending,) = out["__interrupt__"]
+    assert pending.value["kind"] == "answer_review"
+    assert "RetryPolicy" in pending.value["question"] and len(pending.value["problems"]) == 2
+
+    bad = await graph.ainvoke(Command(resume={"action": "edit", "value": {}}), cfg, context=ctx)
+    assert "does not match Answer" in bad["__interrupt__"][0].value["error"]  # asked again
+    done = await graph.ainvoke(Command(resume=resume), cfg, context=ctx)
+
+    assert "__interrupt__" not in done
+    assert done["status"] == status and done["answer"]["citations"] == citations
+    assert len(flag.requests) == 4  # resuming re-ran only the review, not the answer call
+    assert [e["action"] for e in done["events"] if e["kind"] == "human_decision"] == [
+        resume["action"]
+    ]
+
+
+async def test_an_unattended_run_ends_unverified_without_asking(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    from tierflow.tiers import TierPolicy
+
+    flag = scripted("flag", _wrong_answers())
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+    *_, out = await run_qa(
+        {"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root,
+        policy=TierPolicy(human=False),
+    )  # fmt: skip
+
+    assert out["status"] == "unverified" and "__interrupt__" not in out
