@@ -23,7 +23,7 @@ from langgraph.types import RetryPolicy, interrupt
 
 from tierflow._memo import IdentityMemo
 from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation, ledger_for, run_id_of
-from tierflow.config import TierSpec
+from tierflow.config import TierSpec, public_url
 from tierflow.errors import ModelCallError
 from tierflow.pricing import cost_usd
 from tierflow.protocol import BudgetAction, InterruptKind, RunStatus
@@ -267,14 +267,16 @@ def _record(
         task_id=site.task_id,
         tier=tier,
         model=model,
-        endpoint=endpoint,
+        endpoint=public_url(endpoint),
         input_tokens=inp,
         cached_tokens=cached,
         output_tokens=out,
         latency_s=round(time.monotonic() - started, 4),
         cost_usd=cost if charge_usd is None else charge_usd,
         billing="reported" if charge_usd is None else "estimated",
-        error=None if error is None else _describe(error, spec.timeout_s),
+        error=None
+        if error is None
+        else _describe(error, spec.timeout_s).replace(endpoint, public_url(endpoint)),
         escalation_reason=site.escalation_reason,
         # Wall-clock start of the request (latency_s is measured on the monotonic clock).
         started_at=round(time.time() - (time.monotonic() - started), 4),
@@ -461,7 +463,7 @@ def _trace_config(
         "metadata": {
             "tierflow_tier": tier,
             "tierflow_model": model,
-            "tierflow_endpoint": endpoint,
+            "tierflow_endpoint": public_url(endpoint),
             "tierflow_node": site.node,
             "tierflow_subagent": site.subagent,
             "tierflow_task_id": site.task_id,

@@ -55,6 +55,19 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def public_url(url: str) -> str:
+    """``url`` without credentials (``http://user:secret@host/v1`` -> ``http://host/v1``).
+
+    What usage records, traces and error messages show: they are checkpointed and exported.
+    """
+    parsed = urlparse(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    host = parsed.hostname or ""
+    netloc = f"{host}:{parsed.port}" if parsed.port else host
+    return parsed._replace(netloc=netloc).geturl()
+
+
 def _check_url(url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:

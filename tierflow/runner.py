@@ -9,12 +9,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,28 +100,39 @@ class Runner:
     def _threads(self) -> dict[str, dict[str, Any]]:
         if not self._threads_file.exists():
             return {}
-        return json.loads(self._threads_file.read_text())
+        try:
+            return json.loads(self._threads_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise TierflowError(
+                f"{self._threads_file} is not valid JSON ({exc}); move it aside to start a new "
+                "thread index (checkpoints are untouched)"
+            ) from None
+
+    @contextlib.contextmanager
+    def _locked_threads(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """Read-modify-write of threads.json under an exclusive lock (processes share it)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "threads.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            threads = self._threads()
+            yield threads
+            # A temporary file of this process's own, then an atomic rename.
+            tmp = self._threads_file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(threads, indent=1))
+            tmp.replace(self._threads_file)
 
     def _remember(self, thread_id: str, graph: str) -> None:
-        threads = self._threads()
-        threads[thread_id] = {
-            "graph": graph,
-            "profile": self.context.profile,
-            "policy": dataclasses.asdict(self.context.policy),
-            "created_at": time.time(),
-        }
-        self._write_threads(threads)
+        with self._locked_threads() as threads:
+            threads[thread_id] = {
+                "graph": graph,
+                "profile": self.context.profile,
+                "policy": dataclasses.asdict(self.context.policy),
+                "created_at": time.time(),
+            }
 
     def _forget(self, thread_id: str) -> None:
-        threads = self._threads()
-        threads.pop(thread_id, None)
-        self._write_threads(threads)
-
-    def _write_threads(self, threads: dict[str, dict[str, Any]]) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._threads_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(threads, indent=1))
-        tmp.replace(self._threads_file)
+        with self._locked_threads() as threads:
+            threads.pop(thread_id, None)
 
     def thread_info(self, thread_id: str) -> dict[str, Any]:
         """Graph and profile of a thread started by this runner's data dir."""

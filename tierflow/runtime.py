@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
     transient = (
+        # A 200 whose body is not JSON (a proxy's error page, a cut-off body) or not the
+        # response shape: the server may answer properly on the next attempt.
+        json.JSONDecodeError,
+        openai.APIResponseValidationError,
         openai.APITimeoutError,
         openai.APIConnectionError,
         lc.ModelRateLimitError,

@@ -536,3 +536,60 @@ async def test_budget_stop_in_a_subagent_marks_the_run_stopped(
     out = await graph.ainvoke(Command(resume={"action": "stop"}), cfg, context=ctx)
 
     assert out.get("status") == "stopped"
+
+
+# --- hostile provider responses and secrets in URLs ------------------------------------------
+
+
+def test_a_200_whose_body_is_not_json_is_transient() -> None:
+    """What langchain-openai raises for a proxy's HTML error page is retried, not fatal."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from langchain_openai import ChatOpenAI
+
+    from tierflow.runtime import _is_transient
+
+    class Html(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"<html><body>502 Bad Gateway</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        model = ChatOpenAI(
+            base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="x", max_retries=0
+        )
+        with pytest.raises(Exception) as caught:
+            asyncio.run(model.ainvoke("hi"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _is_transient(caught.value), repr(caught.value)
+
+
+async def test_credentials_in_a_base_url_never_reach_the_records(
+    scripted, make_ctx, monkeypatch
+) -> None:
+    from tierflow.config import public_url
+
+    assert public_url("http://user:secret@host:8080/v1") == "http://host:8080/v1"
+    assert public_url("https://host/v1") == "https://host/v1"
+    monkeypatch.setenv("TIERFLOW_TIERS__NANO__BASE_URL", "https://bob:s3cret@proxy.example/v1")
+    nano = scripted("nano", [TransientError("https://bob:s3cret@proxy.example/v1 blip"),
+                             tool_reply("x", {}, usage=(10, 1))])  # fmt: skip
+
+    out = await call(make_ctx({"nano": nano}, profile="openai"))
+
+    assert [r.endpoint for r in out.records] == ["https://proxy.example/v1"] * 2
+    assert all("s3cret" not in (r.error or "") for r in out.records)

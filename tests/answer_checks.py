@@ -1,0 +1,30 @@
+"""The labelled answer/citation pairs of evals/data/answer_checks.jsonl, judged by the checker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tierflow.nodes.claims import check_answer
+
+DATA = Path(__file__).resolve().parents[1] / "evals" / "data" / "answer_checks.jsonl"
+
+
+def pairs(tree: str) -> list[dict[str, Any]]:
+    """The labelled pairs about ``tree`` (``langgraph`` or ``requests-2.32.3``)."""
+    rows = [json.loads(x) for x in DATA.read_text().splitlines() if x.strip()]
+    return [r for r in rows if r["tree"] == tree]
+
+
+def mistakes(items: list[dict[str, Any]], root: str) -> tuple[list[str], list[str]]:
+    """(wrong pairs the checker accepts, right pairs it rejects), by id."""
+    let_through, rejected = [], []
+    for item in items:
+        cites = [(c["path"], int(c["line"])) for c in item["citations"]]
+        ok = not check_answer(item["question"], item["answer"], cites, root).problems
+        if ok and item["label"] == "wrong":
+            let_through.append(item["id"])
+        if not ok and item["label"] == "right":
+            rejected.append(item["id"])
+    return let_through, rejected
