@@ -121,13 +121,16 @@ class Runner:
             tmp.write_text(json.dumps(threads, indent=1))
             tmp.replace(self._threads_file)
 
-    def _remember(self, thread_id: str, graph: str) -> None:
+    def _remember(self, thread_id: str, graph: str, inputs: Mapping[str, Any]) -> None:
         with self._locked_threads() as threads:
             threads[thread_id] = {
                 "graph": graph,
                 "profile": self.context.profile,
                 "policy": dataclasses.asdict(self.context.policy),
                 "created_at": time.time(),
+                # Kept until the first checkpoint holds it: a process killed before then can
+                # still be resumed (LangGraph has nothing to resume from without it).
+                "input": json.loads(json.dumps(dict(inputs), default=str)),
             }
 
     def _forget(self, thread_id: str) -> None:
@@ -163,7 +166,7 @@ class Runner:
     ) -> RunResult:
         """Start (or continue, with new input) a thread of ``graph``."""
         thread_id = thread_id or f"{graph}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        self._remember(thread_id, graph)  # before running, so a crashed run can be resumed
+        self._remember(thread_id, graph, inputs)  # before running: a crashed run can resume
         try:
             return await self._drive(graph, thread_id, dict(inputs), self.context, on_event)
         except Exception:
@@ -181,6 +184,8 @@ class Runner:
         """Continue a thread: answer its interrupts (id -> value), or just carry on after a crash."""
         info = self.thread_info(thread_id)
         payload: Any = Command(resume=dict(answers)) if answers else None
+        if payload is None and info.get("input") is not None and not await self.history(thread_id):
+            payload = info["input"]  # killed before its first checkpoint: start it again
         ctx = self._context_for(info)
         return await self._drive(info["graph"], thread_id, payload, ctx, on_event)
 

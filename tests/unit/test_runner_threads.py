@@ -17,7 +17,7 @@ import sys
 from tierflow.runner import Runner
 r = Runner(sys.argv[1])
 for i in range(40):
-    r._remember(f"{sys.argv[2]}-{i}", "triage")
+    r._remember(f"{sys.argv[2]}-{i}", "triage", {"tickets": []})
 """
 
 
@@ -35,3 +35,31 @@ def test_a_corrupt_index_says_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "threads.json").write_text('{"half": ')
     with pytest.raises(TierflowError, match="move it aside"):
         Runner(tmp_path).thread_info("x")
+
+
+async def test_a_run_killed_before_its_first_checkpoint_resumes_from_its_input(
+    tmp_path: Path,
+) -> None:
+    from langgraph.types import RetryPolicy
+
+    from tierflow.evals.scripted import PERFECT, models_for
+    from tierflow.runtime import RunContext
+
+    ctx = RunContext(
+        profile="openai",
+        models=models_for("triage", accuracy=PERFECT),
+        retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+    )
+    runner = Runner(tmp_path, context=ctx)
+    from tests.unit.test_budget_runs import tickets
+
+    (ticket,) = tickets(1)
+    # What `run` records before the graph starts; the process then dies (kill -9).
+    runner._remember("killed", "triage", {"tickets": [ticket]})
+    assert await runner.history("killed") == []
+
+    result = await runner.resume("killed")
+
+    assert result.values["status"] == "done" and list(result.values["tickets_out"]) == [
+        ticket["id"]
+    ]
