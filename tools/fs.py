@@ -6,6 +6,9 @@ import fnmatch
 import os
 import posixpath
 import re
+import time
+
+import regex as rx
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,9 @@ _PATH_RULE = (
 _BINARY_PROBE_BYTES = 4096
 _GREP_MAX_FILE_BYTES = 1_000_000
 _GREP_LINE_CHARS = 200
+# One grep call's time: a catastrophic pattern ("(a+)+b") or a huge tree cannot hang the step.
+# The `regex` engine (same syntax as `re`) can stop a search in the middle, which `re` cannot.
+_GREP_BUDGET_S = 5.0
 _READ_LINE_CHARS = 1000
 
 
@@ -190,16 +196,16 @@ def _list_files(box: Sandbox, limit: int, path: str, pattern: str) -> str:
     return "\n".join(lines)
 
 
-def _compile(pattern: str) -> tuple[re.Pattern[str], str | None]:
+def _compile(pattern: str) -> tuple[rx.Pattern[str], str | None]:
     """Compile a regex, falling back to a literal search; returns the note to show, if any."""
     try:
-        return re.compile(pattern), None
-    except re.error as exc:
+        return rx.compile(pattern), None
+    except rx.error as exc:
         note = f"note: {pattern!r} is not a valid regex ({exc}); searched for it as literal text"
-        return re.compile(re.escape(pattern)), note
+        return rx.compile(rx.escape(pattern)), note
 
 
-def _grep_file(regex: re.Pattern[str], shown: str, real: Path) -> Iterator[str]:
+def _grep_file(regex: rx.Pattern[str], shown: str, real: Path, deadline: float) -> Iterator[str]:
     try:
         if real.stat().st_size > _GREP_MAX_FILE_BYTES or _is_binary(real):
             return
@@ -211,8 +217,19 @@ def _grep_file(regex: re.Pattern[str], shown: str, real: Path) -> Iterator[str]:
     if lines[-1] == "":
         lines.pop()
     for number, line in enumerate(lines, start=1):
-        if regex.search(line):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _OutOfTime()
+        try:
+            hit = regex.search(line, timeout=left)
+        except TimeoutError:
+            raise _OutOfTime() from None
+        if hit:
             yield f"{shown}:{number}: {line.strip()[:_GREP_LINE_CHARS]}"
+
+
+class _OutOfTime(Exception):
+    """A grep call used up its time budget."""
 
 
 _GLOB_ONLY = re.compile(r"[*.?]*\*[*.?]*\w{0,5}|\*?\.\w{1,5}")
@@ -220,14 +237,27 @@ _LINE_NOISE = re.compile(r"^(\.\*)+|(\.\*)+$|(\\n|\n|\$)+$")
 
 
 def _search(
-    files: list[tuple[str, Path]], regex: re.Pattern[str], limit: int
+    files: list[tuple[str, Path]], regex: rx.Pattern[str], limit: int, deadline: float
 ) -> tuple[list[str], int]:
     shown_lines, total = [], 0
-    for shown, real in files:
-        for hit in _grep_file(regex, shown, real):
-            total += 1
-            if total <= limit:
-                shown_lines.append(hit)
+    searched = 0
+    try:
+        for shown, real in files:
+            for hit in _grep_file(regex, shown, real, deadline):
+                total += 1
+                if total <= limit:
+                    shown_lines.append(hit)
+            searched += 1
+    except _OutOfTime:
+        if total == 0 and searched == 0:
+            raise ToolException(
+                f"grep {regex.pattern!r} ran out of time ({_GREP_BUDGET_S:.0f} s) on the first "
+                "file: the pattern backtracks badly. Search for a plain word or identifier."
+            ) from None
+        shown_lines.append(
+            f"note: grep stopped after {_GREP_BUDGET_S:.0f} s having searched {searched} of "
+            f"{len(files)} files; narrow the path or glob, or simplify the pattern"
+        )
     return shown_lines, total
 
 
@@ -244,9 +274,11 @@ def _grep(box: Sandbox, limit: int, pattern: str, path: str, glob: str) -> str:
         raise ToolException("pattern is empty; give the text or regex to search for.")
     files = _files_under(box, path, glob)
     regex, note = _compile(cleaned)
-    shown_lines, total = _search(files, regex, limit)
-    if total == 0 and not regex.flags & re.IGNORECASE:
-        shown_lines, total = _search(files, re.compile(regex.pattern, re.IGNORECASE), limit)
+    deadline = time.monotonic() + _GREP_BUDGET_S
+    shown_lines, total = _search(files, regex, limit, deadline)
+    if total == 0 and not regex.flags & rx.IGNORECASE and time.monotonic() < deadline:
+        anycase = rx.compile(regex.pattern, rx.IGNORECASE)
+        shown_lines, total = _search(files, anycase, limit, deadline)
         if total:
             note = f"note: no exact-case match for {cleaned!r}; showing case-insensitive matches"
     if total == 0:

@@ -391,3 +391,33 @@ def test_grep_falls_back_to_case_insensitive_and_says_so(fs: dict[str, BaseTool]
 def test_grep_rejects_a_file_glob_given_as_pattern(fs: dict[str, BaseTool], glob_like: str) -> None:
     with pytest.raises(ToolException, match="looks like a file-name glob"):
         fs["grep"].invoke({"pattern": glob_like})
+
+
+def _grep(base: Path) -> BaseTool:
+    return {t.name: t for t in fs_tools(str(base))}["grep"]
+
+
+def test_a_catastrophic_pattern_returns_a_clear_error_in_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tierflow.tools.fs as fs
+
+    monkeypatch.setattr(fs, "_GREP_BUDGET_S", 0.5)
+    (tmp_path / "a.py").write_text("a" * 40 + "\n")
+    with pytest.raises(ToolException, match="backtracks badly"):
+        _grep(tmp_path).invoke({"pattern": "(a|aa)+b"})
+
+
+def test_grep_over_a_huge_tree_stops_at_its_budget_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tierflow.tools.fs as fs
+
+    for i in range(300):
+        (tmp_path / f"m{i:03}.py").write_text("x = 1\n" * 200 + "needle\n")
+    ticks = iter(range(10**7))  # a clock that moves 1 ms per reading: no wall-clock in the test
+    monkeypatch.setattr(fs.time, "monotonic", lambda: next(ticks) / 1000)
+    monkeypatch.setattr(fs, "_GREP_BUDGET_S", 0.7)  # about three files' worth of lines
+    out = _grep(tmp_path).invoke({"pattern": "needle"})
+    assert out.count("needle") >= 2
+    assert "note: grep stopped after" in out and "of 300 files" in out
