@@ -7,12 +7,11 @@ import os
 import posixpath
 import re
 import time
-
-import regex as rx
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import regex as rx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
