@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
@@ -61,4 +62,8 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
         rate_limiter=limiter,
         stream_usage=True,
         extra_body=extra_body,
+        # A pool of its own: langchain-openai's shared default pool is bound to the first
+        # event loop that used it, and a second asyncio.run would find it closed. The engine
+        # builds new clients when the loop changes (Engine._same_loop).
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=tier.timeout_s),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Mapping
@@ -94,6 +95,22 @@ class Engine:
         self._clients: dict[tuple[str, str], BaseChatModel] = {}
         self._bound: dict[tuple[Any, ...], tuple[list[dict[str, Any]], Any]] = {}
         self._lock = threading.Lock()
+        self._loop: int | None = None
+
+    def _same_loop(self) -> None:
+        """Drop clients built on another event loop (their async HTTP pools died with it).
+
+        Two ``asyncio.run`` calls in one process (a notebook re-run, a script with two runs)
+        would otherwise reuse a client whose connections belong to a closed loop.
+        """
+        try:
+            loop = id(asyncio.get_running_loop())
+        except RuntimeError:
+            return
+        if loop != self._loop:
+            self._clients.clear()
+            self._bound.clear()
+            self._loop = loop
 
     def endpoints(self, tier: str) -> list[Endpoint]:
         """Endpoints tried for ``tier``; a test double counts as one endpoint."""
@@ -137,6 +154,7 @@ class Engine:
             return self._overrides[tier]
         key = (tier, endpoint.base_url)
         with self._lock:
+            self._same_loop()
             if key not in self._clients:
                 self._clients[key] = chat_model(self.config.tier(tier), endpoint)
             return self._clients[key]
