@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import regex as rx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
@@ -91,9 +92,21 @@ class Sandbox:
         text = rel.strip()
         if text.startswith(("/", "\\")) or Path(text).is_absolute():
             raise SandboxError("absolute paths are not allowed", path=rel, root=self.root)
-        if ".." in re.split(r"[/\\]", text):
+        parts = re.split(r"[/\\]", text)
+        if ".." in parts:
             raise SandboxError("'..' is not allowed in paths", path=rel, root=self.root)
-        real = Path(os.path.realpath(self.root / (text or ".")))
+        if any(p.startswith(".") and p != "." for p in parts):
+            # .env, .git/config, .ssh: secrets live in hidden files; listings skip them too.
+            raise SandboxError(
+                "hidden files and folders are not readable", path=rel, root=self.root
+            )
+        if len(text) > 4096 or len(parts) > 256:
+            raise SandboxError("path is too long", path=rel[:80] + "...", root=self.root)
+        try:
+            real = Path(os.path.realpath(self.root / (text or ".")))
+        except (OSError, ValueError) as exc:
+            raise SandboxError(f"path cannot be resolved ({type(exc).__name__})", path=rel[:80],
+                               root=self.root) from None  # fmt: skip
         if not self.contains(real):
             raise SandboxError(
                 "path leads outside the sandbox via a symlink", path=rel, root=self.root
@@ -302,6 +315,24 @@ def _open_text(box: Sandbox, path: str) -> Path:
     return real
 
 
+def _bounded_lines(fh: Any, keep: int) -> Iterator[tuple[str, int]]:
+    """``(first keep+ chars, length)`` of each line; a 200 MB line never sits in memory whole."""
+    while True:
+        head = fh.readline(keep + 1)
+        if not head:
+            return
+        size = len(head.rstrip("\r\n"))
+        if head.endswith("\n"):
+            yield head, size
+            continue
+        while True:  # the rest of a long line, read in chunks and dropped
+            chunk = fh.readline(1 << 16)
+            size += len(chunk.rstrip("\r\n"))
+            if not chunk or chunk.endswith("\n"):
+                break
+        yield head, size
+
+
 def _read_file(box: Sandbox, limit: int, path: str, start_line: int, end_line: int | None) -> str:
     real, shown = _open_text(box, path), _shown(path)
     if end_line is not None and end_line < start_line:
@@ -309,11 +340,11 @@ def _read_file(box: Sandbox, limit: int, path: str, start_line: int, end_line: i
     last = start_line + limit - 1 if end_line is None else min(end_line, start_line + limit - 1)
     picked, total = [], 0
     with real.open(encoding="utf-8", errors="replace") as fh:
-        for total, line in enumerate(fh, start=1):
+        for total, (head, size) in enumerate(_bounded_lines(fh, _READ_LINE_CHARS), start=1):
             if start_line <= total <= last:
-                text = line.rstrip("\r\n")
-                if len(text) > _READ_LINE_CHARS:
-                    text = f"{text[:_READ_LINE_CHARS]} ... (+{len(text) - _READ_LINE_CHARS} chars)"
+                text = head.rstrip("\r\n")
+                if size > _READ_LINE_CHARS:
+                    text = f"{text[:_READ_LINE_CHARS]} ... (+{size - _READ_LINE_CHARS} chars)"
                 picked.append(f"{total}: {text}")
     if total == 0:
         return f"{shown} is empty (0 lines)"

@@ -421,3 +421,40 @@ def test_grep_over_a_huge_tree_stops_at_its_budget_and_says_so(
     out = _grep(tmp_path).invoke({"pattern": "needle"})
     assert out.count("needle") >= 2
     assert "note: grep stopped after" in out and "of 300 files" in out
+
+
+@pytest.mark.parametrize("path", [".env", ".git/config", "src/.secrets/key", "./.env"])
+def test_hidden_files_are_neither_readable_nor_greppable(tmp_path: Path, path: str) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("token = s3cret\n")
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=s3cret\n")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    tools = {t.name: t for t in fs_tools(str(tmp_path))}
+    with pytest.raises(ToolException, match="hidden files"):
+        tools["read_file"].invoke({"path": path})
+    assert tools["grep"].invoke({"pattern": "s3cret"}).startswith("no matches")
+
+
+def test_a_very_deep_path_is_refused_without_showing_the_root(tmp_path: Path) -> None:
+    tools = {t.name: t for t in fs_tools(str(tmp_path))}
+    with pytest.raises(ToolException) as caught:
+        tools["read_file"].invoke({"path": "/".join(["d"] * 5000)})
+    assert "too long" in str(caught.value) and str(tmp_path) not in str(caught.value)
+
+
+def test_a_huge_line_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    with (tmp_path / "big.py").open("w") as f:
+        f.write("x = 1\n" + "y" * 50_000_000 + "\nz = 3\n")
+    read = {t.name: t for t in fs_tools(str(tmp_path))}["read_file"]
+    tracemalloc.start()
+    out = read.invoke({"path": "big.py"})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert out.splitlines()[1:4] == [
+        "1: x = 1",
+        f"2: {'y' * 1000} ... (+49999000 chars)",
+        "3: z = 3",
+    ]
+    assert peak < 5_000_000  # the 50 MB line was never held whole
