@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,8 @@ class Subagent:
             finished output before the verifier (e.g. snap a cited line to where the quoted
             code really is).
         max_tool_chars: a tool result longer than this is cut (with a note) in the transcript.
+        tool_timeout_s: a tool call that takes longer is abandoned and the model is told so
+            (a sync tool's thread cannot be stopped, but the task goes on).
         max_context_chars: in ``forced`` mode (small local models, small context windows) the
             oldest steps are left out of the request, not the state, beyond this size.
     """
@@ -114,6 +117,7 @@ class Subagent:
     shortcut: Callable[[BaseModel, Mapping[str, Any]], BaseModel | None] | None = None
     normalize: Callable[[BaseModel, BaseModel, Mapping[str, Any]], BaseModel] | None = None
     max_tool_chars: int = 4000
+    tool_timeout_s: float = 30.0
     max_context_chars: int = 12000
 
     def tools_for(self, env: Mapping[str, Any]) -> list[BaseTool]:
@@ -472,7 +476,7 @@ def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
         by_name = {t.name: t for t in spec.tools_for(state.get("env") or {})}
         results: list[BaseMessage] = []
         for call in state.get("pending") or []:
-            text = await _run_tool(by_name, call["name"], call["args"])
+            text = await _run_tool(by_name, call["name"], call["args"], spec.tool_timeout_s)
             if len(text) > spec.max_tool_chars:
                 cut = text.count("\n", spec.max_tool_chars)
                 text = (
@@ -487,12 +491,16 @@ def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
     return run_tools
 
 
-async def _run_tool(by_name: Mapping[str, BaseTool], name: str, args: dict[str, Any]) -> str:
+async def _run_tool(
+    by_name: Mapping[str, BaseTool], name: str, args: dict[str, Any], timeout_s: float
+) -> str:
     tool = by_name.get(name)
     if tool is None:
         return f"Error: there is no tool '{name}'. Available: {', '.join(sorted(by_name))}."
     try:
-        return str(await tool.ainvoke(args))
+        return str(await asyncio.wait_for(tool.ainvoke(args), timeout_s))
+    except TimeoutError:
+        return f"Error: {name} did not finish within {timeout_s:g} s; call it on less (a narrower path or pattern)."
     except ValidationError as exc:
         return (
             f"Error: bad arguments for {name}: {exc.errors()[0]['msg']} ({exc.errors()[0]['loc']})"

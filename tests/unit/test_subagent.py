@@ -402,3 +402,22 @@ async def test_prefetch_output_is_shown_with_the_task(scripted, make_ctx, thread
     await run(spec(tools=(), prefetch=prefetch), make_ctx({"nano": nano}), thread)
     assert seen == [("refund please", {})]
     assert "billing.py:3: REFUND = True" in text(nano.requests[0])
+
+
+async def test_a_tool_that_hangs_is_abandoned_and_the_model_told(
+    scripted, make_ctx, thread
+) -> None:
+    import asyncio
+
+    @tool
+    async def lookup(word: str) -> str:
+        """Look up a word in the glossary."""
+        await asyncio.sleep(3600)
+        return "never"
+
+    nano = scripted("nano", [act("lookup", word="refund"), done({"category": "billing"})])
+
+    out = await run(spec(tools=[lookup], tool_timeout_s=0.05), make_ctx({"nano": nano}), thread)
+
+    assert out["results"]["t1"]["status"] == "done"
+    assert "lookup did not finish within 0.05 s" in text(nano.requests[1])
