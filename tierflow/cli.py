@@ -111,6 +111,21 @@ Profile = Annotated[
 ]
 
 
+# Exit codes of `run` and `resume`, so scripts can tell outcomes apart (bad input is 2).
+EXIT_FAILED = 1  # the run ended failed or stopped
+EXIT_WAITING = 3  # the run waits for a human: answer with `tierflow resume`
+EXIT_UNVERIFIED = 4  # an answer exists but its claims could not be checked against the source
+
+
+def _exit_code(result: RunResult) -> int:
+    status = str(result.values.get("status") or "")
+    if result.interrupts:
+        return EXIT_WAITING
+    if status in ("failed", "stopped"):
+        return EXIT_FAILED
+    return EXIT_UNVERIFIED if status == "unverified" else 0
+
+
 def _fail(exc: Exception) -> NoReturn:
     console.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(2)
@@ -294,7 +309,11 @@ def run(
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
 ) -> None:
-    """Run GRAPH on INPUT with live progress, then print the result and the cost tables."""
+    """Run GRAPH on INPUT with live progress, then print the result and the cost tables.
+
+    Exit code: 0 finished, 1 failed or stopped, 2 bad input, 3 waiting for a human (answer with
+    `tierflow resume`), 4 answered but unverified.
+    """
     import asyncio
 
     from tierflow.config import load_config
@@ -310,6 +329,7 @@ def run(
     except TierflowError as exc:
         _fail(exc)
     _report(result, cfg)
+    raise typer.Exit(_exit_code(result))
 
 
 def _answers(result: RunResult, answer: str | None, answer_for: list[str]) -> dict[str, Any]:
@@ -365,6 +385,7 @@ def resume(
     except TierflowError as exc:
         _fail(exc)
     _report(result, cfg)
+    raise typer.Exit(_exit_code(result))
 
 
 @app.command()

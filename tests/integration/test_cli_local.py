@@ -108,7 +108,9 @@ class Cli:
     env: dict[str, str]
     data_dir: Path
 
-    def __call__(self, *args: str, expect: int = 0, timeout: float = 480) -> str:
+    def __call__(self, *args: str, expect: int | set[int] = 0, timeout: float = 480) -> str:
+        """Run tierflow; its exit code must be ``expect`` (or one of them): 0 finished,
+        1 failed/stopped, 2 bad input, 3 waiting for a human, 4 unverified."""
         started = time.monotonic()
         proc = subprocess.run(
             [*_tierflow(), *args],
@@ -120,7 +122,8 @@ class Cli:
         )
         out = proc.stdout + proc.stderr
         print(f"tierflow {args[0]}: exit {proc.returncode} in {time.monotonic() - started:.1f}s")
-        assert proc.returncode == expect, f"tierflow {list(args)} exited {proc.returncode}:\n{out}"
+        allowed = {expect} if isinstance(expect, int) else expect
+        assert proc.returncode in allowed, f"tierflow {list(args)} exited {proc.returncode}:\n{out}"
         return out
 
     def state(self, thread: str) -> RunResult:
@@ -216,7 +219,7 @@ def drive_to_end(cli: Cli, thread: str, rounds: int = 4) -> tuple[RunResult, str
         flags: list[str] = []
         for intr in result.interrupts:
             flags += ["--answer-for", f"{intr.id}={json.dumps(answer_for(intr.value, refs))}"]
-        out = cli("resume", thread, *flags)
+        out = cli("resume", thread, *flags, expect={0, 3})
         assert thread_of(out) == thread
         result = cli.state(thread)
     assert result.done, (
@@ -267,7 +270,7 @@ def test_bad_input_is_a_clear_error_with_exit_code_2(
 def test_triage_run_resume_show_agree_with_the_checkpoint(
     cli: Cli, tickets_file: Path, llama_nano: str, model_alias: str
 ) -> None:
-    out = cli("run", "triage", str(tickets_file), "--budget-usd", "0.5")
+    out = cli("run", "triage", str(tickets_file), "--budget-usd", "0.5", expect={0, 3})
 
     assert "running triage on profile ci" in out
     assert PROGRESS.search(out), f"no progress line naming a tier:\n{out}"
@@ -316,7 +319,7 @@ def test_tiny_budget_interrupts_before_spending_and_stop_ends_the_run(
     cli: Cli, tickets_file: Path
 ) -> None:
     budget = 0.0001  # below the worst case of any single request on any tier
-    out = cli("run", "triage", str(tickets_file), "--budget-usd", str(budget))
+    out = cli("run", "triage", str(tickets_file), "--budget-usd", str(budget), expect=3)
 
     thread = thread_of(out)
     before = cli.state(thread)
@@ -329,7 +332,7 @@ def test_tiny_budget_interrupts_before_spending_and_stop_ends_the_run(
         assert gate["kind"] == "budget" and gate["budget_usd"] == budget, gate
         assert gate["spent_usd"] <= budget and gate["remaining_usd"] <= budget, gate
 
-    out = cli("resume", thread, "--answer", '{"action": "stop"}')
+    out = cli("resume", thread, "--answer", '{"action": "stop"}', expect={0, 1})
 
     after = cli.state(thread)
     assert after.done, [i.value for i in after.interrupts]
@@ -346,13 +349,17 @@ def test_codebase_qa_answers_or_waits_for_a_human(
 ) -> None:
     question = "Where is the function cost_usd defined?"
     root = REPO / "tierflow"
-    out = cli("run", "codebase_qa", question, "--root", str(root), "--budget-usd", "0.5")
+    out = cli(
+        "run", "codebase_qa", question, "--root", str(root), "--budget-usd", "0.5",
+        expect={0, 3, 4},
+    )  # fmt: skip
 
     assert "running codebase_qa on profile ci" in out and PROGRESS.search(out), out
     result = cli.state(thread_of(out))
     values = result.values
-    if result.interrupts:  # a subagent failed on every tier and now asks a human
-        assert {i.value["kind"] for i in result.interrupts} == {"escalation"}, result.interrupts
+    if result.interrupts:  # a subagent failed on every tier, or the answer is unverified
+        kinds = {i.value["kind"] for i in result.interrupts}
+        assert kinds <= {"escalation", "answer_review"}, result.interrupts
         assert "waiting for a human" in out
     elif values["status"] == "answered":
         assert values["answer"]["answer"] and values["answer"]["citations"], values["answer"]
@@ -364,5 +371,8 @@ def test_codebase_qa_answers_or_waits_for_a_human(
         assert "warning:" in out
     records = values["usage"]
     check_records(records, llama_nano, model_alias)
-    assert {"supervisor", "search"} <= {r["node"] for r in records}, records
+    assert "supervisor" in {r["node"] for r in records}, records
+    # The search ran: on a model, or from grep alone when grep found the definition.
+    searches = [r for r in (values.get("results") or {}).values() if r["subagent"] == "search"]
+    assert searches or "search" in {r["node"] for r in records}, values.get("results")
     assert {r["tier"] for r in records if r["node"] == "supervisor"} == {"flagship"}

@@ -134,3 +134,26 @@ def test_unattended_runs_declare_a_budget_policy() -> None:
     assert _policy("tiered", unattended=True, on_budget="cheaper").on_budget == "cheaper"
     with pytest.raises(TierflowError, match="use 'stop' or 'cheaper'"):
         _policy("tiered", unattended=True, on_budget="later")
+
+
+@pytest.mark.parametrize(
+    ("status", "waiting", "code"),
+    [
+        ("answered", False, 0),
+        ("done", False, 0),
+        ("budget_exhausted", False, 0),
+        ("failed", False, 1),
+        ("stopped", False, 1),
+        ("unverified", False, 4),
+        ("unverified", True, 3),
+        ("running", True, 3),
+    ],
+)
+def test_run_and_resume_exit_codes_tell_outcomes_apart(
+    status: str, waiting: bool, code: int
+) -> None:
+    from tierflow.cli import _exit_code
+    from tierflow.runner import Interrupt, RunResult
+
+    pending = [Interrupt("i1", {"kind": "answer_review"})] if waiting else []
+    assert _exit_code(RunResult("t", "codebase_qa", {"status": status}, pending)) == code
