@@ -372,7 +372,7 @@ class _Checker:
             inside = [c for c in found if c[0] in pool]
             if len(inside) == 1 or (inside and pool is self.named_files):
                 return inside[0]
-        return found[0] if len(found) == 1 and not self.named_files else None
+        return None  # the answer points nowhere near a definition: not for us to guess
 
     def value(self, name: str) -> None:
         stated = _stated_values(self.answer, self.question)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -164,13 +165,27 @@ _ENGINES: dict[tuple[Any, ...], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    """The config file's (mtime, size): an edited tierflow.toml gets a new engine."""
+    try:
+        st = os.stat(path or "tierflow.toml")
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _overrides() -> tuple[tuple[str, str], ...]:
+    """``TIERFLOW_*`` settings from the environment, which the config also reads."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("TIERFLOW_")))
+
+
 def engine_for(ctx: RunContext | None) -> Engine:
     """The engine of a run context (cached: configs are loaded and validated once)."""
     ctx = ctx or RunContext()
     # Test doubles are keyed by object identity; the cached engine keeps them alive, so an id
     # cannot be reused by another model while its entry exists.
     doubles = tuple(sorted((k, id(v)) for k, v in (ctx.models or {}).items()))
-    key = (ctx.profile, ctx.config_file, doubles)
+    key = (ctx.profile, ctx.config_file, _stamp(ctx.config_file), _overrides(), doubles)
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             require_keys = not ctx.models

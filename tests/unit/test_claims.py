@@ -122,7 +122,9 @@ def test_base_classes_must_be_the_class_statement_s(root: str) -> None:
     assert check(root, q, "HTTPError inherits from BaseError.", ("errors.py", 5)) == []
     # The third wrong answer: line 1 of a file as evidence for a base class.
     problems = check(root, q, "HTTPError inherits from Exception.", ("api.py", 1))
-    assert problems == [
+    assert problems == ["no cited line is the class statement of HTTPError (errors.py:5)"]
+    # The right class line, the wrong base.
+    assert check(root, q, "HTTPError inherits from Exception.", ("errors.py", 5)) == [
         "HTTPError's bases at errors.py:5 are BaseError, but the answer names Exception"
     ]
     # Every base must be named; ancestors may be named too.

@@ -1,0 +1,196 @@
+"""A stand-in OpenAI-compatible server with fault injection, for the reliability harness.
+
+The stand-in answers ``POST /v1/chat/completions``: a forced (or required) tool call gets a
+schema-valid instance of that tool's parameters, drawn at random from a seed
+that is the hash of the request's messages and tools. The same request always gets the same
+answer, so a retried request continues the run exactly as if nothing had failed.
+
+In front of it, at ``rate``, a fault chosen from ``kinds`` replaces the answer:
+
+- ``500``: an internal server error;
+- ``429``: a rate limit with ``Retry-After: 0``;
+- ``slow``: the answer comes after the client's timeout;
+- ``not_json``: a 200 whose body is an HTML error page;
+- ``drop``: the connection closes with no response;
+- ``bad_args``: a 200 whose tool call's arguments are not JSON (a model's fault, not the
+  network's: the run must repair it, so the outcome may differ from a fault-free run).
+
+Faults are drawn from their own seeded generator, so a harness run is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TRANSPORT_FAULTS = ("500", "429", "slow", "not_json", "drop")
+
+
+def _instance(schema: dict[str, Any], seed: int) -> Any:
+    """A schema-valid value of a pydantic-made JSON schema, the same for the same seed."""
+    return _draw(schema, schema.get("$defs") or {}, random.Random(seed), 0)
+
+
+def _draw(s: dict[str, Any], defs: dict[str, Any], rng: random.Random, depth: int) -> Any:
+    if "$ref" in s:
+        return _draw(defs[s["$ref"].rsplit("/", 1)[-1]], defs, rng, depth)
+    if "const" in s:
+        return s["const"]
+    if "enum" in s:
+        return rng.choice(s["enum"])
+    for key in ("oneOf", "anyOf"):
+        if key in s:
+            options = [o for o in s[key] if depth < 4 or o.get("type") == "null"] or s[key]
+            return _draw(rng.choice(options), defs, rng, depth + 1)
+    kind = s.get("type", "object")
+    if isinstance(kind, list):
+        kind = rng.choice(kind)
+    if kind == "null":
+        return None
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "integer":
+        low = int(s["exclusiveMinimum"] + 1 if "exclusiveMinimum" in s else s.get("minimum", 0))
+        return rng.randint(low, max(low, int(s.get("maximum", low + 500))))
+    if kind == "number":
+        return round(rng.uniform(float(s.get("minimum", 0)), float(s.get("maximum", 100))), 3)
+    if kind == "string":
+        words = ["retry", "policy", "state", "graph", "node", "value", "x", "class", "def"]
+        n = max(int(s.get("minLength", 1)), 1)
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 4)))
+        return (text * n)[: s.get("maxLength", 200)] or "x"
+    if kind == "array":
+        low = int(s.get("minItems", 0))
+        high = min(int(s.get("maxItems", low + 3)), low + 3)
+        count = rng.randint(low, max(low, high)) if depth < 4 else low
+        return [_draw(s.get("items") or {}, defs, rng, depth + 1) for _ in range(count)]
+    props = s.get("properties") or {}
+    required = set(s.get("required") or [])
+    return {
+        k: _draw(v, defs, rng, depth + 1)
+        for k, v in props.items()
+        if k in required or rng.random() < 0.5
+    }
+
+
+class StandIn:
+    """The server; ``with StandIn(rate=0.2) as s:`` gives ``s.base_url``."""
+
+    def __init__(
+        self,
+        rate: float = 0.0,
+        kinds: tuple[str, ...] = TRANSPORT_FAULTS,
+        seed: int = 0,
+        slow_s: float = 1.5,
+    ) -> None:
+        self.rate, self.kinds, self.slow_s = rate, kinds, slow_s
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.faults: Counter[str] = Counter()
+        self.requests = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL."""
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
+
+    def __enter__(self) -> StandIn:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _fault(self) -> str | None:
+        with self._lock:
+            self.requests += 1
+            if self._rng.random() >= self.rate:
+                return None
+            kind = self._rng.choice(self.kinds)
+            self.faults[kind] += 1
+            return kind
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                fault = outer._fault()
+                if fault == "drop":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault == "500":
+                    return self._send(500, b'{"error": {"message": "internal error"}}')
+                if fault == "429":
+                    err = b'{"error": {"message": "rate limited"}}'
+                    return self._send(429, err, {"Retry-After": "0"})
+                if fault == "not_json":
+                    return self._send(200, b"<html><body>502 Bad Gateway</body></html>")
+                if fault == "slow":
+                    time.sleep(outer.slow_s)
+                body = outer.answer(request, broken=fault == "bad_args")
+                try:
+                    self._send(200, json.dumps(body).encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a slow answer past its timeout)
+
+        return Handler
+
+    def answer(self, request: dict[str, Any], broken: bool = False) -> dict[str, Any]:
+        """The stand-in model's completion for ``request``."""
+        key = json.dumps([request.get("messages"), request.get("tools")], sort_keys=True)
+        seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+        tools = {t["function"]["name"]: t["function"] for t in request.get("tools") or []}
+        choice = request.get("tool_choice")
+        name = None
+        if isinstance(choice, dict):
+            name = choice.get("function", {}).get("name")
+        elif tools and choice in ("required", "any", "auto", None):
+            name = sorted(tools)[seed % len(tools)]
+        message: dict[str, Any] = {"role": "assistant", "content": "ok"}
+        if name in tools:
+            schema = tools[name].get("parameters") or {"type": "object"}
+            args = "{not json" if broken else json.dumps(_instance(schema, seed))
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": f"call_{seed:x}", "type": "function",
+                                "function": {"name": name, "arguments": args}}],
+            }  # fmt: skip
+        prompt = len(key) // 4
+        return {
+            "id": f"cmpl-{seed:x}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": request.get("model", "stand-in"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": 20,
+                      "total_tokens": prompt + 20},
+        }  # fmt: skip

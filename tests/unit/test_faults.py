@@ -1,0 +1,113 @@
+"""Reliability harness: real clients against a fault-injecting stand-in OpenAI server.
+
+Every run must finish (or wait) intact whatever the network does: transport faults (500, 429,
+a reply past the timeout, a 200 that is not JSON, a dropped connection) are retried, so each
+run ends exactly as the same run does without faults; malformed tool calls are repaired or
+escalated, never a crash. Runs go through langchain-openai's ChatOpenAI over HTTP, the
+engine's retry loop and the checkpointer, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import RetryPolicy
+
+from tests.faults import TRANSPORT_FAULTS, StandIn
+from tierflow.graphs import codebase_qa
+from tierflow.runtime import RunContext
+from tierflow.tiers import TierPolicy
+
+PROFILE = """
+[profiles.standin]
+ladder = ["nano", "mini", "flagship"]
+{tiers}
+"""
+TIER = """
+[profiles.standin.tiers.{name}]
+model = "stand-in-{name}"
+base_url = "{url}"
+api_key_env = "STAND_IN_KEY"
+price = {{ input = 1.0, cached_input = 0.1, output = 4.0 }}
+timeout_s = 1.0
+max_retries = 6
+"""
+QUESTIONS = [
+    "Where is RetryPolicy defined?",
+    "What is the value of DEFAULT_BUDGET_USD?",
+    "What is the base class of RetryPolicy?",
+    "Where is the function backoff defined, and what does it compute?",
+]
+RUNS = 12
+ENDED = {"answered", "unverified", "failed", "stopped", "budget_exhausted"}
+
+
+def _context(tmp: Path, url: str) -> RunContext:
+    toml = tmp / "tierflow.toml"
+    tiers = "".join(TIER.format(name=n, url=url) for n in ("nano", "mini", "flagship"))
+    toml.write_text(PROFILE.format(tiers=tiers))
+    return RunContext(
+        profile="standin",
+        config_file=str(toml),
+        retry=RetryPolicy(initial_interval=0.0, backoff_factor=1.0, jitter=False, max_attempts=7),
+        policy=TierPolicy(human=False, on_budget="stop"),
+        shortcuts=False,  # every search goes to the (stand-in) model
+    )
+
+
+async def _outcomes(ctx: RunContext, root: Path) -> list[tuple[Any, ...]]:
+    graph = codebase_qa.build().compile(checkpointer=InMemorySaver())
+    out = []
+    for i in range(RUNS):
+        question = QUESTIONS[i % len(QUESTIONS)] + " " * (i // len(QUESTIONS))
+        state = await graph.ainvoke(
+            {"request": question, "env": {"root": str(root)}},
+            {"configurable": {"thread_id": f"run-{i}"}},
+            context=ctx,
+        )
+        assert state["status"] in ENDED, state
+        ok = [r for r in state["usage"] if r["error"] is None]
+        out.append((state["status"], state.get("answer"), len(ok), sorted(state["results"])))
+    return out
+
+
+def _run(tmp: Path, root: Path, monkeypatch: Any, **faults: Any) -> tuple[Any, StandIn]:
+    monkeypatch.setenv("STAND_IN_KEY", "sk-stand-in")
+    with StandIn(**faults) as server:
+        outcomes = asyncio.run(_outcomes(_context(tmp, server.base_url), root))
+    return outcomes, server
+
+
+@pytest.fixture
+def root(qa_root: Path) -> Path:
+    (qa_root / "pkg" / "backoff.py").write_text(
+        "def backoff(attempt, base=0.5):\n    return base * 2 ** attempt\n"
+    )
+    return qa_root
+
+
+def test_transport_faults_change_no_run_s_outcome(root: Path, tmp_path: Path, monkeypatch) -> None:
+    clean, quiet = _run(tmp_path, root, monkeypatch, rate=0.0)
+    faulty, noisy = _run(tmp_path, root, monkeypatch, rate=0.2, seed=11, slow_s=1.3)
+
+    assert quiet.faults == {}
+    assert set(noisy.faults) == set(TRANSPORT_FAULTS), noisy.faults  # every kind was injected
+    assert sum(noisy.faults.values()) >= 0.1 * noisy.requests
+    # Every fault was absorbed by a retry: same statuses, answers, successful calls and tasks.
+    assert faulty == clean
+
+
+def test_malformed_tool_calls_are_repaired_or_escalated_never_a_crash(
+    root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    outcomes, server = _run(
+        tmp_path, root, monkeypatch, rate=0.3, kinds=("bad_args", *TRANSPORT_FAULTS), seed=5,
+        slow_s=1.3,
+    )  # fmt: skip
+
+    assert server.faults["bad_args"] > 0
+    assert len(outcomes) == RUNS and all(o[0] in ENDED for o in outcomes)
