@@ -142,16 +142,35 @@ def _input_key_for_list(graph: str) -> str:
     return lists[0]
 
 
+def _read_json_file(path: Path) -> Any:
+    """A .json or .jsonl file's data; a malformed line is named by file and line number."""
+    raw = path.read_text()
+    if path.suffix != ".jsonl":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise TierflowError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    items = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise TierflowError(
+                f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}); each line "
+                "of a .jsonl file is one JSON object"
+            ) from None
+    return items
+
+
 def parse_input(graph: str, text: str, root: Path | None, budget: float | None) -> dict[str, Any]:
     """INPUT is a JSON object, a .json/.jsonl file, or plain text (the request)."""
     path = Path(text)
     if len(text) < 4096 and path.suffix in (".json", ".jsonl") and path.is_file():
-        raw = path.read_text()
-        data: Any = (
-            [json.loads(x) for x in raw.splitlines() if x.strip()]
-            if path.suffix == ".jsonl"
-            else json.loads(raw)
-        )
+        data: Any = _read_json_file(path)
+    elif not text.strip():
+        raise TierflowError("INPUT is empty: give the question or request to run")
     elif text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
@@ -164,8 +183,16 @@ def parse_input(graph: str, text: str, root: Path | None, budget: float | None) 
     if not isinstance(data, dict):
         raise TierflowError("INPUT must be a JSON object, a list of items, or plain text")
     schema_keys = getattr(load_builder(graph).input_schema, "__annotations__", {})
+    if isinstance(data.get("request"), str) and not data["request"].strip():
+        raise TierflowError("the request is empty: give the question or request to run")
     if "env" in schema_keys and "env" not in data:
-        data["env"] = {"root": str((root or Path.cwd()).resolve())}
+        base = (root or Path.cwd()).expanduser()
+        if not base.is_dir():
+            problem = "does not exist" if not base.exists() else "is not a folder"
+            raise TierflowError(
+                f"--root {str(root)!r} {problem}: pass the source tree to ask about"
+            )
+        data["env"] = {"root": str(base.resolve())}
     if budget is not None:
         if budget <= 0:
             raise TierflowError("--budget-usd must be positive")

@@ -157,3 +157,25 @@ def test_run_and_resume_exit_codes_tell_outcomes_apart(
 
     pending = [Interrupt("i1", {"kind": "answer_review"})] if waiting else []
     assert _exit_code(RunResult("t", "codebase_qa", {"status": status}, pending)) == code
+
+
+def test_bad_input_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from tierflow.cli import parse_input
+    from tierflow.errors import TierflowError
+
+    bad = tmp_path / "tickets.jsonl"
+    bad.write_text('{"id": "t1"}\n{"id": \n')
+    with pytest.raises(TierflowError, match=r"tickets.jsonl:2: not valid JSON"):
+        parse_input("triage", str(bad), None, None)
+    with pytest.raises(TierflowError, match="INPUT is empty"):
+        parse_input("codebase_qa", "   ", None, None)
+    with pytest.raises(TierflowError, match="request is empty"):
+        parse_input("codebase_qa", '{"request": " "}', tmp_path, None)
+    with pytest.raises(TierflowError, match="does not exist"):
+        parse_input("codebase_qa", "Where is X?", tmp_path / "nope", None)
+    ok = parse_input("codebase_qa", "Where is X?", tmp_path, 0.5)
+    assert ok == {
+        "request": "Where is X?",
+        "env": {"root": str(tmp_path.resolve())},
+        "budget_usd": 0.5,
+    }
