@@ -323,11 +323,34 @@ def _describe(error: BaseException, timeout_s: float) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-def _backoff(policy: RetryPolicy, attempt: int) -> float:
+# A server's Retry-After is honoured up to this many seconds (a longer wait is the next tier's).
+MAX_RETRY_AFTER_S = 60.0
+
+
+def _backoff(policy: RetryPolicy, attempt: int, exc: BaseException | None = None) -> float:
+    """The wait before the next attempt: the server's Retry-After if it sent one, else backoff."""
     delay = min(
         policy.max_interval, policy.initial_interval * policy.backoff_factor ** (attempt - 1)
     )
+    asked = _retry_after(exc)
+    if asked is not None:
+        return min(asked, MAX_RETRY_AFTER_S)
     return delay + (random.uniform(0, 1) if policy.jitter else 0)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds from a 429/503 response's ``Retry-After`` header (seconds form), if any."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    try:
+        value = float(headers.get("retry-after-ms") or "nan") / 1000
+        if value == value:  # not NaN
+            return max(0.0, value)
+        return max(0.0, float(headers.get("retry-after")))
+    except (TypeError, ValueError):
+        return None
 
 
 async def call_model(
@@ -415,7 +438,7 @@ async def call_model(
                     if not attempts.retry_on(exc):  # type: ignore[operator]
                         raise ModelCallError(tier, model_name, exc) from exc
                     if attempt < attempts.max_attempts:
-                        await asyncio.sleep(_backoff(attempts, attempt))
+                        await asyncio.sleep(_backoff(attempts, attempt, exc))
                     continue
                 if not isinstance(msg, AIMessage):
                     raise ModelCallError(tier, model_name, TypeError(f"got {type(msg).__name__}"))

@@ -120,7 +120,7 @@ async def test_persistent_transient_error_gives_up_after_max_attempts(scripted, 
 
 
 async def test_tier_max_retries_applies_without_a_policy(scripted, make_ctx, monkeypatch) -> None:
-    monkeypatch.setattr("tierflow.calling._backoff", lambda policy, attempt: 0.0)
+    monkeypatch.setattr("tierflow.calling._backoff", lambda policy, attempt, exc=None: 0.0)
     nano = scripted("nano", [TransientError("down")] * 2)  # local nano: max_retries = 1
     ctx = make_ctx({"nano": nano})
 
@@ -639,3 +639,21 @@ def test_two_runs_in_one_process_reuse_no_client_of_a_closed_event_loop(monkeypa
         server.server_close()
     assert first.message is not None and second.message is not None
     assert [r.error for r in first.records + second.records] == [None, None]
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    from langgraph.types import RetryPolicy
+
+    from tierflow.calling import MAX_RETRY_AFTER_S, _backoff
+
+    policy = RetryPolicy(initial_interval=0.5, backoff_factor=2.0, jitter=False)
+
+    def limited(headers: dict[str, str]) -> openai.RateLimitError:
+        response = httpx.Response(429, headers=headers, request=httpx.Request("POST", URL))
+        return openai.RateLimitError("slow down", response=response, body=None)
+
+    assert _backoff(policy, 2) == 1.0  # no header: exponential backoff
+    assert _backoff(policy, 2, limited({"Retry-After": "7"})) == 7.0
+    assert _backoff(policy, 2, limited({"retry-after-ms": "250"})) == 0.25
+    assert _backoff(policy, 2, limited({"Retry-After": "3600"})) == MAX_RETRY_AFTER_S
+    assert _backoff(policy, 2, limited({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"})) == 1.0
