@@ -451,7 +451,8 @@ async def call_model(
                 _emit(_progress(site, rec, ledger))
                 return CallOutcome(msg, records, tier, gate.budget_usd, notes=gate.notes)
         assert last_error is not None
-        raise ModelCallError(tier, spec.model, last_error) from last_error
+        shown = ", ".join(public_url(e.base_url) for e in engine.endpoints(tier))
+        raise ModelCallError(tier, spec.model, last_error, shown) from last_error
     except ModelCallError as exc:
         exc.records = [r.model_dump() for r in records]
         raise

@@ -32,12 +32,36 @@ class ConfigError(TierflowError):
 class ModelCallError(TierflowError):
     """A model request failed after its retries."""
 
-    def __init__(self, tier: str, model: str, cause: BaseException) -> None:
+    def __init__(
+        self, tier: str, model: str, cause: BaseException, endpoint: str | None = None
+    ) -> None:
         self.tier = tier
         self.model = model
         self.cause = cause
+        self.endpoint = endpoint
         self.records: list = []  # usage records of the failed attempts, to keep in state
-        super().__init__(f"tier '{tier}' ({model}) failed: {type(cause).__name__}: {cause}")
+        text = f"tier '{tier}' ({model}) failed: {type(cause).__name__}: {cause}"
+        if endpoint and _unreachable(cause):
+            fix = (
+                "start the local servers with `tierflow local up`"
+                if _loopback(endpoint)
+                else f"check tiers.{tier}.base_url in the profile, and the network"
+            )
+            text += f" (could not reach {endpoint}; {fix})"
+        super().__init__(text)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"APIConnectionError", "ConnectError", "ConnectionError"}) and not (
+        names & {"APITimeoutError", "TimeoutError"}
+    )
+
+
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
 class GraphNotFoundError(TierflowError):

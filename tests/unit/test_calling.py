@@ -657,3 +657,17 @@ def test_retry_after_is_honoured_and_capped() -> None:
     assert _backoff(policy, 2, limited({"retry-after-ms": "250"})) == 0.25
     assert _backoff(policy, 2, limited({"Retry-After": "3600"})) == MAX_RETRY_AFTER_S
     assert _backoff(policy, 2, limited({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"})) == 1.0
+
+
+def test_an_unreachable_endpoint_is_named_with_its_fix(monkeypatch) -> None:
+    import asyncio
+
+    from tierflow.runtime import RunContext
+
+    monkeypatch.setenv("TIERFLOW_TIERS__NANO__BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("TIERFLOW_TIERS__NANO__MAX_RETRIES", "0")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with pytest.raises(ModelCallError) as caught:
+        asyncio.run(call(RunContext(profile="openai")))
+    assert "could not reach http://127.0.0.1:9/v1" in str(caught.value)
+    assert "tierflow local up" in str(caught.value)
