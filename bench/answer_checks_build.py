@@ -100,6 +100,17 @@ _REQUESTS_WRONG = {
 }
 
 
+# Labels changed by hand after reading the pair against the tree: (label, why).
+_HAND = {
+    "mj-13": (
+        "HTTPError",
+        "right",
+        "the claim is right (raise_for_status raises HTTPError at models.py:1024); the cited "
+        "line is a call of raise_for_status, which the checker moves to the raise",
+    ),
+}
+
+
 def run_pairs(paths: list[str]) -> list[dict[str, Any]]:
     """Every answer of the given bench/main_job.py runs, and the mutations of the questions."""
     questions = {q["id"]: q for q in json.loads(QUESTIONS.read_text())["questions"]}
@@ -117,6 +128,9 @@ def run_pairs(paths: list[str]) -> list[dict[str, Any]]:
                 "citations": ans["citations"], "label": "right" if row["right"] else "wrong",
                 "source": f"run:{policy}:{label}", "note": f"status reported: {row['status']}",
             })  # fmt: skip
+            hand = _HAND.get(row["id"])
+            if hand and ans["answer"].strip() == hand[0] and out[-1]["label"] != hand[1]:
+                out[-1] |= {"label": hand[1], "note": f"{out[-1]['note']}; relabelled: {hand[2]}"}
     for qid, (answer, path, line) in _REQUESTS_WRONG.items():
         out.append({
             "id": f"mut-{qid}", "tree": "requests-2.32.3", "question": questions[qid]["question"],

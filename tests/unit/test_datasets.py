@@ -22,7 +22,12 @@ import pytest
 DATA_DIR = Path(__file__).resolve().parents[2] / "evals" / "data"
 PROVENANCE = DATA_DIR / "PROVENANCE.md"
 
-MIN_COUNTS = {"codebase_qa.jsonl": 40, "triage.jsonl": 100, "routing.jsonl": 60}
+MIN_COUNTS = {
+    "codebase_qa.jsonl": 40,
+    "triage.jsonl": 100,
+    "routing.jsonl": 60,
+    "answer_checks.jsonl": 100,
+}
 
 CQA_KINDS = {"class", "file", "default", "behavior"}
 DIFFICULTIES = {"easy", "medium", "hard"}
