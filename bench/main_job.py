@@ -108,6 +108,7 @@ async def ask(item: dict[str, Any], root: Path, args: Any, logs: list[Path]) -> 
         "answer": answer,
         "problems": values.get("answer_problems") or [],
         "error": error,
+        "call_errors": sorted({str(r["error"])[:200] for r in usage if r.get("error")}),
     }
 
 

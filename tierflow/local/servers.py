@@ -54,9 +54,12 @@ class ServerOptions:
         interrupt_requests: llama.cpp's default (True) silently ends a streamed answer as
             soon as another request waits; parallel subagents on one tier need False.
         stop_grace_s: how long ``down`` waits after SIGTERM before SIGKILL.
-        prompt_cache_mb: llama.cpp's RAM cache of evaluated prompts, per server (0: none).
-            Tasks of one run alternate on a server (a search step, another task's step, the
-            answer); the cache keeps each one's prefix, so only its new tokens are evaluated.
+        prompt_cache_mb: llama-cpp-python's RAM cache of evaluated prompts, per server (0:
+            none, the default). Off because it is not bounded in practice: each saved state
+            also holds the logits of every prompt token (tokens x vocabulary floats, ~1 GB for
+            a 2,000-token prompt on Qwen2.5), which the size limit does not count; a bench run
+            with it on had the flagship server killed by the OOM killer at 13.9 GB RSS. Without
+            it the server still reuses the longest common prefix with its previous request.
     """
 
     n_ctx: int = 4096
@@ -64,7 +67,7 @@ class ServerOptions:
     chat_format: str = "chatml-function-calling"
     interrupt_requests: bool = False
     stop_grace_s: float = 10.0
-    prompt_cache_mb: int = 1024
+    prompt_cache_mb: int = 0
 
 
 @dataclass(frozen=True)
