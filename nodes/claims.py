@@ -450,12 +450,16 @@ class _Checker:
         return out
 
     def _body(self, name: str) -> tuple[Cite, tuple[int, int]] | None:
-        """The definition of ``name`` and its lines (the longest one: overloads are stubs)."""
+        """The definition of ``name`` and its lines (the longest one: overloads are stubs).
+
+        None, with the problem recorded, when the tree defines no such name.
+        """
         cited, found = self.definition(name.split(".")[-1])
         if cited:
             found = [cited, *self.tree.find(_defines(name.split(".")[-1]), [cited[0]])]
         place = cited or self._pick(found) or (found[0] if found else None)
         if place is None:
+            self.problems.append(f"{name} is not defined anywhere in the tree")
             return None
         same = [c for c in found if c[0] == place[0]] or [place]
         spans = {c: _span(self.tree.lines(c[0]) or [], c[1]) for c in same}
@@ -465,7 +469,6 @@ class _Checker:
     def raises(self, name: str) -> None:
         body = self._body(name)
         if body is None:
-            self.problems.append(f"{name} is not defined anywhere in the tree")
             return
         (path, _), (first, last) = body
         lines = self.tree.lines(path) or []
@@ -487,7 +490,6 @@ class _Checker:
     def behaviour(self, name: str) -> None:
         body = self._body(name)
         if body is None:
-            self.problems.append(f"{name} is not defined anywhere in the tree")
             return
         (path, def_line), (first, last) = body
         lines = self.tree.lines(path) or []
