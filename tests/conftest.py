@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from langgraph.types import RetryPolicy
 
+from tierflow.breaker import BREAKERS
 from tierflow.runtime import RunContext
 from tierflow.testing import ScriptedChatModel
 
@@ -34,6 +35,14 @@ BUDGET_SOURCE = """DEFAULT_BUDGET_USD = 0.05
 def spend(amount):
     return amount
 """
+
+
+@pytest.fixture(autouse=True)
+def _closed_breakers() -> Iterator[None]:
+    """Each test starts with every endpoint's circuit breaker closed (they are per process)."""
+    BREAKERS.reset()
+    yield
+    BREAKERS.reset()
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ from langgraph.config import get_stream_writer
 from langgraph.types import RetryPolicy, interrupt
 
 from tierflow._memo import IdentityMemo
+from tierflow.breaker import BREAKERS
 from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation, ledger_for, run_id_of
 from tierflow.config import TierSpec, public_url
-from tierflow.errors import ModelCallError
+from tierflow.errors import CircuitOpenError, ModelCallError
 from tierflow.pricing import cost_usd
 from tierflow.protocol import BudgetAction, InterruptKind, RunStatus
 from tierflow.runtime import Engine, transient_retry_policy
@@ -393,7 +394,15 @@ async def call_model(
         for endpoint in engine.endpoints(tier):
             model_name = endpoint.model or spec.model
             runnable = engine.bound(tier, endpoint, offered, tool_choice)
+            circuit = (endpoint.base_url, model_name)
             for attempt in range(1, attempts.max_attempts + 1):
+                if not BREAKERS.allow(circuit):
+                    # Open after consecutive failures (by any call of this process): go on
+                    # to the next endpoint, then the next tier, without waiting on this one.
+                    last_error = CircuitOpenError(public_url(endpoint.base_url), model_name)
+                    _emit({"event": "endpoint_skipped", "node": site.node, "tier": tier,
+                           "error": str(last_error)})  # fmt: skip
+                    break
                 if reservation is None:
                     # A retry must fit in what is left too; it cannot ask a human now, since
                     # an interrupt here would replay the attempts already paid for.
@@ -437,11 +446,15 @@ async def call_model(
                     )
                     if not attempts.retry_on(exc):  # type: ignore[operator]
                         raise ModelCallError(tier, model_name, exc) from exc
+                    BREAKERS.failure(
+                        circuit, threshold=spec.breaker_failures, cooldown_s=spec.breaker_cooldown_s
+                    )
                     if attempt < attempts.max_attempts:
                         await asyncio.sleep(_backoff(attempts, attempt, exc))
                     continue
                 if not isinstance(msg, AIMessage):
                     raise ModelCallError(tier, model_name, TypeError(f"got {type(msg).__name__}"))
+                BREAKERS.success(circuit)
                 rec = _record(
                     engine, site, tier, endpoint.base_url, model_name, started, msg, None, run_id
                 )

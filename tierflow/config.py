@@ -116,6 +116,10 @@ class TierSpec(BaseModel):
     local_model: str | None = None
     max_concurrency: int | None = Field(default=None, gt=0)
     concurrency_group: str | None = None
+    # Circuit breaker (tierflow.breaker): skip an endpoint after this many consecutive
+    # transient failures (0: never), for this long before one probe call.
+    breaker_failures: int = Field(default=5, ge=0)
+    breaker_cooldown_s: float = Field(default=30.0, gt=0)
 
     _url = field_validator("base_url")(classmethod(lambda cls, v: _check_url(v)))
 

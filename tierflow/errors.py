@@ -7,6 +7,7 @@ __all__ = [
     "ConfigError",
     "ModelCallError",
     "GraphNotFoundError",
+    "CircuitOpenError",
 ]
 
 
@@ -62,6 +63,17 @@ def _loopback(url: str) -> bool:
     from urllib.parse import urlparse
 
     return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+class CircuitOpenError(TierflowError):
+    """An endpoint is skipped: its circuit breaker opened after consecutive failures."""
+
+    def __init__(self, endpoint: str, model: str) -> None:
+        self.endpoint, self.model = endpoint, model
+        super().__init__(
+            f"{endpoint} ({model}) is skipped: its last calls failed in a row (circuit breaker "
+            "open); it is probed again after the tier's breaker_cooldown_s"
+        )
 
 
 class GraphNotFoundError(TierflowError):

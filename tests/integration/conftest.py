@@ -6,6 +6,7 @@ import importlib.util
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +32,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def llama_nano(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One llama.cpp server with Qwen2.5-Coder-0.5B on a free port; yields its base_url."""
+def llama_nano(nano_server: tuple[str, Path]) -> str:
+    """The base_url of :func:`nano_server`."""
+    return nano_server[0]
+
+
+@pytest.fixture(scope="session")
+def nano_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """One llama.cpp server with Qwen2.5-Coder-0.5B on a free port: (base_url, its log)."""
     if importlib.util.find_spec("llama_cpp") is None:
         _unavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
     if missing := missing_parts(NANO_WEIGHTS):
@@ -51,6 +58,6 @@ def llama_nano(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     servers = LocalServers(cfg)
     servers.up(wait_s=180)
     try:
-        yield base_url
+        yield base_url, Path(servers.records()["nano"].log)
     finally:
         servers.down()

@@ -39,6 +39,9 @@ __all__ = [
     "ensure_running",
 ]
 
+# llama-cpp-python's server with a bounded prompt cache and abandoned-request stops.
+SERVER_MODULE = "tierflow.local.llama_server"
+
 State = Literal["healthy", "running", "dead", "stopped", "external"]
 
 
@@ -54,12 +57,14 @@ class ServerOptions:
         interrupt_requests: llama.cpp's default (True) silently ends a streamed answer as
             soon as another request waits; parallel subagents on one tier need False.
         stop_grace_s: how long ``down`` waits after SIGTERM before SIGKILL.
-        prompt_cache_mb: llama-cpp-python's RAM cache of evaluated prompts, per server (0:
-            none, the default). Off because it is not bounded in practice: each saved state
-            also holds the logits of every prompt token (tokens x vocabulary floats, ~1 GB for
-            a 2,000-token prompt on Qwen2.5), which the size limit does not count; a bench run
-            with it on had the flagship server killed by the OOM killer at 13.9 GB RSS. Without
-            it the server still reuses the longest common prefix with its previous request.
+        prompt_cache_mb: the prompt cache of each server, in MB (0: none): evaluated prompts
+            are kept so that tasks alternating on one server each find their own prefix
+            again. Bounded for real by :class:`tierflow.local.llama_server.BoundedRAMCache`
+            (llama-cpp-python's own cache does not count the logits it keeps; with it a
+            server once reached 13.9 GB). Without a cache the server still reuses the
+            longest common prefix with its previous request.
+        n_batch: prompt tokens evaluated per step; a request whose client has gone stops
+            at the next step (see :mod:`tierflow.local.llama_server`).
     """
 
     n_ctx: int = 4096
@@ -67,7 +72,8 @@ class ServerOptions:
     chat_format: str = "chatml-function-calling"
     interrupt_requests: bool = False
     stop_grace_s: float = 10.0
-    prompt_cache_mb: int = 0
+    prompt_cache_mb: int = 768
+    n_batch: int = 256
 
 
 @dataclass(frozen=True)
@@ -140,14 +146,15 @@ def _mem_available_mb() -> float | None:
 
 
 def _is_server(pid: int, port: int) -> bool:
-    """True when ``pid`` is still a live llama_cpp.server listening on ``port``."""
+    """True when ``pid`` is still a live llama server listening on ``port``."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
     ports = {args[i + 1] for i, a in enumerate(args[:-1]) if a == "--port"}
-    return not zombie and "llama_cpp.server" in args and ports == {str(port)}
+    launched = SERVER_MODULE in args or "llama_cpp.server" in args  # (older tierflow)
+    return not zombie and launched and ports == {str(port)}
 
 
 def _rss_mb(pid: int) -> float | None:
@@ -321,9 +328,10 @@ class LocalServers:
     def _spawn(self, spec: TierSpec, model_path: Path) -> ServerRecord:
         port, opts = _port(spec), self.options
         cmd = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
+            sys.executable, "-m", SERVER_MODULE, "--model", str(model_path),
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(opts.n_ctx),
             "--n_threads", str(opts.n_threads), "--n_threads_batch", str(opts.n_threads),
+            "--n_batch", str(opts.n_batch),
             "--model_alias", spec.model, "--chat_format", opts.chat_format,
             "--interrupt_requests", str(opts.interrupt_requests),
         ]  # fmt: skip
