@@ -1,6 +1,7 @@
 """The main job on local models: right or wrong, reported status, time, calls and tokens.
 
-Run: python bench/main_job.py [--policy tiered] [--only mj-01,mj-05] [--limit N] [--json out.json]
+Run: python bench/main_job.py [--policy tiered,all-flagship,all-nano] [--only mj-01,mj-05]
+     [--limit N] [--json out.json]
 
 Questions (bench/main_job_questions.json) are about a pinned third-party tree: the sdist of
 ``requests`` 2.32.3 (:func:`tierflow.evals.trees.requests_root` downloads it once and checks
@@ -13,7 +14,10 @@ evidence lines), the status the run reported, wall seconds, model calls, prompt 
 tokens served from the servers' cache (prompt tokens minus those llama.cpp evaluated), and
 llama.cpp's own prompt-eval and generation seconds (from the server logs). The headline: wrong
 answers reported ``answered`` (target 0), share right (target >= 60%), median wall time (target
-<= 180 s) and cache share (target >= 50%). Run it alone on a quiet machine; nothing fails here.
+<= 180 s) and cache share (target >= 50%). With several policies (the default: tiered,
+all-flagship, all-nano) each gets its table, then one line per policy side by side, with what
+the run's tokens would have cost at the ``openai`` profile's prices. Run it alone on a quiet
+machine; nothing fails here.
 """
 
 from __future__ import annotations
@@ -74,12 +78,17 @@ def server_timings(before: dict[Path, int]) -> dict[str, float]:
     return out
 
 
-async def ask(item: dict[str, Any], root: Path, args: Any, logs: list[Path]) -> dict[str, Any]:
+async def ask(
+    item: dict[str, Any], root: Path, args: Any, logs: list[Path], policy_name: str
+) -> dict[str, Any]:
     """One question, run as ``tierflow run codebase_qa ... --unattended`` would."""
+    from tierflow.config import load_config
+    from tierflow.report import reference_config
     from tierflow.runner import Runner
     from tierflow.runtime import POLICIES, RunContext
+    from tierflow.usage import reprice, spent_usd
 
-    policy = dataclasses.replace(POLICIES[args.policy], human=False, on_budget="stop")
+    policy = dataclasses.replace(POLICIES[policy_name], human=False, on_budget="stop")
     runner = Runner(args.data_dir, context=RunContext(profile=args.profile, policy=policy))
     inputs = {"request": item["question"], "env": {"root": str(root)}, "budget_usd": 1.0}
     offsets, t0 = _log_offsets(logs), time.perf_counter()
@@ -95,6 +104,8 @@ async def ask(item: dict[str, Any], root: Path, args: Any, logs: list[Path]) -> 
     reported_cached = sum(r.get("cached_tokens", 0) for r in usage)
     cached = max(reported_cached, prompt - int(timings["prompt_evaluated"])) if usage else 0
     answer = values.get("answer")
+    reference = reference_config(load_config(args.profile, require_keys=False))
+    priced = spent_usd(reprice(usage, reference)) if reference else spent_usd(usage)
     return {
         "id": item["id"],
         "question": item["question"],
@@ -104,6 +115,7 @@ async def ask(item: dict[str, Any], root: Path, args: Any, logs: list[Path]) -> 
         "calls": len(usage),
         "prompt_tokens": prompt,
         "cached_tokens": max(0, cached),
+        "priced_usd": round(priced, 6),
         **{k: round(v, 1) for k, v in timings.items()},
         "answer": answer,
         "problems": values.get("answer_problems") or [],
@@ -123,6 +135,7 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "calls": sum(r["calls"] for r in rows),
         "prompt_tokens": prompt,
         "cached_share": round(sum(r["cached_tokens"] for r in rows) / prompt, 3) if prompt else 0.0,
+        "priced_usd": round(sum(r.get("priced_usd", 0.0) for r in rows), 6),
     }
 
 
@@ -145,48 +158,65 @@ async def main_async(args: Any) -> dict[str, Any]:
     was_running = set(servers.records())
     print(ensure_running(cfg) or "no local tiers in this profile", flush=True)
     logs = [Path(r.log) for r in servers.records().values()]
-    rows = []
+    runs = []
     try:
-        for n, item in enumerate(items, 1):
-            row = await ask(item, root, args, logs)
-            rows.append(row)
-            print(f"  [{n}/{len(items)}] {row['id']} {'right' if row['right'] else 'wrong'} "
-                  f"{row['status']} {row['wall_s']} s, {row['calls']} calls: "
-                  f"{json.dumps(row['answer'])[:160]}", flush=True)  # fmt: skip
+        for policy in args.policy.split(","):
+            rows = []
+            for n, item in enumerate(items, 1):
+                row = await ask(item, root, args, logs, policy)
+                rows.append(row)
+                print(f"  {policy} [{n}/{len(items)}] {row['id']} "
+                      f"{'right' if row['right'] else 'wrong'} {row['status']} {row['wall_s']} s, "
+                      f"{row['calls']} calls: {json.dumps(row['answer'])[:160]}",
+                      flush=True)  # fmt: skip
+            runs.append({"policy": policy, "rows": rows, "headline": headline(rows)})
     finally:
         started = [t for t in servers.records() if t not in was_running]
         if started:
             servers.down(started)
-    return {
-        "policy": args.policy,
-        "profile": args.profile,
-        "rows": rows,
-        "headline": headline(rows),
-    }
+    return {"profile": args.profile, "runs": runs}
 
 
 def report(results: dict[str, Any], args: Any) -> str:
-    """The per-question table and the headline."""
+    """Per policy: the per-question table and the headline; then the policies side by side."""
     cols = ["id", "right", "status", "wall s", "calls", "prompt tok", "cached tok", "prompt-eval s",
             "gen s"]  # fmt: skip
-    rows = [
-        [r["id"], "yes" if r["right"] else "no", r["status"], r["wall_s"], r["calls"],
-         r["prompt_tokens"], r["cached_tokens"], r["prompt_eval_s"], r["gen_s"]]
-        for r in results["rows"]
+    lines: list[str] = []
+    for run in results["runs"]:
+        rows = [
+            [r["id"], "yes" if r["right"] else "no", r["status"], r["wall_s"], r["calls"],
+             r["prompt_tokens"], r["cached_tokens"], r["prompt_eval_s"], r["gen_s"]]
+            for r in run["rows"]
+        ]  # fmt: skip
+        h = run["headline"]
+        share = h["right"] / h["questions"] if h["questions"] else 0.0
+        lines += [
+            f"main job: codebase_qa on {results['profile']}, policy {run['policy']}, "
+            f"{h['questions']} questions about requests 2.32.3",
+            "",
+            table(cols, rows),
+            "",
+            f"wrong answers reported answered: {h['wrong_reported_answered']} (target 0)",
+            f"right with a correct citation: {h['right']}/{h['questions']} = {share:.0%} "
+            "(target >= 60%)",
+            f"median wall time per question: {h['median_wall_s']:.0f} s (target <= 180 s)",
+            f"prompt tokens served from cache: {h['cached_share']:.0%} of {h['prompt_tokens']} "
+            f"(target >= 50%); {h['calls']} model calls in all",
+            "",
+        ]
+    side = [
+        [run["policy"], f"{h['right']}/{h['questions']}", h["wrong_reported_answered"],
+         f"{h['median_wall_s']:.0f}", h["calls"], f"{h['cached_share']:.0%}",
+         f"{h['priced_usd']:.4f}"]
+        for run in results["runs"]
+        for h in [run["headline"]]
     ]  # fmt: skip
-    h = results["headline"]
-    share = h["right"] / h["questions"] if h["questions"] else 0.0
-    lines = [
-        f"main job: codebase_qa on {results['profile']}, policy {results['policy']}, "
-        f"{h['questions']} questions about requests 2.32.3",
-        "",
-        table(cols, rows),
-        "",
-        f"wrong answers reported answered: {h['wrong_reported_answered']} (target 0)",
-        f"right with a correct citation: {h['right']}/{h['questions']} = {share:.0%} (target >= 60%)",
-        f"median wall time per question: {h['median_wall_s']:.0f} s (target <= 180 s)",
-        f"prompt tokens served from cache: {h['cached_share']:.0%} of {h['prompt_tokens']} "
-        f"(target >= 50%); {h['calls']} model calls in all",
+    lines += [
+        "policies side by side",
+        table(
+            ["policy", "right", "wrong answered", "median s", "calls", "cached", "at openai $"],
+            side,
+        ),  # fmt: skip
     ]
     return "\n".join(lines)
 
@@ -194,7 +224,11 @@ def report(results: dict[str, Any], args: Any) -> str:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--policy", default="tiered", help="tiered, all-flagship, all-nano, cascade")
+    p.add_argument(
+        "--policy",
+        default="tiered,all-flagship,all-nano",
+        help="comma-separated: tiered, all-flagship, all-nano, cascade",
+    )
     p.add_argument("--profile", default="local")
     p.add_argument("--only", help="comma-separated question ids")
     p.add_argument("--limit", type=int, default=0, help="first N questions only")
