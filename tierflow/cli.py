@@ -401,7 +401,7 @@ def resume(
     try:
         base_cfg = _config_for(None)
         probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
-        profile = probe.thread_info(thread).get("profile")
+        profile = asyncio.run(probe.thread_info(thread)).get("profile")
         runner, cfg = _runner(data_dir, checkpoint_url, profile)
         before = asyncio.run(runner.state(thread))
         answers = _answers(before, answer, answer_for)
@@ -432,7 +432,9 @@ def show(
     try:
         base_cfg = _config_for(None)
         probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
-        runner, cfg = _runner(data_dir, checkpoint_url, probe.thread_info(thread).get("profile"))
+        runner, cfg = _runner(
+            data_dir, checkpoint_url, asyncio.run(probe.thread_info(thread)).get("profile")
+        )
         result = asyncio.run(runner.state(thread))
         if html is not None:
             from tierflow.runview import write_html

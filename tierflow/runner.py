@@ -9,14 +9,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +23,11 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
+from tierflow.config import public_url
 from tierflow.errors import TierflowError
 from tierflow.registry import load_builder
 from tierflow.runtime import RunContext, TierPolicy
+from tierflow.threads import ThreadRegistry
 from tierflow.tracing import graph_run_config
 
 __all__ = ["Runner", "RunResult", "Interrupt", "open_checkpointer"]
@@ -83,7 +83,10 @@ class RunResult:
 
 
 class Runner:
-    """Runs registered graphs with a checkpointer and remembers which graph each thread uses."""
+    """Runs registered graphs with a checkpointer and remembers which graph each thread uses.
+
+    The registry is a table in the checkpointer's database (:class:`tierflow.threads.ThreadRegistry`).
+    """
 
     def __init__(
         self,
@@ -95,57 +98,34 @@ class Runner:
         self.data_dir = Path(data_dir)
         self.checkpoint_url = checkpoint_url
         self.context = context or RunContext()
-        self._threads_file = self.data_dir / "threads.json"
 
-    def _threads(self) -> dict[str, dict[str, Any]]:
-        if not self._threads_file.exists():
-            return {}
-        try:
-            return json.loads(self._threads_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise TierflowError(
-                f"{self._threads_file} is not valid JSON ({exc}); move it aside to start a new "
-                "thread index (checkpoints are untouched)"
-            ) from None
+    @asynccontextmanager
+    async def _registry(self) -> AsyncIterator[tuple[BaseCheckpointSaver, ThreadRegistry]]:
+        async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
+            yield saver, await ThreadRegistry.open(saver, self.data_dir)
 
-    @contextlib.contextmanager
-    def _locked_threads(self) -> Iterator[dict[str, dict[str, Any]]]:
-        """Read-modify-write of threads.json under an exclusive lock (processes share it)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / "threads.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            threads = self._threads()
-            yield threads
-            # A temporary file of this process's own, then an atomic rename.
-            tmp = self._threads_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(threads, indent=1))
-            tmp.replace(self._threads_file)
+    def _info(self, graph: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "graph": graph,
+            "profile": self.context.profile,
+            "policy": dataclasses.asdict(self.context.policy),
+            "created_at": time.time(),
+            # A process killed before the first checkpoint can still be resumed from it
+            # (LangGraph has nothing to resume from without it).
+            "input": json.loads(json.dumps(dict(inputs), default=str)),
+        }
 
-    def _remember(self, thread_id: str, graph: str, inputs: Mapping[str, Any]) -> None:
-        with self._locked_threads() as threads:
-            threads[thread_id] = {
-                "graph": graph,
-                "profile": self.context.profile,
-                "policy": dataclasses.asdict(self.context.policy),
-                "created_at": time.time(),
-                # Kept until the first checkpoint holds it: a process killed before then can
-                # still be resumed (LangGraph has nothing to resume from without it).
-                "input": json.loads(json.dumps(dict(inputs), default=str)),
-            }
-
-    def _forget(self, thread_id: str) -> None:
-        with self._locked_threads() as threads:
-            threads.pop(thread_id, None)
-
-    def thread_info(self, thread_id: str) -> dict[str, Any]:
-        """Graph and profile of a thread started by this runner's data dir."""
-        info = self._threads().get(thread_id)
-        if info is None:
-            known = ", ".join(sorted(self._threads())[-5:]) or "(none)"
-            raise TierflowError(
-                f"unknown thread '{thread_id}' in {self.data_dir}; recent threads: {known}"
-            )
-        return info
+    async def thread_info(self, thread_id: str) -> dict[str, Any]:
+        """Graph, profile, policy and input of a thread registered in this checkpointer."""
+        async with self._registry() as (_saver, registry):
+            info = await registry.get(thread_id)
+            if info is None:
+                known = ", ".join(await registry.recent()) or "(none)"
+                where = public_url(self.checkpoint_url) if self.checkpoint_url else self.data_dir
+                raise TierflowError(
+                    f"unknown thread '{thread_id}' in {where}; recent threads: {known}"
+                )
+            return info
 
     def _context_for(self, info: Mapping[str, Any]) -> RunContext:
         """The run context a thread was started with (profile and tier policy are remembered)."""
@@ -166,13 +146,18 @@ class Runner:
     ) -> RunResult:
         """Start (or continue, with new input) a thread of ``graph``."""
         thread_id = thread_id or f"{graph}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        self._remember(thread_id, graph, inputs)  # before running: a crashed run can resume
-        try:
-            return await self._drive(graph, thread_id, dict(inputs), self.context, on_event)
-        except Exception:
-            if not await self.history(thread_id):
-                self._forget(thread_id)  # rejected before its first checkpoint: nothing to resume
-            raise
+        async with self._registry() as (saver, registry):
+            # Registered with its input before the first step: a run killed at any moment
+            # can be resumed.
+            await registry.put(thread_id, self._info(graph, inputs))
+            try:
+                return await self._drive(
+                    saver, graph, thread_id, dict(inputs), self.context, on_event
+                )
+            except Exception:
+                if await saver.aget_tuple(_config(thread_id)) is None:
+                    await registry.delete(thread_id)  # rejected before its first checkpoint
+                raise
 
     async def resume(
         self,
@@ -182,16 +167,20 @@ class Runner:
         on_event: EventHandler | None = None,
     ) -> RunResult:
         """Continue a thread: answer its interrupts (id -> value), or just carry on after a crash."""
-        info = self.thread_info(thread_id)
-        payload: Any = Command(resume=dict(answers)) if answers else None
-        if payload is None and info.get("input") is not None and not await self.history(thread_id):
-            payload = info["input"]  # killed before its first checkpoint: start it again
-        ctx = self._context_for(info)
-        return await self._drive(info["graph"], thread_id, payload, ctx, on_event)
+        async with self._registry() as (saver, registry):
+            info = await registry.get(thread_id)
+            if info is None:
+                await self.thread_info(thread_id)  # raises, naming the known threads
+                raise AssertionError("unreachable")
+            payload: Any = Command(resume=dict(answers)) if answers else None
+            if payload is None and await saver.aget_tuple(_config(thread_id)) is None:
+                payload = info.get("input")  # killed before its first checkpoint: start again
+            ctx = self._context_for(info)
+            return await self._drive(saver, info["graph"], thread_id, payload, ctx, on_event)
 
     async def state(self, thread_id: str) -> RunResult:
         """The latest checkpointed values and pending interrupts of a thread."""
-        info = self.thread_info(thread_id)
+        info = await self.thread_info(thread_id)
         async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
             compiled = load_builder(info["graph"]).compile(checkpointer=saver)
             snap = await compiled.aget_state(_config(thread_id), subgraphs=True)
@@ -199,39 +188,39 @@ class Runner:
 
     async def history(self, thread_id: str) -> list[Any]:
         """Every checkpoint of a thread, newest first (for time travel)."""
-        info = self.thread_info(thread_id)
+        info = await self.thread_info(thread_id)
         async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
             compiled = load_builder(info["graph"]).compile(checkpointer=saver)
             return [s async for s in compiled.aget_state_history(_config(thread_id))]
 
     async def _drive(
         self,
+        saver: BaseCheckpointSaver,
         graph: str,
         thread_id: str,
         payload: Any,
         context: RunContext,
         on_event: EventHandler | None,
     ) -> RunResult:
-        async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
-            compiled = load_builder(graph).compile(checkpointer=saver, name=graph)
-            config = graph_run_config(graph, thread_id, _config(thread_id))
-            async for _ns, mode, chunk in compiled.astream(
-                payload,
-                config,
-                context=context,
-                stream_mode=["updates", "custom"],
-                subgraphs=True,
-            ):
-                if on_event is None:
-                    continue
-                if mode == "custom" and isinstance(chunk, dict):
-                    on_event(chunk)
-                elif mode == "updates" and isinstance(chunk, dict):
-                    for node in chunk:
-                        if node != "__interrupt__":
-                            on_event({"event": "node_done", "node": node, "namespace": list(_ns)})
-            snap = await compiled.aget_state(config, subgraphs=True)
-            return _result(thread_id, graph, snap)
+        compiled = load_builder(graph).compile(checkpointer=saver, name=graph)
+        config = graph_run_config(graph, thread_id, _config(thread_id))
+        async for _ns, mode, chunk in compiled.astream(
+            payload,
+            config,
+            context=context,
+            stream_mode=["updates", "custom"],
+            subgraphs=True,
+        ):
+            if on_event is None:
+                continue
+            if mode == "custom" and isinstance(chunk, dict):
+                on_event(chunk)
+            elif mode == "updates" and isinstance(chunk, dict):
+                for node in chunk:
+                    if node != "__interrupt__":
+                        on_event({"event": "node_done", "node": node, "namespace": list(_ns)})
+        snap = await compiled.aget_state(config, subgraphs=True)
+        return _result(thread_id, graph, snap)
 
 
 def _config(thread_id: str) -> dict[str, Any]:
