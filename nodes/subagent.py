@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
 from tierflow.budget import budget_of, run_id_of, run_spent_usd
-from tierflow.calling import CallSite, call_model, tool_dicts
+from tierflow.calling import CallSite, call_model, emit, tool_dicts
 from tierflow.errors import ModelCallError
 from tierflow.nodes.actions import (
     FINISH,
@@ -497,6 +498,7 @@ async def _run_tool(
     tool = by_name.get(name)
     if tool is None:
         return f"Error: there is no tool '{name}'. Available: {', '.join(sorted(by_name))}."
+    started = time.monotonic()
     try:
         return str(await asyncio.wait_for(tool.ainvoke(args), timeout_s))
     except TimeoutError:
@@ -507,6 +509,10 @@ async def _run_tool(
         )
     except Exception as exc:  # noqa: BLE001 - tool errors are shown to the model, not raised
         return f"Error from {name}: {exc}"
+    finally:
+        elapsed = time.monotonic() - started
+        emit({"event": "tool_call", "tool": name, "elapsed_s": round(elapsed, 3),
+              "timeout_s": timeout_s, "timed_out": elapsed >= timeout_s})  # fmt: skip
 
 
 def _finished(spec: Subagent, state: Mapping[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from tierflow.tiers import TierPolicy, cheaper_tier
 from tierflow.tracing import price_metadata
 from tierflow.usage import UsageRecord
 
-__all__ = ["CallSite", "CallOutcome", "call_model", "BUDGET_OPTIONS", "tool_dicts"]
+__all__ = ["CallSite", "CallOutcome", "call_model", "emit", "BUDGET_OPTIONS", "tool_dicts"]
 
 BUDGET_OPTIONS = tuple(a.value for a in BudgetAction)
 
@@ -85,8 +85,8 @@ def tool_dicts(tools: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _emit(event: dict[str, Any]) -> None:
-    # Progress is best effort: never let a stream consumer break a run.
+def emit(event: dict[str, Any]) -> None:
+    """Send a progress event to the run's custom stream (best effort: never breaks a run)."""
     try:
         get_stream_writer()(event)
     except Exception:  # noqa: BLE001
@@ -400,7 +400,7 @@ async def call_model(
                     # Open after consecutive failures (by any call of this process): go on
                     # to the next endpoint, then the next tier, without waiting on this one.
                     last_error = CircuitOpenError(public_url(endpoint.base_url), model_name)
-                    _emit({"event": "endpoint_skipped", "node": site.node, "tier": tier,
+                    emit({"event": "endpoint_skipped", "node": site.node, "tier": tier,
                            "error": str(last_error)})  # fmt: skip
                     break
                 if reservation is None:
@@ -436,7 +436,7 @@ async def call_model(
                     records.append(rec)
                     ledger.settle(reservation, rec.model_dump())
                     reservation = None
-                    _emit(
+                    emit(
                         {
                             "event": "model_error",
                             "node": site.node,
@@ -461,7 +461,7 @@ async def call_model(
                 records.append(rec)
                 ledger.settle(reservation, rec.model_dump())
                 reservation = None
-                _emit(_progress(site, rec, ledger))
+                emit(_progress(site, rec, ledger))
                 return CallOutcome(msg, records, tier, gate.budget_usd, notes=gate.notes)
         assert last_error is not None
         shown = ", ".join(public_url(e.base_url) for e in engine.endpoints(tier))

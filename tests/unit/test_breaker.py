@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.types import RetryPolicy
 
-from tests.faults import StandIn
+from tierflow.faults import StandIn
 from tierflow.breaker import BREAKERS, Breakers
 from tierflow.calling import CallSite, call_model
 from tierflow.runtime import RunContext, engine_for

@@ -17,7 +17,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import RetryPolicy
 
-from tests.faults import TRANSPORT_FAULTS, StandIn
+from tierflow.faults import TRANSPORT_FAULTS, StandIn
 from tierflow.graphs import codebase_qa
 from tierflow.runtime import RunContext
 from tierflow.tiers import TierPolicy
@@ -111,3 +111,33 @@ def test_malformed_tool_calls_are_repaired_or_escalated_never_a_crash(
 
     assert server.faults["bad_args"] > 0
     assert len(outcomes) == RUNS and all(o[0] in ENDED for o in outcomes)
+
+
+def _post(base_url: str) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    request = urllib.request.Request(f"{base_url}/chat/completions", body)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_proxy_forwards_to_its_upstream_with_bounded_faults() -> None:
+    with StandIn() as upstream, StandIn(
+        rate=1.0, kinds=("500",), upstream=upstream.base_url, max_faults=2
+    ) as proxy:
+        assert [_post(proxy.base_url) for _ in range(4)] == [500, 500, 200, 200]
+        assert proxy.faults == {"500": 2}
+        assert upstream.requests == 2  # only the requests without a fault went through
+
+
+def test_the_proxy_is_loopback_only_and_checks_its_faults() -> None:
+    with pytest.raises(ValueError, match="not a loopback URL"):
+        StandIn(upstream="https://api.openai.com/v1")
+    with pytest.raises(ValueError, match="faults must be among"):
+        StandIn(kinds=("explode",))

@@ -1,11 +1,20 @@
-"""A stand-in OpenAI-compatible server with fault injection, for the reliability harness.
+"""A fault-injecting OpenAI-compatible endpoint: a stand-in model, or a proxy to a real one.
 
-The stand-in answers ``POST /v1/chat/completions``: a forced (or required) tool call gets a
-schema-valid instance of that tool's parameters, drawn at random from a seed
+Used by the reliability tests and ``bench/soak.py``; usable on its own::
+
+    with StandIn(rate=0.2, seed=1) as s:          # a stand-in model behind the faults
+        ...  # point a tier's base_url at s.base_url
+    with StandIn(rate=0.2, upstream="http://127.0.0.1:8733/v1") as s:   # a proxy
+        ...
+
+Without ``upstream`` it answers ``POST /v1/chat/completions`` itself: a forced (or required)
+tool call gets a schema-valid instance of that tool's parameters, drawn at random from a seed
 that is the hash of the request's messages and tools. The same request always gets the same
-answer, so a retried request continues the run exactly as if nothing had failed.
+answer, so a retried request continues the run exactly as if nothing had failed. A
+``responder`` (request -> assistant message dict) answers instead, e.g. an eval oracle. With
+``upstream`` (loopback only) every request without a fault is forwarded there.
 
-In front of it, at ``rate``, a fault chosen from ``kinds`` replaces the answer:
+At ``rate``, a fault chosen from ``kinds`` replaces the answer:
 
 - ``500``: an internal server error;
 - ``429``: a rate limit with ``Retry-After: 0``;
@@ -15,7 +24,9 @@ In front of it, at ``rate``, a fault chosen from ``kinds`` replaces the answer:
 - ``bad_args``: a 200 whose tool call's arguments are not JSON (a model's fault, not the
   network's: the run must repair it, so the outcome may differ from a fault-free run).
 
-Faults are drawn from their own seeded generator, so a harness run is reproducible.
+Faults are drawn from their own seeded generator, so a harness run is reproducible. They are
+bounded: at most ``max_faults`` of them, and none after ``fault_window_s`` seconds. The server
+listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -25,11 +36,17 @@ import json
 import random
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+__all__ = ["StandIn", "TRANSPORT_FAULTS", "ALL_FAULTS"]
+
 TRANSPORT_FAULTS = ("500", "429", "slow", "not_json", "drop")
+ALL_FAULTS = (*TRANSPORT_FAULTS, "bad_args")
 
 
 def _instance(schema: dict[str, Any], seed: int) -> Any:
@@ -88,8 +105,27 @@ class StandIn:
         kinds: tuple[str, ...] = TRANSPORT_FAULTS,
         seed: int = 0,
         slow_s: float = 1.5,
+        *,
+        upstream: str | None = None,
+        responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        max_faults: int | None = None,
+        fault_window_s: float | None = None,
     ) -> None:
+        unknown = set(kinds) - set(ALL_FAULTS)
+        if unknown or not 0.0 <= rate <= 1.0:
+            raise ValueError(
+                f"faults must be among {', '.join(ALL_FAULTS)} (got {sorted(unknown)}) and the "
+                f"rate within 0..1 (got {rate})"
+            )
+        if upstream is not None and not upstream.startswith(
+            ("http://127.0.0.1:", "http://localhost:", "http://[::1]:")
+        ):
+            raise ValueError(f"upstream {upstream} is not a loopback URL: the proxy is local only")
         self.rate, self.kinds, self.slow_s = rate, kinds, slow_s
+        self.upstream = upstream.rstrip("/") if upstream else None
+        self.responder = responder
+        self.max_faults, self.fault_window_s = max_faults, fault_window_s
+        self._started = time.monotonic()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.faults: Counter[str] = Counter()
@@ -114,6 +150,11 @@ class StandIn:
         with self._lock:
             self.requests += 1
             if self._rng.random() >= self.rate:
+                return None
+            if self.max_faults is not None and sum(self.faults.values()) >= self.max_faults:
+                return None
+            window = self.fault_window_s
+            if window is not None and time.monotonic() - self._started > window:
                 return None
             kind = self._rng.choice(self.kinds)
             self.faults[kind] += 1
@@ -140,7 +181,8 @@ class StandIn:
                 self.wfile.write(body)
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = json.loads(raw)
                 fault = outer._fault()
                 if fault == "drop":
                     self.close_connection = True
@@ -155,13 +197,30 @@ class StandIn:
                     return self._send(200, b"<html><body>502 Bad Gateway</body></html>")
                 if fault == "slow":
                     time.sleep(outer.slow_s)
-                body = outer.answer(request, broken=fault == "bad_args")
+                if outer.upstream is not None:
+                    status, reply = outer.forward(self.path, raw)
+                    if fault == "bad_args" and status == 200:
+                        reply = _break_arguments(reply)
+                else:
+                    answer = outer.answer(request, broken=fault == "bad_args")
+                    status, reply = 200, json.dumps(answer).encode()
                 try:
-                    self._send(200, json.dumps(body).encode())
+                    self._send(status, reply)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a slow answer past its timeout)
 
         return Handler
+
+    def forward(self, path: str, raw: bytes) -> tuple[int, bytes]:
+        """Send the request on to the upstream server; its status and body."""
+        assert self.upstream is not None
+        url = self.upstream + path.removeprefix("/v1")
+        request = urllib.request.Request(url, raw, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
 
     def answer(self, request: dict[str, Any], broken: bool = False) -> dict[str, Any]:
         """The stand-in model's completion for ``request``."""
@@ -175,7 +234,11 @@ class StandIn:
         elif tools and choice in ("required", "any", "auto", None):
             name = sorted(tools)[seed % len(tools)]
         message: dict[str, Any] = {"role": "assistant", "content": "ok"}
-        if name in tools:
+        if self.responder is not None:
+            message = self.responder(request)
+            if broken and message.get("tool_calls"):
+                message["tool_calls"][0]["function"]["arguments"] = "{not json"
+        elif name in tools:
             schema = tools[name].get("parameters") or {"type": "object"}
             args = "{not json" if broken else json.dumps(_instance(schema, seed))
             message = {
@@ -194,3 +257,14 @@ class StandIn:
             "usage": {"prompt_tokens": prompt, "completion_tokens": 20,
                       "total_tokens": prompt + 20},
         }  # fmt: skip
+
+
+def _break_arguments(body: bytes) -> bytes:
+    """The same completion with its first tool call's arguments made invalid JSON."""
+    try:
+        reply = json.loads(body)
+        call = reply["choices"][0]["message"]["tool_calls"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return body
+    call["function"]["arguments"] = "{not json"
+    return json.dumps(reply).encode()

@@ -1,0 +1,459 @@
+"""Soak: both graphs many times behind injected faults, and runs killed with kill -9.
+
+Run: python bench/soak.py [--runs 25] [--rate 0.2] [--kills 12] [--seed 1] [--json out.json]
+
+Every model call goes over HTTP (langchain-openai's client, the engine's retries, the
+circuit breaker, the SQLite checkpointer) to :class:`tierflow.faults.StandIn`, a loopback
+OpenAI-compatible server whose answers come from the eval suites' oracle models, with
+transport faults (500, 429, slow past the timeout, a 200 that is not JSON, a dropped
+connection) and malformed tool-call JSON injected at ``--rate``.
+
+1. **Fault runs**: codebase_qa and triage eval items, ``--runs`` each, at 0% and at
+   ``--rate``. Each run is answered (codebase_qa ``answered``, triage ``done``), another final
+   status, waiting at an interrupt with its state intact, failed, lost (no state afterwards)
+   or crashed (an exception escaped), and overspent or not; "same" counts runs whose status
+   and answer equal the fault-free run of the same item. Extra cost and wall time are the
+   faulted runs' totals minus the fault-free ones'.
+2. **kill -9 trials**: ``tierflow run`` in a child process, killed at a random moment, then
+   ``tierflow resume``; a trial passes when the resumed run ends like an uninterrupted run of
+   the same item and its state records no paid call twice (successful calls equal the
+   uninterrupted run's). Calls the server answered for a process that died before saving
+   them are counted apart: that work is lost, not recorded twice.
+3. **Tools**: every tool call's time against its timeout, and hostile calls made directly
+   (a catastrophic regex, a 20 MB line, grep over 20,000 files) against the subagent's
+   tool timeout.
+
+The targets (issue 8) are printed with the figures; nothing fails here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import run_bench, table
+
+PROFILE = """
+[profiles.soak]
+ladder = ["nano", "mini", "flagship"]
+{tiers}
+"""
+TIER = """
+[profiles.soak.tiers.{name}]
+model = "stand-in-{name}"
+base_url = "{url}"
+api_key_env = "STAND_IN_KEY"
+price = {{ input = {price_in}, cached_input = 0.1, output = {price_out} }}
+timeout_s = 1.0
+max_retries = 6
+"""
+PRICES = {"nano": (0.2, 1.25), "mini": (0.75, 4.5), "flagship": (2.5, 15.0)}
+ANSWERED = {"codebase_qa": "answered", "triage": "done"}
+BUDGET_USD = 0.5
+
+
+def oracle(suite: str) -> Any:
+    """A StandIn responder: the suite's oracle model of the tier the request names."""
+    from langchain_openai.chat_models.base import (
+        _convert_dict_to_message,
+        _convert_message_to_dict,
+    )
+
+    from tierflow.evals.scripted import models_for
+
+    responders = {t: m.responder for t, m in models_for(suite).items()}
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        tier = str(request.get("model", "")).removeprefix("stand-in-")
+        messages = [_convert_dict_to_message(m) for m in request["messages"]]
+        return _convert_message_to_dict(responders[tier](messages))
+
+    return respond
+
+
+def write_profile(work: Path, url: str) -> Path:
+    """tierflow.toml with a ``soak`` profile whose three tiers are the stand-in."""
+    tiers = "".join(
+        TIER.format(name=n, url=url, price_in=p[0], price_out=p[1]) for n, p in PRICES.items()
+    )
+    toml = work / "tierflow.toml"
+    toml.write_text(PROFILE.format(tiers=tiers))
+    return toml
+
+
+def context(toml: Path) -> Any:
+    """How the in-process runs are made: unattended, fast retries, no shortcuts."""
+    from langgraph.types import RetryPolicy
+
+    from tierflow.runtime import RunContext
+    from tierflow.tiers import TierPolicy
+
+    return RunContext(
+        profile="soak",
+        config_file=str(toml),
+        retry=RetryPolicy(initial_interval=0.05, backoff_factor=1.5, jitter=False, max_attempts=7),
+        policy=TierPolicy(human=False, on_budget="stop"),
+        shortcuts=False,  # every search goes to the (stand-in) model
+    )
+
+
+def summary(values: dict[str, Any]) -> dict[str, Any]:
+    """What a run ended with, for comparing runs."""
+    from tierflow.usage import spent_usd
+
+    usage = values.get("usage") or []
+    return {
+        "status": values.get("status"),
+        "answer": json.dumps(values.get("answer") or values.get("tickets_out"), sort_keys=True,
+                             default=str),
+        "ok_calls": sum(1 for r in usage if r.get("error") is None),
+        "duplicate_records": len(usage) - len({r["id"] for r in usage}),
+        "spent_usd": spent_usd(usage),
+        "budget_usd": values.get("budget_usd") or BUDGET_USD,
+    }  # fmt: skip
+
+
+async def fault_phase(
+    suite: str, items: list[dict[str, Any]], rate: float, args: Any, work: Path
+) -> dict[str, Any]:
+    """Run ``items`` of ``suite`` at ``rate``; per-run outcomes and totals."""
+    from tierflow.evals import SUITES
+    from tierflow.faults import ALL_FAULTS, StandIn
+    from tierflow.runner import Runner
+
+    spec = SUITES[suite]
+    tools: list[dict[str, Any]] = []
+    runs = []
+    with StandIn(
+        rate=rate, kinds=ALL_FAULTS, seed=args.seed, slow_s=1.3, responder=oracle(suite)
+    ) as server:
+        toml = write_profile(work, server.base_url)
+        runner = Runner(work / f"data-{suite}-{rate}", context=context(toml))
+        for n, item in enumerate(items):
+            inputs = {**spec.make_input(item), "budget_usd": BUDGET_USD}
+            thread = f"{suite}-{rate}-{n}"
+            t0 = time.perf_counter()
+            try:
+                result = await runner.run(
+                    spec.graph, inputs, thread_id=thread,
+                    on_event=lambda e: tools.append(e) if e.get("event") == "tool_call" else None,
+                )  # fmt: skip
+                error = None
+            except Exception as exc:  # noqa: BLE001 - a crash is a figure, not the end
+                result, error = None, f"{type(exc).__name__}: {exc}"
+            wall = time.perf_counter() - t0
+            try:
+                after = await runner.state(thread)
+                state = summary(after.values) if after.values else None
+                waiting = bool(after.interrupts)
+            except Exception:  # noqa: BLE001
+                state, waiting = None, False
+            runs.append({"item": item["id"], "wall_s": wall, "error": error, "state": state,
+                         "waiting": waiting, "interrupts": bool(result and result.interrupts)})  # fmt: skip
+        faults = dict(server.faults)
+        requests = server.requests
+    return {"suite": suite, "rate": rate, "runs": runs, "faults": faults, "requests": requests,
+            "tools": tools}  # fmt: skip
+
+
+def classify(suite: str, run: dict[str, Any]) -> str:
+    """answered, ended (another final status), waiting, failed, lost or crashed."""
+    if run["error"] is not None:
+        return "crashed"
+    if run["state"] is None:
+        return "lost"
+    if run["waiting"]:
+        return "waiting"
+    status = run["state"]["status"]
+    if status == ANSWERED[suite]:
+        return "answered"
+    return "failed" if status == "failed" else "ended"
+
+
+def phase_row(phase: dict[str, Any], clean: dict[str, Any] | None) -> dict[str, Any]:
+    """One line of the fault table."""
+    suite, runs = phase["suite"], phase["runs"]
+    kinds = [classify(suite, r) for r in runs]
+    same = None
+    if clean is not None:
+        base = {r["item"]: r["state"] for r in clean["runs"]}
+        same = sum(
+            1 for r in runs
+            if r["state"] and base.get(r["item"])
+            and (r["state"]["status"], r["state"]["answer"])
+            == (base[r["item"]]["status"], base[r["item"]]["answer"])
+        )  # fmt: skip
+    overspent = sum(1 for r in runs if r["state"] and r["state"]["spent_usd"] >
+                    r["state"]["budget_usd"] + 1e-9)  # fmt: skip
+    return {
+        "suite": suite,
+        "rate": phase["rate"],
+        "runs": len(runs),
+        **{
+            k: kinds.count(k) for k in ("answered", "ended", "waiting", "failed", "lost", "crashed")
+        },
+        "overspent": overspent,
+        "same_as_clean": same,
+        "cost_usd": sum(r["state"]["spent_usd"] for r in runs if r["state"]),
+        "wall_s": sum(r["wall_s"] for r in runs),
+        "faults": sum(phase["faults"].values()),
+        "requests": phase["requests"],
+    }
+
+
+def _cli(*argv: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("tierflow")), *argv]
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIERFLOW_")}
+    return {**env, "STAND_IN_KEY": "sk-stand-in", "LANGSMITH_TRACING": "false"}
+
+
+def _run_cli(work: Path, data: Path, thread: str, input_file: Path, graph: str) -> list[str]:
+    return _cli("run", graph, str(input_file), "--thread", thread, "--data-dir", str(data),
+                "--profile", "soak", "--budget-usd", str(BUDGET_USD), "--unattended")  # fmt: skip
+
+
+async def final_state(data: Path, thread: str) -> dict[str, Any] | None:
+    """The thread's state as checkpointed, or None when nothing can be read."""
+    from tierflow.runner import Runner
+
+    try:
+        result = await Runner(data).state(thread)
+    except Exception:  # noqa: BLE001
+        return None
+    return summary(result.values) if result.values else None
+
+
+def _wait_registered(data: Path, thread: str, child: subprocess.Popen[bytes]) -> float:
+    """Poll the data dir until the child has registered ``thread``; the moment it did."""
+    import sqlite3
+
+    db = data / "checkpoints.sqlite"
+    while child.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    sql = "SELECT 1 FROM tierflow_threads WHERE thread_id = ?"
+                    if conn.execute(sql, (thread,)).fetchone():
+                        return time.perf_counter()
+            except sqlite3.Error:
+                pass  # the table is not created yet
+        time.sleep(0.01)
+    return time.perf_counter()
+
+
+def kill_trials(
+    suite: str, items: list[dict[str, Any]], count: int, args: Any, work: Path
+) -> list[dict[str, Any]]:
+    """Uninterrupted reference runs, then ``count`` runs killed at random moments and resumed."""
+    from tierflow.evals import SUITES
+    from tierflow.faults import StandIn
+
+    rng = random.Random(args.seed)
+    spec = SUITES[suite]
+    trials = []
+    with StandIn(responder=oracle(suite)) as server:
+        write_profile(work, server.base_url)
+        refs: dict[str, tuple[dict[str, Any] | None, float, int]] = {}
+        for item in items:
+            input_file = work / f"{item['id']}.json"
+            input_file.write_text(json.dumps(spec.make_input(item)))
+            data, before = work / f"ref-{item['id']}", server.requests
+            cmd = _run_cli(work, data, "ref", input_file, spec.graph)
+            child = subprocess.Popen(cmd, cwd=work, env=_child_env(), stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+            registered = _wait_registered(data, "ref", child)
+            child.wait(timeout=600)
+            wall = time.perf_counter() - registered
+            refs[item["id"]] = (
+                asyncio.run(final_state(data, "ref")),
+                wall,
+                server.requests - before,
+            )
+        for n in range(count):
+            item = items[n % len(items)]
+            ref, wall, ref_requests = refs[item["id"]]
+            data, thread = work / f"kill-{suite}-{n}", f"kill-{n}"
+            at = rng.uniform(0.0, 1.0) * wall  # after the run is registered, before it ends
+            before = server.requests
+            child = subprocess.Popen(
+                _run_cli(work, data, thread, work / f"{item['id']}.json", spec.graph),
+                cwd=work, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            _wait_registered(data, thread, child)
+            time.sleep(at)
+            killed = child.poll() is None
+            if killed:
+                os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+            resumed = subprocess.run(
+                _cli("resume", thread, "--data-dir", str(data)),
+                cwd=work, env=_child_env(), capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+            state = asyncio.run(final_state(data, thread))
+            ok = bool(
+                state and ref and state["status"] == ref["status"]
+                and state["answer"] == ref["answer"]
+            )  # fmt: skip
+            trials.append({
+                "graph": spec.graph, "item": item["id"], "kill_at_s": round(at, 2), "killed": killed,
+                "resume_exit": resumed.returncode,
+                "resume_output": (resumed.stdout + resumed.stderr)[-300:],
+                "resumable": ok,
+                "recorded_repeats": (state["ok_calls"] - ref["ok_calls"]) if state and ref else None,
+                "duplicate_records": state["duplicate_records"] if state else None,
+                "server_repeats": server.requests - before - ref_requests,
+                "overspent": bool(state and state["spent_usd"] > state["budget_usd"] + 1e-9),
+            })  # fmt: skip
+    return trials
+
+
+def hostile_tools(work: Path) -> list[dict[str, Any]]:
+    """Tool calls built to hang or exhaust memory, timed directly (no wait_for around them)."""
+    from tierflow.nodes.subagent import Subagent
+    from tierflow.tools.fs import fs_tools
+
+    tree = work / "hostile"
+    (tree / "many").mkdir(parents=True)
+    (tree / "aaa.txt").write_text("a" * 40 + "\n")
+    (tree / "long.txt").write_text("x" * (20 << 20))
+    for i in range(20_000):
+        (tree / "many" / f"f{i}.py").write_text(f"value_{i} = {i}\n")
+    by_name = {t.name: t for t in fs_tools(tree)}
+    timeout = next(f.default for f in dataclasses.fields(Subagent) if f.name == "tool_timeout_s")
+    calls = [
+        ("grep", {"pattern": "(a+)+b", "path": "aaa.txt"}, "catastrophic regex"),
+        ("read_file", {"path": "long.txt"}, "one 20 MB line"),
+        ("grep", {"pattern": "value_19999 ", "path": "many"}, "grep over 20,000 files"),
+    ]
+    out = []
+    for name, call_args, what in calls:
+        t0 = time.perf_counter()
+        text = str(by_name[name].invoke(call_args))
+        out.append({"what": what, "tool": name, "elapsed_s": time.perf_counter() - t0,
+                    "timeout_s": timeout, "reply": text[:120]})  # fmt: skip
+    return out
+
+
+async def measure(args: Any) -> dict[str, Any]:
+    """All three parts, in a temporary working directory."""
+    from tierflow.evals._suites import load_items
+
+    with tempfile.TemporaryDirectory(prefix="tierflow-soak-") as tmp:
+        work = Path(tmp)
+        os.environ["STAND_IN_KEY"] = "sk-stand-in"
+        phases = []
+        for suite in ("codebase_qa", "triage"):
+            pool = load_items(suite)
+            items = [pool[i % len(pool)] for i in range(args.runs)]
+            for rate in (0.0, args.rate):
+                phase = await fault_phase(suite, items, rate, args, work)
+                phases.append(phase)
+                print(f"  {suite} at {rate:.0%}: {len(phase['runs'])} runs, "
+                      f"{sum(phase['faults'].values())} faults", flush=True)  # fmt: skip
+        kills: dict[str, list[Any]] = {"trials": []}
+        for suite, count in (("codebase_qa", args.kills - args.kills // 2),
+                             ("triage", args.kills // 2)):  # fmt: skip
+            kills["trials"] += await asyncio.to_thread(
+                kill_trials, suite, load_items(suite)[:4], count, args, work
+            )
+        print(f"  kill -9: {len(kills['trials'])} trials", flush=True)
+        hostile = hostile_tools(work)
+    return {"phases": phases, "kills": kills, "hostile": hostile}
+
+
+def report(results: dict[str, Any], args: Any) -> str:
+    """The tables and the targets."""
+    phases = results["phases"]
+    clean = {p["suite"]: p for p in phases if p["rate"] == 0.0}
+    rows = [phase_row(p, clean[p["suite"]] if p["rate"] else None) for p in phases]
+    cols = ["graph", "faults", "runs", "answered", "ended", "waiting", "failed", "lost",
+            "crashed", "overspent", "same as 0%", "cost $", "wall s"]  # fmt: skip
+    body = [
+        [r["suite"], f"{r['rate']:.0%} ({r['faults']}/{r['requests']})", r["runs"], r["answered"],
+         r["ended"], r["waiting"], r["failed"], r["lost"], r["crashed"], r["overspent"],
+         "-" if r["same_as_clean"] is None else r["same_as_clean"], f"{r['cost_usd']:.4f}",
+         f"{r['wall_s']:.1f}"]
+        for r in rows
+    ]  # fmt: skip
+    lines = ["fault runs (ended: a final status other than answered/done, e.g. unverified)",
+             table(cols, body), ""]  # fmt: skip
+    for suite in clean:
+        base = next(r for r in rows if r["suite"] == suite and not r["rate"])
+        hit = next(r for r in rows if r["suite"] == suite and r["rate"])
+        lines.append(
+            f"{suite}: faults cost {hit['cost_usd'] - base['cost_usd']:+.4f} $ and "
+            f"{hit['wall_s'] - base['wall_s']:+.1f} s over {hit['runs']} runs"
+        )
+    trials = results["kills"]["trials"]
+    killed = [t for t in trials if t["killed"]]
+    lines += [
+        "",
+        f"kill -9 trials: {len(trials)} ({len(killed)} killed mid-run, the rest had finished); "
+        f"resumable to the uninterrupted outcome: {sum(t['resumable'] for t in trials)}/"
+        f"{len(trials)}",
+        f"  recorded paid calls repeated after a resume: "
+        f"{sum(max(0, t['recorded_repeats'] or 0) for t in trials)}; duplicate records: "
+        f"{sum(t['duplicate_records'] or 0 for t in trials)}; overspent: "
+        f"{sum(t['overspent'] for t in trials)}",
+        f"  calls the server answered for a killed process (lost work, not recorded): "
+        f"{sum(max(0, t['server_repeats']) for t in trials)}",
+    ]
+    tools = [e for p in phases for e in p["tools"]]
+    longest = max((e["elapsed_s"] for e in tools), default=0.0)
+    past = sum(1 for e in tools if e["elapsed_s"] > e["timeout_s"] + 1.0)
+    lines += [
+        "",
+        f"tool calls in the runs: {len(tools)}, longest {longest:.2f} s, past their timeout: "
+        f"{past}",
+    ]
+    for h in results["hostile"]:
+        lines.append(
+            f"  hostile {h['what']}: {h['elapsed_s']:.2f} s (timeout {h['timeout_s']:g} s): "
+            f"{h['reply'][:70]!r}"
+        )
+    faulted = [r for r in rows if r["rate"]]
+    total = sum(r["runs"] for r in faulted)
+    good = sum(r["answered"] + r["ended"] + r["waiting"] for r in faulted)
+    lines += [
+        "",
+        "targets",
+        f"  at {args.rate:.0%} faults answered/ended or waiting intact: {good}/{total} = "
+        f"{good / total if total else 0:.1%} (>= 99%); lost "
+        f"{sum(r['lost'] for r in faulted)} (0); crashed {sum(r['crashed'] for r in faulted)} (0)",
+        f"  kill -9 resumable: {sum(t['resumable'] for t in trials)}/{len(trials)} (100%); "
+        f"recorded calls paid twice: {sum(max(0, t['recorded_repeats'] or 0) for t in trials)} (0)",
+        f"  overspends: {sum(r['overspent'] for r in rows) + sum(t['overspent'] for t in trials)}"
+        " (0)",
+        f"  tool calls past their timeout: "
+        f"{past + sum(h['elapsed_s'] > h['timeout_s'] for h in results['hostile'])} (0)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=25, help="runs per graph and fault rate")
+    p.add_argument("--rate", type=float, default=0.2, help="fault rate of the faulted runs")
+    p.add_argument("--kills", type=int, default=12, help="kill -9 trials")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return run_bench("soak", p.parse_args(argv), measure, report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
