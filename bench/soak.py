@@ -63,25 +63,6 @@ ANSWERED = {"codebase_qa": "answered", "triage": "done"}
 BUDGET_USD = 0.5
 
 
-def oracle(suite: str) -> Any:
-    """A StandIn responder: the suite's oracle model of the tier the request names."""
-    from langchain_openai.chat_models.base import (
-        _convert_dict_to_message,
-        _convert_message_to_dict,
-    )
-
-    from tierflow.evals.scripted import models_for
-
-    responders = {t: m.responder for t, m in models_for(suite).items()}
-
-    def respond(request: dict[str, Any]) -> dict[str, Any]:
-        tier = str(request.get("model", "")).removeprefix("stand-in-")
-        messages = [_convert_dict_to_message(m) for m in request["messages"]]
-        return _convert_message_to_dict(responders[tier](messages))
-
-    return respond
-
-
 def write_profile(work: Path, url: str) -> Path:
     """tierflow.toml with a ``soak`` profile whose three tiers are the stand-in."""
     tiers = "".join(
@@ -129,6 +110,7 @@ async def fault_phase(
 ) -> dict[str, Any]:
     """Run ``items`` of ``suite`` at ``rate``; per-run outcomes and totals."""
     from tierflow.evals import SUITES
+    from tierflow.evals.scripted import oracle_responder
     from tierflow.faults import ALL_FAULTS, StandIn
     from tierflow.runner import Runner
 
@@ -136,7 +118,7 @@ async def fault_phase(
     tools: list[dict[str, Any]] = []
     runs = []
     with StandIn(
-        rate=rate, kinds=ALL_FAULTS, seed=args.seed, slow_s=1.3, responder=oracle(suite)
+        rate=rate, kinds=ALL_FAULTS, seed=args.seed, slow_s=1.3, responder=oracle_responder(suite)
     ) as server:
         toml = write_profile(work, server.base_url)
         runner = Runner(work / f"data-{suite}-{rate}", context=context(toml))
@@ -260,12 +242,13 @@ def kill_trials(
 ) -> list[dict[str, Any]]:
     """Uninterrupted reference runs, then ``count`` runs killed at random moments and resumed."""
     from tierflow.evals import SUITES
+    from tierflow.evals.scripted import oracle_responder
     from tierflow.faults import StandIn
 
     rng = random.Random(args.seed)
     spec = SUITES[suite]
     trials = []
-    with StandIn(responder=oracle(suite)) as server:
+    with StandIn(responder=oracle_responder(suite)) as server:
         write_profile(work, server.base_url)
         refs: dict[str, tuple[dict[str, Any] | None, float, int]] = {}
         for item in items:

@@ -26,7 +26,14 @@ from pydantic import Field
 from tierflow.evals._suites import langgraph_root, load_items
 from tierflow.testing import ScriptedChatModel, tool_reply
 
-__all__ = ["OracleChatModel", "models_for", "DEFAULT_ACCURACY", "USAGE", "PERFECT"]
+__all__ = [
+    "OracleChatModel",
+    "models_for",
+    "oracle_responder",
+    "DEFAULT_ACCURACY",
+    "USAGE",
+    "PERFECT",
+]
 
 USAGE = (1000, 100)  # input, output tokens reported for every request
 PERFECT = {"nano": 1.0, "mini": 1.0, "flagship": 1.0}
@@ -183,3 +190,30 @@ def models_for(
         )
         for t in tiers
     }
+
+
+def oracle_responder(
+    suite: str, accuracy: Mapping[str, float] | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """TEST DOUBLE over HTTP: a :class:`tierflow.faults.StandIn` responder for ``suite``.
+
+    It answers as the suite's oracle model of the tier a request names (the request's model
+    ends in ``-<tier>``, e.g. ``stand-in-nano``).
+    """
+    from langchain_openai.chat_models.base import (
+        _convert_dict_to_message,
+        _convert_message_to_dict,
+    )
+
+    responders = {t: m.responder for t, m in models_for(suite, accuracy).items()}
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        tier = str(request.get("model", "")).rsplit("-", 1)[-1]
+        if tier not in responders:
+            raise ValueError(
+                f"model {request.get('model')!r} names no tier of {sorted(responders)}"
+            )
+        messages = [_convert_dict_to_message(m) for m in request["messages"]]
+        return _convert_message_to_dict(responders[tier](messages))
+
+    return respond

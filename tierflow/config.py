@@ -64,6 +64,7 @@ def public_url(url: str) -> str:
     if parsed.username is None and parsed.password is None:
         return url
     host = parsed.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # IPv6
     netloc = f"{host}:{parsed.port}" if parsed.port else host
     return parsed._replace(netloc=netloc).geturl()
 

@@ -129,6 +129,7 @@ class StandIn:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.faults: Counter[str] = Counter()
+        self.authorizations: Counter[str] = Counter()  # Authorization headers received
         self.requests = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -182,6 +183,8 @@ class StandIn:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer._lock:
+                    outer.authorizations[self.headers.get("Authorization") or ""] += 1
                 request = json.loads(raw)
                 fault = outer._fault()
                 if fault == "drop":

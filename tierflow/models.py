@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import unquote, urlparse
 
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -10,7 +11,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from tierflow.config import Endpoint, TierSpec, is_loopback
+from tierflow.config import Endpoint, TierSpec, is_loopback, public_url
 
 __all__ = ["chat_model", "endpoints_of"]
 
@@ -51,9 +52,17 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
     # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends), so the
     # cap goes in the body as `max_tokens` for loopback servers; OpenAI's newer models reject it.
     extra_body = {"max_tokens": tier.max_output_tokens} if is_loopback(endpoint.base_url) else None
+    # Credentials in the URL travel as HTTP basic auth (what httpx does with them anyway),
+    # so the URL the client holds, and LangSmith serializes into every trace, has none.
+    url = urlparse(endpoint.base_url)
+    auth = (
+        (unquote(url.username or ""), unquote(url.password or ""))  # (user, password): basic auth
+        if url.username is not None or url.password is not None
+        else None
+    )
     return ChatOpenAI(
         model=endpoint.model or tier.model,
-        base_url=endpoint.base_url,
+        base_url=public_url(endpoint.base_url),
         api_key=SecretStr(key_spec.api_key()),
         timeout=tier.timeout_s,
         max_retries=0,
@@ -65,5 +74,6 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
         # A pool of its own: langchain-openai's shared default pool is bound to the first
         # event loop that used it, and a second asyncio.run would find it closed. The engine
         # builds new clients when the loop changes (Engine._same_loop).
-        http_async_client=openai.DefaultAsyncHttpxClient(timeout=tier.timeout_s),
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=tier.timeout_s, auth=auth),
+        http_client=openai.DefaultHttpxClient(timeout=tier.timeout_s, auth=auth) if auth else None,
     )

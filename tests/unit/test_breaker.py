@@ -11,9 +11,9 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.types import RetryPolicy
 
-from tierflow.faults import StandIn
 from tierflow.breaker import BREAKERS, Breakers
 from tierflow.calling import CallSite, call_model
+from tierflow.faults import StandIn
 from tierflow.runtime import RunContext, engine_for
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

@@ -128,9 +128,10 @@ def _post(base_url: str) -> int:
 
 
 def test_the_proxy_forwards_to_its_upstream_with_bounded_faults() -> None:
-    with StandIn() as upstream, StandIn(
-        rate=1.0, kinds=("500",), upstream=upstream.base_url, max_faults=2
-    ) as proxy:
+    with (
+        StandIn() as upstream,
+        StandIn(rate=1.0, kinds=("500",), upstream=upstream.base_url, max_faults=2) as proxy,
+    ):
         assert [_post(proxy.base_url) for _ in range(4)] == [500, 500, 200, 200]
         assert proxy.faults == {"500": 2}
         assert upstream.requests == 2  # only the requests without a fault went through

@@ -1,0 +1,98 @@
+"""Planted secrets never leave the process: not in checkpoints, traces, the HTML view or logs.
+
+A run of codebase_qa goes over HTTP to a stand-in server whose base URL carries credentials
+(``user:password@``) and whose API key comes from the environment, with faults injected so
+that error texts are recorded too, and LangSmith tracing on (to a local recorder). Then every
+place a run writes is scanned for both secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from langgraph.types import RetryPolicy
+
+from tests.unit.test_langsmith_trace import Recorder, _wait_for_runs, recorder  # noqa: F401
+from tierflow.config import load_config
+from tierflow.evals import SUITES
+from tierflow.evals._suites import load_items
+from tierflow.evals.scripted import oracle_responder
+from tierflow.faults import StandIn
+from tierflow.runner import Runner
+from tierflow.runtime import RunContext
+from tierflow.runview import write_html
+from tierflow.tiers import TierPolicy
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
+API_KEY = "sk-PLANTED-api-key-4711"
+URL_PASSWORD = "PLANTED-url-password-0815"
+
+TIER = """
+[profiles.secret.tiers.{name}]
+model = "stand-in-{name}"
+base_url = "http://alice:{password}@127.0.0.1:{port}/v1"
+api_key_env = "PLANTED_KEY"
+price = {{ input = 1.0, cached_input = 0.1, output = 4.0 }}
+timeout_s = 2.0
+max_retries = 6
+"""
+
+
+async def test_planted_keys_are_in_no_checkpoint_trace_html_or_log(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("PLANTED_KEY", API_KEY)
+    suite = SUITES["codebase_qa"]
+    with StandIn(
+        rate=0.3, kinds=("500", "not_json", "429"), seed=3, responder=oracle_responder(suite.name)
+    ) as server:
+        port = server.base_url.split(":")[2].split("/")[0]
+        toml = tmp_path / "tierflow.toml"
+        toml.write_text(
+            '[profiles.secret]\nladder = ["nano", "mini", "flagship"]\n'
+            + "".join(TIER.format(name=n, password=URL_PASSWORD, port=port)
+                      for n in ("nano", "mini", "flagship"))
+        )  # fmt: skip
+        ctx = RunContext(
+            profile="secret",
+            config_file=str(toml),
+            retry=RetryPolicy(initial_interval=0.0, backoff_factor=1.0, jitter=False),
+            policy=TierPolicy(human=False, on_budget="stop"),
+            shortcuts=False,
+        )
+        data = tmp_path / "data"
+        item = load_items("codebase_qa")[0]
+        result = await Runner(data, context=ctx).run(
+            suite.graph, {**suite.make_input(item), "budget_usd": 0.5}
+        )
+    assert result.values["status"] == "answered"
+    # The URL's credentials were used (as basic auth), just never written down.
+    basic = "Basic " + base64.b64encode(f"alice:{URL_PASSWORD}".encode()).decode()
+    assert set(server.authorizations) == {basic}
+    assert any(r["error"] for r in result.values["usage"])  # error texts were recorded too
+    runs = _wait_for_runs(recorder, wanted=3)
+    html = tmp_path / "run.html"
+    write_html(result, load_config("secret", config_file=toml), html)
+
+    places = {
+        "checkpoints": b"".join(p.read_bytes() for p in data.iterdir() if p.is_file()),
+        "trace": json.dumps(runs, default=str).encode(),
+        "html": html.read_bytes(),
+        "logs": (caplog.text + "".join(capsys.readouterr())).encode(),
+    }
+    # The scan sees real content: the records name the endpoint (without its credentials).
+    assert b"stand-in-flagship" in places["checkpoints"] and b"127.0.0.1" in places["checkpoints"]
+    assert b"stand-in-" in places["trace"] and b"stand-in-" in places["html"]
+    for name, blob in places.items():
+        for secret in (API_KEY, URL_PASSWORD):
+            assert secret.encode() not in blob, f"{secret} found in the {name}"
