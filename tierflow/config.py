@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     config: Path | None = None
     data_dir: Path | None = None
     tiers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Longest request text accepted before anything is spent (the CLI refuses longer ones).
+    max_request_chars: int = Field(default=20_000, gt=0)
 
 
 def default_profile() -> str:

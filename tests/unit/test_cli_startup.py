@@ -159,7 +159,9 @@ def test_run_and_resume_exit_codes_tell_outcomes_apart(
     assert _exit_code(RunResult("t", "codebase_qa", {"status": status}, pending)) == code
 
 
-def test_bad_input_is_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_bad_input_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tierflow.cli import parse_input
     from tierflow.errors import TierflowError
 
@@ -173,6 +175,10 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path: Path) -> None:
         parse_input("codebase_qa", '{"request": " "}', tmp_path, None)
     with pytest.raises(TierflowError, match="does not exist"):
         parse_input("codebase_qa", "Where is X?", tmp_path / "nope", None)
+    with pytest.raises(TierflowError, match="20,001 characters, over the limit of 20,000"):
+        parse_input("codebase_qa", "x" * 20_001, tmp_path, None)
+    monkeypatch.setenv("TIERFLOW_MAX_REQUEST_CHARS", "30000")
+    assert len(parse_input("codebase_qa", "x" * 20_001, tmp_path, None)["request"]) == 20_001
     ok = parse_input("codebase_qa", "Where is X?", tmp_path, 0.5)
     assert ok == {
         "request": "Where is X?",
