@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -263,24 +264,56 @@ class LocalServers:
                 too little memory, or a server that died or stayed silent during startup.
         """
         records = self.records()
-        todo = {}
+        todo: dict[str, TierSpec] = {}
         for name, spec in self._select(tiers).items():
             rec = records.get(name)
             if rec and self._alive(rec.pid, rec.port):
                 continue
             records.pop(name, None)
+            # Another tier's live server on the same port (tiers that share a model share
+            # one server, and its prompt cache): this tier is served by it too.
+            host = next(
+                (
+                    r
+                    for r in records.values()
+                    if r.port == _port(spec) and self._alive(r.pid, r.port)
+                ),
+                None,
+            )
+            if host is not None:
+                records[name] = dataclasses.replace(host, tier=name)
+                continue
             if spec.model in (_served_models(_port(spec)) or ()):
                 continue  # served by someone else under the expected name: use it
             todo[name] = spec
         self._write(records)
         if not todo:
             return []
-        self._preflight(todo)
-        models = {n: ensure_model(s.local_model or "", self.cache_dir) for n, s in todo.items()}
-        started = {n: self._spawn(s, models[n]) for n, s in todo.items()}
+        spawn = self._by_port(todo)
+        self._preflight(spawn)
+        models = {n: ensure_model(s.local_model or "", self.cache_dir) for n, s in spawn.items()}
+        started = {n: self._spawn(s, models[n]) for n, s in spawn.items()}
         self._write({**records, **started})
         self._wait(started, wait_s)
+        for name, spec in todo.items():  # tiers served by a server started for another tier
+            if name not in started:
+                host = next(r for r in started.values() if r.port == _port(spec))
+                started[name] = dataclasses.replace(host, tier=name)
+        self._write({**records, **started})
         return list(started.values())
+
+    def _by_port(self, todo: dict[str, TierSpec]) -> dict[str, TierSpec]:
+        """One tier per port to start a server for; tiers sharing a port must share a model."""
+        first: dict[int, TierSpec] = {}
+        for spec in todo.values():
+            other = first.setdefault(_port(spec), spec)
+            if other.local_model != spec.local_model or other.model != spec.model:
+                raise LocalServerError(
+                    f"tiers '{other.name}' and '{spec.name}' share port {_port(spec)} but not a "
+                    f"model ({other.local_model} / {spec.local_model})",
+                    "give one of them another port in its base_url, or the same model",
+                )
+        return {s.name: s for s in first.values()}
 
     def down(self, tiers: list[str] | None = None) -> list[str]:
         """Stop the recorded servers (only those still running as recorded) and forget them.
@@ -290,12 +323,15 @@ class LocalServers:
         """
         records = self.records()
         names = list(records) if tiers is None else [t for t in self._select(tiers) if t in records]
-        stopped = []
+        stopped, stopped_pids = [], set()
         for name in names:
             rec = records.pop(name)
-            if self._alive(rec.pid, rec.port):
+            if rec.pid in stopped_pids:  # one server for several tiers
+                stopped.append(name)
+            elif self._alive(rec.pid, rec.port):
                 self._stop(rec.pid, rec.port)
                 stopped.append(name)
+                stopped_pids.add(rec.pid)
         self._write(records)
         return stopped
 
