@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, ToolException
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -244,8 +244,8 @@ def _opening(spec: Subagent, state: SubagentState) -> list[BaseMessage]:
         env = state.get("env") or {}
         try:
             parts.append(spec.prefetch(_task(spec, state), env))
-        except Exception as exc:  # noqa: BLE001 - a failed prefetch only loses a head start
-            parts.append(f"(prefetch failed: {exc})")
+        except (ToolException, OSError, ValueError) as exc:  # a bad query: no head start
+            parts.append(f"(prefetch found nothing: {exc})")
     return [HumanMessage("\n\n".join(parts))]
 
 
@@ -319,7 +319,9 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
     async def _step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         first = not state.get("steps") and not state.get("transcript")
         if spec.shortcut is not None and first and context_of(runtime).shortcuts:
-            done = _shortcut(spec, state)
+            # Hooks (shortcut, prefetch, normalize, verifier, tools) do file work: off the
+            # event loop, which `langgraph dev` watches for blocking calls.
+            done = await asyncio.to_thread(_shortcut, spec, state)
             if done is not None:
                 return _finished(spec, state, done)
         engine = engine_for(runtime.context)
@@ -329,8 +331,16 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         # Each tier gets its own max_steps; steps keeps counting across tiers for reports.
         steps_here = state.get("steps", 0) - state.get("tier_start_step", 0)
         must_finish = steps_here >= spec.max_steps - 1
-        offer = offers(state.get("env") or {}, forced, must_finish)
-        transcript = list(state.get("transcript") or _opening(spec, state))
+        env = state.get("env") or {}
+        offer = (
+            await asyncio.to_thread(offers, env, forced, must_finish)
+            if callable(spec.tools)  # builds tools for the run's env (file work)
+            else offers(env, forced, must_finish)
+        )
+        transcript = list(state.get("transcript") or [])
+        if not transcript:
+            opening = asyncio.to_thread(_opening, spec, state) if spec.prefetch else None
+            transcript = await opening if opening else _opening(spec, state)
         system = SystemMessage(_system_prompt(spec, offer.tools, forced, must_finish))
         sent = _fit(transcript, spec.max_context_chars) if forced else transcript
         history = state.get("escalations")
@@ -366,7 +376,10 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
             status = TaskStatus(out.stopped or TaskStatus.STOPPED).value
             stopped = {"status": status, "error": "; ".join(out.notes)}
             return _finished(spec, state, {**update, "outcome": stopped})
-        applied = _apply(spec, state, offer.parse(out.message), out.message, transcript, forced)
+        action = offer.parse(out.message)
+        args = (spec, state, action, out.message, transcript, forced)
+        hooked = isinstance(action, Finish) and (spec.normalize or spec.verifier)
+        applied = await asyncio.to_thread(_apply, *args) if hooked else _apply(*args)
         return _finished(spec, state, {**update, **applied})
 
     return step
@@ -474,7 +487,9 @@ def _task(spec: Subagent, state: SubagentState) -> BaseModel:
 
 def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
     async def run_tools(state: SubagentState) -> dict[str, Any]:
-        by_name = {t.name: t for t in spec.tools_for(state.get("env") or {})}
+        env = state.get("env") or {}
+        tools = await asyncio.to_thread(spec.tools_for, env) if callable(spec.tools) else spec.tools
+        by_name = {t.name: t for t in tools}
         results: list[BaseMessage] = []
         for call in state.get("pending") or []:
             text = await _run_tool(by_name, call["name"], call["args"], spec.tool_timeout_s)

@@ -11,6 +11,7 @@ turn with nothing new goes straight to the answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -395,8 +396,8 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         engine = engine_for(runtime.context)
         tier = spec.tier or context_of(runtime).policy.planner(engine.config)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
-        if spec.answer_evidence:
-            user += f"\n\n{spec.answer_evidence(state)}"
+        if spec.answer_evidence:  # file work: off the event loop
+            user += f"\n\n{await asyncio.to_thread(spec.answer_evidence, state)}"
         problems = state.get("answer_problems") or []
         if problems:
             user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
@@ -406,7 +407,7 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         )
         if isinstance(out, dict):
             return _changes(state, {**out, "answer_retry": False})
-        checked = _check_answer(spec, state, out.message, problems)
+        checked = await asyncio.to_thread(_check_answer, spec, state, out.message, problems)
         attended = context_of(runtime).policy.human
         review = attended and checked.get("status") == RunStatus.UNVERIFIED
         update = {"answer_retry": False, "answer_review": review, **out.state_update(), **checked}
