@@ -1,4 +1,6 @@
-"""`langgraph dev` serves langgraph.json's graphs offline; the SDK runs triage through it.
+"""`langgraph dev` serves langgraph.json's graphs offline; the SDK drives them through it.
+
+codebase_qa runs against a stand-in model server (no llama.cpp), triage against a real one.
 
 The server is started from the repository root (it resolves ``./graphs/*.py`` against its
 working directory) with profile ``ci`` of :mod:`tests.integration.test_cli_local`: every tier on
@@ -8,6 +10,7 @@ unless it existed before.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -79,17 +82,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def dev_server(llama_nano: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`langgraph dev` on a free loopback port; yields its URL."""
+@contextlib.contextmanager
+def _langgraph_dev(config_text: str, root: Path) -> Iterator[str]:
+    """`langgraph dev` on a free loopback port with ``config_text`` as tierflow.toml."""
     langgraph = Path(sys.executable).with_name("langgraph")
     if not langgraph.is_file() or importlib.util.find_spec("langgraph_api") is None:
         _unavailable("langgraph dev needs: pip install 'langgraph-cli[inmem]' (tierflow[dev])")
-    root = tmp_path_factory.mktemp("langgraph_dev")
     config = root / "tierflow.toml"
-    config.write_text(ci_profile_toml(llama_nano, served_model(llama_nano)))
+    config.write_text(config_text)
     env = ci_env(config, root / "data")
     env["LANGGRAPH_CLI_NO_ANALYTICS"] = "1"
+    env["STAND_IN_KEY"] = "sk-stand-in"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     state_dir = REPO / ".langgraph_api"
@@ -116,6 +119,88 @@ def dev_server(llama_nano: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         print(_ANSI.sub("", log_path.read_text(errors="replace"))[-3000:])
         if not had_state_dir:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def dev_server(llama_nano: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`langgraph dev` with every tier on the real llama_nano server; yields its URL."""
+    text = ci_profile_toml(llama_nano, served_model(llama_nano))
+    with _langgraph_dev(text, tmp_path_factory.mktemp("langgraph_dev")) as url:
+        yield url
+
+
+STAND_IN_TIER = """
+[profiles.ci.tiers.{name}]
+model = "stand-in-{name}"
+base_url = "{url}"
+api_key_env = "STAND_IN_KEY"
+price = {{ input = {price[0]}, cached_input = {price[1]}, output = {price[2]} }}
+timeout_s = 30
+max_retries = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def dev_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """`langgraph dev` whose tiers are a stand-in model server answering as the codebase_qa
+    oracle (no llama.cpp needed); yields (its URL, the stand-in)."""
+    from tierflow.evals.scripted import oracle_responder
+    from tierflow.faults import StandIn
+
+    with StandIn(responder=oracle_responder("codebase_qa")) as server:
+        tiers = "".join(
+            STAND_IN_TIER.format(name=n, url=server.base_url, price=p) for n, p in PRICES.items()
+        )
+        text = '[profiles.ci]\nladder = ["nano", "mini", "flagship"]\n' + tiers
+        with _langgraph_dev(text, tmp_path_factory.mktemp("langgraph_dev_standin")) as url:
+            yield url, server
+
+
+async def test_codebase_qa_through_langgraph_dev_with_the_sdk(
+    dev_standin: tuple[str, Any],
+) -> None:
+    """List, run with streaming, interrupt at the budget gate, resume, read state and usage."""
+    from langgraph_sdk import get_client
+
+    from tierflow.evals import SUITES
+    from tierflow.evals._suites import load_items
+
+    url, server = dev_standin
+    client = get_client(url=url, api_key=None, timeout=120)
+    assert "codebase_qa" in {a["graph_id"] for a in await client.assistants.search()}
+    suite = SUITES["codebase_qa"]
+    item = load_items("codebase_qa")[0]
+    thread_id = (await client.threads.create())["thread_id"]
+
+    # A budget too small for the first call: the gate interrupts before any request.
+    tiny = {**suite.make_input(item), "budget_usd": 0.00001}
+    chunks = [
+        c async for c in client.runs.stream(
+            thread_id, "codebase_qa", input=tiny, stream_mode=["updates", "custom"]
+        )
+    ]  # fmt: skip
+    assert server.requests == 0
+    state = await client.threads.get_state(thread_id)
+    (pending,) = state["interrupts"]
+    assert pending["value"]["kind"] == "budget"
+
+    resume = {pending["id"]: {"action": "raise", "budget_usd": 0.5}}
+    chunks = [
+        c async for c in client.runs.stream(
+            thread_id, "codebase_qa", command={"resume": resume}, stream_mode=["updates", "custom"]
+        )
+    ]  # fmt: skip
+    assert not [c for c in chunks if c.event == "error"], [c.data for c in chunks]
+    assert any(c.event == "custom" for c in chunks)  # tierflow's progress events stream too
+    state = await client.threads.get_state(thread_id)
+    values = state["values"]
+    assert not state["interrupts"] and not state["next"]
+    assert values["status"] == "answered", values.get("answer_problems")
+    assert suite.score(item, values).quality == 1.0
+    usage = values["usage"]
+    assert usage and all(r["error"] is None for r in usage)
+    assert {r["model"] for r in usage} <= {f"stand-in-{t}" for t in PRICES}
+    assert len(usage) == server.requests  # every request the server answered is recorded once
 
 
 def _tickets(*ids: str) -> list[dict[str, Any]]:
