@@ -44,32 +44,16 @@ from typing import Any
 
 from _common import run_bench, table
 
-PROFILE = """
-[profiles.soak]
-ladder = ["nano", "mini", "flagship"]
-{tiers}
-"""
-TIER = """
-[profiles.soak.tiers.{name}]
-model = "stand-in-{name}"
-base_url = "{url}"
-api_key_env = "STAND_IN_KEY"
-price = {{ input = {price_in}, cached_input = 0.1, output = {price_out} }}
-timeout_s = 1.0
-max_retries = 6
-"""
-PRICES = {"nano": (0.2, 1.25), "mini": (0.75, 4.5), "flagship": (2.5, 15.0)}
 ANSWERED = {"codebase_qa": "answered", "triage": "done"}
 BUDGET_USD = 0.5
 
 
 def write_profile(work: Path, url: str) -> Path:
     """tierflow.toml with a ``soak`` profile whose three tiers are the stand-in."""
-    tiers = "".join(
-        TIER.format(name=n, url=url, price_in=p[0], price_out=p[1]) for n, p in PRICES.items()
-    )
+    from tierflow.faults import profile_toml
+
     toml = work / "tierflow.toml"
-    toml.write_text(PROFILE.format(tiers=tiers))
+    toml.write_text(profile_toml("soak", url, timeout_s=1.0, max_retries=6))
     return toml
 
 

@@ -39,11 +39,11 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["StandIn", "TRANSPORT_FAULTS", "ALL_FAULTS"]
+__all__ = ["StandIn", "TRANSPORT_FAULTS", "ALL_FAULTS", "profile_toml"]
 
 TRANSPORT_FAULTS = ("500", "429", "slow", "not_json", "drop")
 ALL_FAULTS = (*TRANSPORT_FAULTS, "bad_args")
@@ -271,3 +271,37 @@ def _break_arguments(body: bytes) -> bytes:
         return body
     call["function"]["arguments"] = "{not json"
     return json.dumps(reply).encode()
+
+
+# USD per 1M tokens (input, cached input, output): the openai profile's published prices.
+OPENAI_PRICES = {
+    "nano": (0.2, 0.02, 1.25),
+    "mini": (0.75, 0.075, 4.5),
+    "flagship": (2.5, 0.25, 15.0),
+}
+
+
+def profile_toml(
+    profile: str,
+    base_url: str,
+    prices: Mapping[str, tuple[float, float, float]] = OPENAI_PRICES,
+    key_env: str = "STAND_IN_KEY",
+    **fields: Any,
+) -> str:
+    """A tierflow.toml profile whose tiers (cheapest first) are all served at ``base_url``.
+
+    Each tier's model is ``stand-in-<tier>`` (what :func:`tierflow.evals.scripted.
+    oracle_responder` reads) and its key comes from ``$<key_env>``; ``fields`` (e.g.
+    ``timeout_s=1.0``) are set on every tier.
+    """
+    lines = [f"[profiles.{profile}]", f"ladder = {json.dumps(list(prices))}"]
+    for tier, (inp, cached, out) in prices.items():
+        lines += [
+            f"[profiles.{profile}.tiers.{tier}]",
+            f'model = "stand-in-{tier}"',
+            f"base_url = {json.dumps(base_url)}",
+            f"api_key_env = {json.dumps(key_env)}",
+            f"price = {{ input = {inp}, cached_input = {cached}, output = {out} }}",
+            *(f"{k} = {json.dumps(v)}" for k, v in fields.items()),
+        ]
+    return "\n".join(lines) + "\n"

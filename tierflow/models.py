@@ -2,18 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import openai
 from langchain_core.language_models import BaseChatModel
+from langchain_core.outputs import ChatResult
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from tierflow.config import Endpoint, TierSpec, is_loopback, public_url
+from tierflow.config import Endpoint, Price, TierSpec, is_loopback, public_url
 
-__all__ = ["chat_model", "endpoints_of"]
+__all__ = ["chat_model", "endpoints_of", "PricedChatOpenAI"]
+
+
+class PricedChatOpenAI(ChatOpenAI):
+    """ChatOpenAI whose replies carry the tier's cost in ``usage_metadata``.
+
+    ``input_cost``, ``output_cost`` and ``total_cost`` (USD, with the cached part of the input
+    in ``input_cost_details.cache_read``) are the fields LangSmith reads for a run's cost, so
+    a trace shows tierflow's price even for local or unpriced models. They are added where the
+    reply is built, before any callback (LangSmith's tracer included) sees it.
+    """
+
+    price: Price
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """Serialized as langchain-openai's ChatOpenAI (traces show the familiar class)."""
+        return ChatOpenAI.get_lc_namespace()
+
+    def _create_chat_result(self, response: Any, generation_info: dict | None = None) -> ChatResult:
+        result = super()._create_chat_result(response, generation_info)
+        for generation in result.generations:
+            usage = getattr(generation.message, "usage_metadata", None)
+            if usage:
+                usage.update(token_costs(self.price, usage))  # type: ignore[typeddict-item]
+        return result
+
+
+def token_costs(price: Price, usage: Mapping[str, Any]) -> dict[str, Any]:
+    """LangSmith's cost fields for a reply's ``usage_metadata`` at ``price`` (USD per 1M tokens).
+
+    Example:
+        >>> token_costs(Price(input=2.0, cached_input=0.5, output=8.0),
+        ...             {"input_tokens": 1000, "output_tokens": 100,
+        ...              "input_token_details": {"cache_read": 400}})
+        {'input_cost': 0.0014, 'output_cost': 0.0008, 'total_cost': 0.0022, 'input_cost_details': {'cache_read': 0.0002}}
+    """
+    cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+    fresh = max(0, int(usage.get("input_tokens") or 0) - cached)
+    cache_cost = cached * price.cached_input / 1e6
+    input_cost = round(fresh * price.input / 1e6 + cache_cost, 10)
+    output_cost = round(int(usage.get("output_tokens") or 0) * price.output / 1e6, 10)
+    return {
+        "input_cost": input_cost,
+        "output_cost": output_cost,
+        "total_cost": round(input_cost + output_cost, 10),
+        "input_cost_details": {"cache_read": round(cache_cost, 10)},
+    }
 
 
 @lru_cache(maxsize=64)
@@ -60,7 +110,8 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
         if url.username is not None or url.password is not None
         else None
     )
-    return ChatOpenAI(
+    return PricedChatOpenAI(
+        price=tier.price,
         model=endpoint.model or tier.model,
         base_url=public_url(endpoint.base_url),
         api_key=SecretStr(key_spec.api_key()),

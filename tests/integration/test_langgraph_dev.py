@@ -129,29 +129,15 @@ def dev_server(llama_nano: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield url
 
 
-STAND_IN_TIER = """
-[profiles.ci.tiers.{name}]
-model = "stand-in-{name}"
-base_url = "{url}"
-api_key_env = "STAND_IN_KEY"
-price = {{ input = {price[0]}, cached_input = {price[1]}, output = {price[2]} }}
-timeout_s = 30
-max_retries = 2
-"""
-
-
 @pytest.fixture(scope="module")
 def dev_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """`langgraph dev` whose tiers are a stand-in model server answering as the codebase_qa
     oracle (no llama.cpp needed); yields (its URL, the stand-in)."""
     from tierflow.evals.scripted import oracle_responder
-    from tierflow.faults import StandIn
+    from tierflow.faults import StandIn, profile_toml
 
     with StandIn(responder=oracle_responder("codebase_qa")) as server:
-        tiers = "".join(
-            STAND_IN_TIER.format(name=n, url=server.base_url, price=p) for n, p in PRICES.items()
-        )
-        text = '[profiles.ci]\nladder = ["nano", "mini", "flagship"]\n' + tiers
+        text = profile_toml("ci", server.base_url, PRICES, timeout_s=30.0, max_retries=2)
         with _langgraph_dev(text, tmp_path_factory.mktemp("langgraph_dev_standin")) as url:
             yield url, server
 

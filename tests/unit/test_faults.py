@@ -17,25 +17,11 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import RetryPolicy
 
-from tierflow.faults import TRANSPORT_FAULTS, StandIn
+from tierflow.faults import TRANSPORT_FAULTS, StandIn, profile_toml
 from tierflow.graphs import codebase_qa
 from tierflow.runtime import RunContext
 from tierflow.tiers import TierPolicy
 
-PROFILE = """
-[profiles.standin]
-ladder = ["nano", "mini", "flagship"]
-{tiers}
-"""
-TIER = """
-[profiles.standin.tiers.{name}]
-model = "stand-in-{name}"
-base_url = "{url}"
-api_key_env = "STAND_IN_KEY"
-price = {{ input = 1.0, cached_input = 0.1, output = 4.0 }}
-timeout_s = 1.0
-max_retries = 6
-"""
 QUESTIONS = [
     "Where is RetryPolicy defined?",
     "What is the value of DEFAULT_BUDGET_USD?",
@@ -48,8 +34,7 @@ ENDED = {"answered", "unverified", "failed", "stopped", "budget_exhausted"}
 
 def _context(tmp: Path, url: str) -> RunContext:
     toml = tmp / "tierflow.toml"
-    tiers = "".join(TIER.format(name=n, url=url) for n in ("nano", "mini", "flagship"))
-    toml.write_text(PROFILE.format(tiers=tiers))
+    toml.write_text(profile_toml("standin", url, timeout_s=1.0, max_retries=6))
     return RunContext(
         profile="standin",
         config_file=str(toml),

@@ -340,3 +340,48 @@ def test_unreachable_endpoint_neither_fails_nor_hangs(daemon: str | None, tmp_pa
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "STATUS answered" in done.stdout
+
+
+async def test_model_runs_carry_tierflow_costs_for_langsmith(
+    recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real ChatOpenAI calls (to a stand-in server): each LLM run's usage_metadata has the
+    input/output/total cost LangSmith reads, equal to the run's usage records."""
+    from tierflow.evals import SUITES
+    from tierflow.evals._suites import load_items
+    from tierflow.evals.scripted import oracle_responder
+    from tierflow.faults import StandIn, profile_toml
+    from tierflow.tiers import TierPolicy
+
+    monkeypatch.setenv("STAND_IN_KEY", "sk-stand-in")
+    suite = SUITES["codebase_qa"]
+    with StandIn(responder=oracle_responder(suite.name)) as server:
+        toml = tmp_path / "tierflow.toml"
+        toml.write_text(profile_toml("priced", server.base_url, timeout_s=5.0))
+        ctx = RunContext(
+            profile="priced",
+            config_file=str(toml),
+            retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+            policy=TierPolicy(human=False, on_budget="stop"),
+            shortcuts=False,
+        )
+        item = load_items(suite.name)[0]
+        result = await Runner(tmp_path / "data", context=ctx).run(
+            suite.graph, {**suite.make_input(item), "budget_usd": 0.5}
+        )
+    usage = result.values["usage"]
+    runs = _wait_for_runs(recorder, wanted=len(usage))
+    llm = [r for r in runs.values() if r.get("run_type") == "llm"]
+    assert len(llm) == len(usage) >= 3
+    traced = sorted(
+        r["outputs"]["generations"][0][0]["message"]["kwargs"]["usage_metadata"]["total_cost"]
+        for r in llm
+    )
+    assert traced == pytest.approx(sorted(rec["cost_usd"] for rec in usage), abs=1e-9)
+    assert all(cost > 0 for cost in traced)
+    first = llm[0]["outputs"]["generations"][0][0]["message"]["kwargs"]["usage_metadata"]
+    assert first["total_cost"] == pytest.approx(first["input_cost"] + first["output_cost"])
+    # Serialized under langchain-openai's class, as LangSmith expects.
+    assert llm[0]["serialized"]["id"][:3] == ["langchain", "chat_models", "openai"], llm[0][
+        "serialized"
+    ]["id"]

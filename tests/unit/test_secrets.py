@@ -21,7 +21,7 @@ from tierflow.config import load_config
 from tierflow.evals import SUITES
 from tierflow.evals._suites import load_items
 from tierflow.evals.scripted import oracle_responder
-from tierflow.faults import StandIn
+from tierflow.faults import StandIn, profile_toml
 from tierflow.runner import Runner
 from tierflow.runtime import RunContext
 from tierflow.runview import write_html
@@ -31,16 +31,6 @@ pytestmark = pytest.mark.usefixtures("isolated_env")
 
 API_KEY = "sk-PLANTED-api-key-4711"
 URL_PASSWORD = "PLANTED-url-password-0815"
-
-TIER = """
-[profiles.secret.tiers.{name}]
-model = "stand-in-{name}"
-base_url = "http://alice:{password}@127.0.0.1:{port}/v1"
-api_key_env = "PLANTED_KEY"
-price = {{ input = 1.0, cached_input = 0.1, output = 4.0 }}
-timeout_s = 2.0
-max_retries = 6
-"""
 
 
 async def test_planted_keys_are_in_no_checkpoint_trace_html_or_log(
@@ -56,13 +46,11 @@ async def test_planted_keys_are_in_no_checkpoint_trace_html_or_log(
     with StandIn(
         rate=0.3, kinds=("500", "not_json", "429"), seed=3, responder=oracle_responder(suite.name)
     ) as server:
-        port = server.base_url.split(":")[2].split("/")[0]
+        url = server.base_url.replace("http://", f"http://alice:{URL_PASSWORD}@")
         toml = tmp_path / "tierflow.toml"
         toml.write_text(
-            '[profiles.secret]\nladder = ["nano", "mini", "flagship"]\n'
-            + "".join(TIER.format(name=n, password=URL_PASSWORD, port=port)
-                      for n in ("nano", "mini", "flagship"))
-        )  # fmt: skip
+            profile_toml("secret", url, key_env="PLANTED_KEY", timeout_s=2.0, max_retries=6)
+        )
         ctx = RunContext(
             profile="secret",
             config_file=str(toml),
