@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
 
 from tierflow.config import Endpoint, TierConfig, is_loopback, load_config
+from tierflow.errors import ConfigError
 from tierflow.models import chat_model, endpoints_of
 from tierflow.tiers import POLICIES, TierPolicy
 
@@ -190,5 +191,15 @@ def engine_for(ctx: RunContext | None) -> Engine:
         if key not in _ENGINES:
             require_keys = not ctx.models
             cfg = load_config(ctx.profile, config_file=ctx.config_file, require_keys=require_keys)
+            missing = [t for t in cfg.ladder if ctx.models and t not in ctx.models]
+            if missing:
+                # A tier without a double would quietly call its real endpoint.
+                raise ConfigError(
+                    "models",
+                    f"test doubles are given for {', '.join(sorted(ctx.models or {}))} but not "
+                    f"for {', '.join(missing)} of profile '{cfg.profile}'",
+                    "give every tier of the ladder a model (e.g. ScriptedChatModel(script=[]) "
+                    "for a tier that must not be called), or pass no models",
+                )
             _ENGINES[key] = Engine(cfg, ctx.models)
         return _ENGINES[key]

@@ -160,7 +160,10 @@ async def test_a_timed_out_request_is_charged_at_its_reservation(
     toml = tmp_path / "tierflow.toml"
     toml.write_text("[profiles.openai.tiers.nano]\ntimeout_s = 0.02\nmax_retries = 0\n")
     nano = ScriptedChatModel(script=[tool_reply("x", {})], label="nano", delay_s=0.5)
-    run = RunContext(profile="openai", config_file=str(toml), models={"nano": nano}, retry=FAST)
+    unused = {t: ScriptedChatModel(script=[], label=t) for t in ("mini", "flagship")}
+    run = RunContext(
+        profile="openai", config_file=str(toml), models={"nano": nano, **unused}, retry=FAST
+    )
     state = {"run_id": uuid.uuid4().hex, "budget_usd": budget}
 
     with pytest.raises(ModelCallError) as info:

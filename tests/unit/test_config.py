@@ -290,3 +290,13 @@ def test_overrides_are_not_mutated() -> None:
     load_config("local", overrides=overrides)
 
     assert overrides == before
+
+
+def test_models_for_some_tiers_only_is_an_error_naming_the_others() -> None:
+    from tierflow.errors import ConfigError
+    from tierflow.runtime import RunContext, engine_for
+    from tierflow.testing import ScriptedChatModel
+
+    ctx = RunContext(profile="openai", models={"nano": ScriptedChatModel(script=[], label="n")})
+    with pytest.raises(ConfigError, match="not for mini, flagship of profile 'openai'"):
+        engine_for(ctx)
