@@ -55,6 +55,15 @@ class SuiteResult:
     policy: str
     profile: str
     examples: tuple[ExampleResult, ...]
+    scripted: bool = False  # figures from test doubles (``models=``), not real models
+
+    @property
+    def can_escalate(self) -> bool:
+        """False for policies that never climb the ladder (all-nano, all-flagship)."""
+        from tierflow.tiers import POLICIES
+
+        policy = POLICIES.get(self.policy)
+        return policy is None or policy.escalate
 
     @property
     def n(self) -> int:
@@ -97,8 +106,10 @@ class SuiteResult:
         return sum(e.escalations for e in self.examples)
 
     @property
-    def escalation_rate(self) -> float:
-        """Share of examples with at least one escalation."""
+    def escalation_rate(self) -> float | None:
+        """Share of examples with at least one escalation; None where escalation is off."""
+        if not self.can_escalate:
+            return None
         return mean(float(e.escalations > 0) for e in self.examples)
 
     @property

@@ -154,7 +154,10 @@ async def arun(
         await _example(spec, graph, item, ctx, budget_usd, prices)
         for item in load_items(suite, limit)
     ]
-    return SuiteResult(suite=suite, policy=policy, profile=profile, examples=tuple(examples))
+    return SuiteResult(
+        suite=suite, policy=policy, profile=profile, examples=tuple(examples),
+        scripted=models is not None,
+    )  # fmt: skip
 
 
 async def acompare(

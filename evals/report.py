@@ -18,7 +18,8 @@ LADDER = ("nano", "mini", "flagship")
 def render_table(results: Sequence[SuiteResult]) -> Table:
     """One row per policy: examples, quality, cost (openai prices), latency, escalation rate."""
     suites = sorted({r.suite for r in results})
-    table = Table(title=f"evals: {', '.join(suites)} (cost at openai prices)")
+    scripted = " - SCRIPTED test models, not real ones" if any(r.scripted for r in results) else ""
+    table = Table(title=f"evals: {', '.join(suites)} (cost at openai prices){scripted}")
     for name in ("suite", "policy", "examples", "quality", "cost USD", "USD/example",
                  "p50 s", "p95 s", "escalation rate", "errors"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("suite", "policy") else "right")
@@ -26,7 +27,7 @@ def render_table(results: Sequence[SuiteResult]) -> Table:
         table.add_row(
             r.suite, r.policy, str(r.n), f"{r.quality:.3f}", f"{r.cost_usd:.6f}",
             f"{r.cost_per_example_usd:.6f}", f"{r.p50_latency_s:.2f}", f"{r.p95_latency_s:.2f}",
-            f"{r.escalation_rate:.2f}", str(r.errors),
+            "-" if r.escalation_rate is None else f"{r.escalation_rate:.2f}", str(r.errors),
         )  # fmt: skip
     return table
 
@@ -67,13 +68,19 @@ def frontier_plot(results: Sequence[SuiteResult], path: str | Path) -> Path:
             # Alternate label heights so policies at nearly the same point stay readable.
             ax.annotate(label, (r.cost_per_example_usd, r.quality), textcoords="offset points",
                         xytext=(5, 5 if i % 2 == 0 else -12), fontsize=9)  # fmt: skip
+        # The frontier as a staircase from each non-dominated policy to the next (quality
+        # that money buys), carried to the costliest point so even one policy draws a line.
         front = pareto_frontier(results)
-        ax.plot([r.cost_per_example_usd for r in front], [r.quality for r in front], "--",
-                color="grey", label="Pareto frontier", zorder=2)  # fmt: skip
+        xs = [r.cost_per_example_usd for r in front]
+        ys = [r.quality for r in front]
+        right = max(r.cost_per_example_usd for r in results)
+        ax.plot([*xs, right], [*ys, ys[-1]], "--", drawstyle="steps-post", color="grey",
+                label="Pareto frontier", zorder=2)  # fmt: skip
         ax.set_xlabel("cost per example, USD (openai prices)")
         ax.set_ylabel("quality")
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f"cost vs quality: {', '.join(sorted({r.suite for r in results}))}")
+        scripted = " (scripted test models)" if any(r.scripted for r in results) else ""
+        ax.set_title(f"cost vs quality: {', '.join(sorted({r.suite for r in results}))}{scripted}")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
         fig.tight_layout()
@@ -85,22 +92,34 @@ def frontier_plot(results: Sequence[SuiteResult], path: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The cheapest tier for one subagent whose quality is within tolerance of the best."""
+    """The cheapest tier for one subagent whose quality is within tolerance of the best.
+
+    ``tier`` is None when no tier reaches the quality floor. ``thin`` says the examples are
+    too few for the choice to mean much (fewer than ``min_examples``).
+    """
 
     subagent: str
-    tier: str
+    tier: str | None
     quality: float
     best_tier: str
     best_quality: float
     evidence: str
+    thin: bool = False
 
 
 def _rank(tier: str) -> int:
     return LADDER.index(tier) if tier in LADDER else len(LADDER)
 
 
-def recommend(results: Sequence[SuiteResult], tolerance: float = 0.05) -> list[Recommendation]:
-    """Per subagent, the cheapest serving tier whose quality is within ``tolerance`` of the best.
+def recommend(
+    results: Sequence[SuiteResult],
+    tolerance: float = 0.05,
+    floor: float = 0.6,
+    min_examples: int = 20,
+) -> list[Recommendation]:
+    """Per subagent, the cheapest good-enough serving tier (or none below the quality floor).
+
+    Good enough: quality within ``tolerance`` of the best tier's and at least ``floor``.
 
     Each result says which tier served each subagent (majority of its tasks) and the subagent's
     quality there (its own metric where the suite has one, else the suite quality). When several
@@ -125,15 +144,30 @@ def recommend(results: Sequence[SuiteResult], tolerance: float = 0.05) -> list[R
     for name, tiers in sorted(by_sub.items()):
         best_tier = max(tiers, key=lambda t: (tiers[t][0], -_rank(t)))
         best = tiers[best_tier][0]
-        ok = [t for t in tiers if tiers[t][0] >= best - tolerance - 1e-12]
-        pick = min(ok, key=_rank)
+        ok = [t for t in tiers if tiers[t][0] >= max(best - tolerance, floor) - 1e-12]
+        pick = min(ok, key=_rank) if ok else None
         rows = []
         for t in sorted(tiers, key=_rank):
             q, r, info = tiers[t]
             proxy = "" if info["own_metric"] else " (suite quality)"
             rows.append(f"{t}: quality {q:.3f}{proxy} under {r.policy}, "
                         f"${float(info['cost_usd']):.6f} for {r.n} examples")  # type: ignore[arg-type]  # fmt: skip
-        evidence = (f"{name}: use {pick} (quality {tiers[pick][0]:.3f}; best {best:.3f} on "
-                    f"{best_tier}; tolerance {tolerance:.3f}). " + "; ".join(rows))  # fmt: skip
-        out.append(Recommendation(name, pick, tiers[pick][0], best_tier, best, evidence))
+        examples = min(tiers[t][1].n for t in tiers)
+        thin = examples < min_examples
+        if pick is None:
+            head = (f"{name}: no tier reaches the quality floor {floor:.2f} (best {best:.3f} on "
+                    f"{best_tier}); keep the declared tier and improve the subagent")  # fmt: skip
+        else:
+            head = (f"{name}: use {pick} (quality {tiers[pick][0]:.3f}; best {best:.3f} on "
+                    f"{best_tier}; tolerance {tolerance:.3f}, floor {floor:.2f})")  # fmt: skip
+        if thin:
+            head += f"; only {examples} examples per tier: too few to decide, run more"
+        if any(tiers[t][1].scripted for t in tiers):
+            head += "; figures from scripted test models"
+        quality = tiers[pick][0] if pick else best
+        out.append(
+            Recommendation(
+                name, pick, quality, best_tier, best, f"{head}. " + "; ".join(rows), thin
+            )
+        )
     return out

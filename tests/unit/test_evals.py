@@ -266,3 +266,31 @@ def test_langsmith_evaluate_offline_with_scripted_tiers() -> None:
     assert len(rows) == 2
     assert [row["quality"] for row in rows] == [1.0, 1.0]
     assert [row["cost_usd"] for row in rows] == pytest.approx([NANO + MINI] * 2)
+
+
+def test_recommend_respects_a_quality_floor_and_says_when_data_is_thin() -> None:
+    results = [
+        result("all-flagship", 0.50, 0.04, {"classify": "flagship"}),
+        result("all-nano", 0.333, 0.01, {"classify": "nano"}),
+    ]
+    (rec,) = recommend(results, tolerance=0.5, floor=0.6)
+    assert rec.tier is None and "no tier reaches the quality floor 0.60" in rec.evidence
+    assert rec.thin and "too few to decide" in rec.evidence  # one example per tier
+    (ok,) = recommend(results, tolerance=0.5, floor=0.3, min_examples=1)
+    assert ok.tier == "nano" and not ok.thin
+
+
+def test_escalation_rate_only_where_escalation_can_happen_and_scripted_is_labelled() -> None:
+    from rich.console import Console
+
+    nano = result("all-nano", 0.5, 0.01, {"classify": "nano"})
+    tiered = result("tiered", 0.9, 0.02, {"classify": "nano"})
+    assert nano.escalation_rate is None and tiered.escalation_rate == 0.0
+    scripted = SuiteResult("triage", "tiered", "openai", tiered.examples, scripted=True)
+    console = Console(record=True, width=200)
+    console.print(render_table([nano, scripted]))
+    text = console.export_text()
+    assert "SCRIPTED test models" in text
+    row = next(line for line in text.splitlines() if "all-nano" in line)
+    cells = [c.strip() for c in row.split("│")][1:-1]
+    assert cells[1] == "all-nano" and cells[8] == "-", cells  # the escalation-rate column
