@@ -11,8 +11,8 @@ Example:
 """
 
 from tierflow.evals._langsmith import langsmith_evaluate
-from tierflow.evals._results import ExampleResult, SuiteResult
-from tierflow.evals._runner import acompare, arun, compare, run
+from tierflow.evals._results import ExampleResult, Progress, SuiteResult
+from tierflow.evals._runner import acompare, arun, compare, progress_bar, run
 from tierflow.evals._suites import SUITES
 
 __all__ = [
@@ -22,6 +22,8 @@ __all__ = [
     "acompare",
     "SuiteResult",
     "ExampleResult",
+    "Progress",
+    "progress_bar",
     "SUITES",
     "langsmith_evaluate",
 ]

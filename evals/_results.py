@@ -48,6 +48,23 @@ class ExampleResult:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """Where an eval stands, after each example (what a ``progress`` callback receives)."""
+
+    suite: str
+    policy: str
+    done: int
+    total: int
+    spent_usd: float  # at openai prices, this policy so far
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left for this policy at the pace so far (None before the first example)."""
+        return self.elapsed_s / self.done * (self.total - self.done) if self.done else None
+
+
+@dataclass(frozen=True)
 class SuiteResult:
     """All examples of one suite under one policy, with the aggregates the report shows."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -16,13 +17,16 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
 
 from tierflow.config import TierConfig, default_profile, load_config
-from tierflow.evals._results import ExampleResult, SuiteResult
+from tierflow.evals._results import ExampleResult, Progress, SuiteResult
 from tierflow.evals._suites import SUITES, Suite, load_items
 from tierflow.registry import load_builder
 from tierflow.runtime import POLICIES, RunContext, TierPolicy
 from tierflow.usage import reprice
 
-__all__ = ["arun", "acompare", "run", "compare", "resolve_policies", "MAX_RESUMES"]
+__all__ = [
+    "arun", "acompare", "run", "compare", "resolve_policies", "progress_bar", "Progress",
+    "MAX_RESUMES",
+]  # fmt: skip
 
 MAX_RESUMES = 8  # interrupt rounds answered per example before giving up
 PRICED_AT = "openai"
@@ -142,6 +146,7 @@ async def arun(
     models: Mapping[str, BaseChatModel] | None = None,
     budget_usd: float | None = None,
     retry: RetryPolicy | None = None,
+    progress: ProgressArg = None,
 ) -> SuiteResult:
     """Async :func:`run`."""
     spec = _suite(suite)
@@ -150,10 +155,13 @@ async def arun(
     ctx = RunContext(profile=profile, models=models, retry=retry, policy=_unattended(policy))
     prices = load_config(PRICED_AT, require_keys=False)
     graph = _compile(spec)
-    examples = [
-        await _example(spec, graph, item, ctx, budget_usd, prices)
-        for item in load_items(suite, limit)
-    ]
+    items, examples, started = load_items(suite, limit), [], time.monotonic()
+    with _reporter(progress) as report:
+        for item in items:
+            examples.append(await _example(spec, graph, item, ctx, budget_usd, prices))
+            spent = round(sum(e.cost_usd for e in examples), 10)
+            report(Progress(suite, policy, len(examples), len(items), spent,
+                            time.monotonic() - started))  # fmt: skip
     return SuiteResult(
         suite=suite, policy=policy, profile=profile, examples=tuple(examples),
         scripted=models is not None,
@@ -166,7 +174,60 @@ async def acompare(
     **kwargs: Any,
 ) -> list[SuiteResult]:
     """Async :func:`compare`."""
-    return [await arun(suite, p, **kwargs) for p in resolve_policies(policies)]
+    progress = kwargs.pop("progress", None)
+    with _reporter(progress) as report:  # one bar per policy, shown together
+        return [await arun(suite, p, progress=report, **kwargs) for p in resolve_policies(policies)]
+
+
+ProgressArg = Callable[[Progress], None] | bool | None
+
+
+@contextlib.contextmanager
+def _reporter(progress: ProgressArg) -> Iterator[Callable[[Progress], None]]:
+    """The callback for ``progress``: the caller's own, a rich bar (True), or nothing."""
+    if callable(progress):
+        yield progress
+        return
+    if not progress:
+        yield lambda _p: None
+        return
+    with progress_bar() as bar:
+        yield bar
+
+
+@contextlib.contextmanager
+def progress_bar(console: Any = None) -> Iterator[Callable[[Progress], None]]:
+    """A rich progress bar per policy (examples done, spend, ETA); renders in notebooks too.
+
+    Example:
+        >>> from tierflow.evals import compare, progress_bar
+        >>> with progress_bar() as bar:  # doctest: +SKIP
+        ...     compare("triage", ["tiered", "all-nano"], limit=5, progress=bar)
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("${task.fields[spent]:.4f}"), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )  # fmt: skip
+    with Bar(*columns, console=console, transient=False) as bar:
+        tasks: dict[tuple[str, str], Any] = {}
+
+        def report(p: Progress) -> None:
+            key = (p.suite, p.policy)
+            if key not in tasks:
+                tasks[key] = bar.add_task(f"{p.suite} {p.policy}", total=p.total, spent=0.0)
+            bar.update(tasks[key], completed=p.done, spent=p.spent_usd)
+
+        yield report
 
 
 def _sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -188,6 +249,7 @@ def run(
     models: Mapping[str, BaseChatModel] | None = None,
     budget_usd: float | None = None,
     retry: RetryPolicy | None = None,
+    progress: ProgressArg = None,
 ) -> SuiteResult:
     """Run one suite under one tier policy.
 
@@ -203,6 +265,8 @@ def run(
         models: tier -> chat model overrides (scripted doubles in tests).
         budget_usd: budget of each example's run (None: unlimited).
         retry: retry policy of model calls (tests pass one without backoff).
+        progress: a callback taking a :class:`Progress` after each example, or True for a
+            rich progress bar (examples done, spend, ETA) in a terminal or notebook.
 
     Example:
         >>> from tierflow.evals import run
@@ -212,7 +276,7 @@ def run(
         (2, 1.0)
     """
     return _sync(arun(suite, policy, limit=limit, profile=profile, models=models,
-                      budget_usd=budget_usd, retry=retry))  # fmt: skip
+                      budget_usd=budget_usd, retry=retry, progress=progress))  # fmt: skip
 
 
 def compare(
@@ -220,5 +284,8 @@ def compare(
     policies: Sequence[str] = ("tiered", "all-flagship", "all-nano", "cascade"),
     **kwargs: Any,
 ) -> list[SuiteResult]:
-    """:func:`run` the suite once per policy (``"all"`` expands to every policy)."""
+    """:func:`run` the suite once per policy (``"all"`` expands to every policy).
+
+    ``progress`` (a callback or True) works as in :func:`run`, one bar per policy.
+    """
     return _sync(acompare(suite, policies, **kwargs))

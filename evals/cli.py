@@ -44,7 +44,10 @@ def eval_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--policy") from exc
     _start_local_servers(console, profile)
-    results = compare(suite, policies, limit=limit, profile=profile)
+    from tierflow.evals import progress_bar
+
+    with progress_bar(console) as bar:  # examples done, spend, ETA per policy
+        results = compare(suite, policies, limit=limit, profile=profile, progress=bar)
     console.print(render_table(results))
     target = frontier_plot(results, plot or Path(".tierflow") / "evals" / f"{suite}-frontier.png")
     console.print(f"frontier plot: {target}")

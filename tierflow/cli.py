@@ -216,11 +216,18 @@ def _on_event(event: dict[str, Any]) -> None:
         console.print(
             f"  [cyan]{who:<10}[/cyan] [magenta]{event['tier']:<8}[/magenta] {event['model']:<28} "
             f"{event['latency_s']:6.2f}s {event['tokens']:6d} tok  ${event['cost_usd']:.6f}  "
-            f"(spent ${event['spent_usd']:.6f})"
+            f"(spent ${event['spent_usd']:.6f}{_of_budget(event)})"
         )
     elif kind == "model_error":
         where = escape(f"{event.get('node')} [{event.get('tier')}]")
         console.print(f"  [yellow]retry[/yellow] {where}: {escape(str(event.get('error')))}")
+
+
+def _of_budget(event: dict[str, Any]) -> str:
+    budget = event.get("budget_usd")
+    if not budget:
+        return ""
+    return f" of ${budget:.4f}, {min(1.0, event['spent_usd'] / budget):.0%}"
 
 
 def _config_for(profile: str | None) -> TierConfig:

@@ -294,3 +294,30 @@ def test_escalation_rate_only_where_escalation_can_happen_and_scripted_is_labell
     row = next(line for line in text.splitlines() if "all-nano" in line)
     cells = [c.strip() for c in row.split("│")][1:-1]
     assert cells[1] == "all-nano" and cells[8] == "-", cells  # the escalation-rate column
+
+
+def test_compare_reports_progress_after_each_example() -> None:
+    seen: list[Any] = []
+    results = compare("routing", ["all-nano", "all-flagship"], limit=3, profile="openai",
+                      models=models_for("routing"), retry=FAST, progress=seen.append)  # fmt: skip
+    assert [(p.policy, p.done, p.total) for p in seen] == [
+        ("all-nano", 1, 3), ("all-nano", 2, 3), ("all-nano", 3, 3),
+        ("all-flagship", 1, 3), ("all-flagship", 2, 3), ("all-flagship", 3, 3),
+    ]  # fmt: skip
+    # Spend grows to the policy's total; the ETA is 0 once a policy is done.
+    assert seen[2].spent_usd == pytest.approx(results[0].cost_usd)
+    assert seen[0].spent_usd <= seen[1].spent_usd <= seen[2].spent_usd
+    assert seen[2].eta_s == 0 and seen[0].eta_s is not None and seen[0].eta_s >= 0
+
+
+def test_the_progress_bar_shows_examples_and_spend() -> None:
+    from rich.console import Console
+
+    from tierflow.evals import progress_bar
+
+    console = Console(record=True, width=160, force_terminal=False)
+    with progress_bar(console) as bar:
+        run("routing", "all-nano", limit=2, profile="openai", models=models_for("routing"),
+            retry=FAST, progress=bar)  # fmt: skip
+    text = console.export_text()
+    assert "routing all-nano" in text and "2/2" in text and "$0.0" in text
