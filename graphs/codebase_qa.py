@@ -35,6 +35,8 @@ from tierflow.nodes.codebase import (
 from tierflow.nodes.subagent import ContextPolicy, Subagent
 from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph
 
+NAME = "codebase_qa"  # the graph's name in langgraph.json, and its root run's in traces
+
 __all__ = [
     "SUPERVISOR",
     "SEARCH",
@@ -117,5 +119,5 @@ def build() -> Any:
     return build_supervisor_graph(SUPERVISOR)
 
 
-graph = build().compile()
+graph = build().compile(name=NAME)
 graph.name = "codebase_qa"

@@ -18,6 +18,8 @@ from tierflow.nodes.router import ROUTE_NODE, Router, RoutingState, TierChoice, 
 from tierflow.protocol import Node
 from tierflow.runtime import RunContext
 
+NAME = "routing"  # the graph's name in langgraph.json, and its root run's in traces
+
 __all__ = ["PROMPT", "ROUTER", "ROUTE_NODE", "TierChoice", "RoutingState", "build", "graph"]
 
 PROMPT = (
@@ -42,5 +44,5 @@ def build() -> StateGraph[RoutingState, RunContext, RoutingState, RoutingState]:
     return builder
 
 
-graph = build().compile()
+graph = build().compile(name=NAME)
 graph.name = "routing"

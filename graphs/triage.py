@@ -54,6 +54,8 @@ from tierflow.runtime import RunContext
 from tierflow.state import EngineState, max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
 
+NAME = "triage"  # the graph's name in langgraph.json, and its root run's in traces
+
 __all__ = [
     "Ticket",
     "Classification",
@@ -172,5 +174,5 @@ def build() -> StateGraph[TriageState, RunContext, TriageInput, TriageOutput]:
     return builder
 
 
-graph = build().compile()
+graph = build().compile(name=NAME)
 graph.name = "triage"

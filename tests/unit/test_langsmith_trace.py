@@ -385,3 +385,25 @@ async def test_model_runs_carry_tierflow_costs_for_langsmith(
     assert llm[0]["serialized"]["id"][:3] == ["langchain", "chat_models", "openai"], llm[0][
         "serialized"
     ]["id"]
+
+
+async def test_a_graph_invoked_directly_is_named_in_the_trace(recorder: Recorder) -> None:
+    from tierflow.graphs.codebase_qa import graph
+
+    ctx = RunContext(
+        profile=DEMO_PROFILE,
+        models=demo_models(ROOT),
+        retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
+        shortcuts=False,
+    )
+    question = demo_question(find_target(ROOT))
+    out = await graph.ainvoke(
+        {"request": question, "env": {"root": str(ROOT)}},
+        {"configurable": {"thread_id": "direct-1"}},
+        context=ctx,
+    )
+    assert out["status"] == "answered"
+    runs = _wait_for_runs(recorder, wanted=6)
+    root = next(r for r in runs.values() if not r.get("parent_run_id"))
+    assert root["name"] == "codebase_qa"  # not LangGraph's default "LangGraph"
+    assert root["extra"]["metadata"]["thread_id"] == "direct-1"
