@@ -244,7 +244,7 @@ def _task_key(name: str, task: Mapping[str, Any]) -> str:
 
 def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
     async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        fresh = _new_run(state)
+        fresh = _new_run(state, context_of(runtime).budget_usd)
         view: Any = {**state, **fresh, "results": {}} if fresh else state
         update = await _turn(view, runtime)
         return _changes(state, {**fresh, **update})
@@ -514,7 +514,7 @@ _ENDED = {
 }
 
 
-def _new_run(state: SupervisorState) -> dict[str, Any]:
+def _new_run(state: SupervisorState, budget_usd: float | None = None) -> dict[str, Any]:
     """The per-run fields to reset when the supervisor starts a new run, else nothing.
 
     The supervisor is entered from START only with new input; a thread whose last run ended
@@ -524,7 +524,7 @@ def _new_run(state: SupervisorState) -> dict[str, Any]:
     if state.get("run_id") and state.get("status") not in _ENDED:
         return {}
     return {
-        **begin_run(state),
+        **begin_run(state, budget_usd),
         "status": RunStatus.RUNNING.value,
         "turn": 0,
         "plans": [],

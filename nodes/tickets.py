@@ -188,11 +188,12 @@ def _validate(raw: Any) -> list[Ticket]:
     return tickets
 
 
-async def intake(state: Mapping[str, Any]) -> dict[str, Any]:
+async def intake(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Start a run: validate the tickets (:class:`InvalidTicketError` before any model call)."""
     tickets = [t.model_dump() for t in _validate(state.get("tickets"))]
     fresh = {"results": cleared(), "reviews": cleared()}  # a reused thread starts clean
-    return {**begin_run(state), **fresh, "tickets": tickets, "status": RunStatus.RUNNING.value}
+    started = begin_run(state, context_of(runtime).budget_usd)
+    return {**started, **fresh, "tickets": tickets, "status": RunStatus.RUNNING.value}
 
 
 def _task_id(stage: str, ticket_id: str) -> str:

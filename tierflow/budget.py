@@ -274,9 +274,15 @@ def run_spent_usd(state: Mapping[str, Any]) -> float:
     return ledger_for(state).spent_usd
 
 
-def begin_run(state: Any) -> dict[str, Any]:
-    """Node: stamp a fresh ``run_id`` (new input on a thread starts a new run and budget)."""
-    return {"run_id": uuid.uuid4().hex}
+def begin_run(state: Any, budget_usd: float | None = None) -> dict[str, Any]:
+    """A fresh ``run_id``: new input on a thread starts a new run and budget.
+
+    ``budget_usd`` (the run context's) becomes the run's budget when the input sets none.
+    """
+    fresh: dict[str, Any] = {"run_id": uuid.uuid4().hex}
+    if budget_usd is not None and state.get("budget_usd") is None:
+        fresh["budget_usd"] = budget_usd
+    return fresh
 
 
 def end_run(state: Mapping[str, Any]) -> None:

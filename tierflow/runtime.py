@@ -7,11 +7,12 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
+from pydantic.json_schema import SkipJsonSchema
 
 from tierflow.config import Endpoint, TierConfig, is_loopback, load_config
 from tierflow.errors import ConfigError
@@ -29,33 +30,70 @@ __all__ = [
 ]
 
 
+if TYPE_CHECKING:
+    PolicyField = TierPolicy  # what every reader of RunContext.policy gets (__post_init__)
+else:
+    PolicyField = TierPolicy | str  # what Studio, the SDK or a caller may send: also a name
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Runtime settings of one run, passed as ``context=`` (never checkpointed).
 
+    Every field but the test hooks is plain data, so LangGraph Studio and the SDK can set it per
+    run (``client.runs.create(..., context={"policy": "all-nano", "budget_usd": 0.05})``).
+
     Attributes:
         profile: tier profile (``local``, ``openai`` or one declared in tierflow.toml).
         config_file: path of a tierflow.toml; default ``./tierflow.toml`` when present.
-        models: tier name -> chat model to use instead of the configured endpoint (tests).
-        retry: override of the retry policy for model calls (tests use zero backoff).
-        policy: tier assignment and unattended behaviour (see :mod:`tierflow.tiers`); the
-            default keeps the graph's own tiers and asks a human when needed.
+        policy: tier assignment and unattended behaviour (see :mod:`tierflow.tiers`), or the
+            name of one in :data:`POLICIES` (``tiered``, ``all-nano``, ...); the default keeps
+            the graph's own tiers and asks a human when needed.
+        unattended: never wait for a human: the policy's ``human`` is switched off and its
+            budget gate stops (unless it says ``cheaper``).
+        budget_usd: the run's budget when its input sets none.
         shortcuts: let a subagent's deterministic ``shortcut`` finish a task with no model call
             (e.g. grep found the definition a search asks for). Off, every task goes to its
             model: what an eval of the tiers themselves, or a scripted test, wants.
+        models: tier name -> chat model to use instead of the configured endpoint (tests; not
+            part of the context's JSON schema).
+        retry: override of the retry policy for model calls (tests use zero backoff; not part
+            of the JSON schema).
     """
 
     profile: str | None = None
     config_file: str | None = None
-    models: Mapping[str, BaseChatModel] | None = None
-    retry: RetryPolicy | None = None
-    policy: TierPolicy = TierPolicy()
+    models: SkipJsonSchema[Mapping[str, BaseChatModel] | None] = None
+    retry: SkipJsonSchema[RetryPolicy | None] = None
+    policy: PolicyField = TierPolicy()
     shortcuts: bool = True
+    unattended: bool = False
+    budget_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        policy: Any = self.policy
+        if isinstance(policy, Mapping):  # a policy sent as JSON
+            policy = TierPolicy(**policy)
+        if isinstance(policy, str):
+            if policy not in POLICIES:
+                raise ValueError(
+                    f"unknown policy {policy!r}: choose from {', '.join(POLICIES)} or pass a "
+                    "TierPolicy"
+                )
+            policy = POLICIES[policy]
+        if self.unattended and policy.human:
+            policy = replace(policy, human=False, on_budget=policy.on_budget or "stop")
+        if self.budget_usd is not None and not self.budget_usd > 0:
+            raise ValueError(f"budget_usd must be positive (got {self.budget_usd})")
+        object.__setattr__(self, "policy", policy)
 
 
 def context_of(runtime: Any) -> RunContext:
     """The run's context, or the defaults when a graph is invoked without ``context=``."""
-    return getattr(runtime, "context", None) or RunContext()
+    ctx = getattr(runtime, "context", None)
+    if isinstance(ctx, Mapping):  # a server that passed the JSON as it came
+        return RunContext(**ctx)
+    return ctx or RunContext()
 
 
 def _is_transient(exc: BaseException) -> bool:

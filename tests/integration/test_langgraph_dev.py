@@ -188,6 +188,16 @@ async def test_codebase_qa_through_langgraph_dev_with_the_sdk(
     assert {r["model"] for r in usage} <= {f"stand-in-{t}" for t in PRICES}
     assert len(usage) == server.requests  # every request the server answered is recorded once
 
+    # Policy, budget and unattended set per run from the SDK (the run context is plain data).
+    thread_id = (await client.threads.create())["thread_id"]
+    context = {"policy": "all-flagship", "unattended": True, "budget_usd": 0.5}
+    out: Any = await client.runs.wait(
+        thread_id, "codebase_qa", input=suite.make_input(item), context=context
+    )
+    assert out["status"] == "answered" and "__interrupt__" not in out
+    assert {r["tier"] for r in out["usage"]} == {"flagship"}
+    assert out["budget_usd"] == 0.5
+
 
 def _tickets(*ids: str) -> list[dict[str, Any]]:
     refs = reference_tickets()

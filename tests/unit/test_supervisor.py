@@ -676,3 +676,42 @@ async def test_an_unattended_run_ends_unverified_without_asking(
     )  # fmt: skip
 
     assert out["status"] == "unverified" and "__interrupt__" not in out
+
+
+def test_the_run_context_is_plain_data_studio_and_the_sdk_can_send() -> None:
+    import json
+
+    from pydantic import TypeAdapter
+
+    from tierflow.runtime import POLICIES, RunContext
+
+    schema = TypeAdapter(RunContext).json_schema()  # what langgraph dev builds for Studio
+    assert {"profile", "policy", "unattended", "budget_usd"} <= set(schema["properties"])
+    assert "models" not in schema["properties"] and "retry" not in schema["properties"]
+    json.dumps(schema)
+    sent = RunContext(**{"policy": "all-nano", "budget_usd": 0.05})  # as JSON sends it
+    assert sent.policy == POLICIES["all-nano"] and sent.budget_usd == 0.05
+    unattended = RunContext(**{"policy": {"name": "mine", "escalate": False}, "unattended": True})
+    assert (unattended.policy.name, unattended.policy.human) == ("mine", False)
+    assert unattended.policy.on_budget == "stop"
+    with pytest.raises(ValueError, match="unknown policy 'cheap': choose from tiered"):
+        RunContext(policy="cheap")
+    with pytest.raises(ValueError, match="budget_usd must be positive"):
+        RunContext(budget_usd=0)
+
+
+async def test_a_context_budget_applies_when_the_input_sets_none(scripted, make_ctx) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tests.unit.test_budget_runs import tickets
+    from tierflow.graphs.triage import build
+
+    ctx = make_ctx({}, profile="openai", budget_usd=1e-7)
+    graph = build().compile(checkpointer=InMemorySaver())
+    out = await graph.ainvoke(
+        {"tickets": tickets(1)}, {"configurable": {"thread_id": "ctx-budget"}}, context=ctx
+    )
+    # The tiny context budget stopped the run before any request (unattended would stop too;
+    # attended, the gate interrupts).
+    assert out.get("budget_usd") == 1e-7
+    assert not [r for r in out.get("usage") or [] if r["error"] is None]
