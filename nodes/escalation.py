@@ -81,6 +81,7 @@ def escalate_node(
             "approve: try the top tier once more; edit: supply the result yourself; reject: "
             "mark the task failed.",
             check=valid_edit,
+            subject=(f"{subagent}_result", {}),  # edit: the result to use
             subagent=subagent,
             task_id=state.get("task_id"),
             task=state.get("task"),

@@ -61,6 +61,10 @@ class Supervisor:
         answer_verifier: ``(answer, state) -> reason | None``; a reason asks for one repair.
         fallback_plan: tasks to run when the supervisor's decision is unusable twice.
         answer_normalize: deterministic clean-up of the answer before ``answer_verifier``.
+        review: when a human reviews the answer in attended runs: ``unverified`` (the
+            default: only an answer whose checks failed), ``always`` (an approval step before
+            every answer is final) or ``never``. Skipped when the run produced no answer and
+            in unattended runs; a rejected answer ends the run ``rejected``.
         answer_evidence: ``state -> text`` shown to the answer beside the results, e.g. the
             lines of the source that define what the question names (found without a model).
     """
@@ -76,6 +80,7 @@ class Supervisor:
     fallback_plan: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
     answer_normalize: Callable[[BaseModel, Mapping[str, Any]], BaseModel] | None = None
     answer_evidence: Callable[[Mapping[str, Any]], str] | None = None
+    review: Literal["unverified", "always", "never"] = "unverified"
 
 
 class SupervisorInput(TypedDict, total=False):
@@ -409,7 +414,15 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
             return _changes(state, {**out, "answer_retry": False})
         checked = await asyncio.to_thread(_check_answer, spec, state, out.message, problems)
         attended = context_of(runtime).policy.human
-        review = attended and checked.get("status") == RunStatus.UNVERIFIED
+        status = checked.get("status")
+        review = (
+            attended
+            and checked.get("answer") is not None
+            and (
+                (spec.review == "always" and status == RunStatus.ANSWERED)
+                or (spec.review != "never" and status == RunStatus.UNVERIFIED)
+            )
+        )
         update = {"answer_retry": False, "answer_review": review, **out.state_update(), **checked}
         return _changes(state, update)
 
@@ -458,7 +471,7 @@ def _check_answer(
 
 def _make_review(spec: Supervisor) -> Callable[..., Any]:
     async def review(state: SupervisorState) -> dict[str, Any]:
-        """An unverified answer in an attended run: a human approves, edits or rejects it.
+        """An answer under review (unverified, or ``review="always"``): approve, edit or reject.
 
         A node of its own, so resuming re-runs only this question, never the paid answer call.
         """
@@ -473,12 +486,17 @@ def _make_review(spec: Supervisor) -> Callable[..., Any]:
                 return f"the edited answer does not match {spec.answer_schema.__name__}: {exc}"
             return None
 
+        unverified = state.get("status") == RunStatus.UNVERIFIED
+        why = (
+            f"The answer's checks failed: {problems[-1] if problems else 'unverified'}. "
+            if unverified
+            else "The answer passed its checks and needs your approval. "
+        )
         decision = ask_human(
             InterruptKind.ANSWER_REVIEW,
-            "The answer's claims do not all agree with the code it cites: "
-            f"{problems[-1] if problems else 'unverified'}. Approve it as it is, edit it "
-            "(value: the corrected answer), or reject it.",
+            why + "Approve it as it is, edit it (value: the corrected answer), or reject it.",
             check=valid,
+            subject=("final_answer", state.get("answer")),
             answer=state.get("answer"),
             problems=problems,
             result_schema=spec.answer_schema.model_json_schema(),
@@ -491,6 +509,8 @@ def _make_review(spec: Supervisor) -> Callable[..., Any]:
         elif decision.action == ReviewAction.EDIT:
             edited = spec.answer_schema.model_validate(decision.value).model_dump()
             update |= {"answer": edited, "status": RunStatus.ANSWERED.value}
+        elif not unverified:  # an approval refused: the answer is not the run's answer
+            update["status"] = RunStatus.REJECTED.value
         return update
 
     return review
@@ -507,6 +527,7 @@ async def _after_answer(state: SupervisorState) -> str:
 
 _ENDED = {
     RunStatus.ANSWERED,
+    RunStatus.REJECTED,
     RunStatus.UNVERIFIED,
     RunStatus.STOPPED,
     RunStatus.BUDGET_EXHAUSTED,

@@ -262,6 +262,7 @@ def _ask_until_valid(
             decision = ask_human(
                 InterruptKind.DRAFT_REVIEW,
                 asked,
+                subject=("send_reply", draft),
                 ticket_id=ticket["id"],
                 draft=draft,
                 ticket=ticket,

@@ -121,7 +121,7 @@ def _exit_code(result: RunResult) -> int:
     status = str(result.values.get("status") or "")
     if result.interrupts:
         return EXIT_WAITING
-    if status in ("failed", "stopped"):
+    if status in ("failed", "stopped", "rejected"):
         return EXIT_FAILED
     return EXIT_UNVERIFIED if status == "unverified" else 0
 

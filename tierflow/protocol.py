@@ -38,6 +38,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     ANSWERED = "answered"
     UNVERIFIED = "unverified"  # an answer exists but its checks still failed after a repair
+    REJECTED = "rejected"  # a human refused to approve the answer
     STOPPED = "stopped"  # a human chose "stop" at the budget gate
     BUDGET_EXHAUSTED = "budget_exhausted"  # an unattended budget stop; finished work is kept
     FAILED = "failed"

@@ -715,3 +715,64 @@ async def test_a_context_budget_applies_when_the_input_sets_none(scripted, make_
     # attended, the gate interrupts).
     assert out.get("budget_usd") == 1e-7
     assert not [r for r in out.get("usage") or [] if r["error"] is None]
+
+
+@pytest.mark.parametrize(
+    ("resume", "status", "line"),
+    [
+        ({"decisions": [{"type": "approve"}]}, "answered", 6),
+        ({"decisions": [{"type": "reject", "message": "not this"}]}, "rejected", 6),
+        (
+            {"decisions": [{"type": "edit", "edited_action": {"name": "final_answer", "args": {
+                "answer": "RetryPolicy is in pkg/retry.py",
+                "citations": [{"path": "pkg/retry.py", "line": 7}]}}}]},
+            "answered",
+            7,
+        ),
+    ],
+)  # fmt: skip
+async def test_a_declared_approval_step_speaks_langchains_hitl_shape(
+    scripted, make_ctx, thread, qa_root, resume, status, line
+) -> None:
+    """Supervisor(review="always"): every answer waits for a human, no outer graph needed."""
+    import dataclasses
+
+    from tierflow.graphs.codebase_qa import SUPERVISOR
+    from tierflow.nodes.supervisor import build_supervisor_graph
+
+    flag = scripted(
+        "flag", [decide(("search", {"query": "backoff"})), decide(done=True), answer(line=6)]
+    )
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+    spec = dataclasses.replace(SUPERVISOR, review="always")
+    graph = build_supervisor_graph(spec).compile(checkpointer=InMemorySaver())
+    cfg = thread()
+    _, ctx, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, cfg, qa_root, graph)
+
+    (pending,) = out["__interrupt__"]
+    request = pending.value
+    assert request["kind"] == "answer_review" and "needs your approval" in request["question"]
+    (action,) = request["action_requests"]
+    assert action["name"] == "final_answer" and action["args"]["citations"][0]["line"] == 6
+    assert request["review_configs"] == [
+        {"action_name": "final_answer", "allowed_decisions": ["approve", "edit", "reject"]}
+    ]
+    done = await graph.ainvoke(Command(resume=resume), cfg, context=ctx)
+    assert done["status"] == status and done["answer"]["citations"][0]["line"] == line
+    assert len(flag.requests) == 3  # the review asked no model
+
+
+async def test_a_declared_approval_is_skipped_when_there_is_no_answer(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    import dataclasses
+
+    from tierflow.graphs.codebase_qa import SUPERVISOR
+    from tierflow.nodes.supervisor import build_supervisor_graph
+    from tierflow.testing import TransientError
+
+    flag = scripted("flag", [TransientError("down")] * 3)  # every attempt fails: no plan
+    spec = dataclasses.replace(SUPERVISOR, review="always")
+    graph = build_supervisor_graph(spec).compile(checkpointer=InMemorySaver())
+    _, _, out = await run_qa({"flagship": flag}, make_ctx, thread(), qa_root, graph)
+    assert out["status"] == "failed" and "__interrupt__" not in out
