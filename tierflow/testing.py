@@ -34,6 +34,10 @@ __all__ = [
     "tool_reply",
     "text_reply",
     "TransientError",
+    "delegate",
+    "answer_now",
+    "result",
+    "final_answer",
 ]
 
 
@@ -74,6 +78,54 @@ def tool_reply(
         content="", tool_calls=[{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:8]}"}]
     )
     return _with_usage(msg, usage)
+
+
+Usage = tuple[int, int] | tuple[int, int, int] | None
+
+
+def delegate(*tasks: tuple[str, Any], plan: str = "delegate", usage: Usage = None) -> AIMessage:
+    """A supervisor turn that delegates ``(subagent name, task)`` pairs (tasks: dict or model).
+
+    With :func:`answer_now`, :func:`result` and :func:`final_answer`, a supervisor graph is
+    scripted by what it decides and what its subagents return, not by tierflow's tool names:
+
+    Example:
+        >>> from tierflow.testing import ScriptedChatModel, delegate, answer_now, final_answer
+        >>> flagship = ScriptedChatModel(label="flagship", script=[
+        ...     delegate(("check", {"text": "claim"})), answer_now(), final_answer({"summary": "ok"})])
+    """
+    from tierflow.nodes.supervisor import DECIDE
+
+    chosen = [{"subagent": name, "task": _plain(task)} for name, task in tasks]
+    return tool_reply(DECIDE, {"plan": plan, "delegate": chosen, "done": False}, usage=usage)
+
+
+def answer_now(plan: str = "enough to answer", usage: Usage = None) -> AIMessage:
+    """A supervisor turn that delegates nothing more: the final answer comes next."""
+    from tierflow.nodes.supervisor import DECIDE
+
+    return tool_reply(DECIDE, {"plan": plan, "delegate": [], "done": True}, usage=usage)
+
+
+def result(output: Any, *, forced: bool = False, usage: Usage = None) -> AIMessage:
+    """A subagent step that finishes its task with ``output`` (forced: a local tier's form)."""
+    from tierflow.nodes.actions import FINISH, NEXT_ACTION
+
+    if forced:
+        step = {"step": {"action": FINISH, "result": _plain(output)}}
+        return tool_reply(NEXT_ACTION, step, usage=usage)
+    return tool_reply(FINISH, _plain(output), usage=usage)
+
+
+def final_answer(answer: Any, usage: Usage = None) -> AIMessage:
+    """The supervisor's final answer (a dict or an instance of its answer schema)."""
+    from tierflow.nodes.supervisor import ANSWER
+
+    return tool_reply(ANSWER, _plain(answer), usage=usage)
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return value.model_dump() if hasattr(value, "model_dump") else dict(value)
 
 
 def text_reply(

@@ -10,7 +10,7 @@ from typing import Any
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from tierflow.testing import ScriptedChatModel, tool_reply
+from tierflow.testing import ScriptedChatModel, answer_now, delegate, final_answer, result
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -39,24 +39,20 @@ async def test_the_readme_graph_escalates_spends_within_budget_and_waits_for_app
     ns = readme_example()
     graph = ns["builder"].compile(checkpointer=InMemorySaver())
     claim = {"text": "Water boils at 100 C at sea level."}
-    decide = tool_reply("decide", {"plan": "check it", "done": False,
-                                   "delegate": [{"subagent": "check", "task": claim}]})  # fmt: skip
-    done = tool_reply("decide", {"plan": "checked", "delegate": [], "done": True})
+    answer = {"summary": "The claim holds."}
     models = {
         "flagship": ScriptedChatModel(
             label="flagship",
             script=[
-                decide,
-                tool_reply(
-                    "finish", {"supported": True, "reason": "standard pressure"}
-                ),  # escalated
-                done,
-                tool_reply("final_answer", {"summary": "The claim holds."}),
+                delegate(("check", claim)),
+                result({"supported": True, "reason": "standard pressure"}),  # the escalated check
+                answer_now(),
+                final_answer(answer),
             ],
         ),  # fmt: skip
         # mini gives a verdict without a reason: the verifier sends the task to the flagship
         "mini": ScriptedChatModel(
-            label="mini", script=[tool_reply("finish", {"supported": True, "reason": " "})]
+            label="mini", script=[result({"supported": True, "reason": " "})]
         ),
         "nano": ScriptedChatModel(label="nano", script=[]),
     }
@@ -65,11 +61,11 @@ async def test_the_readme_graph_escalates_spends_within_budget_and_waits_for_app
     out = await graph.ainvoke({"request": claim["text"], "budget_usd": 0.05}, cfg, context=ctx)
 
     (pending,) = out["__interrupt__"]
-    assert pending.value["action_requests"][0]["args"] == {"summary": "The claim holds."}
+    assert pending.value["action_requests"][0]["args"] == answer
     final = await graph.ainvoke(
         Command(resume={"decisions": [{"type": "approve"}]}), cfg, context=ctx
     )
-    assert final["status"] == "answered" and final["answer"] == {"summary": "The claim holds."}
+    assert final["status"] == "answered" and final["answer"] == answer
     check = final["results"]["t1.1-check"]
     assert check["tier"] == "flagship" and check["output"]["reason"] == "standard pressure"
     assert [e["reason"] for e in check["escalations"]] == ["verifier_rejected"]
