@@ -99,7 +99,10 @@ def render_html(result: RunResult, cfg: TierConfig) -> str:
         "<h2>Cost and tokens by tier</h2>",
         _charts(records, tiers),
         _tier_table(records, tiers, reference),
+        "<h2>Answer</h2>",
+        _answer(result),
         "<h2>Model calls</h2>",
+        _gantt(records, start, tiers),
         _timeline(records, start),
         "<h2>Escalations and interrupts</h2>",
         _events(events, start),
@@ -385,6 +388,73 @@ def _table(table_id: str, head: Iterable[str], rows: Sequence[str], sortable: bo
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
     body = "".join(rows)
     return f"<table id='{table_id}'{cls}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1")
+
+
+def _answer(result: RunResult) -> str:
+    """The run's final answer (or tickets' outcomes) and the problems its checks found."""
+    values = result.values
+    answer = values.get("answer")
+    if answer is None and values.get("tickets_out") is not None:
+        answer = values["tickets_out"]
+    body = (
+        f"<pre id='answer'>{_e(json.dumps(answer, indent=1, default=str))}</pre>"
+        if answer is not None
+        else "<p id='answer' class='muted'>no answer</p>"
+    )
+    problems = values.get("answer_problems") or []
+    if problems:
+        items = "".join(f"<li>{_e(p)}</li>" for p in problems)
+        body += f"<h3>Problems the checks found</h3><ul id='answer-problems'>{items}</ul>"
+    return body
+
+
+def _lanes(records: Sequence[UsageRecord]) -> list[int]:
+    """A lane per call so that calls overlapping in time sit on different lanes (greedy)."""
+    ends: list[float] = []
+    lanes = []
+    for r in records:
+        lane = next((i for i, end in enumerate(ends) if end <= r.started_at + 1e-9), len(ends))
+        if lane == len(ends):
+            ends.append(0.0)
+        ends[lane] = r.started_at + r.latency_s
+        lanes.append(lane)
+    return lanes
+
+
+def _gantt(records: Sequence[UsageRecord], start: float, tiers: Sequence[str]) -> str:
+    """Model calls on a time axis, coloured by tier; parallel calls overlap on their own lanes."""
+    if not records:
+        return ""
+    ordered = sorted(records, key=lambda r: r.started_at)
+    lanes = _lanes(ordered)
+    span = max(r.started_at + r.latency_s for r in ordered) - start or 1.0
+    width, left, row_h = 720, 10, 18
+    height = 40 + row_h * (max(lanes) + 1)
+    colour = {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(tiers)}
+    out = [f"<svg id='gantt' class='chart' width='{left + width + 20}' height='{height}' "
+           "role='img'><text x='0' y='14' font-weight='600'>Calls over time (by tier)</text>"]  # fmt: skip
+    for i, (r, lane) in enumerate(zip(ordered, lanes, strict=True), start=1):
+        x = left + width * (r.started_at - start) / span
+        w = max(2.0, width * r.latency_s / span)
+        y = 24 + lane * row_h
+        tip = f"#{i} {r.subagent or r.node} [{r.tier}] {r.latency_s:.2f}s ${r.cost_usd:.6f}"
+        failed = " stroke='#c00' stroke-width='2'" if r.error else ""
+        out.append(
+            f"<rect class='call' data-call='{i}' data-tier='{_e(r.tier)}' data-lane='{lane}' "
+            f"x='{x:.1f}' y='{y}' width='{w:.1f}' height='{row_h - 4}' fill='{colour[r.tier]}'"
+            f"{failed}><title>{_e(tip)}</title>"
+            "</rect>"
+        )
+    legend_y = height - 6
+    for i, t in enumerate(tiers):
+        out.append(f"<rect x='{left + i * 110}' y='{legend_y - 10}' width='10' height='10' "
+                   f"fill='{colour[t]}'/><text x='{left + i * 110 + 14}' y='{legend_y}'>"
+                   f"{_e(t)}</text>")  # fmt: skip
+    out.append(f"<text x='{left + width - 80}' y='{legend_y}'>{span:.1f} s</text></svg>")
+    return "".join(out)
 
 
 def _timeline(records: Sequence[UsageRecord], start: float) -> str:

@@ -161,3 +161,37 @@ def test_graph_svg_draws_every_node_and_edge() -> None:
     assert svg.count("marker-end=") == len(edges)
     assert svg.count("stroke-dasharray") == 3
     assert "class='subgraph'" in svg
+
+
+def _record(n: int, tier: str, start: float, latency: float, error: str | None = None) -> dict:
+    return {
+        "id": f"r{n}", "node": "search", "subagent": "search", "task_id": f"t{n}", "tier": tier,
+        "model": f"m-{tier}", "endpoint": "http://127.0.0.1:1/v1", "input_tokens": 10,
+        "cached_tokens": 0, "output_tokens": 2, "latency_s": latency, "cost_usd": 0.001,
+        "error": error, "escalation_reason": None, "started_at": start, "run_id": "run",
+    }  # fmt: skip
+
+
+def test_the_gantt_puts_parallel_calls_on_their_own_lanes_coloured_by_tier() -> None:
+    usage = [
+        _record(1, "nano", 100.0, 2.0),
+        _record(2, "nano", 100.5, 1.0),  # overlaps call 1: a second lane
+        _record(3, "mini", 101.6, 1.0),  # call 2 has ended: back on lane 1 (index 1 is free)
+        _record(4, "flagship", 103.0, 1.0, error="TimeoutError: slow"),  # after all: lane 0
+    ]
+    result = RunResult(
+        "t", "codebase_qa",
+        {"usage": usage, "answer": {"answer": "x <b>", "citations": []},
+         "answer_problems": ["REDIRECT_LIMIT is 30, not 20"], "status": "unverified"},
+    )  # fmt: skip
+    page = render_html(result, load_config("openai", require_keys=False))
+    bars = re.findall(r"<rect class='call' data-call='(\d)' data-tier='(\w+)' data-lane='(\d)'"
+                      r"[^>]*fill='(#\w+)'", page)  # fmt: skip
+    assert [(c, t, lane) for c, t, lane, _ in bars] == [
+        ("1", "nano", "0"), ("2", "nano", "1"), ("3", "mini", "1"), ("4", "flagship", "0")
+    ]  # fmt: skip
+    colours = {t: fill for _, t, _, fill in bars}
+    assert len(set(colours.values())) == 3  # one colour per tier
+    assert "stroke='#c00'" in page.split("data-call='4'")[1].split("</rect>")[0]  # failed call
+    assert "x &lt;b&gt;" in page and "REDIRECT_LIMIT is 30, not 20" in page
+    assert "id='answer-problems'" in page
