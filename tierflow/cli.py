@@ -433,7 +433,9 @@ def resume(
 
 @app.command()
 def show(
-    thread: Annotated[str, typer.Argument(help="thread id")],
+    thread: Annotated[
+        str | None, typer.Argument(help="thread id (none with --html: an index of all runs)")
+    ] = None,
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
     html: Annotated[
@@ -445,6 +447,11 @@ def show(
 
     from tierflow.runner import Runner
 
+    if thread is None:
+        if html is None:
+            _fail(TierflowError("give a THREAD, or --html PATH for an index of every run"))
+        _write_index(data_dir, checkpoint_url, html)
+        return
     try:
         base_cfg = _config_for(None)
         probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
@@ -460,6 +467,28 @@ def show(
     except TierflowError as exc:
         _fail(exc)
     _report(result, cfg)
+
+
+def _write_index(data_dir: Path | None, checkpoint_url: str | None, html: Path) -> None:
+    import asyncio
+
+    from tierflow.runner import Runner
+    from tierflow.runview import write_index
+
+    async def gather() -> list[Any]:
+        base = Runner(data_dir or _config_for(None).data_dir, checkpoint_url=checkpoint_url)
+        runs = []
+        for thread_id, info in await base.threads():
+            runner, cfg = _runner(data_dir, checkpoint_url, info.get("profile"))
+            runs.append((await runner.state(thread_id), cfg))
+        return runs
+
+    try:
+        runs = asyncio.run(gather())
+    except TierflowError as exc:
+        _fail(exc)
+    out = write_index(runs, html)
+    console.print(f"wrote {out} ({len(runs)} runs, each linked to its run view)")
 
 
 @app.command("graph")

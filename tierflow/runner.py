@@ -179,6 +179,11 @@ class Runner:
             ctx = self._context_for(info)
             return await self._drive(saver, info["graph"], thread_id, payload, ctx, on_event)
 
+    async def threads(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every thread registered in this checkpointer, newest first, with its info."""
+        async with self._registry() as (_saver, registry):
+            return await registry.all()
+
     async def state(self, thread_id: str) -> RunResult:
         """The latest checkpointed values and pending interrupts of a thread."""
         info = await self.thread_info(thread_id)

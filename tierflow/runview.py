@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -79,6 +80,44 @@ def write_html(result: RunResult, cfg: TierConfig, path: Path | str) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(result, cfg), encoding="utf-8")
+    return out
+
+
+def write_index(runs: Sequence[tuple[RunResult, TierConfig]], path: Path | str) -> Path:
+    """Write an index of runs (status, cost, calls, start) at ``path``; returns its path.
+
+    Each run is linked to its own view, written beside it in ``<path stem>_runs/<thread>.html``.
+    """
+    out = Path(path)
+    folder = out.with_name(f"{out.stem}_runs")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for result, cfg in runs:
+        records = as_records(result.values.get("usage") or [])
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", result.thread_id) + ".html"
+        write_html(result, cfg, folder / name)
+        started = min((r.started_at for r in records), default=0.0)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "-"
+        rows.append(
+            f"<tr class='run' data-thread='{_e(result.thread_id)}'>"
+            f"<td><a href='{_e(folder.name)}/{_e(name)}'>{_e(result.thread_id)}</a></td>"
+            f"<td>{_e(result.graph)}</td><td>{_e(_status(result))}</td>"
+            f"<td class='num'>{len(records)}</td>"
+            f"<td class='num' data-v='{spent_usd(records)}'>{_usd(spent_usd(records))}</td>"
+            f"<td>{_e(when)}</td></tr>"
+        )
+    head = ["thread", "graph", "status", "calls", "cost $", "started"]
+    body = (
+        _table("runs", head, rows)
+        if rows
+        else "<p class='muted'>no threads in this data dir yet</p>"
+    )
+    out.write_text(
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>tierflow runs"
+        f"</title><style>{_CSS}</style></head><body>\n<h1>tierflow runs ({len(rows)})</h1>\n"
+        f"{body}\n<script>{_JS}</script>\n</body></html>\n",
+        encoding="utf-8",
+    )
     return out
 
 

@@ -80,6 +80,13 @@ class ThreadRegistry:
         """Forget a thread (its checkpoints, if any, are untouched)."""
         await self._execute("DELETE FROM tierflow_threads WHERE thread_id = {p}", (thread_id,))
 
+    async def all(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every registered thread with its info, newest first."""
+        rows = await self._query(
+            "SELECT thread_id, info FROM tierflow_threads ORDER BY created_at DESC"
+        )
+        return [(r[0], json.loads(r[1])) for r in rows]
+
     async def recent(self, limit: int = 5) -> list[str]:
         """The newest thread ids, newest first."""
         rows = await self._query(

@@ -195,3 +195,42 @@ def test_the_gantt_puts_parallel_calls_on_their_own_lanes_coloured_by_tier() -> 
     assert "stroke='#c00'" in page.split("data-call='4'")[1].split("</rect>")[0]  # failed call
     assert "x &lt;b&gt;" in page and "REDIRECT_LIMIT is 30, not 20" in page
     assert "id='answer-problems'" in page
+
+
+async def test_an_index_of_every_run_links_each_run_view(
+    demo_run: RunResult, tmp_path: Path
+) -> None:
+    from tierflow.runview import write_index
+
+    cfg = load_config("openai", require_keys=False)
+    runner = Runner(tmp_path / "data")
+    threads = await runner.threads()
+    assert [t for t, _ in threads] == [demo_run.thread_id]
+    runs = [(await runner.state(t), cfg) for t, _ in threads]
+    index = write_index(runs, tmp_path / "site" / "index.html")
+    page = index.read_text()
+    link = re.search(r"<a href='(index_runs/[^']+\.html)'>", page)
+    assert link and (index.parent / link.group(1)).is_file()
+    row = re.search(r"<tr class='run'[^>]*>(.*?)</tr>", page, re.S)
+    assert row and "answered" in row.group(1)
+    cost = spent_usd(demo_run.values["usage"])
+    assert f"${cost:.6f}" in row.group(1) and f">{len(demo_run.values['usage'])}<" in row.group(1)
+    assert not _external_refs(page)
+
+
+def test_show_html_without_a_thread_writes_the_index(
+    demo_run: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tierflow.cli import app
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # the demo ran on the openai profile
+    out = tmp_path / "runs.html"
+    result = CliRunner().invoke(
+        app, ["show", "--data-dir", str(tmp_path / "data"), "--html", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 runs" in result.output and demo_run.thread_id in out.read_text()
+    refused = CliRunner().invoke(app, ["show", "--data-dir", str(tmp_path / "data")])
+    assert refused.exit_code == 2 and "--html PATH for an index" in refused.output
