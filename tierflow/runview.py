@@ -134,7 +134,7 @@ def render_html(result: RunResult, cfg: TierConfig) -> str:
         f"<h1>Run of <code>{_e(result.graph)}</code></h1>",
         _header(result, cfg, records, reference),
         "<h2>Graph</h2>",
-        _graph_section(result.graph),
+        _graph_section(result.graph, records),
         "<h2>Cost and tokens by tier</h2>",
         _charts(records, tiers),
         _tier_table(records, tiers, reference),
@@ -209,7 +209,24 @@ def _tier_order(records: Sequence[UsageRecord], cfg: TierConfig) -> list[str]:
 # --- graph picture ----------------------------------------------------------------------------
 
 
-def _graph_section(name: str) -> str:
+def _path_taken(nodes: Sequence[str], records: Sequence[UsageRecord]) -> dict[str, list[str]]:
+    """Drawing node -> tiers used, for the nodes whose model calls are in the records.
+
+    A subagent's calls are made by its ``step`` node, drawn inside its box as ``name:step``.
+    """
+    out: dict[str, list[str]] = {}
+    for r in records:
+        for node in (r.node, f"{r.subagent}:step" if r.subagent else None):
+            if node is not None and node in nodes:
+                tiers = out.setdefault(node, [])
+                if r.tier not in tiers:
+                    tiers.append(r.tier)
+    if out:
+        out.update({n: [] for n in nodes if n in ("__start__", "__end__")})
+    return out
+
+
+def _graph_section(name: str, records: Sequence[UsageRecord] = ()) -> str:
     try:
         from tierflow.registry import load_builder
 
@@ -218,9 +235,11 @@ def _graph_section(name: str) -> str:
     except Exception as exc:  # noqa: BLE001 - a view of a run must not fail on its picture
         return f"<p class='muted'>graph picture unavailable: {_e(exc)}</p>"
     try:
+        nodes = list(drawable.nodes)
         picture = graph_svg(
-            [n for n in drawable.nodes],
+            nodes,
             [(e.source, e.target, e.conditional) for e in drawable.edges],
+            _path_taken(nodes, records),
         )
     except Exception:  # noqa: BLE001
         picture = ""
@@ -251,13 +270,20 @@ def _ranks(nodes: Sequence[str], edges: Sequence[tuple[str, str, bool]]) -> dict
     return out
 
 
-def graph_svg(nodes: Sequence[str], edges: Sequence[tuple[str, str, bool]]) -> str:
+def graph_svg(
+    nodes: Sequence[str],
+    edges: Sequence[tuple[str, str, bool]],
+    ran: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """A layered SVG drawing of a graph; ``a:b`` node ids are drawn inside a box for subgraph ``a``.
 
     Args:
         nodes: node ids in insertion order.
         edges: ``(source, target, conditional)``; conditional edges are dashed.
+        ran: node id -> the tiers its model calls used, for the nodes this run went through
+            (drawn bold, with their tiers above them).
     """
+    ran = ran or {}
     rank = _ranks(nodes, edges)
     groups = list(dict.fromkeys(n.rpartition(":")[0] for n in nodes))
     width_of = {
@@ -307,11 +333,21 @@ def graph_svg(nodes: Sequence[str], edges: Sequence[tuple[str, str, bool]]) -> s
         label = n.rpartition(":")[2]
         terminal = label in ("__start__", "__end__")
         fill = "#bfb6fc" if label == "__end__" else ("#fff" if terminal else "#f2f0ff")
+        tiers = ran.get(n)
+        mark = " ran" if tiers is not None else ""
+        stroke = "#3b2f9e' stroke-width='3" if tiers is not None else "#776dc0"
+        badge = (
+            f"<text class='tiers' x='{x + node_w / 2:.0f}' y='{y - 3:.0f}' font-size='10' "
+            f"text-anchor='middle' fill='#3b2f9e'>{_e(' / '.join(tiers))}</text>"
+            if tiers
+            else ""
+        )
         out.append(
-            f"<g class='node' data-node='{_e(n)}'><rect x='{x:.0f}' y='{y:.0f}' "
-            f"width='{node_w}' height='{node_h}' rx='{15 if terminal else 5}' fill='{fill}' "
-            f"stroke='#776dc0'/><text x='{x + node_w / 2:.0f}' y='{y + 19:.0f}' "
-            f"text-anchor='middle'>{_e(label)}</text></g>"
+            f"<g class='node{mark}' data-node='{_e(n)}' data-tiers='{_e(','.join(tiers or []))}'>"
+            f"<rect x='{x:.0f}' y='{y:.0f}' width='{node_w}' height='{node_h}' "
+            f"rx='{15 if terminal else 5}' fill='{fill}' stroke='{stroke}'/>"
+            f"<text x='{x + node_w / 2:.0f}' y='{y + 19:.0f}' text-anchor='middle'>"
+            f"{_e(label)}</text>{badge}</g>"
         )
     out.append("</svg>")
     return "".join(out)

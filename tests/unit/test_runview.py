@@ -95,6 +95,10 @@ async def test_html_shows_totals_tiers_timeline_and_escalation(
     assert "id='no-interrupts'" in page
 
     assert "<svg id='graph-svg'" in page and "data-node='search:escalate'" in page
+    # The path taken: the nodes that called models are drawn bold with the tiers they used.
+    ran = dict(re.findall(r"<g class='node ran' data-node='([^']+)' data-tiers='([^']*)'", page))
+    assert ran == {"__start__": "", "__end__": "", "supervisor": "flagship",
+                   "search:step": "mini,flagship", "answer": "flagship"}  # fmt: skip
     assert "graph TD" in page  # mermaid source kept beside the picture
     assert "http://" not in page and "https://" not in page  # endpoints are not embedded
     assert _external_refs(page) == []
