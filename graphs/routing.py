@@ -45,4 +45,3 @@ def build() -> StateGraph[RoutingState, RunContext, RoutingState, RoutingState]:
 
 
 graph = build().compile(name=NAME)
-graph.name = "routing"

@@ -269,3 +269,23 @@ async def test_triage_through_langgraph_dev_with_the_sdk(dev_server: str, llama_
     assert {r["tier"] for r in records} <= set(PRICES)
     assert {"classify", "extract"} <= {r["node"] for r in records}
     assert state["values"]["usage"] == records
+
+
+async def test_routing_through_langgraph_dev_with_the_sdk(dev_server: str) -> None:
+    """The third graph of langgraph.json: one routing decision by a real local model."""
+    from langgraph_sdk import get_client
+
+    from tierflow.evals import SUITES
+    from tierflow.evals._suites import load_items
+
+    client = get_client(url=dev_server, api_key=None, timeout=600)
+    item = load_items("routing")[0]
+    thread_id = (await client.threads.create())["thread_id"]
+    out: Any = await client.runs.wait(
+        thread_id, "routing", input=SUITES["routing"].make_input(item),
+        context={"unattended": True},
+    )  # fmt: skip
+    assert out.get("error") is None, out
+    assert out["choice"] in PRICES
+    state = await client.threads.get_state(thread_id)
+    assert len(state["values"]["usage"]) >= 1 and not state["next"]
