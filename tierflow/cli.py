@@ -280,8 +280,13 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
             console.print_json(json.dumps(values[key], default=str))
     if values.get("status"):
         console.print(f"status: [bold]{values['status']}[/bold]")
-    for problem in values.get("answer_problems") or []:
-        console.print(f"[yellow]warning:[/yellow] the answer was checked and: {problem}")
+    problems = values.get("answer_problems") or []
+    if problems and values.get("status") == "answered":
+        # Problems of an earlier attempt: the answer shown was repaired (or a human decided).
+        console.print(f"[dim]an earlier answer was sent back: {escape(problems[0])}[/dim]")
+    else:
+        for problem in problems:
+            console.print(f"[yellow]warning:[/yellow] the answer's check failed: {escape(problem)}")
     for intr in result.interrupts:
         console.rule(f"waiting for a human (interrupt {intr.id})")
         shown = (

@@ -185,3 +185,22 @@ def test_bad_input_is_refused_before_anything_runs(
         "env": {"root": str(tmp_path.resolve())},
         "budget_usd": 0.5,
     }
+
+
+def test_a_repaired_answer_is_not_reported_as_a_failed_check() -> None:
+    from tierflow.cli import _report, console
+    from tierflow.config import load_config
+    from tierflow.runner import RunResult
+
+    cfg = load_config("openai", require_keys=False)
+    first = "the answer does not say what cost_usd does"
+    with console.capture() as out:
+        _report(
+            RunResult("t", "codebase_qa", {"status": "answered", "answer_problems": [first]}), cfg
+        )
+    assert "earlier answer was sent back" in out.get() and "warning" not in out.get()
+    with console.capture() as out:
+        _report(
+            RunResult("t", "codebase_qa", {"status": "unverified", "answer_problems": [first]}), cfg
+        )
+    assert "warning: the answer's check failed: the answer does not say" in out.get()
