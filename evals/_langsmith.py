@@ -26,7 +26,7 @@ from tierflow.evals._suites import load_items
 from tierflow.runtime import RunContext
 from tierflow.usage import reprice
 
-__all__ = ["langsmith_evaluate", "LOCAL_API_URL"]
+__all__ = ["langsmith_evaluate", "dataset_examples", "LOCAL_API_URL"]
 
 # Nothing listens here: without a key, langsmith's client has somewhere harmless to point at
 # (child runs are still POSTed even with upload_runs=False; see /work/shared/OFFLINE.md).
@@ -64,6 +64,36 @@ def _examples(suite: str, limit: int | None) -> list[Any]:
     ]
 
 
+def dataset_examples(
+    client: Any, suite: str, examples: list[Any], name: str | None = None
+) -> list[Any]:
+    """The suite's examples in the LangSmith dataset ``name`` (default ``tierflow-<suite>``).
+
+    The dataset is created when missing and reused otherwise; examples it lacks (ids are
+    stable: the suite and item id) are added, so re-running adds nothing twice. Returns the
+    dataset's copies of ``examples``, which the experiment then refers to.
+    """
+    name = name or f"tierflow-{suite}"
+    if client.has_dataset(dataset_name=name):
+        dataset = client.read_dataset(dataset_name=name)
+    else:
+        dataset = client.create_dataset(
+            name, description=f"tierflow eval suite {suite} (evals/data/{suite}.jsonl)"
+        )
+    have = {str(e.id) for e in client.list_examples(dataset_id=dataset.id)}
+    new = [e for e in examples if str(e.id) not in have]
+    if new:
+        client.create_examples(
+            dataset_id=dataset.id,
+            examples=[
+                {"id": e.id, "inputs": e.inputs, "outputs": e.outputs, "metadata": e.metadata}
+                for e in new
+            ],
+        )
+    wanted = {str(e.id) for e in examples}
+    return [e for e in client.list_examples(dataset_id=dataset.id) if str(e.id) in wanted]
+
+
 def langsmith_evaluate(
     suite: str,
     policy: str = "tiered",
@@ -72,11 +102,17 @@ def langsmith_evaluate(
     profile: str | None = None,
     models: Mapping[str, BaseChatModel] | None = None,
     retry: RetryPolicy | None = None,
+    dataset_name: str | None = None,
+    max_concurrency: int | None = None,
 ) -> Any:
     """Evaluate a suite with ``langsmith.evaluate`` (scores: quality, each metric, cost_usd).
 
-    With ``LANGSMITH_API_KEY`` set the experiment is uploaded to LangSmith; without it, results
-    stay local (``upload_runs=False``, a client pointed at a loopback address).
+    With ``LANGSMITH_API_KEY`` set the examples live in a LangSmith dataset (``dataset_name``,
+    default ``tierflow-<suite>``, created or reused: :func:`dataset_examples`) and the
+    experiment is uploaded; without it, results stay local (``upload_runs=False``, a client
+    pointed at a loopback address). ``max_concurrency``: examples run at once (default: one
+    after another on a profile with local tiers, which share the CPU, or with test doubles;
+    else 4).
 
     Returns:
         langsmith's ``ExperimentResults``; iterate it for rows with ``evaluation_results``.
@@ -109,14 +145,23 @@ def langsmith_evaluate(
 
     upload = bool(os.environ.get("LANGSMITH_API_KEY"))
     client = Client() if upload else Client(api_url=LOCAL_API_URL, api_key="x")
+    if max_concurrency is None:
+        local = any(t.is_local for t in load_config(profile, require_keys=False).tiers.values())
+        # 0: sequential in this thread (test doubles, or local tiers sharing the CPU).
+        max_concurrency = 0 if local or models is not None else 4
     with _quiet(not upload):
-        return evaluate(
+        examples = _examples(suite, limit)
+        data = dataset_examples(client, suite, examples, dataset_name) if upload else examples
+        results = evaluate(
             target,
-            data=_examples(suite, limit),
+            data=data,
             evaluators=[scores],
             experiment_prefix=f"tierflow-{suite}-{policy}",
             metadata={"suite": suite, "policy": policy, "profile": profile},
-            max_concurrency=0,
+            max_concurrency=max_concurrency,
             client=client,
             upload_runs=upload,
         )
+        if upload:
+            client.flush(timeout=30)  # runs and scores are sent before this returns
+        return results
