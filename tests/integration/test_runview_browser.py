@@ -101,7 +101,11 @@ def test_dom_after_scripts_shows_totals_and_charts(
         assert f'<svg id="{chart}"' in dom
         for tier in ("mini", "flagship"):
             assert re.search(rf'<g class="bar" id="{chart}-{tier}"', dom)
-    assert dom.count('class="node"') >= 10  # the graph picture with the subgraphs drawn in
+    assert dom.count('class="node') >= 15  # the graph picture with the subgraphs drawn in
+    # The path taken, and the Gantt: one bar per recorded call, in the rendered DOM.
+    assert dom.count('class="node ran"') == 5
+    assert len(re.findall(r'<rect class="call" data-call="\d+"', dom)) == 6
+    assert '<pre id="answer">' in dom
 
 
 def test_screenshot_renders(page: tuple[Path, float], tmp_path: Path) -> None:
