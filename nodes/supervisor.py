@@ -412,7 +412,9 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         )
         if isinstance(out, dict):
             return _changes(state, {**out, "answer_retry": False})
-        checked = await asyncio.to_thread(_check_answer, spec, state, out.message, problems)
+        args = (spec, state, out.message, problems)
+        hooked = spec.answer_normalize or spec.answer_verifier  # file work: off the event loop
+        checked = await asyncio.to_thread(_check_answer, *args) if hooked else _check_answer(*args)
         attended = context_of(runtime).policy.human
         status = checked.get("status")
         review = (
