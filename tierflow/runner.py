@@ -119,14 +119,16 @@ class Runner:
     async def thread_info(self, thread_id: str) -> dict[str, Any]:
         """Graph, profile, policy and input of a thread registered in this checkpointer."""
         async with self._registry() as (_saver, registry):
-            info = await registry.get(thread_id)
-            if info is None:
-                known = ", ".join(await registry.recent()) or "(none)"
-                where = public_url(self.checkpoint_url) if self.checkpoint_url else self.data_dir
-                raise TierflowError(
-                    f"unknown thread '{thread_id}' in {where}; recent threads: {known}"
-                )
-            return info
+            return await self._known(registry, thread_id)
+
+    async def _known(self, registry: ThreadRegistry, thread_id: str) -> dict[str, Any]:
+        """The thread's registered info, or a TierflowError naming the recent threads."""
+        info = await registry.get(thread_id)
+        if info is None:
+            known = ", ".join(await registry.recent()) or "(none)"
+            where = public_url(self.checkpoint_url) if self.checkpoint_url else self.data_dir
+            raise TierflowError(f"unknown thread '{thread_id}' in {where}; recent threads: {known}")
+        return info
 
     def _context_for(self, info: Mapping[str, Any]) -> RunContext:
         """The run context a thread was started with (profile and tier policy are remembered)."""
@@ -169,10 +171,7 @@ class Runner:
     ) -> RunResult:
         """Continue a thread: answer its interrupts (id -> value), or just carry on after a crash."""
         async with self._registry() as (saver, registry):
-            info = await registry.get(thread_id)
-            if info is None:
-                await self.thread_info(thread_id)  # raises, naming the known threads
-                raise AssertionError("unreachable")
+            info = await self._known(registry, thread_id)
             payload: Any = Command(resume=dict(answers)) if answers else None
             if payload is None and await saver.aget_tuple(_config(thread_id)) is None:
                 payload = info.get("input")  # killed before its first checkpoint: start again
@@ -186,16 +185,16 @@ class Runner:
 
     async def state(self, thread_id: str) -> RunResult:
         """The latest checkpointed values and pending interrupts of a thread."""
-        info = await self.thread_info(thread_id)
-        async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
+        async with self._registry() as (saver, registry):
+            info = await self._known(registry, thread_id)
             compiled = load_builder(info["graph"]).compile(checkpointer=saver)
             snap = await compiled.aget_state(_config(thread_id), subgraphs=True)
             return _result(thread_id, info["graph"], snap)
 
     async def history(self, thread_id: str) -> list[Any]:
         """Every checkpoint of a thread, newest first (for time travel)."""
-        info = await self.thread_info(thread_id)
-        async with open_checkpointer(self.data_dir, self.checkpoint_url) as saver:
+        async with self._registry() as (saver, registry):
+            info = await self._known(registry, thread_id)
             compiled = load_builder(info["graph"]).compile(checkpointer=saver)
             return [s async for s in compiled.aget_state_history(_config(thread_id))]
 
