@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, ToolException
@@ -56,7 +56,11 @@ from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
 
-__all__ = ["ContextPolicy", "Subagent", "SubagentResult", "build_subagent", "subagent_input"]
+__all__ = [
+    "ContextPolicy", "Subagent", "SubagentResult", "build_subagent", "subagent_input", "off_loop",
+]  # fmt: skip
+
+T = TypeVar("T")
 
 Verifier = Callable[[BaseModel, BaseModel, Mapping[str, Any]], str | None]
 
@@ -319,9 +323,7 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
     async def _step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         first = not state.get("steps") and not state.get("transcript")
         if spec.shortcut is not None and first and context_of(runtime).shortcuts:
-            # Hooks (shortcut, prefetch, normalize, verifier, tools) do file work: off the
-            # event loop, which `langgraph dev` watches for blocking calls.
-            done = await asyncio.to_thread(_shortcut, spec, state)
+            done = await off_loop(True, _shortcut, spec, state)
             if done is not None:
                 return _finished(spec, state, done)
         engine = engine_for(runtime.context)
@@ -332,15 +334,11 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         steps_here = state.get("steps", 0) - state.get("tier_start_step", 0)
         must_finish = steps_here >= spec.max_steps - 1
         env = state.get("env") or {}
-        offer = (
-            await asyncio.to_thread(offers, env, forced, must_finish)
-            if callable(spec.tools)  # builds tools for the run's env (file work)
-            else offers(env, forced, must_finish)
-        )
+        # Tools built for the run's env, and the prefetch, do file work.
+        offer = await off_loop(callable(spec.tools), offers, env, forced, must_finish)
         transcript = list(state.get("transcript") or [])
         if not transcript:
-            opening = asyncio.to_thread(_opening, spec, state) if spec.prefetch else None
-            transcript = await opening if opening else _opening(spec, state)
+            transcript = await off_loop(bool(spec.prefetch), _opening, spec, state)
         system = SystemMessage(_system_prompt(spec, offer.tools, forced, must_finish))
         sent = _fit(transcript, spec.max_context_chars) if forced else transcript
         history = state.get("escalations")
@@ -377,9 +375,10 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
             stopped = {"status": status, "error": "; ".join(out.notes)}
             return _finished(spec, state, {**update, "outcome": stopped})
         action = offer.parse(out.message)
-        args = (spec, state, action, out.message, transcript, forced)
-        hooked = isinstance(action, Finish) and (spec.normalize or spec.verifier)
-        applied = await asyncio.to_thread(_apply, *args) if hooked else _apply(*args)
+        hooked = isinstance(action, Finish) and bool(spec.normalize or spec.verifier)
+        applied = await off_loop(
+            hooked, _apply, spec, state, action, out.message, transcript, forced
+        )
         return _finished(spec, state, {**update, **applied})
 
     return step
@@ -485,10 +484,19 @@ def _task(spec: Subagent, state: SubagentState) -> BaseModel:
     return spec.task_schema.model_validate(state.get("task") or {})
 
 
+async def off_loop(hooked: bool, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, in a worker thread when ``hooked``, else inline.
+
+    Graph hooks (shortcut, prefetch, normalize, verifier, tool building) do file work, which
+    must stay off the event loop: ``langgraph dev`` fails runs that block it.
+    """
+    return await asyncio.to_thread(fn, *args) if hooked else fn(*args)
+
+
 def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
     async def run_tools(state: SubagentState) -> dict[str, Any]:
         env = state.get("env") or {}
-        tools = await asyncio.to_thread(spec.tools_for, env) if callable(spec.tools) else spec.tools
+        tools = await off_loop(callable(spec.tools), spec.tools_for, env)
         by_name = {t.name: t for t in tools}
         results: list[BaseMessage] = []
         for call in state.get("pending") or []:

@@ -11,7 +11,6 @@ turn with nothing new goes straight to the answer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,13 @@ from tierflow.budget import begin_run, end_run, ledger_for, run_spent_usd
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
 from tierflow.nodes.human import ReviewDecision, ask_human, event
-from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_input
+from tierflow.nodes.subagent import (
+    ContextPolicy,
+    Subagent,
+    build_subagent,
+    off_loop,
+    subagent_input,
+)
 from tierflow.protocol import EventKind, InterruptKind, Node, ReviewAction, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, cleared, max_budget, merge_dict
@@ -401,8 +406,8 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         engine = engine_for(runtime.context)
         tier = spec.tier or context_of(runtime).policy.planner(engine.config)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
-        if spec.answer_evidence:  # file work: off the event loop
-            user += f"\n\n{await asyncio.to_thread(spec.answer_evidence, state)}"
+        if spec.answer_evidence:
+            user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
         problems = state.get("answer_problems") or []
         if problems:
             user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
@@ -412,9 +417,8 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
         )
         if isinstance(out, dict):
             return _changes(state, {**out, "answer_retry": False})
-        args = (spec, state, out.message, problems)
-        hooked = spec.answer_normalize or spec.answer_verifier  # file work: off the event loop
-        checked = await asyncio.to_thread(_check_answer, *args) if hooked else _check_answer(*args)
+        hooked = bool(spec.answer_normalize or spec.answer_verifier)
+        checked = await off_loop(hooked, _check_answer, spec, state, out.message, problems)
         attended = context_of(runtime).policy.human
         status = checked.get("status")
         review = (
