@@ -44,6 +44,7 @@ from typing import Any
 
 from _common import run_bench, table
 
+PROFILE_FIELDS = {"timeout_s": 1.0, "max_retries": 6}  # every stand-in tier
 ANSWERED = {"codebase_qa": "answered", "triage": "done"}
 BUDGET_USD = 0.5
 
@@ -53,24 +54,8 @@ def write_profile(work: Path, url: str) -> Path:
     from tierflow.faults import profile_toml
 
     toml = work / "tierflow.toml"
-    toml.write_text(profile_toml("soak", url, timeout_s=1.0, max_retries=6))
+    toml.write_text(profile_toml("soak", url, **PROFILE_FIELDS))
     return toml
-
-
-def context(toml: Path) -> Any:
-    """How the in-process runs are made: unattended, fast retries, no shortcuts."""
-    from langgraph.types import RetryPolicy
-
-    from tierflow.runtime import RunContext
-    from tierflow.tiers import TierPolicy
-
-    return RunContext(
-        profile="soak",
-        config_file=str(toml),
-        retry=RetryPolicy(initial_interval=0.05, backoff_factor=1.5, jitter=False, max_attempts=7),
-        policy=TierPolicy(human=False, on_budget="stop"),
-        shortcuts=False,  # every search goes to the (stand-in) model
-    )
 
 
 def summary(values: dict[str, Any]) -> dict[str, Any]:
@@ -93,9 +78,11 @@ async def fault_phase(
     suite: str, items: list[dict[str, Any]], rate: float, args: Any, work: Path
 ) -> dict[str, Any]:
     """Run ``items`` of ``suite`` at ``rate``; per-run outcomes and totals."""
+    from langgraph.types import RetryPolicy
+
     from tierflow.evals import SUITES
     from tierflow.evals.scripted import oracle_responder
-    from tierflow.faults import ALL_FAULTS, StandIn
+    from tierflow.faults import ALL_FAULTS, StandIn, standin_context
     from tierflow.runner import Runner
 
     spec = SUITES[suite]
@@ -104,8 +91,9 @@ async def fault_phase(
     with StandIn(
         rate=rate, kinds=ALL_FAULTS, seed=args.seed, slow_s=1.3, responder=oracle_responder(suite)
     ) as server:
-        toml = write_profile(work, server.base_url)
-        runner = Runner(work / f"data-{suite}-{rate}", context=context(toml))
+        retry = RetryPolicy(initial_interval=0.05, backoff_factor=1.5, jitter=False, max_attempts=7)
+        ctx = standin_context(work, "soak", server.base_url, retry, **PROFILE_FIELDS)
+        runner = Runner(work / f"data-{suite}-{rate}", context=ctx)
         for n, item in enumerate(items):
             inputs = {**spec.make_input(item), "budget_usd": BUDGET_USD}
             thread = f"{suite}-{rate}-{n}"

@@ -41,9 +41,10 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-__all__ = ["StandIn", "TRANSPORT_FAULTS", "ALL_FAULTS", "profile_toml"]
+__all__ = ["StandIn", "TRANSPORT_FAULTS", "ALL_FAULTS", "profile_toml", "standin_context"]
 
 TRANSPORT_FAULTS = ("500", "429", "slow", "not_json", "drop")
 ALL_FAULTS = (*TRANSPORT_FAULTS, "bad_args")
@@ -305,3 +306,18 @@ def profile_toml(
             *(f"{k} = {json.dumps(v)}" for k, v in fields.items()),
         ]
     return "\n".join(lines) + "\n"
+
+
+def standin_context(work: Path, profile: str, base_url: str, retry: Any = None, **toml: Any) -> Any:
+    """The RunContext of runs against a stand-in, with ``work/tierflow.toml`` written.
+
+    The file declares ``profile`` (:func:`profile_toml` with ``toml``); runs are unattended and
+    no shortcut skips a model.
+    """
+    from tierflow.runtime import RunContext
+
+    config = work / "tierflow.toml"
+    config.write_text(profile_toml(profile, base_url, **toml))
+    return RunContext(
+        profile=profile, config_file=str(config), retry=retry, unattended=True, shortcuts=False
+    )

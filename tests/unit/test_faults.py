@@ -17,10 +17,9 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import RetryPolicy
 
-from tierflow.faults import TRANSPORT_FAULTS, StandIn, profile_toml
+from tierflow.faults import TRANSPORT_FAULTS, StandIn, standin_context
 from tierflow.graphs import codebase_qa
 from tierflow.runtime import RunContext
-from tierflow.tiers import TierPolicy
 
 QUESTIONS = [
     "Where is RetryPolicy defined?",
@@ -33,15 +32,8 @@ ENDED = {"answered", "unverified", "failed", "stopped", "budget_exhausted"}
 
 
 def _context(tmp: Path, url: str) -> RunContext:
-    toml = tmp / "tierflow.toml"
-    toml.write_text(profile_toml("standin", url, timeout_s=1.0, max_retries=6))
-    return RunContext(
-        profile="standin",
-        config_file=str(toml),
-        retry=RetryPolicy(initial_interval=0.0, backoff_factor=1.0, jitter=False, max_attempts=7),
-        policy=TierPolicy(human=False, on_budget="stop"),
-        shortcuts=False,  # every search goes to the (stand-in) model
-    )
+    retry = RetryPolicy(initial_interval=0.0, backoff_factor=1.0, jitter=False, max_attempts=7)
+    return standin_context(tmp, "standin", url, retry, timeout_s=1.0, max_retries=6)
 
 
 async def _outcomes(ctx: RunContext, root: Path) -> list[tuple[Any, ...]]:

@@ -350,21 +350,13 @@ async def test_model_runs_carry_tierflow_costs_for_langsmith(
     from tierflow.evals import SUITES
     from tierflow.evals._suites import load_items
     from tierflow.evals.scripted import oracle_responder
-    from tierflow.faults import StandIn, profile_toml
-    from tierflow.tiers import TierPolicy
+    from tierflow.faults import StandIn, standin_context
 
     monkeypatch.setenv("STAND_IN_KEY", "sk-stand-in")
     suite = SUITES["codebase_qa"]
     with StandIn(responder=oracle_responder(suite.name)) as server:
-        toml = tmp_path / "tierflow.toml"
-        toml.write_text(profile_toml("priced", server.base_url, timeout_s=5.0))
-        ctx = RunContext(
-            profile="priced",
-            config_file=str(toml),
-            retry=RetryPolicy(initial_interval=0, jitter=False, max_attempts=1),
-            policy=TierPolicy(human=False, on_budget="stop"),
-            shortcuts=False,
-        )
+        retry = RetryPolicy(initial_interval=0, jitter=False, max_attempts=1)
+        ctx = standin_context(tmp_path, "priced", server.base_url, retry, timeout_s=5.0)
         item = load_items(suite.name)[0]
         result = await Runner(tmp_path / "data", context=ctx).run(
             suite.graph, {**suite.make_input(item), "budget_usd": 0.5}

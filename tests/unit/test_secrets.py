@@ -21,11 +21,9 @@ from tierflow.config import load_config
 from tierflow.evals import SUITES
 from tierflow.evals._suites import load_items
 from tierflow.evals.scripted import oracle_responder
-from tierflow.faults import StandIn, profile_toml
+from tierflow.faults import StandIn, standin_context
 from tierflow.runner import Runner
-from tierflow.runtime import RunContext
 from tierflow.runview import write_html
-from tierflow.tiers import TierPolicy
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -47,17 +45,11 @@ async def test_planted_keys_are_in_no_checkpoint_trace_html_or_log(
         rate=0.3, kinds=("500", "not_json", "429"), seed=3, responder=oracle_responder(suite.name)
     ) as server:
         url = server.base_url.replace("http://", f"http://alice:{URL_PASSWORD}@")
+        retry = RetryPolicy(initial_interval=0.0, backoff_factor=1.0, jitter=False)
+        ctx = standin_context(
+            tmp_path, "secret", url, retry, key_env="PLANTED_KEY", timeout_s=2.0, max_retries=6
+        )
         toml = tmp_path / "tierflow.toml"
-        toml.write_text(
-            profile_toml("secret", url, key_env="PLANTED_KEY", timeout_s=2.0, max_retries=6)
-        )
-        ctx = RunContext(
-            profile="secret",
-            config_file=str(toml),
-            retry=RetryPolicy(initial_interval=0.0, backoff_factor=1.0, jitter=False),
-            policy=TierPolicy(human=False, on_budget="stop"),
-            shortcuts=False,
-        )
         data = tmp_path / "data"
         item = load_items("codebase_qa")[0]
         result = await Runner(data, context=ctx).run(
