@@ -286,22 +286,23 @@ def profile_toml(
     profile: str,
     base_url: str,
     prices: Mapping[str, tuple[float, float, float]] = OPENAI_PRICES,
-    key_env: str = "STAND_IN_KEY",
+    key_env: str | None = "STAND_IN_KEY",
+    model: str | None = None,
     **fields: Any,
 ) -> str:
     """A tierflow.toml profile whose tiers (cheapest first) are all served at ``base_url``.
 
-    Each tier's model is ``stand-in-<tier>`` (what :func:`tierflow.evals.scripted.
-    oracle_responder` reads) and its key comes from ``$<key_env>``; ``fields`` (e.g.
-    ``timeout_s=1.0``) are set on every tier.
+    Each tier's model is ``model``, or ``stand-in-<tier>`` (what :func:`tierflow.evals.
+    scripted.oracle_responder` reads); its key comes from ``$<key_env>`` (none for a loopback
+    server that needs none); ``fields`` (e.g. ``timeout_s=1.0``) are set on every tier.
     """
     lines = [f"[profiles.{profile}]", f"ladder = {json.dumps(list(prices))}"]
     for tier, (inp, cached, out) in prices.items():
         lines += [
             f"[profiles.{profile}.tiers.{tier}]",
-            f'model = "stand-in-{tier}"',
+            f"model = {json.dumps(model or f'stand-in-{tier}')}",
             f"base_url = {json.dumps(base_url)}",
-            f"api_key_env = {json.dumps(key_env)}",
+            *([f"api_key_env = {json.dumps(key_env)}"] if key_env else []),
             f"price = {{ input = {inp}, cached_input = {cached}, output = {out} }}",
             *(f"{k} = {json.dumps(v)}" for k, v in fields.items()),
         ]

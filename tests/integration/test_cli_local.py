@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tierflow.faults import profile_toml
 from tierflow.runner import Runner, RunResult
 
 pytestmark = pytest.mark.integration
@@ -51,20 +52,10 @@ def served_model(base_url: str) -> str:
 
 def ci_profile_toml(base_url: str, model: str) -> str:
     """A tierflow.toml declaring profile ``ci``: every tier on one server, openai prices."""
-    lines = ["[profiles.ci]", 'ladder = ["nano", "mini", "flagship"]', ""]
-    for tier, (inp, cached, out) in PRICES.items():
-        lines += [
-            f"[profiles.ci.tiers.{tier}]",
-            f'model = "{model}"',
-            f'base_url = "{base_url}"',
-            f"price = {{ input = {inp}, cached_input = {cached}, output = {out} }}",
-            f"timeout_s = {TIMEOUT_S}",
-            "max_retries = 1",
-            'tool_mode = "forced"',
-            "max_output_tokens = 256",
-            "",
-        ]
-    return "\n".join(lines)
+    return profile_toml(
+        "ci", base_url, PRICES, key_env=None, model=model, timeout_s=TIMEOUT_S, max_retries=1,
+        tool_mode="forced", max_output_tokens=256,
+    )  # fmt: skip
 
 
 def ci_env(config: Path, data_dir: Path) -> dict[str, str]:
