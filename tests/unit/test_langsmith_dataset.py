@@ -9,18 +9,16 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-import langsmith.run_trees
 import pytest
 from langgraph.types import RetryPolicy
 
-from tests.unit.test_langsmith_trace import Recorder, _clear_langsmith_caches, _Handler
+from tests.unit.test_langsmith_trace import Recorder, _Handler, serve_langsmith
 from tierflow.evals import langsmith_evaluate
 from tierflow.evals.scripted import models_for
 
@@ -125,21 +123,7 @@ class _DatasetHandler(_Handler):
 
 @pytest.fixture
 def langsmith_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LangSmithStandIn]:
-    server = LangSmithStandIn()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    for name in ("LANGCHAIN_TRACING_V2", "LANGCHAIN_ENDPOINT", "LANGCHAIN_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LANGSMITH_ENDPOINT", server.url)
-    monkeypatch.setenv("LANGSMITH_API_KEY", "test")
-    monkeypatch.setenv("LANGSMITH_TRACING", "false")
-    monkeypatch.setattr(langsmith.run_trees, "_CLIENT", None)
-    _clear_langsmith_caches()
-    try:
-        yield server
-    finally:
-        _clear_langsmith_caches()
-        server.shutdown()
-        server.server_close()
+    yield from serve_langsmith(LangSmithStandIn(), monkeypatch, tracing=False)
 
 
 def test_a_named_dataset_is_created_then_reused(langsmith_api: LangSmithStandIn) -> None:

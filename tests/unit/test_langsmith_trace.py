@@ -130,14 +130,14 @@ def _clear_langsmith_caches() -> None:
     langsmith.utils.get_tracer_project.cache_clear()
 
 
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
-    server = Recorder()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def serve_langsmith(
+    server: Recorder, monkeypatch: pytest.MonkeyPatch, tracing: bool = True
+) -> Iterator[Any]:
+    """Serve ``server`` and point LangSmith's client at it (fixture body; yields the server)."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     for name in ("LANGCHAIN_TRACING_V2", "LANGCHAIN_ENDPOINT", "LANGCHAIN_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.setenv("LANGSMITH_TRACING", "true" if tracing else "false")
     monkeypatch.setenv("LANGSMITH_ENDPOINT", server.url)
     monkeypatch.setenv("LANGSMITH_API_KEY", "test")
     monkeypatch.setenv("LANGSMITH_PROJECT", "tierflow-tests")
@@ -151,6 +151,11 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
         _clear_langsmith_caches()
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    yield from serve_langsmith(Recorder(), monkeypatch)
 
 
 async def _demo_run(tmp_path: Path) -> Any:
