@@ -183,17 +183,19 @@ def parse_input(graph: str, text: str, root: Path | None, budget: float | None) 
     if not isinstance(data, dict):
         raise TierflowError("INPUT must be a JSON object, a list of items, or plain text")
     schema_keys = getattr(load_builder(graph).input_schema, "__annotations__", {})
-    if isinstance(data.get("request"), str) and not data["request"].strip():
-        raise TierflowError("the request is empty: give the question or request to run")
-    from tierflow.config import Settings
+    request = data.get("request")
+    if isinstance(request, str):
+        from tierflow.config import Settings
 
-    limit = Settings().max_request_chars
-    if isinstance(data.get("request"), str) and len(data["request"]) > limit:
-        raise TierflowError(
-            f"the request is {len(data['request']):,} characters, over the limit of {limit:,}: "
-            "shorten it (put long material in files under --root), or raise "
-            "TIERFLOW_MAX_REQUEST_CHARS"
-        )
+        limit = Settings().max_request_chars
+        if not request.strip():
+            raise TierflowError("the request is empty: give the question or request to run")
+        if len(request) > limit:
+            raise TierflowError(
+                f"the request is {len(request):,} characters, over the limit of {limit:,}: "
+                "shorten it (put long material in files under --root), or raise "
+                "TIERFLOW_MAX_REQUEST_CHARS"
+            )
     if "env" in schema_keys and "env" not in data:
         base = (root or Path.cwd()).expanduser()
         if not base.is_dir():
