@@ -15,6 +15,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from tierflow.config import Endpoint, Price, TierSpec, is_loopback, public_url
+from tierflow.pricing import cost_usd
 
 __all__ = ["chat_model", "endpoints_of", "PricedChatOpenAI"]
 
@@ -54,15 +55,15 @@ def token_costs(price: Price, usage: Mapping[str, Any]) -> dict[str, Any]:
         {'input_cost': 0.0014, 'output_cost': 0.0008, 'total_cost': 0.0022, 'input_cost_details': {'cache_read': 0.0002}}
     """
     cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
-    fresh = max(0, int(usage.get("input_tokens") or 0) - cached)
-    cache_cost = cached * price.cached_input / 1e6
-    input_cost = round(fresh * price.input / 1e6 + cache_cost, 10)
-    output_cost = round(int(usage.get("output_tokens") or 0) * price.output / 1e6, 10)
+    inp, out = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+    input_cost = cost_usd(price, input_tokens=inp, cached_tokens=cached, output_tokens=0)
+    output_cost = cost_usd(price, input_tokens=0, output_tokens=out)
+    cache_cost = cost_usd(price, input_tokens=cached, cached_tokens=cached, output_tokens=0)
     return {
         "input_cost": input_cost,
         "output_cost": output_cost,
         "total_cost": round(input_cost + output_cost, 10),
-        "input_cost_details": {"cache_read": round(cache_cost, 10)},
+        "input_cost_details": {"cache_read": cache_cost},
     }
 
 
