@@ -290,7 +290,9 @@ def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]
     finish = [finish_tool_schema(spec.output_schema)]
 
     def offer(env: Mapping[str, Any], forced: bool, must_finish: bool) -> _Offer:
-        key = (json.dumps(env, sort_keys=True, default=str), forced, must_finish)
+        # Only tools built from the env depend on it (and serialising it costs a call).
+        scope = json.dumps(env, sort_keys=True, default=str) if callable(spec.tools) else ""
+        key = (scope, forced, must_finish)
         hit = cache.get(key)
         if hit is not None:
             return hit

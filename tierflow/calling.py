@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.config import get_stream_writer
 from langgraph.types import RetryPolicy, interrupt
+from langsmith.utils import tracing_is_enabled
 
 from tierflow._memo import IdentityMemo
 from tierflow.breaker import BREAKERS
@@ -420,8 +422,8 @@ async def call_model(
                     async with _gate(spec):
                         # The timeout starts once the request may run, not while it queues.
                         started = time.monotonic()
-                        request = runnable.ainvoke(list(messages), config=trace, **kwargs)  # type: ignore[arg-type]
-                        msg = await asyncio.wait_for(request, timeout=spec.timeout_s)
+                        async with asyncio.timeout(spec.timeout_s):  # no extra task per call
+                            msg = await runnable.ainvoke(list(messages), config=trace, **kwargs)  # type: ignore[arg-type]
                 except Exception as exc:  # noqa: BLE001
                     last_error = exc
                     charge = (
@@ -489,9 +491,24 @@ def _progress(site: CallSite, rec: UsageRecord, ledger: Ledger) -> dict[str, Any
     }
 
 
+def _listened() -> bool:
+    """Whether a callback handler (a stream, a tracer) or LangSmith receives this call's trace."""
+    callbacks = (var_child_runnable_config.get() or {}).get("callbacks")
+    if callbacks and getattr(callbacks, "handlers", callbacks):
+        return True
+    return bool(tracing_is_enabled())
+
+
 def _trace_config(
     site: CallSite, tier: str, model: str, endpoint: str, ledger: Ledger, spec: TierSpec
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """Run name, tags and metadata (tier, model, price, budget) of a call's trace.
+
+    None when nobody receives them: merging them into the call's config costs CPU on every
+    request.
+    """
+    if not _listened():
+        return None
     remaining = ledger.remaining_usd()
     config: dict[str, Any] = {
         "run_name": f"{site.subagent or site.node} [{tier}]",

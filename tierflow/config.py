@@ -16,7 +16,7 @@ import copy
 import ipaddress
 import os
 import tomllib
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -55,6 +55,7 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=256)
 def public_url(url: str) -> str:
     """``url`` without credentials (``http://user:secret@host/v1`` -> ``http://host/v1``).
 

@@ -14,6 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.types import RetryPolicy
 from pydantic.json_schema import SkipJsonSchema
 
+from tierflow._memo import IdentityMemo
 from tierflow.config import Endpoint, TierConfig, is_loopback, load_config
 from tierflow.errors import ConfigError
 from tierflow.models import chat_model, endpoints_of
@@ -134,6 +135,7 @@ class Engine:
         self._overrides = dict(models or {})
         self._clients: dict[tuple[str, str], BaseChatModel] = {}
         self._bound: dict[tuple[Any, ...], tuple[list[dict[str, Any]], Any]] = {}
+        self._endpoints: dict[str, list[Endpoint]] = {}
         self._lock = threading.Lock()
         self._loop: int | None = None
 
@@ -154,10 +156,15 @@ class Engine:
 
     def endpoints(self, tier: str) -> list[Endpoint]:
         """Endpoints tried for ``tier``; a test double counts as one endpoint."""
-        spec = self.config.tier(tier)
-        if tier in self._overrides:
-            return [Endpoint(base_url=spec.base_url, model=self.model_name(tier))]
-        return endpoints_of(spec)
+        hit = self._endpoints.get(tier)
+        if hit is None:
+            spec = self.config.tier(tier)
+            if tier in self._overrides:
+                hit = [Endpoint(base_url=spec.base_url, model=self.model_name(tier))]
+            else:
+                hit = endpoints_of(spec)
+            self._endpoints[tier] = hit
+        return list(hit)
 
     def model_name(self, tier: str) -> str:
         """The model name recorded for ``tier``."""
@@ -219,8 +226,18 @@ def _overrides() -> tuple[tuple[str, str], ...]:
 
 
 def engine_for(ctx: RunContext | None) -> Engine:
-    """The engine of a run context (cached: configs are loaded and validated once)."""
-    ctx = ctx or RunContext()
+    """The engine of a run context (cached: configs are loaded and validated once).
+
+    A context object keeps the engine it first got, so every call of one run uses one
+    configuration (and no call re-reads the environment); a new context picks up an edited
+    tierflow.toml or ``TIERFLOW_*`` variables.
+    """
+    if ctx is None:
+        return _engine(RunContext())
+    return _ENGINE_OF(ctx)
+
+
+def _engine(ctx: RunContext) -> Engine:
     # Test doubles are keyed by object identity; the cached engine keeps them alive, so an id
     # cannot be reused by another model while its entry exists.
     doubles = tuple(sorted((k, id(v)) for k, v in (ctx.models or {}).items()))
@@ -241,3 +258,6 @@ def engine_for(ctx: RunContext | None) -> Engine:
                 )
             _ENGINES[key] = Engine(cfg, ctx.models)
         return _ENGINES[key]
+
+
+_ENGINE_OF: IdentityMemo[Engine] = IdentityMemo(_engine)
