@@ -180,8 +180,12 @@ class SubagentOutput(TypedDict, total=False):
     events: Annotated[list[dict[str, Any]], merge_events]
 
 
-class SubagentState(SubagentInput, SubagentOutput, total=False):
-    """Private working state of one subagent task."""
+class Work(TypedDict, total=False):
+    """A task's private working state, kept in one channel (``work``) of its subgraph.
+
+    One channel instead of one per field: LangGraph rebuilds every channel of a graph at each
+    super-step, so a dozen small channels cost more CPU per model call than the values do.
+    """
 
     tier: str
     transcript: list[BaseMessage]
@@ -194,6 +198,33 @@ class SubagentState(SubagentInput, SubagentOutput, total=False):
     escalation: dict[str, Any] | None
     escalations: list[dict[str, Any]]
     outcome: dict[str, Any] | None
+
+
+class SubagentState(SubagentInput, SubagentOutput, total=False):
+    """The channels of one subagent task's graph: its input, its output and its work."""
+
+    work: Work
+
+
+class TaskView(SubagentInput, SubagentOutput, Work, total=False):
+    """What the nodes read: the task's channels with its work unpacked."""
+
+
+_WORK_KEYS = frozenset(Work.__annotations__)
+
+
+def _unpack(state: SubagentState) -> TaskView:
+    return {**state, **(state.get("work") or {})}  # type: ignore[typeddict-item]
+
+
+def _pack(view: Mapping[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` with its working-state fields merged into the one ``work`` channel."""
+    work = {k: v for k, v in update.items() if k in _WORK_KEYS}
+    if not work:
+        return update
+    out = {k: v for k, v in update.items() if k not in _WORK_KEYS}
+    out["work"] = {**{k: view[k] for k in _WORK_KEYS if k in view}, **work}
+    return out
 
 
 def subagent_input(
@@ -240,7 +271,7 @@ def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_fin
     return "\n".join(lines)
 
 
-def _opening(spec: Subagent, state: SubagentState) -> list[BaseMessage]:
+def _opening(spec: Subagent, state: TaskView) -> list[BaseMessage]:
     parts = [f"Task ({spec.task_schema.__name__}):\n{json.dumps(state.get('task'))}"]
     if spec.context != ContextPolicy.TASK and state.get("context"):
         parts.append("Context:\n" + json.dumps(state["context"], default=str))
@@ -320,9 +351,10 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
     offers = _offers(spec)
 
     async def step(state: SubagentState, runtime: Runtime[RunContext]) -> Command[str]:
-        return _goto(state, await _step(state, runtime))
+        view = _unpack(state)
+        return _goto(view, await _step(view, runtime))
 
-    async def _step(state: SubagentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def _step(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
         first = not state.get("steps") and not state.get("transcript")
         if spec.shortcut is not None and first and context_of(runtime).shortcuts:
             done = await off_loop(True, _shortcut, spec, state)
@@ -388,7 +420,7 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
 
 def _apply(
     spec: Subagent,
-    state: SubagentState,
+    state: TaskView,
     action: Any,
     msg: AIMessage,
     transcript: list[BaseMessage],
@@ -456,7 +488,7 @@ def _apply(
     }
 
 
-def _shortcut(spec: Subagent, state: SubagentState) -> dict[str, Any] | None:
+def _shortcut(spec: Subagent, state: TaskView) -> dict[str, Any] | None:
     """The task's outcome from ``spec.shortcut`` when it holds up, else None (the model works)."""
     assert spec.shortcut is not None
     env, task = state.get("env") or {}, _task(spec, state)
@@ -482,7 +514,7 @@ def _shortcut(spec: Subagent, state: SubagentState) -> dict[str, Any] | None:
 DETERMINISTIC = "deterministic"
 
 
-def _task(spec: Subagent, state: SubagentState) -> BaseModel:
+def _task(spec: Subagent, state: TaskView) -> BaseModel:
     return spec.task_schema.model_validate(state.get("task") or {})
 
 
@@ -497,6 +529,9 @@ async def off_loop(hooked: bool, fn: Callable[..., T], *args: Any) -> T:
 
 def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
     async def run_tools(state: SubagentState) -> dict[str, Any]:
+        return _pack(view := _unpack(state), await _run_calls(view))
+
+    async def _run_calls(state: TaskView) -> dict[str, Any]:
         env = state.get("env") or {}
         tools = await off_loop(callable(spec.tools), spec.tools_for, env)
         by_name = {t.name: t for t in tools}
@@ -581,7 +616,8 @@ def _make_escalate(spec: Subagent) -> Callable[..., Any]:
     climb = escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
 
     async def escalate(state: SubagentState, runtime: Runtime[RunContext]) -> Command[str]:
-        return _goto(state, _finished(spec, state, await climb(state, runtime)))
+        view = _unpack(state)
+        return _goto(view, _finished(spec, view, await climb(view, runtime)))
 
     return escalate
 
@@ -609,7 +645,7 @@ def _goto(state: Mapping[str, Any], update: dict[str, Any]) -> Command[str]:
         goto = _TOOLS
     else:
         goto = _STEP
-    return Command(update=update, goto=goto)
+    return Command(update=_pack(state, update), goto=goto)
 
 
 def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
