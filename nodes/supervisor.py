@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Command, Send
 from pydantic import BaseModel, Field, ValidationError, create_model
 from typing_extensions import TypedDict
 
@@ -252,12 +252,27 @@ def _task_key(name: str, task: Mapping[str, Any]) -> str:
     return f"{name}:{json.dumps(task, sort_keys=True)}"
 
 
+def _after(state: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """The state a router sees once ``update`` is applied (usage appended, results merged)."""
+    view = {**state, **update}
+    if "usage" in update:
+        view["usage"] = [*(state.get("usage") or []), *update["usage"]]
+    if "results" in update:
+        view["results"] = merge_dict(state.get("results"), update["results"])
+    return view
+
+
 def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
-    async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    route = _route(spec)
+
+    async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> Command[Any]:
         fresh = _new_run(state, context_of(runtime).budget_usd)
         view: Any = {**state, **fresh, "results": {}} if fresh else state
         update = await _turn(view, runtime)
-        return _changes(state, {**fresh, **update})
+        # The node names where the run goes (Command) instead of a conditional edge, which
+        # LangGraph would run on a fresh copy of every channel of the state.
+        goto = route(_after(view, update))
+        return Command(update=_changes(state, {**fresh, **update}), goto=goto)
 
     async def _turn(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         turn = state.get("turn", 0)
@@ -362,10 +377,10 @@ def _dispatch(state: SupervisorState, wanted: list[dict[str, Any]], turn: int) -
     return {"delegated": delegated, "dispatch": fresh, "events": events}
 
 
-def _route(spec: Supervisor) -> Callable[[SupervisorState], Any]:
+def _route(spec: Supervisor) -> Callable[[Mapping[str, Any]], Any]:
     by_name = {s.name: s for s in spec.subagents}
 
-    async def route(state: SupervisorState) -> Any:
+    def route(state: Mapping[str, Any]) -> Any:
         if state.get("status") in (RunStatus.STOPPED, RunStatus.FAILED):
             end_run(state)
             return END
@@ -386,7 +401,7 @@ def _route(spec: Supervisor) -> Callable[[SupervisorState], Any]:
     return route
 
 
-def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
+def _context_for(sub: Subagent, state: Mapping[str, Any]) -> list[dict[str, Any]]:
     if sub.context == ContextPolicy.TASK:
         return []
     done = [
@@ -402,7 +417,11 @@ def _context_for(sub: Subagent, state: SupervisorState) -> list[dict[str, Any]]:
 def _make_answer(spec: Supervisor) -> Callable[..., Any]:
     answer_tool = _answer_tool(spec)  # built once per spec, not per call
 
-    async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> Command[str]:
+        update = await _answer(state, runtime)
+        return Command(update=_changes(state, update), goto=_after_answer(_after(state, update)))
+
+    async def _answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
         tier = spec.tier or context_of(runtime).policy.planner(engine.config)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
@@ -416,7 +435,7 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
             runtime, Node.ANSWER.value, tier, state, messages, answer_tool, ANSWER
         )
         if isinstance(out, dict):
-            return _changes(state, {**out, "answer_retry": False})
+            return {**out, "answer_retry": False}
         hooked = bool(spec.answer_normalize or spec.answer_verifier)
         checked = await off_loop(hooked, _check_answer, spec, state, out.message, problems)
         attended = context_of(runtime).policy.human
@@ -429,8 +448,7 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
                 or (spec.review != "never" and status == RunStatus.UNVERIFIED)
             )
         )
-        update = {"answer_retry": False, "answer_review": review, **out.state_update(), **checked}
-        return _changes(state, update)
+        return {"answer_retry": False, "answer_review": review, **out.state_update(), **checked}
 
     return answer
 
@@ -476,7 +494,11 @@ def _check_answer(
 
 
 def _make_review(spec: Supervisor) -> Callable[..., Any]:
-    async def review(state: SupervisorState) -> dict[str, Any]:
+    async def review(state: SupervisorState) -> Command[str]:
+        update = _review(state)
+        return Command(update=update, goto=_after_answer(_after(state, update)))
+
+    def _review(state: SupervisorState) -> dict[str, Any]:
         """An answer under review (unverified, or ``review="always"``): approve, edit or reject.
 
         A node of its own, so resuming re-runs only this question, never the paid answer call.
@@ -522,7 +544,7 @@ def _make_review(spec: Supervisor) -> Callable[..., Any]:
     return review
 
 
-async def _after_answer(state: SupervisorState) -> str:
+def _after_answer(state: Mapping[str, Any]) -> str:
     if state.get("answer_retry"):
         return Node.ANSWER.value
     if state.get("answer_review"):
@@ -585,15 +607,15 @@ def build_supervisor_graph(
     )
     # Node names go to LangGraph (and into checkpoints) as plain strings, never enum members.
     supervisor, answer = Node.SUPERVISOR.value, Node.ANSWER.value
-    builder.add_node(supervisor, _make_supervisor(spec, schema))
-    builder.add_node(answer, _make_answer(spec))
     names = [s.name for s in spec.subagents]
+    # supervisor, answer and review route themselves (Command); destinations draw the edges.
+    builder.add_node(
+        supervisor, _make_supervisor(spec, schema), destinations=(*names, supervisor, answer, END)
+    )
+    builder.add_node(answer, _make_answer(spec), destinations=(answer, Node.REVIEW.value, END))
+    builder.add_node(Node.REVIEW.value, _make_review(spec), destinations=(END,))
     for sub in spec.subagents:
         builder.add_node(sub.name, build_subagent(sub).compile(name=sub.name))
         builder.add_edge(sub.name, supervisor)
     builder.add_edge(START, supervisor)
-    builder.add_conditional_edges(supervisor, _route(spec), [*names, supervisor, answer, END])
-    builder.add_node(Node.REVIEW.value, _make_review(spec))
-    builder.add_conditional_edges(answer, _after_answer, [answer, Node.REVIEW.value, END])
-    builder.add_conditional_edges(Node.REVIEW.value, _after_answer, [END])
     return builder
