@@ -33,7 +33,6 @@ from tierflow.protocol import BudgetAction, InterruptKind, RunStatus
 from tierflow.runtime import Engine, transient_retry_policy
 from tierflow.tiers import TierPolicy, cheaper_tier
 from tierflow.tracing import price_metadata
-from tierflow.usage import UsageRecord
 
 __all__ = ["CallSite", "CallOutcome", "call_model", "emit", "BUDGET_OPTIONS", "tool_dicts"]
 
@@ -62,7 +61,7 @@ class CallOutcome:
     """
 
     message: AIMessage | None
-    records: list[UsageRecord]
+    records: list[dict[str, Any]]  # UsageRecord fields, as they are kept in state
     tier: str
     budget_usd: float | None
     stopped: str | None = None
@@ -70,7 +69,7 @@ class CallOutcome:
 
     def state_update(self) -> dict[str, Any]:
         """The ``usage`` / ``budget_usd`` part of a node's update."""
-        update: dict[str, Any] = {"usage": [r.model_dump() for r in self.records]}
+        update: dict[str, Any] = {"usage": self.records}
         if self.budget_usd is not None:
             update["budget_usd"] = self.budget_usd
         return update
@@ -255,15 +254,17 @@ def _record(
     error: BaseException | None,
     run_id: str | None,
     charge_usd: float | None = None,
-) -> UsageRecord:
+) -> dict[str, Any]:
+    """The UsageRecord of one attempt, as the plain dict that state keeps (every field set)."""
     usage: Any = (msg.usage_metadata if msg is not None else None) or {}
     inp = int(usage.get("input_tokens") or 0)
     out = int(usage.get("output_tokens") or 0)
     cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
     spec = engine.config.tier(tier)
     cost = cost_usd(spec.price, input_tokens=inp, cached_tokens=cached, output_tokens=out)
-    # model_construct: every field is computed right here, so validation would only cost time.
-    return UsageRecord.model_construct(
+    # A dict with UsageRecord's fields (a unit test checks it validates and round-trips):
+    # building and dumping a model per call would only cost time.
+    return dict(
         id=uuid.uuid4().hex,
         node=site.node,
         subagent=site.subagent,
@@ -389,7 +390,7 @@ async def call_model(
     if retry is not None:
         attempts = attempts._replace(retry_on=transient_retry_policy(0).retry_on)
     run_id = run_id_of(state)
-    records: list[UsageRecord] = []
+    records: list[dict[str, Any]] = []
     last_error: BaseException | None = None
     reservation: Reservation | None = gate.reservation
     try:
@@ -436,14 +437,14 @@ async def call_model(
                         run_id, charge,
                     )  # fmt: skip
                     records.append(rec)
-                    ledger.settle(reservation, rec.model_dump())
+                    ledger.settle(reservation, rec)
                     reservation = None
                     emit(
                         {
                             "event": "model_error",
                             "node": site.node,
                             "tier": tier,
-                            "error": rec.error,
+                            "error": rec["error"],
                         }
                     )
                     if not attempts.retry_on(exc):  # type: ignore[operator]
@@ -461,7 +462,7 @@ async def call_model(
                     engine, site, tier, endpoint.base_url, model_name, started, msg, None, run_id
                 )
                 records.append(rec)
-                ledger.settle(reservation, rec.model_dump())
+                ledger.settle(reservation, rec)
                 reservation = None
                 emit(_progress(site, rec, ledger))
                 return CallOutcome(msg, records, tier, gate.budget_usd, notes=gate.notes)
@@ -469,25 +470,25 @@ async def call_model(
         shown = ", ".join(public_url(e.base_url) for e in engine.endpoints(tier))
         raise ModelCallError(tier, spec.model, last_error, shown) from last_error
     except ModelCallError as exc:
-        exc.records = [r.model_dump() for r in records]
+        exc.records = records
         raise
     finally:
         if reservation is not None:
             ledger.settle(reservation, None)
 
 
-def _progress(site: CallSite, rec: UsageRecord, ledger: Ledger) -> dict[str, Any]:
+def _progress(site: CallSite, rec: Mapping[str, Any], ledger: Ledger) -> dict[str, Any]:
     return {
         "event": "model_call",
         "node": site.node,
         "subagent": site.subagent,
-        "tier": rec.tier,
-        "model": rec.model,
-        "tokens": rec.input_tokens + rec.output_tokens,
-        "cost_usd": rec.cost_usd,
+        "tier": rec["tier"],
+        "model": rec["model"],
+        "tokens": rec["input_tokens"] + rec["output_tokens"],
+        "cost_usd": rec["cost_usd"],
         "spent_usd": ledger.spent_usd,
         "budget_usd": ledger.budget_usd,
-        "latency_s": rec.latency_s,
+        "latency_s": rec["latency_s"],
     }
 
 

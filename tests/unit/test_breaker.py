@@ -81,7 +81,7 @@ def _call(ctx: RunContext) -> list[tuple[str, str | None]]:
         )  # fmt: skip
     )
     assert out.message is not None
-    return [(r.model, r.error and r.error.split(":")[0]) for r in out.records]
+    return [(r["model"], r["error"] and r["error"].split(":")[0]) for r in out.records]
 
 
 def test_a_failing_endpoint_is_skipped_by_later_calls_then_probed(

@@ -29,7 +29,7 @@ from tierflow.graphs.codebase_qa import build
 from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
 from tierflow.runtime import engine_for
 from tierflow.testing import TransientError, tool_reply
-from tierflow.usage import spent_usd
+from tierflow.usage import UsageRecord, spent_usd
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -77,11 +77,14 @@ async def test_transient_error_is_retried_and_recorded(error, scripted, make_ctx
 
     assert out.message is not None and out.message.tool_calls[0]["name"] == "x"
     assert len(nano.requests) == 2
-    first, second = out.records
+    # Records are plain dicts in state; each holds every UsageRecord field and round-trips.
+    for r in out.records:
+        assert UsageRecord.model_validate(r).model_dump() == r
+    first, second = (UsageRecord.model_validate(r) for r in out.records)
     assert first.error is not None and first.error.startswith(type(error).__name__)
     assert (first.input_tokens, first.cost_usd) == (0, 0.0)
     assert second.error is None and (second.input_tokens, second.output_tokens) == (100, 10)
-    for r in out.records:
+    for r in (first, second):
         assert (r.node, r.tier, r.subagent, r.task_id, r.escalation_reason) == (
             "unit",
             "nano",
@@ -156,7 +159,7 @@ async def test_tools_and_tool_choice_reach_the_model(scripted, make_ctx) -> None
     assert out.message.tool_calls[0]["args"] == {"to": "mini"}
     assert nano.requests[0].tool_names == ["Route"]
     assert nano.requests[0].tool_choice == "Route"
-    assert out.state_update() == {"usage": [out.records[0].model_dump()]}
+    assert out.state_update() == {"usage": [out.records[0]]}
 
 
 class Ticket(BaseModel):
@@ -591,8 +594,8 @@ async def test_credentials_in_a_base_url_never_reach_the_records(
 
     out = await call(make_ctx({"nano": nano}, profile="openai"))
 
-    assert [r.endpoint for r in out.records] == ["https://proxy.example/v1"] * 2
-    assert all("s3cret" not in (r.error or "") for r in out.records)
+    assert [r["endpoint"] for r in out.records] == ["https://proxy.example/v1"] * 2
+    assert all("s3cret" not in (r["error"] or "") for r in out.records)
 
 
 def test_two_runs_in_one_process_reuse_no_client_of_a_closed_event_loop(monkeypatch) -> None:
@@ -638,7 +641,7 @@ def test_two_runs_in_one_process_reuse_no_client_of_a_closed_event_loop(monkeypa
         server.shutdown()
         server.server_close()
     assert first.message is not None and second.message is not None
-    assert [r.error for r in first.records + second.records] == [None, None]
+    assert [r["error"] for r in first.records + second.records] == [None, None]
 
 
 def test_retry_after_is_honoured_and_capped() -> None:
