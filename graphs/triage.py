@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from tierflow.nodes.subagent import Subagent, build_subagent
+from tierflow.nodes.subagent import SUBAGENT_NODE, Subagent, subagent_node
 from tierflow.nodes.tickets import (
     CLASSIFY_NAME,
     DRAFT_NAME,
@@ -156,7 +156,7 @@ def build() -> StateGraph[TriageState, RunContext, TriageInput, TriageOutput]:
     )
     builder.add_node("intake", intake)
     for spec in (CLASSIFY, EXTRACT, DRAFT):
-        builder.add_node(spec.name, build_subagent(spec).compile())
+        builder.add_node(spec.name, subagent_node(spec), metadata=SUBAGENT_NODE)
     builder.add_node("plan_drafts", join)
     builder.add_node("plan_reviews", join)
     # review gets a Send payload, not the state; LangGraph's stubs only type state-shaped inputs.

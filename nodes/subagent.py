@@ -1,6 +1,7 @@
-"""Subagent factory: a small graph (step -> tools -> step ... -> finish) bound to a tier.
+"""Subagent factory: one node that runs a task as a loop of phases bound to a tier.
 
-Each ``step`` execution makes exactly one model request. Poor answers and errors climb the
+The phases are step -> tools -> step ... -> finish, each a checkpointed LangGraph task (see
+:func:`subagent_node`). Each ``step`` makes exactly one model request. Poor answers and errors climb the
 tier ladder in ``escalate`` (see :mod:`tierflow.nodes.escalation`) with the transcript kept, so work
 already done (tool results) is not redone.
 
@@ -13,7 +14,7 @@ Example:
     >>> spec = Subagent(name="classify", description="label a ticket", tier="nano",
     ...                 task_schema=Ticket, output_schema=Label, prompt="Classify the ticket.")
     >>> sorted(build_subagent(spec).compile().get_graph().nodes)
-    ['__end__', '__start__', 'escalate', 'step', 'tools']
+    ['__end__', '__start__', 'classify']
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, ToolException
+from langgraph import func
+from langgraph.config import get_config
+from langgraph.errors import GraphRecursionError
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Command
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
-from tierflow.budget import budget_of, run_id_of, run_spent_usd
+from tierflow.budget import budget_of, ledger_for, run_id_of, run_spent_usd
 from tierflow.calling import CallSite, call_model, emit, tool_dicts
 from tierflow.errors import ModelCallError
 from tierflow.nodes.actions import (
@@ -57,7 +60,8 @@ from tierflow.state import max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
 
 __all__ = [
-    "ContextPolicy", "Subagent", "SubagentResult", "build_subagent", "subagent_input", "off_loop",
+    "ContextPolicy", "Subagent", "SubagentResult", "build_subagent", "subagent_node",
+    "subagent_input", "off_loop", "PHASE_EDGES", "SUBAGENT_NODE",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -157,8 +161,8 @@ class SubagentInput(TypedDict, total=False):
 
     It carries what the task needs and the budget as numbers, never the run's records: a
     ``Send`` payload is checkpointed with the task, so copying history into it would make
-    checkpoints grow with the square of the number of tasks. Each key is a channel the
-    task's first checkpoint writes, so the run's figures travel together in ``run``.
+    checkpoints grow with the square of the number of tasks. The run's figures travel
+    together in ``run``.
     """
 
     task_id: str
@@ -180,11 +184,16 @@ class SubagentOutput(TypedDict, total=False):
     events: Annotated[list[dict[str, Any]], merge_events]
 
 
-class Work(TypedDict, total=False):
-    """A task's private working state, kept in one channel (``work``) of its subgraph.
+class SubagentState(SubagentInput, SubagentOutput, total=False):
+    """The channels of a subagent graph run on its own (:func:`build_subagent`)."""
 
-    One channel instead of one per field: LangGraph rebuilds every channel of a graph at each
-    super-step, so a dozen small channels cost more CPU per model call than the values do.
+
+class TaskView(SubagentInput, SubagentOutput, total=False):
+    """A task's state while it runs: its input, what flows back, and its working fields.
+
+    It lives in memory inside the task's node; each phase's result (one model step, one
+    round of tool calls, one escalation) is checkpointed as it completes (see
+    :func:`subagent_node`), never the whole view.
     """
 
     tier: str
@@ -192,39 +201,12 @@ class Work(TypedDict, total=False):
     steps: int
     tier_start_step: int
     repairs: int
+    pending: list[dict[str, Any]]
     seen_calls: list[str]
     loop_warned: bool
-    pending: list[dict[str, Any]]
     escalation: dict[str, Any] | None
     escalations: list[dict[str, Any]]
     outcome: dict[str, Any] | None
-
-
-class SubagentState(SubagentInput, SubagentOutput, total=False):
-    """The channels of one subagent task's graph: its input, its output and its work."""
-
-    work: Work
-
-
-class TaskView(SubagentInput, SubagentOutput, Work, total=False):
-    """What the nodes read: the task's channels with its work unpacked."""
-
-
-_WORK_KEYS = frozenset(Work.__annotations__)
-
-
-def _unpack(state: SubagentState) -> TaskView:
-    return {**state, **(state.get("work") or {})}  # type: ignore[typeddict-item]
-
-
-def _pack(view: Mapping[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` with its working-state fields merged into the one ``work`` channel."""
-    work = {k: v for k, v in update.items() if k in _WORK_KEYS}
-    if not work:
-        return update
-    out = {k: v for k, v in update.items() if k not in _WORK_KEYS}
-    out["work"] = {**{k: view[k] for k in _WORK_KEYS if k in view}, **work}
-    return out
 
 
 def subagent_input(
@@ -248,7 +230,7 @@ def subagent_input(
         id=run_id_of(state) or uuid.uuid4().hex, budget_usd=budget_of(state), spent_usd=spent_usd
     )
     payload_in = SubagentInput(task_id=task_id, task=payload, run=run)
-    # Empty keys are left out: every key is a channel the task's first checkpoint writes.
+    # Empty keys are left out of the payload (it is checkpointed with the task).
     if state.get("env"):
         payload_in["env"] = dict(state["env"])
     if context:
@@ -350,11 +332,7 @@ def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]
 def _make_step(spec: Subagent) -> Callable[..., Any]:
     offers = _offers(spec)
 
-    async def step(state: SubagentState, runtime: Runtime[RunContext]) -> Command[str]:
-        view = _unpack(state)
-        return _goto(view, await _step(view, runtime))
-
-    async def _step(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def step(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
         first = not state.get("steps") and not state.get("transcript")
         if spec.shortcut is not None and first and context_of(runtime).shortcuts:
             done = await off_loop(True, _shortcut, spec, state)
@@ -528,10 +506,7 @@ async def off_loop(hooked: bool, fn: Callable[..., T], *args: Any) -> T:
 
 
 def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
-    async def run_tools(state: SubagentState) -> dict[str, Any]:
-        return _pack(view := _unpack(state), await _run_calls(view))
-
-    async def _run_calls(state: TaskView) -> dict[str, Any]:
+    async def run_tools(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
         env = state.get("env") or {}
         tools = await off_loop(callable(spec.tools), spec.tools_for, env)
         by_name = {t.name: t for t in tools}
@@ -615,51 +590,114 @@ def _finished(spec: Subagent, state: Mapping[str, Any], update: dict[str, Any]) 
 def _make_escalate(spec: Subagent) -> Callable[..., Any]:
     climb = escalate_node(spec.tier, spec.output_schema, spec.human_fallback, spec.name)
 
-    async def escalate(state: SubagentState, runtime: Runtime[RunContext]) -> Command[str]:
-        view = _unpack(state)
-        return _goto(view, _finished(spec, view, await climb(view, runtime)))
+    async def escalate(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        return _finished(spec, state, await climb(state, runtime))
 
     return escalate
 
 
-# Node names go to LangGraph (and into checkpoints) as plain strings, never enum members.
+# Phase names go to LangGraph (task names in checkpoints and traces) as plain strings.
 _STEP, _TOOLS, _ESCALATE = Node.STEP.value, Node.TOOLS.value, Node.ESCALATE.value
-_OUTPUT_KEYS = frozenset(SubagentOutput.__annotations__)
+_REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
+    "results": merge_dict,
+    "usage": merge_usage,
+    "budget_usd": max_budget,
+    "events": merge_events,
+}
+_OUTPUT_KEYS = tuple(SubagentOutput.__annotations__)
+assert set(_REDUCERS) == set(_OUTPUT_KEYS), "every output channel needs its reducer here"
 
 
-def _goto(state: Mapping[str, Any], update: dict[str, Any]) -> Command[str]:
-    """The update plus where the task goes next.
-
-    A node that names its successor (``Command(goto=...)``) saves LangGraph a router call and a
-    state read per step compared with a conditional edge.
-    """
-    view = {**state, **update}
+def _next(view: Mapping[str, Any]) -> str:
+    """The phase a task runs next, or END once it has an outcome."""
     if view.get("outcome"):
-        # The task ends: its result holds tier, steps and status, so only what flows back to
-        # the parent is written (every channel written is a row in a durable checkpointer).
-        update = {k: v for k, v in update.items() if k in _OUTPUT_KEYS}
-        goto: str = END
-    elif view.get("escalation"):
-        goto = _ESCALATE
-    elif view.get("pending"):
-        goto = _TOOLS
-    else:
+        return END
+    if view.get("escalation"):
+        return _ESCALATE
+    if view.get("pending"):
+        return _TOOLS
+    return _STEP
+
+
+# How _next moves between phases, for pictures of a graph (tierflow graph, the run view):
+# (from, to, conditional); "" is the task's entry or its end.
+PHASE_EDGES: tuple[tuple[str, str, bool], ...] = (
+    ("", _STEP, False),
+    (_STEP, _TOOLS, True),
+    (_STEP, _STEP, True),
+    (_STEP, _ESCALATE, True),
+    (_TOOLS, _STEP, False),
+    (_ESCALATE, _STEP, True),
+    (_STEP, "", True),
+    (_ESCALATE, "", True),
+)
+# Node metadata that marks a subagent node (pictures draw its phases inside it).
+SUBAGENT_NODE = {"tierflow_kind": "subagent"}
+
+
+def _merged(view: Mapping[str, Any], update: Mapping[str, Any]) -> TaskView:
+    """``view`` with one phase's update applied (output channels through their reducers)."""
+    out: dict[str, Any] = dict(view)
+    for key, value in update.items():
+        reducer = _REDUCERS.get(key)
+        out[key] = reducer(out.get(key), value) if reducer else value
+    return out  # type: ignore[return-value]
+
+
+def subagent_node(spec: Subagent) -> Callable[..., Any]:
+    """The node that runs one task of ``spec`` (the target of a ``Send``) to its outcome.
+
+    A task is a loop of phases (``step``: one model request; ``tools``: the calls it asked
+    for; ``escalate``: one climb of the ladder), each run as a LangGraph task
+    (``langgraph.func.task``): its result is checkpointed as a write the moment it completes.
+    After an interrupt (a budget gate, a human at the top of the ladder) or a crash, the node
+    runs again and the finished phases replay from those writes, so no model request or tool
+    call is made twice; the interrupted phase asks its question again and gets the answer.
+    A subgraph per task would do the same with three checkpoints per task plus one per phase
+    (twice the checkpointer CPU per model call on SQLite; bench/overhead.py).
+    """
+    phases: dict[str, Any] = {
+        _STEP: func.task(name=_STEP)(_make_step(spec)),
+        _TOOLS: func.task(name=_TOOLS)(_make_tools_node(spec)),
+        _ESCALATE: func.task(name=_ESCALATE)(_make_escalate(spec)),
+    }
+
+    async def run(state: Mapping[str, Any]) -> dict[str, Any]:
+        view: TaskView = dict(state)  # type: ignore[assignment]
+        limit = int(get_config().get("recursion_limit") or 100)
         goto = _STEP
-    return Command(update=_pack(state, update), goto=goto)
+        for _ in range(limit):
+            update = await phases[goto](view)  # the task gets the runtime from LangGraph
+            if update.get("usage"):
+                # A replayed phase made its requests before this process (or before the
+                # interrupt): count them in the run's ledger (by record id, so once).
+                ledger_for(view).absorb(update["usage"])
+            view = _merged(view, update)
+            goto = _next(view)
+            if goto == END:
+                return {k: view[k] for k in _OUTPUT_KEYS if k in view}  # type: ignore[literal-required]
+        raise GraphRecursionError(
+            f"subagent {spec.name} (task {view.get('task_id')}) ran {limit} phases without "
+            "finishing; raise the run's recursion_limit or lower the subagent's max_steps"
+        )
+
+    run.__name__ = spec.name
+    return run
 
 
 def build_subagent(spec: Subagent) -> StateGraph[Any, RunContext, Any, Any]:
-    """Uncompiled subagent graph; add it to a parent graph as a node named ``spec.name``."""
+    """A graph that runs one task of ``spec`` on its own (input: :func:`subagent_input`).
+
+    Inside a parent graph, add :func:`subagent_node` as the node named ``spec.name`` instead
+    (``Send(spec.name, subagent_input(...))``).
+    """
     builder = StateGraph(
         SubagentState,
         input_schema=SubagentInput,
         output_schema=SubagentOutput,
         context_schema=RunContext,
     )
-    # step and escalate route themselves (Command); destinations draw their edges.
-    builder.add_node(_STEP, _make_step(spec), destinations=(END, _ESCALATE, _TOOLS, _STEP))
-    builder.add_node(_TOOLS, _make_tools_node(spec))
-    builder.add_node(_ESCALATE, _make_escalate(spec), destinations=(END, _STEP))
-    builder.add_edge(START, _STEP)
-    builder.add_edge(_TOOLS, _STEP)
+    builder.add_node(spec.name, subagent_node(spec), metadata=SUBAGENT_NODE)
+    builder.add_edge(START, spec.name)
+    builder.add_edge(spec.name, END)
     return builder

@@ -28,11 +28,12 @@ from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
 from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import (
+    SUBAGENT_NODE,
     ContextPolicy,
     Subagent,
-    build_subagent,
     off_loop,
     subagent_input,
+    subagent_node,
 )
 from tierflow.protocol import EventKind, InterruptKind, Node, ReviewAction, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
@@ -615,7 +616,7 @@ def build_supervisor_graph(
     builder.add_node(answer, _make_answer(spec), destinations=(answer, Node.REVIEW.value, END))
     builder.add_node(Node.REVIEW.value, _make_review(spec), destinations=(END,))
     for sub in spec.subagents:
-        builder.add_node(sub.name, build_subagent(sub).compile(name=sub.name))
+        builder.add_node(sub.name, subagent_node(sub), metadata=SUBAGENT_NODE)
         builder.add_edge(sub.name, supervisor)
     builder.add_edge(START, supervisor)
     return builder

@@ -510,7 +510,9 @@ def draw(
         compiled = load_builder(graph).compile()
     except TierflowError as exc:
         _fail(exc)
-    drawable = compiled.get_graph(xray=1)
+    from tierflow.runview import drawable as picture
+
+    drawable = picture(compiled)
     if png is None:
         typer.echo(drawable.draw_mermaid())
         return

@@ -14,7 +14,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,8 +188,8 @@ class Runner:
         async with self._registry() as (saver, registry):
             info = await self._known(registry, thread_id)
             compiled = load_builder(info["graph"]).compile(checkpointer=saver)
-            snap = await compiled.aget_state(_config(thread_id), subgraphs=True)
-            return _result(thread_id, info["graph"], snap)
+            snap = await compiled.aget_state(_config(thread_id))
+            return _result(thread_id, info["graph"], snap, await _pending_usage(saver, snap))
 
     async def history(self, thread_id: str) -> list[Any]:
         """Every checkpoint of a thread, newest first (for time travel)."""
@@ -224,31 +224,41 @@ class Runner:
                 for node in chunk:
                     if node != "__interrupt__":
                         on_event({"event": "node_done", "node": node, "namespace": list(_ns)})
-        snap = await compiled.aget_state(config, subgraphs=True)
-        return _result(thread_id, graph, snap)
+        snap = await compiled.aget_state(config)
+        return _result(thread_id, graph, snap, await _pending_usage(saver, snap))
 
 
 def _config(thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
 
 
-def _nested_usage(snap: Any) -> list[dict[str, Any]]:
-    """Usage records still inside paused subgraphs (a subagent waiting on a human)."""
+async def _pending_usage(saver: BaseCheckpointSaver, snap: Any) -> list[dict[str, Any]]:
+    """Usage records in the writes of a step that has not finished (a task waits on a human).
+
+    A subagent task's finished phases, and tasks that finished beside the paused one, are
+    checkpointed as pending writes until the step completes; reports include what they spent.
+    """
+    saved = await saver.aget_tuple(snap.config) if getattr(snap, "config", None) else None
     out: list[dict[str, Any]] = []
-    for task in getattr(snap, "tasks", ()) or ():
-        sub = getattr(task, "state", None)
-        if sub is not None and hasattr(sub, "values"):
-            out += list((sub.values or {}).get("usage") or [])
-            out += _nested_usage(sub)
+    for _task_id, channel, value in (saved.pending_writes if saved else None) or ():
+        if channel == "usage" and isinstance(value, list):
+            out += value
+        elif channel == "__return__" and isinstance(value, dict):  # a subagent phase's result
+            out += list(value.get("usage") or [])
     return out
 
 
-def _result(thread_id: str, graph: str, snap: Any) -> RunResult:
+def _result(
+    thread_id: str, graph: str, snap: Any, pending: Sequence[dict[str, Any]] = ()
+) -> RunResult:
     interrupts = [Interrupt(i.id, i.value) for i in getattr(snap, "interrupts", ()) or ()]
     values = dict(snap.values or {})
-    # Records of subagents paused mid-task live in their subgraph's checkpoint until the task
-    # ends; include them so reports show everything spent so far.
     usage = list(values.get("usage") or [])
     seen = {r["id"] for r in usage}
-    values["usage"] = usage + [r for r in _nested_usage(snap) if r["id"] not in seen]
+    # Records of a step still waiting (see _pending_usage), once each.
+    for rec in pending:
+        if rec["id"] not in seen:
+            seen.add(rec["id"])
+            usage.append(rec)
+    values["usage"] = usage
     return RunResult(thread_id, graph, values, interrupts)

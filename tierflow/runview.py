@@ -226,19 +226,54 @@ def _path_taken(nodes: Sequence[str], records: Sequence[UsageRecord]) -> dict[st
     return out
 
 
+def drawable(compiled: Any) -> Any:
+    """A compiled graph's picture (``get_graph(xray=1)``), each subagent's phases drawn inside it.
+
+    A subagent task is one node that runs its phases as LangGraph tasks, which LangGraph
+    does not draw; they appear here as ``name:step``, ``name:tools``, ``name:escalate``.
+    """
+    from langchain_core.runnables.graph import Graph
+
+    from tierflow.nodes.subagent import PHASE_EDGES, SUBAGENT_NODE
+
+    graph = compiled.get_graph(xray=1)
+    subs = {
+        n.id for n in graph.nodes.values()
+        if all((n.metadata or {}).get(k) == v for k, v in SUBAGENT_NODE.items())
+    }  # fmt: skip
+    if not subs:
+        return graph
+    phases = list(dict.fromkeys(p for edge in PHASE_EDGES for p in edge[:2] if p))
+    ends = [a for a, b, _ in PHASE_EDGES if not b]
+    out, by_id = Graph(), {}
+    for n in graph.nodes.values():
+        for node_id in [f"{n.id}:{p}" for p in phases] if n.id in subs else [n.id]:
+            by_id[node_id] = out.add_node(n.data if n.id not in subs else None, node_id)
+    for a, b, conditional in PHASE_EDGES:
+        for sub in subs:
+            if a and b:
+                out.add_edge(by_id[f"{sub}:{a}"], by_id[f"{sub}:{b}"], conditional=conditional)
+    for e in graph.edges:
+        sources = [f"{e.source}:{p}" for p in ends] if e.source in subs else [e.source]
+        target = f"{e.target}:{PHASE_EDGES[0][1]}" if e.target in subs else e.target
+        for source in sources:
+            out.add_edge(by_id[source], by_id[target], e.data, e.conditional or e.source in subs)
+    return out
+
+
 def _graph_section(name: str, records: Sequence[UsageRecord] = ()) -> str:
     try:
         from tierflow.registry import load_builder
 
-        drawable = load_builder(name).compile().get_graph(xray=1)
-        mermaid = drawable.draw_mermaid()
+        drawable_graph = drawable(load_builder(name).compile())
+        mermaid = drawable_graph.draw_mermaid()
     except Exception as exc:  # noqa: BLE001 - a view of a run must not fail on its picture
         return f"<p class='muted'>graph picture unavailable: {_e(exc)}</p>"
     try:
-        nodes = list(drawable.nodes)
+        nodes = list(drawable_graph.nodes)
         picture = graph_svg(
             nodes,
-            [(e.source, e.target, e.conditional) for e in drawable.edges],
+            [(e.source, e.target, e.conditional) for e in drawable_graph.edges],
             _path_taken(nodes, records),
         )
     except Exception:  # noqa: BLE001

@@ -521,6 +521,37 @@ async def test_human_edit_finishes_the_run(scripted, make_ctx, thread, qa_root) 
     assert out["results"]["t1.1-search"]["output"] == RETRY_FOUND
 
 
+async def test_a_task_paused_on_a_human_resumes_from_sqlite_without_paying_twice(
+    scripted, make_ctx, qa_root, tmp_path
+) -> None:
+    """Its finished phases are checkpointed writes: shown while it waits, replayed on resume."""
+    from tierflow.runner import Runner
+
+    models = escalation_models(scripted, [decide(done=True), answer()])
+    ctx = make_ctx(models)
+    inputs = {"request": REQUEST, "env": {"root": str(qa_root)}}
+    first = await Runner(tmp_path, context=ctx).run("codebase_qa", inputs, thread_id="t")
+    (intr,) = first.interrupts
+    assert intr.value["task_id"] == "t1.2-search" and "t1.2-search" not in first.values["results"]
+    made = sum(len(m.requests) for m in models.values())
+    # Every request made so far is reported, including the paused task's four (two tiers x
+    # invalid twice), although its result is not in the state yet.
+    waiting = await Runner(tmp_path, context=ctx).state("t")
+    assert len({r["id"] for r in waiting.values["usage"]}) == len(waiting.values["usage"]) == made
+    assert sum(r["task_id"] == "t1.2-search" for r in waiting.values["usage"]) == 4
+
+    done = await Runner(tmp_path, context=ctx).resume(
+        "t", {intr.id: {"action": "edit", "value": BUDGET_FOUND}}
+    )
+
+    assert done.values["status"] == "answered"
+    usage = done.values["usage"]
+    # Two more requests (decide, answer), none repeated; each record is in the state once.
+    assert sum(len(m.requests) for m in models.values()) == made + 2 == len(usage)
+    assert len({r["id"] for r in usage}) == len(usage)
+    assert done.values["results"]["t1.2-search"]["tier"] == "human"
+
+
 async def test_invalid_edit_is_asked_again_with_a_clear_message(
     scripted, make_ctx, thread, qa_root
 ) -> None:
