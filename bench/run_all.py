@@ -20,6 +20,8 @@ def main() -> int:
     p.add_argument("--no-postgres", action="store_true", help="overhead without PostgreSQL")
     p.add_argument("--json-dir", help="write <bench>.json files here")
     args = p.parse_args()
+    if args.json_dir:
+        Path(args.json_dir).mkdir(parents=True, exist_ok=True)
     rc = 0
     for name in ("overhead", "fanout", "scale"):
         cmd = [sys.executable, str(HERE / f"{name}.py")]

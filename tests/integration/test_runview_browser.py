@@ -101,7 +101,8 @@ def test_dom_after_scripts_shows_totals_and_charts(
         assert f'<svg id="{chart}"' in dom
         for tier in ("mini", "flagship"):
             assert re.search(rf'<g class="bar" id="{chart}-{tier}"', dom)
-    assert dom.count('class="node') >= 15  # the graph picture with the subgraphs drawn in
+    # The graph picture: 5 nodes, and each subagent's 3 phases drawn inside it.
+    assert dom.count('class="node') == 5 + 2 * 3
     # The path taken, and the Gantt: one bar per recorded call, in the rendered DOM.
     assert dom.count('class="node ran"') == 5
     assert len(re.findall(r'<rect class="call" data-call="\d+"', dom)) == 6
