@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from glob import glob
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from langgraph.types import RetryPolicy
+
+from tierflow.testing import postgres_server, scratch_checkpointer
 
 __all__ = [
     "RETRY",
@@ -30,7 +26,6 @@ __all__ = [
     "run_bench",
     "postgres_server",
     "saver",
-    "setup_postgres",
 ]
 
 RETRY = RetryPolicy(initial_interval=0, jitter=False, max_attempts=1)
@@ -106,95 +101,9 @@ def write_json(path: str | None, data: Any) -> None:
         print(f"\nwrote {path}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    # initdb refuses to run as root: drop to the postgres user when we are root.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a throwaway PostgreSQL on a free loopback port; stop it (pg_ctl, then PID) at exit.
-
-    Yields the connection URL. Needs the Debian ``postgresql`` package.
-    """
-    bins = sorted(glob("/usr/lib/postgresql/*/bin"))
-    if not bins:
-        raise RuntimeError("no PostgreSQL under /usr/lib/postgresql/*/bin; use --no-postgres")
-    pgbin = bins[-1]
-    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    data, port = root / "data", _free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    started = False
-    try:
-        _pg([f"{pgbin}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--no-locale"])  # fmt: skip
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=on"
-        _pg([f"{pgbin}/pg_ctl", "-D", str(data), "-l", str(root / "log"), "-o", opts, "-w",
-             "start"])  # fmt: skip
-        started = True
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        if started:
-            _stop_postgres(pgbin, data)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _pg(cmd: list[str]) -> None:
-    subprocess.run(_as_postgres(cmd), check=True, capture_output=True, timeout=120)
-
-
-def _stop_postgres(pgbin: str, data: Path) -> None:
-    pid_file = data / "postmaster.pid"
-    pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
-    try:
-        _pg([f"{pgbin}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"])
-    except (subprocess.SubprocessError, OSError):
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 15)
-
-
 def saver(kind: str, workdir: Path, pg_url: str | None) -> Callable[[], Any]:
     """Factory of async context managers yielding a fresh checkpointer of ``kind``.
 
-    ``memory``: InMemorySaver; ``sqlite``: AsyncSqliteSaver on a new file in ``workdir``;
-    ``postgres``: AsyncPostgresSaver on ``pg_url`` (tables set up by :func:`setup_postgres`).
+    See :func:`tierflow.testing.scratch_checkpointer` (PostgreSQL: :func:`postgres_server`).
     """
-
-    @contextlib.asynccontextmanager
-    async def make() -> AsyncIterator[Any]:
-        if kind == "memory":
-            from langgraph.checkpoint.memory import InMemorySaver
-
-            yield InMemorySaver()
-        elif kind == "sqlite":
-            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-            path = workdir / f"ckpt-{uuid.uuid4().hex}.sqlite"
-            async with AsyncSqliteSaver.from_conn_string(str(path)) as cp:
-                yield cp
-        elif kind == "postgres":
-            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-
-            assert pg_url is not None
-            async with AsyncPostgresSaver.from_conn_string(pg_url) as cp:
-                yield cp
-        else:
-            raise ValueError(f"unknown checkpointer {kind!r}: use memory, sqlite or postgres")
-
-    return make
-
-
-async def setup_postgres(pg_url: str) -> None:
-    """Create the checkpoint tables once."""
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-
-    async with AsyncPostgresSaver.from_conn_string(pg_url) as cp:
-        await cp.setup()
+    return lambda: scratch_checkpointer(kind, workdir, pg_url)

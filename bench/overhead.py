@@ -32,7 +32,6 @@ from _common import (
     rotated,
     run_bench,
     saver,
-    setup_postgres,
     summary,
     table,
 )
@@ -124,7 +123,6 @@ async def main_async(args: Any) -> dict[str, Any]:
             results[kind] = await bench_checkpointer(kind, Path(tmp), None, args)
         if not args.no_postgres:
             with postgres_server() as url:
-                await setup_postgres(url)
                 results["postgres"] = await bench_checkpointer("postgres", Path(tmp), url, args)
     return results
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,13 @@ from langgraph.types import RetryPolicy
 
 from tierflow.breaker import BREAKERS
 from tierflow.runtime import RunContext
-from tierflow.testing import ScriptedChatModel
+from tierflow.testing import (
+    CHECKPOINTER_KINDS,
+    ScriptedChatModel,
+    postgres_bin,
+    postgres_server,
+    scratch_checkpointer,
+)
 
 LADDER = ("nano", "mini", "flagship")
 
@@ -43,6 +49,25 @@ def _closed_breakers() -> Iterator[None]:
     BREAKERS.reset()
     yield
     BREAKERS.reset()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One throwaway PostgreSQL server for the test session (checkpoint tables set up)."""
+    if postgres_bin() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL server binaries missing: apt-get install -y postgresql")
+        pytest.skip("PostgreSQL server not installed (apt-get install -y postgresql)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=CHECKPOINTER_KINDS)
+async def saver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """A fresh checkpointer: a test that takes it runs on memory, SQLite and PostgreSQL."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    async with scratch_checkpointer(request.param, tmp_path, url) as checkpointer:
+        yield checkpointer
 
 
 @pytest.fixture

@@ -50,9 +50,9 @@ def cfg(thread: str | None = None) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
 
 
-async def test_random_budgets_never_overspend_and_always_make_progress() -> None:
+async def test_random_budgets_never_overspend_and_always_make_progress(saver) -> None:
     rng = random.Random(7)
-    graph = triage.build().compile(checkpointer=InMemorySaver())
+    graph = triage.build().compile(checkpointer=saver)
     models = worst_case_models("triage")
     seen_exhausted = seen_done = 0
     for _ in range(40):
@@ -70,8 +70,8 @@ async def test_random_budgets_never_overspend_and_always_make_progress() -> None
     assert seen_exhausted and seen_done  # the range covers both outcomes
 
 
-async def test_unattended_budget_stop_ends_budget_exhausted_with_the_finished_work() -> None:
-    graph = triage.build().compile(checkpointer=InMemorySaver())
+async def test_unattended_budget_stop_ends_budget_exhausted_with_the_finished_work(saver) -> None:
+    graph = triage.build().compile(checkpointer=saver)
     out = await graph.ainvoke(
         {"tickets": tickets(3), "budget_usd": 0.002},
         cfg(),
@@ -87,9 +87,10 @@ async def test_unattended_budget_stop_ends_budget_exhausted_with_the_finished_wo
 
 
 async def test_unattended_supervisor_answers_from_finished_work_or_ends_exhausted(
+    saver,
     tmp_path: Any,
 ) -> None:
-    graph = codebase_qa.build().compile(checkpointer=InMemorySaver())
+    graph = codebase_qa.build().compile(checkpointer=saver)
     models = worst_case_models("codebase_qa")
     item = load_items("codebase_qa", limit=1)[0]
     from tierflow.evals._suites import langgraph_root
@@ -102,8 +103,8 @@ async def test_unattended_supervisor_answers_from_finished_work_or_ends_exhauste
     assert spent_usd(out["usage"]) <= 0.004
 
 
-async def test_a_reused_thread_starts_a_new_budget_for_a_new_run() -> None:
-    graph = triage.build().compile(checkpointer=InMemorySaver())
+async def test_a_reused_thread_starts_a_new_budget_for_a_new_run(saver) -> None:
+    graph = triage.build().compile(checkpointer=saver)
     models, thread = models_for("triage", accuracy=PERFECT), uuid.uuid4().hex
     budget = 0.0025  # one run costs ~$0.0015: a second would not fit if spend carried over
     first = await graph.ainvoke(
@@ -123,8 +124,8 @@ async def test_a_reused_thread_starts_a_new_budget_for_a_new_run() -> None:
     assert spent_usd(mine) == pytest.approx(run_cost)
 
 
-async def test_parallel_runs_in_one_process_keep_their_own_ledgers() -> None:
-    graph = triage.build().compile(checkpointer=InMemorySaver())
+async def test_parallel_runs_in_one_process_keep_their_own_ledgers(saver) -> None:
+    graph = triage.build().compile(checkpointer=saver)
     models = models_for("triage", accuracy=PERFECT)
 
     async def one(thread: str | None) -> dict[str, Any]:
@@ -268,10 +269,10 @@ async def test_tasks_write_only_their_input_and_what_flows_back() -> None:
     assert len(phases) == len(sends) == len([r for r in out["usage"] if r["subagent"]])
 
 
-async def test_a_new_request_on_a_used_supervisor_thread_is_a_fresh_run() -> None:
+async def test_a_new_request_on_a_used_supervisor_thread_is_a_fresh_run(saver) -> None:
     from tierflow.evals._suites import langgraph_root
 
-    graph = codebase_qa.build().compile(checkpointer=InMemorySaver())
+    graph = codebase_qa.build().compile(checkpointer=saver)
     models, config = models_for("codebase_qa", accuracy=PERFECT), cfg()
     first_item, second_item = load_items("codebase_qa", limit=2)
     env = {"root": str(langgraph_root())}

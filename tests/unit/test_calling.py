@@ -10,7 +10,6 @@ import httpx
 import openai
 import pytest
 from langchain_core.messages import HumanMessage
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import BaseModel
 
@@ -184,18 +183,20 @@ def finish(category: str) -> Any:
     return tool_reply("finish", {"category": category}, usage=(50, 5))
 
 
-async def run_classify(ctx: Any, thread: Any) -> dict[str, Any]:
-    graph = build_subagent(CLASSIFY).compile(checkpointer=InMemorySaver())
+async def run_classify(ctx: Any, thread: Any, *, saver: Any) -> dict[str, Any]:
+    graph = build_subagent(CLASSIFY).compile(checkpointer=saver)
     return await graph.ainvoke(
         subagent_input("t1", Ticket(text="refund please"), {"run_id": "r"}), thread(), context=ctx
     )
 
 
-async def test_persistent_transient_on_nano_escalates_to_mini(scripted, make_ctx, thread) -> None:
+async def test_persistent_transient_on_nano_escalates_to_mini(
+    saver, scripted, make_ctx, thread
+) -> None:
     nano = scripted("nano", [TransientError("down")] * 3)
     mini = scripted("mini", [finish("billing")])
 
-    out = await run_classify(make_ctx({"nano": nano, "mini": mini}), thread)
+    out = await run_classify(make_ctx({"nano": nano, "mini": mini}), thread, saver=saver)
 
     result = out["results"]["t1"]
     assert (result["status"], result["tier"], result["output"]) == (
@@ -216,12 +217,12 @@ async def test_persistent_transient_on_nano_escalates_to_mini(scripted, make_ctx
 
 
 async def test_escalated_tier_still_sees_the_task_after_an_error(
-    scripted, make_ctx, thread
+    saver, scripted, make_ctx, thread
 ) -> None:
     nano = scripted("nano", [TransientError("down")] * 3)
     mini = scripted("mini", [finish("billing")])
 
-    await run_classify(make_ctx({"nano": nano, "mini": mini}), thread)
+    await run_classify(make_ctx({"nano": nano, "mini": mini}), thread, saver=saver)
 
     assert "refund please" in "\n".join(str(m.content) for m in mini.requests[0].messages)
 
@@ -359,8 +360,10 @@ ANSWER = tool_reply(
 )
 
 
-async def start(flag: Any, mini: Any, make_ctx: Any, thread: Any, root: Path, budget: float):
-    graph = build().compile(checkpointer=InMemorySaver())
+async def start(
+    flag: Any, mini: Any, make_ctx: Any, thread: Any, root: Path, budget: float, *, saver: Any
+):
+    graph = build().compile(checkpointer=saver)
     ctx, cfg = make_ctx({"flagship": flag, "mini": mini}, profile="openai"), thread()
     inp = {
         "request": "Where is RetryPolicy defined?",
@@ -377,10 +380,12 @@ def budget_interrupt(out: dict[str, Any]) -> dict[str, Any]:
     return intr.value
 
 
-async def test_budget_interrupts_before_the_call(scripted, make_ctx, thread, qa_root) -> None:
+async def test_budget_interrupts_before_the_call(
+    saver, scripted, make_ctx, thread, qa_root
+) -> None:
     flag, mini = budget_models(scripted)
 
-    *_, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
+    *_, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET, saver=saver)
 
     gate = budget_interrupt(out)
     assert len(flag.requests) == 1  # the second supervisor call was never made
@@ -393,9 +398,9 @@ async def test_budget_interrupts_before_the_call(scripted, make_ctx, thread, qa_
     assert gate["remaining_usd"] == pytest.approx(BUDGET - gate["spent_usd"], abs=1e-9)
 
 
-async def test_budget_raise_continues(scripted, make_ctx, thread, qa_root) -> None:
+async def test_budget_raise_continues(saver, scripted, make_ctx, thread, qa_root) -> None:
     flag, mini = budget_models(scripted, second=[DONE, ANSWER])
-    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
+    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET, saver=saver)
     budget_interrupt(out)
 
     out = await graph.ainvoke(
@@ -409,10 +414,10 @@ async def test_budget_raise_continues(scripted, make_ctx, thread, qa_root) -> No
 
 
 async def test_budget_stop_ends_without_another_request(
-    scripted, make_ctx, thread, qa_root
+    saver, scripted, make_ctx, thread, qa_root
 ) -> None:
     flag, mini = budget_models(scripted)
-    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
+    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET, saver=saver)
     budget_interrupt(out)
 
     out = await graph.ainvoke(Command(resume={"action": "stop"}), cfg, context=ctx)
@@ -424,9 +429,11 @@ async def test_budget_stop_ends_without_another_request(
     assert (await graph.aget_state(cfg)).next == ()
 
 
-async def test_budget_cheaper_moves_the_call_down(scripted, make_ctx, thread, qa_root) -> None:
+async def test_budget_cheaper_moves_the_call_down(
+    saver, scripted, make_ctx, thread, qa_root
+) -> None:
     flag, mini = budget_models(scripted, mini_extra=[DONE, ANSWER])
-    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
+    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET, saver=saver)
     budget_interrupt(out)
 
     out = await graph.ainvoke(Command(resume={"action": "cheaper"}), cfg, context=ctx)
@@ -450,10 +457,10 @@ async def test_budget_cheaper_moves_the_call_down(scripted, make_ctx, thread, qa
     ],
 )
 async def test_budget_resume_must_be_an_option(
-    resume, message, scripted, make_ctx, thread, qa_root
+    saver, resume, message, scripted, make_ctx, thread, qa_root
 ) -> None:
     flag, mini = budget_models(scripted)
-    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
+    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET, saver=saver)
     assert budget_interrupt(out)["error"] is None
 
     out = await graph.ainvoke(Command(resume=resume), cfg, context=ctx)
@@ -465,10 +472,10 @@ async def test_budget_resume_must_be_an_option(
 
 
 async def test_budget_resume_after_an_invalid_value_works(
-    scripted, make_ctx, thread, qa_root
+    saver, scripted, make_ctx, thread, qa_root
 ) -> None:
     flag, mini = budget_models(scripted, second=[DONE, ANSWER])
-    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET)
+    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, BUDGET, saver=saver)
     budget_interrupt(out)
     out = await graph.ainvoke(Command(resume={"action": "raise"}), cfg, context=ctx)
     assert budget_interrupt(out)["error"]
@@ -486,7 +493,7 @@ SUBAGENT_BUDGET = 0.0635
 
 
 async def test_budget_stop_in_a_subagent_stops_its_task(
-    scripted, make_ctx, thread, qa_root
+    saver, scripted, make_ctx, thread, qa_root
 ) -> None:
     flag = scripted(
         "flag",
@@ -503,7 +510,9 @@ async def test_budget_stop_in_a_subagent_stops_its_task(
         ],
     )
     mini = scripted("mini", [])
-    graph, ctx, cfg, out = await start(flag, mini, make_ctx, thread, qa_root, SUBAGENT_BUDGET)
+    graph, ctx, cfg, out = await start(
+        flag, mini, make_ctx, thread, qa_root, SUBAGENT_BUDGET, saver=saver
+    )
     gate = budget_interrupt(out)
     assert (gate["node"], gate["subagent"], gate["tier"]) == ("search", "search", "mini")
 
@@ -515,7 +524,7 @@ async def test_budget_stop_in_a_subagent_stops_its_task(
 
 
 async def test_budget_stop_in_a_subagent_marks_the_run_stopped(
-    scripted, make_ctx, thread, qa_root
+    saver, scripted, make_ctx, thread, qa_root
 ) -> None:
     flag = scripted(
         "flag",
@@ -532,7 +541,7 @@ async def test_budget_stop_in_a_subagent_marks_the_run_stopped(
         ],
     )
     graph, ctx, cfg, out = await start(
-        flag, scripted("mini"), make_ctx, thread, qa_root, SUBAGENT_BUDGET
+        flag, scripted("mini"), make_ctx, thread, qa_root, SUBAGENT_BUDGET, saver=saver
     )
     budget_interrupt(out)
 

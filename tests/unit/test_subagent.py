@@ -314,18 +314,18 @@ async def test_without_human_fallback_the_task_fails(scripted, make_ctx, thread)
 
 
 async def failing_to_human(
-    scripted: Any, make_ctx: Any, thread: Any, flagship_extra: list[Any] = ()
+    scripted: Any, make_ctx: Any, thread: Any, flagship_extra: list[Any] = (), *, saver: Any
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     models = {t: scripted(t, [ValueError(f"{t} down")]) for t in ("nano", "mini")}
     models["flagship"] = scripted("flagship", [ValueError("flagship down"), *flagship_extra])
-    graph = build_subagent(spec()).compile(checkpointer=InMemorySaver())
+    graph = build_subagent(spec()).compile(checkpointer=saver)
     ctx, cfg = make_ctx(models), thread()
     out = await graph.ainvoke(subagent_input("t1", Ticket(text="refund"), {}), cfg, context=ctx)
     return graph, ctx, cfg, out
 
 
-async def test_after_the_top_tier_a_human_is_asked(scripted, make_ctx, thread) -> None:
-    *_, out = await failing_to_human(scripted, make_ctx, thread)
+async def test_after_the_top_tier_a_human_is_asked(saver, scripted, make_ctx, thread) -> None:
+    *_, out = await failing_to_human(scripted, make_ctx, thread, saver=saver)
 
     (intr,) = out["__interrupt__"]
     assert intr.value["kind"] == "escalation"
@@ -339,8 +339,8 @@ async def test_after_the_top_tier_a_human_is_asked(scripted, make_ctx, thread) -
     assert intr.value["result_schema"]["required"] == ["category"]
 
 
-async def test_human_reject_fails_the_task(scripted, make_ctx, thread) -> None:
-    graph, ctx, cfg, _ = await failing_to_human(scripted, make_ctx, thread)
+async def test_human_reject_fails_the_task(saver, scripted, make_ctx, thread) -> None:
+    graph, ctx, cfg, _ = await failing_to_human(scripted, make_ctx, thread, saver=saver)
 
     out = await graph.ainvoke(
         Command(resume={"action": "reject", "note": "not needed"}), cfg, context=ctx
@@ -351,9 +351,13 @@ async def test_human_reject_fails_the_task(scripted, make_ctx, thread) -> None:
     assert result["escalations"][-1]["decision"] == "reject"
 
 
-async def test_human_approve_retries_the_top_tier(scripted, make_ctx, thread) -> None:
+async def test_human_approve_retries_the_top_tier(saver, scripted, make_ctx, thread) -> None:
     graph, ctx, cfg, _ = await failing_to_human(
-        scripted, make_ctx, thread, flagship_extra=[act("finish", result={"category": "billing"})]
+        scripted,
+        make_ctx,
+        thread,
+        flagship_extra=[act("finish", result={"category": "billing"})],
+        saver=saver,
     )
 
     out = await graph.ainvoke(Command(resume="approve"), cfg, context=ctx)
@@ -366,8 +370,8 @@ async def test_human_approve_retries_the_top_tier(scripted, make_ctx, thread) ->
     )
 
 
-async def test_human_edit_supplies_the_result(scripted, make_ctx, thread) -> None:
-    graph, ctx, cfg, _ = await failing_to_human(scripted, make_ctx, thread)
+async def test_human_edit_supplies_the_result(saver, scripted, make_ctx, thread) -> None:
+    graph, ctx, cfg, _ = await failing_to_human(scripted, make_ctx, thread, saver=saver)
 
     out = await graph.ainvoke(
         Command(resume={"action": "edit", "value": {"category": "refunds"}}), cfg, context=ctx

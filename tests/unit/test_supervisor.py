@@ -60,9 +60,10 @@ async def run_qa(
     root: Path,
     graph: Any = None,
     request: str = REQUEST,
+    saver: Any = None,
     **ctx_kwargs: Any,
 ) -> tuple[Any, Any, dict[str, Any]]:
-    graph = graph or build().compile(checkpointer=InMemorySaver())
+    graph = graph or build().compile(checkpointer=saver or InMemorySaver())
     ctx = make_ctx(models, **ctx_kwargs)
     out = await graph.ainvoke({"request": request, "env": {"root": str(root)}}, cfg, context=ctx)
     return graph, ctx, out
@@ -483,11 +484,13 @@ def escalation_models(scripted: Any, flag_tail: list[Any] = ()) -> dict[str, Any
     return {"flagship": flag, "mini": mini}
 
 
-async def test_escalation_to_human_keeps_finished_task(scripted, make_ctx, thread, qa_root) -> None:
+async def test_escalation_to_human_keeps_finished_task(
+    saver, scripted, make_ctx, thread, qa_root
+) -> None:
     models = escalation_models(scripted)
     cfg = thread()
 
-    graph, _, out = await run_qa(models, make_ctx, cfg, qa_root)
+    graph, _, out = await run_qa(models, make_ctx, cfg, qa_root, saver=saver)
 
     (intr,) = out["__interrupt__"]
     assert intr.value["kind"] == "escalation"
@@ -499,10 +502,10 @@ async def test_escalation_to_human_keeps_finished_task(scripted, make_ctx, threa
     assert results["t1.1-search"]["output"] == RETRY_FOUND
 
 
-async def test_human_edit_finishes_the_run(scripted, make_ctx, thread, qa_root) -> None:
+async def test_human_edit_finishes_the_run(saver, scripted, make_ctx, thread, qa_root) -> None:
     models = escalation_models(scripted, [decide(done=True), answer()])
     cfg = thread()
-    graph, ctx, _ = await run_qa(models, make_ctx, cfg, qa_root)
+    graph, ctx, _ = await run_qa(models, make_ctx, cfg, qa_root, saver=saver)
     mini_calls = len(models["mini"].requests)
 
     out = await graph.ainvoke(
@@ -553,10 +556,10 @@ async def test_a_task_paused_on_a_human_resumes_from_sqlite_without_paying_twice
 
 
 async def test_invalid_edit_is_asked_again_with_a_clear_message(
-    scripted, make_ctx, thread, qa_root
+    saver, scripted, make_ctx, thread, qa_root
 ) -> None:
     cfg = thread()
-    graph, ctx, _ = await run_qa(escalation_models(scripted), make_ctx, cfg, qa_root)
+    graph, ctx, _ = await run_qa(escalation_models(scripted), make_ctx, cfg, qa_root, saver=saver)
 
     out = await graph.ainvoke(
         Command(resume={"action": "edit", "value": {"findings": []}}), cfg, context=ctx
@@ -731,14 +734,13 @@ def test_the_run_context_is_plain_data_studio_and_the_sdk_can_send() -> None:
         RunContext(budget_usd=0)
 
 
-async def test_a_context_budget_applies_when_the_input_sets_none(scripted, make_ctx) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
+async def test_a_context_budget_applies_when_the_input_sets_none(saver, scripted, make_ctx) -> None:
 
     from tests.unit.test_budget_runs import tickets
     from tierflow.graphs.triage import build
 
     ctx = make_ctx({}, profile="openai", budget_usd=1e-7)
-    graph = build().compile(checkpointer=InMemorySaver())
+    graph = build().compile(checkpointer=saver)
     out = await graph.ainvoke(
         {"tickets": tickets(1)}, {"configurable": {"thread_id": "ctx-budget"}}, context=ctx
     )
@@ -763,7 +765,7 @@ async def test_a_context_budget_applies_when_the_input_sets_none(scripted, make_
     ],
 )  # fmt: skip
 async def test_a_declared_approval_step_speaks_langchains_hitl_shape(
-    scripted, make_ctx, thread, qa_root, resume, status, line
+    saver, scripted, make_ctx, thread, qa_root, resume, status, line
 ) -> None:
     """Supervisor(review="always"): every answer waits for a human, no outer graph needed."""
     import dataclasses
@@ -776,7 +778,7 @@ async def test_a_declared_approval_step_speaks_langchains_hitl_shape(
     )
     mini = scripted("mini", [finish(RETRY_FOUND)])
     spec = dataclasses.replace(SUPERVISOR, review="always")
-    graph = build_supervisor_graph(spec).compile(checkpointer=InMemorySaver())
+    graph = build_supervisor_graph(spec).compile(checkpointer=saver)
     cfg = thread()
     _, ctx, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, cfg, qa_root, graph)
 
@@ -794,7 +796,7 @@ async def test_a_declared_approval_step_speaks_langchains_hitl_shape(
 
 
 async def test_a_declared_approval_is_skipped_when_there_is_no_answer(
-    scripted, make_ctx, thread, qa_root
+    saver, scripted, make_ctx, thread, qa_root
 ) -> None:
     import dataclasses
 
@@ -804,6 +806,6 @@ async def test_a_declared_approval_is_skipped_when_there_is_no_answer(
 
     flag = scripted("flag", [TransientError("down")] * 3)  # every attempt fails: no plan
     spec = dataclasses.replace(SUPERVISOR, review="always")
-    graph = build_supervisor_graph(spec).compile(checkpointer=InMemorySaver())
+    graph = build_supervisor_graph(spec).compile(checkpointer=saver)
     _, _, out = await run_qa({"flagship": flag}, make_ctx, thread(), qa_root, graph)
     assert out["status"] == "failed" and "__interrupt__" not in out

@@ -139,12 +139,12 @@ def assert_usage(state: dict[str, Any], models: dict[str, ScriptedChatModel]) ->
     )
 
 
-async def test_batch_routes_by_tier_and_reviews_each_draft() -> None:
+async def test_batch_routes_by_tier_and_reviews_each_draft(saver) -> None:
     nano = scripted("nano", *(finish("Ticket", i, LABELS[i]) for i in LABELS))
     mini = scripted("mini", *(finish("Ticket", i, FIELDS[i]) for i in FIELDS))
     flagship = scripted("flagship", *(finish("DraftTask", i, draft_of(i)) for i in DRAFTED))
     models = {"nano": nano, "mini": mini, "flagship": flagship}
-    g, cfg, ctx = build().compile(checkpointer=InMemorySaver()), thread(), context(models)
+    g, cfg, ctx = build().compile(checkpointer=saver), thread(), context(models)
 
     first = await g.ainvoke({"tickets": TICKETS[::-1], "budget_usd": None}, cfg, context=ctx)
 
@@ -197,14 +197,14 @@ async def test_batch_routes_by_tier_and_reviews_each_draft() -> None:
         model.assert_complete()
 
 
-async def test_hallucinated_order_id_escalates_extract_to_flagship() -> None:
+async def test_hallucinated_order_id_escalates_extract_to_flagship(saver) -> None:
     ticket = TICKETS[0]
     low = {"category": "billing", "urgency": "low", "complex": False}
     nano = scripted("nano", finish("Ticket", "t-001", low))
     mini = scripted("mini", finish("Ticket", "t-001", fields("t-001", "ORD-9999", 49.99)))
     flagship = scripted("flagship", finish("Ticket", "t-001", FIELDS["t-001"]))
     models = {"nano": nano, "mini": mini, "flagship": flagship}
-    g, cfg = build().compile(checkpointer=InMemorySaver()), thread()
+    g, cfg = build().compile(checkpointer=saver), thread()
 
     out = await g.ainvoke({"tickets": [ticket]}, cfg, context=context(models))
 
@@ -283,7 +283,7 @@ async def test_bad_ticket_is_refused_before_any_model_call(tickets: Any, match: 
     assert not any(m.requests for m in models.values())
 
 
-async def test_failed_extract_is_carried_and_other_tickets_finish() -> None:
+async def test_failed_extract_is_carried_and_other_tickets_finish(saver) -> None:
     boom = ValueError("400 bad request")  # not transient: escalates without retries
     nano = scripted("nano", *(finish("Ticket", i, LABELS[i]) for i in ("t-001", "t-003")))
     mini = scripted(
@@ -295,7 +295,7 @@ async def test_failed_extract_is_carried_and_other_tickets_finish() -> None:
         finish("DraftTask", "t-001", draft_of("t-001")),
     )
     models = {"nano": nano, "mini": mini, "flagship": flagship}
-    g, cfg, ctx = build().compile(checkpointer=InMemorySaver()), thread(), context(models)
+    g, cfg, ctx = build().compile(checkpointer=saver), thread(), context(models)
 
     await g.ainvoke({"tickets": [TICKETS[0], TICKETS[2]]}, cfg, context=ctx)
     waiting = await pending(g, cfg)
@@ -320,13 +320,13 @@ async def test_failed_extract_is_carried_and_other_tickets_finish() -> None:
         model.assert_complete()
 
 
-async def test_tier_escalated_after_an_error_still_sees_the_ticket() -> None:
+async def test_tier_escalated_after_an_error_still_sees_the_ticket(saver) -> None:
     low = {"category": "billing", "urgency": "low", "complex": False}
     nano = scripted("nano", finish("Ticket", "t-001", low))
     mini = scripted("mini", ValueError("400 bad request"))
     flagship = scripted("flagship", tool_reply("finish", FIELDS["t-001"]))
     models = {"nano": nano, "mini": mini, "flagship": flagship}
-    g = build().compile(checkpointer=InMemorySaver())
+    g = build().compile(checkpointer=saver)
 
     out = await g.ainvoke({"tickets": [TICKETS[0]]}, thread(), context=context(models))
 
@@ -347,11 +347,11 @@ async def test_tier_escalated_after_an_error_still_sees_the_ticket() -> None:
 TIGHT = 0.0009
 
 
-async def test_budget_stop_is_carried_as_stopped_and_keeps_finished_work() -> None:
+async def test_budget_stop_is_carried_as_stopped_and_keeps_finished_work(saver) -> None:
     # Priced profile: a nano call fits the budget, a mini call's worst case does not.
     nano = scripted("nano", *(finish("Ticket", i, LABELS[i]) for i in ("t-001", "t-002")))
     models = {"nano": nano, "mini": scripted("mini"), "flagship": scripted("flagship")}
-    g, cfg, ctx = build().compile(checkpointer=InMemorySaver()), thread(), context(models, "openai")
+    g, cfg, ctx = build().compile(checkpointer=saver), thread(), context(models, "openai")
 
     await g.ainvoke({"tickets": TICKETS[:2], "budget_usd": TIGHT}, cfg, context=ctx)
     waiting = await pending(g, cfg)
@@ -369,12 +369,12 @@ async def test_budget_stop_is_carried_as_stopped_and_keeps_finished_work() -> No
     nano.assert_complete()
 
 
-async def test_invalid_review_answers_are_asked_again_with_the_error() -> None:
+async def test_invalid_review_answers_are_asked_again_with_the_error(saver) -> None:
     nano = scripted("nano", finish("Ticket", "t-003", LABELS["t-003"]))
     mini = scripted("mini", finish("Ticket", "t-003", FIELDS["t-003"]))
     flagship = scripted("flagship", finish("DraftTask", "t-003", draft_of("t-003")))
     models = {"nano": nano, "mini": mini, "flagship": flagship}
-    g, cfg, ctx = build().compile(checkpointer=InMemorySaver()), thread(), context(models)
+    g, cfg, ctx = build().compile(checkpointer=saver), thread(), context(models)
     await g.ainvoke({"tickets": [TICKETS[2]]}, cfg, context=ctx)
     first = (await pending(g, cfg))[("draft_review", "t-003")]
     assert first.value["error"] is None
