@@ -109,6 +109,14 @@ CheckpointUrl = Annotated[
 Profile = Annotated[
     str | None, typer.Option(help="tier profile: local, openai, or one in tierflow.toml")
 ]
+Remote = Annotated[
+    str | None,
+    typer.Option(
+        help="URL of a LangGraph API server (langgraph dev, Aegra): run there, through the "
+        "official SDK; the server's tierflow.toml sets tiers and checkpoints",
+        envvar="TIERFLOW_REMOTE",
+    ),
+]
 
 
 # Exit codes of `run` and `resume`, so scripts can tell outcomes apart (bad input is 2).
@@ -276,7 +284,11 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
     from tierflow.report import print_usage, result_keys
 
     values = result.values
-    for key in result_keys(load_builder(result.graph)):
+    try:
+        keys = result_keys(load_builder(result.graph))
+    except TierflowError:  # a graph the remote server has and this project does not
+        keys = [k for k in values if k not in ("usage", "events", "status", "run_id")]
+    for key in keys:
         if values.get(key):
             console.rule(key)
             console.print_json(json.dumps(values[key], default=str))
@@ -328,6 +340,39 @@ def _runner(
     return Runner(data_dir or cfg.data_dir, checkpoint_url=url, context=ctx), cfg
 
 
+def _remote(
+    url: str, profile: str | None, policy: str, unattended: bool, on_budget: str | None
+) -> tuple[Any, TierConfig]:
+    """A runner for the server at ``url``; the policy flags travel as the run context."""
+    from tierflow.remote import RemoteRunner
+
+    context: dict[str, Any] = {"policy": policy}
+    if unattended:
+        context["unattended"] = True
+    if on_budget:
+        context["policy"] = {**dataclasses.asdict(_policy(policy, unattended, on_budget))}
+    # The local config only prices the printed tables; the server's own prices the records.
+    return RemoteRunner(url, context=context), _config_for(profile)
+
+
+def _thread_runner(
+    thread: str, data_dir: Path | None, checkpoint_url: str | None, remote: str | None
+) -> tuple[Any, TierConfig]:
+    """The runner that holds THREAD: the remote server, or the local checkpointer."""
+    import asyncio
+
+    from tierflow.runner import Runner
+
+    if remote:
+        from tierflow.remote import RemoteRunner
+
+        return RemoteRunner(remote), _config_for(None)
+    base_cfg = _config_for(None)
+    probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
+    profile = asyncio.run(probe.thread_info(thread)).get("profile")
+    return _runner(data_dir, checkpoint_url, profile)
+
+
 @app.command()
 def run(
     graph: Annotated[str, typer.Argument(help="graph name from langgraph.json")],
@@ -358,6 +403,7 @@ def run(
     ] = None,
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
+    remote: Remote = None,
 ) -> None:
     """Run GRAPH on INPUT with live progress, then print the result and the cost tables.
 
@@ -370,11 +416,15 @@ def run(
 
     try:
         chosen = _policy(policy, unattended, on_budget)
-        runner, cfg = _runner(data_dir, checkpoint_url, profile, chosen)
-        load_config(cfg.profile)  # fail early on missing keys
         inputs = parse_input(graph, input, root, budget_usd)
-        _ensure_local(cfg)
-        console.print(f"running [bold]{graph}[/bold] on profile [bold]{cfg.profile}[/bold]")
+        if remote:
+            runner, cfg = _remote(remote, profile, policy, unattended, on_budget)
+            console.print(f"running [bold]{graph}[/bold] on [bold]{remote}[/bold]")
+        else:
+            runner, cfg = _runner(data_dir, checkpoint_url, profile, chosen)
+            load_config(cfg.profile)  # fail early on missing keys
+            _ensure_local(cfg)
+            console.print(f"running [bold]{graph}[/bold] on profile [bold]{cfg.profile}[/bold]")
         result = asyncio.run(runner.run(graph, inputs, thread_id=thread, on_event=_on_event))
     except TierflowError as exc:
         _fail(exc)
@@ -415,22 +465,19 @@ def resume(
     answer_for: Annotated[list[str], typer.Option(help="ID=JSON answer for one interrupt")] = [],  # noqa: B006
     data_dir: DataDir = None,
     checkpoint_url: CheckpointUrl = None,
+    remote: Remote = None,
 ) -> None:
     """Continue THREAD after an interrupt, or after the process died."""
     import asyncio
 
-    from tierflow.runner import Runner
-
     try:
-        base_cfg = _config_for(None)
-        probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
-        profile = asyncio.run(probe.thread_info(thread)).get("profile")
-        runner, cfg = _runner(data_dir, checkpoint_url, profile)
+        runner, cfg = _thread_runner(thread, data_dir, checkpoint_url, remote)
         before = asyncio.run(runner.state(thread))
         answers = _answers(before, answer, answer_for)
         if before.interrupts and not answers:
             raise TierflowError("the thread is waiting for answers; pass --answer or --answer-for")
-        _ensure_local(cfg)
+        if not remote:
+            _ensure_local(cfg)
         result = asyncio.run(runner.resume(thread, answers or None, on_event=_on_event))
     except TierflowError as exc:
         _fail(exc)
@@ -448,23 +495,20 @@ def show(
     html: Annotated[
         Path | None, typer.Option(help="also write a self-contained HTML run view")
     ] = None,
+    remote: Remote = None,
 ) -> None:
     """Per-tier and per-node totals (requests, tokens, cost, p50/p95 latency, errors)."""
     import asyncio
 
-    from tierflow.runner import Runner
-
     if thread is None:
-        if html is None:
-            _fail(TierflowError("give a THREAD, or --html PATH for an index of every run"))
+        if html is None or remote:
+            _fail(
+                TierflowError("give a THREAD (an index of every run needs --html and no --remote)")
+            )
         _write_index(data_dir, checkpoint_url, html)
         return
     try:
-        base_cfg = _config_for(None)
-        probe = Runner(data_dir or base_cfg.data_dir, checkpoint_url=checkpoint_url)
-        runner, cfg = _runner(
-            data_dir, checkpoint_url, asyncio.run(probe.thread_info(thread)).get("profile")
-        )
+        runner, cfg = _thread_runner(thread, data_dir, checkpoint_url, remote)
         result = asyncio.run(runner.state(thread))
         if html is not None:
             from tierflow.runview import write_html

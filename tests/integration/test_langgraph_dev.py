@@ -34,12 +34,14 @@ from tests.integration.test_cli_local import (
     PRICES,
     REPO,
     TICKET_IDS,
+    Cli,
     answer_for,
     check_records,
     ci_env,
     ci_profile_toml,
     reference_tickets,
     served_model,
+    thread_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -197,6 +199,50 @@ async def test_codebase_qa_through_langgraph_dev_with_the_sdk(
     assert out["status"] == "answered" and "__interrupt__" not in out
     assert {r["tier"] for r in out["usage"]} == {"flagship"}
     assert out["budget_usd"] == 0.5
+
+
+def test_cli_runs_resumes_and_shows_a_thread_on_the_server_with_remote(
+    dev_standin: tuple[str, Any], tmp_path: Path
+) -> None:
+    """`tierflow run|resume|show --remote URL`: the run happens on the server, through the SDK."""
+    from tierflow.evals import SUITES
+    from tierflow.evals._suites import load_items
+
+    url, server = dev_standin
+    item = load_items("codebase_qa")[0]
+    work = tmp_path / "cwd"  # nothing local: no tierflow.toml, no checkpoints here
+    work.mkdir()
+    env = ci_env(tmp_path / "unused.toml", work / "data")
+    del env["TIERFLOW_CONFIG"], env["TIERFLOW_PROFILE"]  # the packaged profiles price the tables
+    cli = Cli(cwd=work, env=env, data_dir=work / "data")
+    before = server.requests
+    request = json.dumps(SUITES["codebase_qa"].make_input(item))
+
+    # A budget too small for the first call: the server's budget gate interrupts.
+    out = cli("run", "codebase_qa", request, "--budget-usd", "0.00001", "--remote", url, expect=3)
+    thread = thread_of(out)
+    assert "waiting for a human" in out and '"kind": "budget"' in out
+    assert server.requests == before
+    out = cli(
+        "resume", thread, "--answer", '{"action": "raise", "budget_usd": 0.5}', "--remote", url
+    )
+    assert "status: answered" in out, out
+    shown = cli("show", thread, "--remote", url)
+    assert "status: answered" in shown and f"thread: {thread}" in shown
+    assert not (work / "data").exists()  # nothing was checkpointed locally
+
+    # The thread is the server's: the SDK sees the same records the CLI printed.
+    from langgraph_sdk import get_sync_client
+
+    values = get_sync_client(url=url, api_key=None).threads.get_state(thread)["values"]
+    assert values["status"] == "answered"
+    assert len(values["usage"]) == server.requests - before
+    cli("show", "no-such-thread", "--remote", url, expect=2)
+    out = cli(
+        "run", "codebase_qa", "where?", "--root", str(tmp_path), "--remote", "http://127.0.0.1:9",
+        expect=2,
+    )  # fmt: skip
+    assert "no LangGraph server answers at http://127.0.0.1:9" in out
 
 
 def _tickets(*ids: str) -> list[dict[str, Any]]:
