@@ -671,7 +671,7 @@ def subagent_node(spec: Subagent) -> Callable[..., Any]:
             if update.get("usage"):
                 # A replayed phase made its requests before this process (or before the
                 # interrupt): count them in the run's ledger (by record id, so once).
-                ledger_for(view).absorb(update["usage"])
+                await ledger_for(view).aabsorb(update["usage"])
             view = _merged(view, update)
             goto = _next(view)
             if goto == END:

@@ -43,6 +43,7 @@ __all__ = [
     "plan_call",
     "run_id_of",
     "run_spent_usd",
+    "share_ledgers",
     "MIN_OUTPUT_TOKENS",
 ]
 
@@ -202,6 +203,22 @@ class Ledger:
         with self._lock:
             self.budget_usd = budget_usd
 
+    # The budget gate awaits these; a ledger kept in a database (tierflow.ledger_pg) overrides
+    # them, so its round trips never block the event loop.
+    async def areserve(
+        self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
+    ) -> Reservation | None:
+        """:meth:`reserve`, awaitable."""
+        return self.reserve(tier, messages, tools)
+
+    async def asettle(self, reservation: Reservation, record: Mapping[str, Any] | None) -> None:
+        """:meth:`settle`, awaitable."""
+        self.settle(reservation, record)
+
+    async def aabsorb(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """:meth:`absorb`, awaitable."""
+        self.absorb(records)
+
 
 _LEDGERS: OrderedDict[str, Ledger] = OrderedDict()
 _LEDGERS_LOCK = threading.Lock()
@@ -233,16 +250,43 @@ def _run_key(state: Mapping[str, Any]) -> str:
     return f"thread:{thread}"
 
 
+_SHARED_URL: str | None = None
+
+
+def share_ledgers(url: str | None) -> None:
+    """Keep every run's ledger in the PostgreSQL database at ``url`` (None: in this process).
+
+    Replicas (or processes) that run branches of one run then reserve and settle against one
+    row, in transactions, so together they cannot pass its budget (:mod:`tierflow.ledger_pg`).
+    The environment variable ``TIERFLOW_LEDGER_URL`` does the same for servers; the Runner
+    does it for a PostgreSQL ``checkpoint_url``.
+    """
+    global _SHARED_URL
+    _SHARED_URL = url
+
+
+def _shared_url() -> str | None:
+    import os
+
+    return _SHARED_URL or os.environ.get("TIERFLOW_LEDGER_URL") or None
+
+
 def _rebuild(state: Mapping[str, Any], run_key: str) -> Ledger:
     budget = budget_of(state)
     own = state.get("usage") or ()
     if "run" in state:
         # A subagent task: the run's spend when it was dispatched, plus its own records.
-        ledger = Ledger(budget, float(state["run"].get("spent_usd") or 0.0))
-        ledger.absorb(own)
-        return ledger
-    ledger = Ledger(budget)
-    ledger.absorb(r for r in own if r.get("run_id", run_key) == run_key)
+        spent, known = float(state["run"].get("spent_usd") or 0.0), list(own)
+    else:
+        spent, known = 0.0, [r for r in own if r.get("run_id", run_key) == run_key]
+    url = _shared_url()
+    if url:
+        from tierflow.ledger_pg import PostgresLedger
+
+        # What this state knows seeds the shared row only if no replica created it yet.
+        return PostgresLedger(url, run_key, budget, spent, known)
+    ledger = Ledger(budget, spent)
+    ledger.absorb(known)
     return ledger
 
 

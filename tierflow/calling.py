@@ -123,7 +123,7 @@ async def _budget_gate(
             return gate
         action = policy.budget_action()
         if action is not None:
-            return _unattended_step(engine, site, gate, action, ledger, messages, tools)
+            return await _unattended_step(engine, site, gate, action, ledger, messages, tools)
         decision = interrupt(_budget_question(engine, site, gate.tier, ledger, problem, spec))
         try:
             action, value = _parse_budget_decision(decision)
@@ -160,7 +160,9 @@ async def _reserve(
     In-flight requests usually cost far less than their reservations, so what is left is
     only known once they settle.
     """
-    while (reservation := ledger.reserve(spec, messages, tools)) is None and ledger.in_flight:
+    while (
+        reservation := await ledger.areserve(spec, messages, tools)
+    ) is None and ledger.in_flight:
         await asyncio.sleep(_SETTLE_POLL_S)
     return reservation
 
@@ -168,7 +170,7 @@ async def _reserve(
 _SETTLE_POLL_S = 0.01
 
 
-def _unattended_step(
+async def _unattended_step(
     engine: Engine,
     site: CallSite,
     gate: _Gate,
@@ -181,7 +183,7 @@ def _unattended_step(
     tier: str | None = gate.tier
     if action == BudgetAction.CHEAPER:
         while (tier := cheaper_tier(str(tier), engine.config)) is not None:
-            gate.reservation = ledger.reserve(engine.config.tier(tier), messages, tools)
+            gate.reservation = await ledger.areserve(engine.config.tier(tier), messages, tools)
             if gate.reservation is not None:
                 gate.notes.append(f"budget: continuing on tier {tier} instead of {gate.tier}")
                 gate.tier = tier
@@ -409,7 +411,7 @@ async def call_model(
                 if reservation is None:
                     # A retry must fit in what is left too; it cannot ask a human now, since
                     # an interrupt here would replay the attempts already paid for.
-                    reservation = ledger.reserve(spec, messages, offered)
+                    reservation = await ledger.areserve(spec, messages, offered)
                     if reservation is None:
                         note = f"budget exhausted before retrying {site.node} on tier {tier}"
                         return CallOutcome(
@@ -437,7 +439,7 @@ async def call_model(
                         run_id, charge,
                     )  # fmt: skip
                     records.append(rec)
-                    ledger.settle(reservation, rec)
+                    await ledger.asettle(reservation, rec)
                     reservation = None
                     emit(
                         {
@@ -462,7 +464,7 @@ async def call_model(
                     engine, site, tier, endpoint.base_url, model_name, started, msg, None, run_id
                 )
                 records.append(rec)
-                ledger.settle(reservation, rec)
+                await ledger.asettle(reservation, rec)
                 reservation = None
                 emit(_progress(site, rec, ledger))
                 return CallOutcome(msg, records, tier, gate.budget_usd, notes=gate.notes)
@@ -474,7 +476,7 @@ async def call_model(
         raise
     finally:
         if reservation is not None:
-            ledger.settle(reservation, None)
+            await ledger.asettle(reservation, None)
 
 
 def _progress(site: CallSite, rec: Mapping[str, Any], ledger: Ledger) -> dict[str, Any]:

@@ -502,9 +502,7 @@ def show(
 
     if thread is None:
         if html is None or remote:
-            _fail(
-                TierflowError("give a THREAD (an index of every run needs --html and no --remote)")
-            )
+            _fail(TierflowError("give a THREAD, or --html PATH for an index of every local run"))
         _write_index(data_dir, checkpoint_url, html)
         return
     try:

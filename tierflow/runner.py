@@ -24,6 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
+from tierflow.budget import share_ledgers
 from tierflow.config import public_url
 from tierflow.errors import TierflowError
 from tierflow.registry import load_builder
@@ -99,6 +100,9 @@ class Runner:
         self.data_dir = Path(data_dir)
         self.checkpoint_url = checkpoint_url
         self.context = context or RunContext()
+        if checkpoint_url and checkpoint_url.startswith(("postgres://", "postgresql://")):
+            # Other processes may run this database's threads too: one budget row per run.
+            share_ledgers(checkpoint_url)
 
     @asynccontextmanager
     async def _registry(self) -> AsyncIterator[tuple[BaseCheckpointSaver, ThreadRegistry]]:
