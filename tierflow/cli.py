@@ -569,6 +569,65 @@ def draw(
     console.print(f"wrote {png}")
 
 
+@app.command()
+def serve(
+    dev: Annotated[
+        bool, typer.Option(help="langgraph dev instead: one process, state in memory")
+    ] = False,
+    replica: Annotated[
+        bool, typer.Option(help="start one more replica on the configured database")
+    ] = False,
+    replicas: Annotated[
+        int | None, typer.Option(help="replicas to start (default: \\[server] replicas)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="port of the first replica (default: \\[server] port)")
+    ] = None,
+) -> None:
+    """Serve langgraph.json's graphs over the LangGraph API (the official SDK talks to it).
+
+    Without --dev: Aegra replicas on the database_url (PostgreSQL) and redis_url of the server
+    table in tierflow.toml, in a Python >= 3.12 environment made on first use; one budget per
+    run across replicas.
+    """
+    from tierflow.registry import find_registry
+    from tierflow.serve import load_server_config, serve_forever
+    from tierflow.serve import replicas as start_replicas
+
+    try:
+        registry = find_registry()
+        if dev:
+            langgraph = Path(sys.executable).with_name("langgraph")
+            if not langgraph.is_file():
+                raise TierflowError("langgraph dev needs: pip install 'langgraph-cli[inmem]'")
+            cmd = [str(langgraph), "dev", "--no-browser", "--config", str(registry)]
+            cmd += ["--port", str(port)] if port else []
+            raise typer.Exit(_run_foreground(cmd, registry.parent))
+        cfg = load_server_config()
+        cfg.require_stores()
+        count = 1 if replica else (replicas or cfg.replicas)
+        console.print(f"starting {count} Aegra replica(s) for {registry} ...")
+        with start_replicas(cfg, registry, count, first_port=port) as running:
+            for r in running:
+                console.print(f"serving at [bold]{r.url}[/bold] (pid {r.pid})")
+            console.print("Ctrl-C stops them")
+            code = serve_forever(running)
+    except TierflowError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
+
+
+def _run_foreground(cmd: list[str], cwd: Path) -> int:
+    import subprocess
+
+    proc = subprocess.Popen(cmd, cwd=cwd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait(timeout=30)
+
+
 @app.command("graphs")
 def list_graphs() -> None:
     """List the graphs registered in langgraph.json."""
