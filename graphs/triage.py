@@ -125,6 +125,9 @@ class TriageInput(TypedDict, total=False):
 
     tickets: list[dict[str, Any]]
     budget_usd: Annotated[float | None, max_budget]
+    # Where approved replies are delivered, once each: a JSON-lines file or an http(s) URL
+    # (see tierflow.outbox). Without it, a reply is approved in the state only.
+    outbox: str
 
 
 class TriageOutput(TypedDict, total=False):
@@ -143,6 +146,7 @@ class TriageState(EngineState, total=False):
     """State of a triage run (checkpointed)."""
 
     tickets: list[dict[str, Any]]
+    outbox: str
     results: Annotated[dict[str, Any], merge_dict]
     reviews: Annotated[dict[str, Any], merge_dict]
     tickets_out: dict[str, Any]

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
+from langgraph import func
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
@@ -18,6 +19,7 @@ from tierflow.budget import begin_run, end_run, run_spent_usd
 from tierflow.errors import TierflowError
 from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import subagent_input
+from tierflow.outbox import DeliveryError, deliver
 from tierflow.protocol import EventKind, InterruptKind, ReviewAction, RunStatus, TaskStatus
 from tierflow.runtime import RunContext, context_of
 from tierflow.state import cleared
@@ -116,8 +118,10 @@ class TicketOutcome(BaseModel):
         status: ``sent``/``rejected`` after review, ``no_reply_needed`` when no draft was due,
             ``stopped`` (a human stopped it at the budget gate), ``budget_exhausted`` (an
             unattended budget stop) or ``failed`` when one of its tasks did not finish.
-        error: ``<task id>: <reason>`` when a task did not finish.
+        error: ``<task id>: <reason>`` when a task did not finish (or its delivery failed).
         note: the reviewer's note.
+        delivery: the outbox's receipt of a sent reply (run input ``outbox``): its idempotency
+            key ``<run id>:<ticket id>``, when, and whether the outbox had it already.
     """
 
     classification: dict[str, Any] | None = None
@@ -126,6 +130,7 @@ class TicketOutcome(BaseModel):
     status: Literal["sent", "rejected", "no_reply_needed", "stopped", "budget_exhausted", "failed"]
     error: str | None = None
     note: str | None = None
+    delivery: dict[str, Any] | None = None
 
 
 class InvalidTicketError(TierflowError, ValueError):
@@ -191,6 +196,12 @@ def _validate(raw: Any) -> list[Ticket]:
 async def intake(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Start a run: validate the tickets (:class:`InvalidTicketError` before any model call)."""
     tickets = [t.model_dump() for t in _validate(state.get("tickets"))]
+    outbox = state.get("outbox")
+    if outbox is not None and (not isinstance(outbox, str) or not outbox.strip()):
+        raise TierflowError(
+            f"invalid input at outbox: {outbox!r}; pass the path of a JSON-lines file or an "
+            "http(s) URL that takes one POST per reply"
+        )
     fresh = {"results": cleared(), "reviews": cleared()}  # a reused thread starts clean
     started = begin_run(state, context_of(runtime).budget_usd)
     return {**started, **fresh, "tickets": tickets, "status": RunStatus.RUNNING.value}
@@ -248,7 +259,10 @@ async def route_reviews(state: Mapping[str, Any]) -> Any:
         draft = _done(state, DRAFT_NAME, ticket["id"])
         if draft is not None:
             label = _done(state, CLASSIFY_NAME, ticket["id"]) or {}
-            sends.append(Send(REVIEW, {"ticket": ticket, "classification": label, "draft": draft}))
+            task = {"ticket": ticket, "classification": label, "draft": draft}
+            if state.get("outbox"):  # where an approved reply goes, keyed by run and ticket
+                task |= {"outbox": state["outbox"], "run_id": state.get("run_id")}
+            sends.append(Send(REVIEW, task))
     return sends or REPORT
 
 
@@ -309,10 +323,23 @@ async def review(task: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
         decision, sent = _ask_until_valid(ticket, task["draft"], question)
     status = "rejected" if decision.action == ReviewAction.REJECT else "sent"
     outcome = {"status": status, "draft": sent, "note": decision.note, "action": decision.action}
+    if status == "sent" and task.get("outbox"):
+        # A task: once it completed, a re-run of this node (resume, crash, another replica)
+        # replays its receipt; the key lets the outbox drop a repeat the checkpoint missed.
+        key = f"{task.get('run_id')}:{ticket['id']}"
+        message = {"to": ticket["customer_email"], "ticket_id": ticket["id"], **sent}
+        try:
+            outcome["delivery"] = await _SEND(task["outbox"], key, message)
+        except DeliveryError as exc:
+            outcome |= {"status": "failed", "error": str(exc)}
+            status = "failed"
     done = event(
         EventKind.DRAFT_REVIEW, ticket_id=ticket["id"], decision=decision.action, status=status
     )
     return {"reviews": {ticket["id"]: outcome}, "events": [done]}
+
+
+_SEND: Any = func.task(name="send_reply")(deliver)  # type: ignore[arg-type]
 
 
 def _outcome(state: Mapping[str, Any], ticket_id: str) -> TicketOutcome:
@@ -333,6 +360,8 @@ def _outcome(state: Mapping[str, Any], ticket_id: str) -> TicketOutcome:
         **{**parts, "draft": reviewed["draft"]},
         status=reviewed["status"],
         note=reviewed.get("note"),
+        error=reviewed.get("error"),
+        delivery=reviewed.get("delivery"),
     )
 
 

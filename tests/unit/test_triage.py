@@ -399,6 +399,7 @@ async def test_invalid_review_answers_are_asked_again_with_the_error(saver) -> N
         "status": "sent",
         "error": None,
         "note": None,
+        "delivery": None,  # no outbox in this run's input: approved in the state only
     }
     assert [e["decision"] for e in out["events"] if e["kind"] == "draft_review"] == ["edit"]
     for model in models.values():
@@ -407,5 +408,5 @@ async def test_invalid_review_answers_are_asked_again_with_the_error(saver) -> N
 
 def test_module_graph_is_compiled_without_checkpointer() -> None:
     assert graph.name == "triage" and graph.checkpointer is None
-    assert set(graph.get_input_jsonschema()["properties"]) == {"tickets", "budget_usd"}
+    assert set(graph.get_input_jsonschema()["properties"]) == {"tickets", "budget_usd", "outbox"}
     assert "tickets_out" in graph.get_output_jsonschema()["properties"]
