@@ -114,6 +114,12 @@ def two_replicas(deployment: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
             print(f"--- {r.url} log tail ---\n{r.log.read_text(errors='replace')[-1500:]}")
 
 
+def _interrupts(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pending interrupts (Aegra lists them under the tasks waiting on them)."""
+    found = list(state.get("interrupts") or [])
+    return found or [i for t in state.get("tasks") or () for i in t.get("interrupts") or ()]
+
+
 def _question() -> dict[str, Any]:
     from tierflow.evals import SUITES
     from tierflow.evals._suites import load_items
@@ -132,6 +138,34 @@ async def test_an_interrupt_raised_on_one_replica_is_resumed_through_another_aft
     assert registered <= {x["graph_id"] for x in await ca.assistants.search()}
     assert registered <= {x["graph_id"] for x in await cb.assistants.search()}
 
+    # triage and routing through the other replica: their budget gates interrupt (and stop)
+    # before any model call, so the stand-in (a codebase_qa oracle) is not asked.
+    from tests.integration.test_langgraph_dev import _tickets
+
+    tid = (await cb.threads.create())["thread_id"]
+    out = await cb.runs.wait(
+        tid, "triage", input={"tickets": _tickets("t-020"), "budget_usd": 1e-6}
+    )
+    kinds: set[str] = set()
+    for _ in range(4):  # classify and extract each stop at their gate
+        pending = _interrupts(await cb.threads.get_state(tid))
+        if not pending:
+            break
+        kinds |= {i["value"]["kind"] for i in pending}
+        out = await cb.runs.wait(
+            tid, "triage", command={"resume": {i["id"]: {"action": "stop"} for i in pending}}
+        )
+    assert kinds == {"budget"}
+    assert {t["status"] for t in out["tickets_out"].values()} == {"stopped"}, out
+    from tierflow.evals import SUITES
+    from tierflow.evals._suites import load_items
+
+    tid = (await cb.threads.create())["thread_id"]
+    routing = SUITES["routing"].make_input(load_items("routing")[0])
+    out = await cb.runs.wait(tid, "routing", input={**routing, "budget_usd": 1e-6})
+    (gate,) = out["__interrupt__"]
+    assert (gate["value"]["kind"], gate["value"]["node"]) == ("budget", "route")
+
     thread = (await ca.threads.create())["thread_id"]
     before = stand_in.requests
     out = await ca.runs.wait(thread, "codebase_qa", input={**_question(), "budget_usd": 0.00001})
@@ -139,11 +173,7 @@ async def test_an_interrupt_raised_on_one_replica_is_resumed_through_another_aft
     assert pending["value"]["kind"] == "budget" and stand_in.requests == before
 
     a.kill()  # kill -9: the interrupt lives in PostgreSQL, not in the replica
-    state = await cb.threads.get_state(thread)
-    ids = [i["id"] for i in state.get("interrupts") or []] or [
-        i["id"] for t in state["tasks"] for i in t.get("interrupts") or []
-    ]
-    assert ids == [pending["id"]]
+    assert [i["id"] for i in _interrupts(await cb.threads.get_state(thread))] == [pending["id"]]
     started = time.monotonic()
     out = await cb.runs.wait(
         thread,
