@@ -591,7 +591,7 @@ def serve(
     run across replicas.
     """
     from tierflow.registry import find_registry
-    from tierflow.serve import load_server_config, serve_forever
+    from tierflow.serve import load_server_config, serve_forever, stop_on_sigterm
     from tierflow.serve import replicas as start_replicas
 
     try:
@@ -606,6 +606,7 @@ def serve(
         cfg = load_server_config()
         cfg.require_stores()
         count = 1 if replica else (replicas or cfg.replicas)
+        stop_on_sigterm()
         console.print(f"starting {count} Aegra replica(s) for {registry} ...")
         with start_replicas(cfg, registry, count, first_port=port) as running:
             for r in running:
@@ -614,6 +615,8 @@ def serve(
             code = serve_forever(running)
     except TierflowError as exc:
         _fail(exc)
+    except KeyboardInterrupt:  # stopped while starting: the replicas started were stopped
+        code = 0
     raise typer.Exit(code)
 
 

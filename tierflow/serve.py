@@ -294,22 +294,25 @@ def replicas(
 
 
 def serve_forever(running: list[Replica], out: Any = sys.stdout) -> int:
-    """Wait until Ctrl-C (or SIGTERM) or until a replica exits; the caller stops the rest."""
-    stop = {"now": False}
-
-    def on_signal(_sig: int, _frame: Any) -> None:
-        stop["now"] = True
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    """Wait until Ctrl-C or SIGTERM (see :func:`stop_on_sigterm`) or until a replica exits."""
     try:
-        while not stop["now"]:
+        while True:
             dead = [r for r in running if r.proc.poll() is not None]
             if dead:
                 print(f"replica {dead[0].url} exited ({dead[0].proc.returncode})", file=out)
                 return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0
+        return 0
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM behave like Ctrl-C: replicas started so far are stopped on the way out.
+
+    Also while they are still starting (a replica in its own session outlives a killed parent).
+    """
+
+    def interrupt(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

@@ -287,10 +287,50 @@ def test_the_cli_starts_a_replica_and_stops_it_with_its_server(
             except OSError:
                 time.sleep(0.5)
         assert ready, proc.stdout.read() if proc.poll() is not None else "not ready in 120 s"
+        # The CLI says where it serves once the replica is ready (it may lag the port).
+        printed = ""
+        while "serving at" not in printed and time.monotonic() < deadline:
+            printed += proc.stdout.readline()
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
-    assert f"serving at http://127.0.0.1:{port}" in out
+    assert proc.returncode == 0, printed + out
+    assert f"serving at http://127.0.0.1:{port}" in printed
     with pytest.raises(OSError):  # the uvicorn process went with it
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2)
+
+
+def test_a_replica_still_starting_is_stopped_with_the_cli(deployment: dict[str, Any]) -> None:
+    """SIGTERM before the replica is ready: the CLI stops it on the way out (no orphan)."""
+    port = _free_port()
+    env = {
+        **deployment["env"],
+        "TIERFLOW_SERVER__DATABASE_URL": deployment["cfg"].database_url,
+        "TIERFLOW_SERVER__REDIS_URL": deployment["cfg"].redis_url,
+        "TIERFLOW_SERVER__ENV_DIR": str(deployment["cfg"].env_dir),
+    }
+    script = Path(sys.executable).with_name("tierflow")
+    proc = subprocess.Popen(
+        [str(script), "serve", "--replica", "--port", str(port)], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _serving_on(port) and time.monotonic() < deadline:  # the replica was spawned
+        time.sleep(0.05)
+    assert _serving_on(port), "no replica process was started"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert not _serving_on(port), "the replica outlived the CLI"
+
+
+def _serving_on(port: int) -> bool:
+    """Whether a replica process for ``port`` exists (by its command line)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"aegra_api.main:app" in args and str(port).encode() in args:
+            return True
+    return False
