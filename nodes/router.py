@@ -97,10 +97,13 @@ def router_node(spec: Router) -> RouterNode:
                 tools=[TierChoice],
                 tool_choice=TierChoice.__name__,
                 retry=context_of(runtime).retry,
+                policy=context_of(runtime).policy,  # unattended runs stop at the gate, never wait
             )
         except ModelCallError as exc:
             return {"usage": exc.records, "choice": None, "error": str(exc)}
         update: dict[str, Any] = out.state_update()
+        if out.message is None:  # the budget gate stopped the call (declared policy or a human)
+            return {**update, "choice": None, "error": f"{out.stopped}: {'; '.join(out.notes)}"}
         try:
             choice = _choice(out.message)
         except (ValidationError, ValueError) as exc:

@@ -354,3 +354,25 @@ async def test_checkpoints_hold_plain_strings_not_protocol_enums() -> None:
         .ainvoke(inp, cfg(), context=ctx(models_for("codebase_qa", accuracy=PERFECT)))
     )
     assert saver.found == []
+
+
+@pytest.mark.parametrize("unattended", [True, False])
+async def test_the_router_follows_the_run_policy_at_its_budget_gate(unattended: bool) -> None:
+    """Unattended: the routing call stops at the gate with a clear error; attended: it asks."""
+    from tierflow.evals import SUITES
+    from tierflow.graphs import routing
+
+    graph = routing.build().compile(checkpointer=InMemorySaver())
+    inp = {**SUITES["routing"].make_input(load_items("routing", limit=1)[0]), "budget_usd": 1e-6}
+    context = RunContext(
+        profile="openai", models=models_for("routing", accuracy=PERFECT), retry=FAST,
+        unattended=unattended,
+    )  # fmt: skip
+    out = await graph.ainvoke(inp, cfg(), context=context)
+    if unattended:
+        assert "__interrupt__" not in out
+        assert out["choice"] is None and out["error"].startswith("budget_exhausted: ")
+    else:
+        (gate,) = out["__interrupt__"]
+        assert (gate.value["kind"], gate.value["node"]) == ("budget", "route")
+    assert not out.get("usage")  # nothing was spent either way
