@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tierflow.config import load_config
     from tierflow.errors import TierflowError
-    from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent
+    from tierflow.nodes.subagent import ContextPolicy, Subagent, build_subagent, subagent_node
     from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph
     from tierflow.runner import Runner
     from tierflow.runtime import POLICIES, RunContext, TierPolicy
@@ -27,6 +27,7 @@ __all__ = [
     "Subagent",
     "ContextPolicy",
     "build_subagent",
+    "subagent_node",
     "Supervisor",
     "build_supervisor_graph",
     "RunContext",
@@ -43,6 +44,7 @@ _EXPORTS = {
     "Subagent": "tierflow.nodes.subagent",
     "ContextPolicy": "tierflow.nodes.subagent",
     "build_subagent": "tierflow.nodes.subagent",
+    "subagent_node": "tierflow.nodes.subagent",
     "Supervisor": "tierflow.nodes.supervisor",
     "build_supervisor_graph": "tierflow.nodes.supervisor",
     "RunContext": "tierflow.runtime",
