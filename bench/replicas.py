@@ -28,7 +28,7 @@ from typing import Any
 
 from _common import postgres_server, quiet_env, summary, table, write_json
 
-from tierflow.testing import _free_port
+from tierflow.testing import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PRICES = {"nano": (0.05, 0.005, 0.4), "mini": (0.25, 0.025, 2.0), "flagship": (1.25, 0.125, 10.0)}
@@ -104,7 +104,7 @@ def main_run(args: argparse.Namespace) -> dict[str, Any]:
 
     results: dict[str, Any] = {"throughput": {"1": [], "2": []}, "ratio": [], "recovery_s": []}
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp, postgres_server() as pg:
-        rport = _free_port()
+        rport = free_port()
         redis = subprocess.Popen(
             [redis_bin, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no"], stdout=subprocess.DEVNULL,
@@ -123,7 +123,7 @@ def main_run(args: argparse.Namespace) -> dict[str, Any]:
 
                 def start(name: str) -> Replica:
                     log = Path(tmp) / f"{name}.log"
-                    r = Replica(python, cfg, REPO / "langgraph.json", _free_port(), log, extra)
+                    r = Replica(python, cfg, REPO / "langgraph.json", free_port(), log, extra)
                     r.wait_ready()
                     return r
 

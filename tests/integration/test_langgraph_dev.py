@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,25 +42,14 @@ from tests.integration.test_cli_local import (
     served_model,
     thread_of,
 )
+from tests.skips import unavailable
+from tierflow.testing import free_port
 
 pytestmark = pytest.mark.integration
 
 TICKET_ID = "t-020"  # a critical outage: a draft and a draft_review interrupt are likely
 STARTUP_S = 90.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine; fail on CI, where a silent skip would hide a broken setup."""
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (CI is set, so the langgraph dev test must run)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _healthy(url: str) -> bool:
@@ -89,13 +77,16 @@ def _langgraph_dev(config_text: str, root: Path) -> Iterator[str]:
     """`langgraph dev` on a free loopback port with ``config_text`` as tierflow.toml."""
     langgraph = Path(sys.executable).with_name("langgraph")
     if not langgraph.is_file() or importlib.util.find_spec("langgraph_api") is None:
-        _unavailable("langgraph dev needs: pip install 'langgraph-cli[inmem]' (tierflow[dev])")
+        unavailable(
+            "langgraph dev needs: pip install 'langgraph-cli[inmem]' (tierflow[dev])",
+            "the langgraph dev test",
+        )
     config = root / "tierflow.toml"
     config.write_text(config_text)
     env = ci_env(config, root / "data")
     env["LANGGRAPH_CLI_NO_ANALYTICS"] = "1"
     env["STAND_IN_KEY"] = "sk-stand-in"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     state_dir = REPO / ".langgraph_api"
     had_state_dir = state_dir.exists()

@@ -8,7 +8,6 @@ server environment (Python >= 3.12, Aegra) is made once under ``.tierflow/server
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -21,17 +20,12 @@ from typing import Any
 import pytest
 
 from tests.integration.test_cli_local import PRICES, REPO, ci_env
-from tierflow.testing import _free_port
+from tests.skips import unavailable
+from tierflow.testing import free_port
 
 pytestmark = pytest.mark.integration
 
 REPLY_DELAY_S = 0.3  # per model request: a run takes a few seconds, so a kill lands mid-run
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (CI is set, so the serve tests must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +33,10 @@ def redis_url() -> Iterator[str]:
     """A throwaway redis-server on a free port (Debian ``redis-server``), stopped by its PID."""
     binary = shutil.which("redis-server")
     if binary is None:
-        _unavailable("redis-server not installed (apt-get install -y redis-server)")
-    port = _free_port()
+        unavailable(
+            "redis-server not installed (apt-get install -y redis-server)", "the serve tests"
+        )
+    port = free_port()
     proc = subprocess.Popen(
         [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
          "no"], stdout=subprocess.DEVNULL,
@@ -93,7 +89,7 @@ def deployment(
 def _start(deployment: dict[str, Any], name: str) -> Any:
     from tierflow.serve import Replica
 
-    port = _free_port()
+    port = free_port()
     log = deployment["root"] / f"{name}.log"
     replica = Replica(
         deployment["python"], deployment["cfg"], REPO / "langgraph.json", port, log,
@@ -261,13 +257,8 @@ def _picked_up(log: Path, threads: list[str]) -> set[str]:
     return {t for t in threads if any(f"thread_id={t}" in line for line in lines)}
 
 
-def test_the_cli_starts_a_replica_and_stops_it_with_its_server(
-    deployment: dict[str, Any],
-) -> None:
-    """`tierflow serve --replica`: ready on its port; SIGTERM stops the server process too."""
-    import urllib.request
-
-    port = _free_port()
+def _cli_replica(deployment: dict[str, Any], port: int) -> subprocess.Popen[str]:
+    """`tierflow serve --replica --port PORT` as a user runs it, configured by environment."""
     env = {
         **deployment["env"],
         "TIERFLOW_SERVER__DATABASE_URL": deployment["cfg"].database_url,
@@ -275,10 +266,20 @@ def test_the_cli_starts_a_replica_and_stops_it_with_its_server(
         "TIERFLOW_SERVER__ENV_DIR": str(deployment["cfg"].env_dir),
     }
     script = Path(sys.executable).with_name("tierflow")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [str(script), "serve", "--replica", "--port", str(port)], cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
+
+def test_the_cli_starts_a_replica_and_stops_it_with_its_server(
+    deployment: dict[str, Any],
+) -> None:
+    """`tierflow serve --replica`: ready on its port; SIGTERM stops the server process too."""
+    import urllib.request
+
+    port = free_port()
+    proc = _cli_replica(deployment, port)
     try:
         deadline = time.monotonic() + 120
         ready = False
@@ -304,18 +305,8 @@ def test_the_cli_starts_a_replica_and_stops_it_with_its_server(
 
 def test_a_replica_still_starting_is_stopped_with_the_cli(deployment: dict[str, Any]) -> None:
     """SIGTERM before the replica is ready: the CLI stops it on the way out (no orphan)."""
-    port = _free_port()
-    env = {
-        **deployment["env"],
-        "TIERFLOW_SERVER__DATABASE_URL": deployment["cfg"].database_url,
-        "TIERFLOW_SERVER__REDIS_URL": deployment["cfg"].redis_url,
-        "TIERFLOW_SERVER__ENV_DIR": str(deployment["cfg"].env_dir),
-    }
-    script = Path(sys.executable).with_name("tierflow")
-    proc = subprocess.Popen(
-        [str(script), "serve", "--replica", "--port", str(port)], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    port = free_port()
+    proc = _cli_replica(deployment, port)
     deadline = time.monotonic() + 60
     while not _serving_on(port) and time.monotonic() < deadline:  # the replica was spawned
         time.sleep(0.05)

@@ -6,7 +6,6 @@ import email.parser
 import email.policy
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -28,6 +27,7 @@ from tierflow.demo import DEMO_PROFILE, demo_models, demo_question, find_target
 from tierflow.registry import load_builder
 from tierflow.runner import Runner
 from tierflow.runtime import RunContext
+from tierflow.testing import free_port
 from tierflow.tracing import graph_run_config, price_metadata
 
 ROOT = Path(__file__).resolve().parents[2] / "tools"
@@ -298,12 +298,6 @@ def test_price_metadata() -> None:
     }
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens once the socket is closed
-
-
 SCRIPT = textwrap.dedent("""
     import asyncio, sys, tempfile
     from pathlib import Path
@@ -328,7 +322,7 @@ def test_unreachable_endpoint_neither_fails_nor_hangs(daemon: str | None, tmp_pa
     env.update(
         LANGSMITH_TRACING="true",
         LANGSMITH_API_KEY="test",
-        LANGSMITH_ENDPOINT=f"http://127.0.0.1:{_closed_port()}",
+        LANGSMITH_ENDPOINT=f"http://127.0.0.1:{free_port()}",
     )
     if daemon:
         env["LANGSMITH_USE_DAEMON"] = daemon

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tierflow.remote import RemoteError, RemoteRunner
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:  # bound, then closed: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tierflow.testing import free_port
 
 
 @pytest.mark.parametrize("call", ["run", "resume", "state"])
 async def test_an_unreachable_server_is_a_clear_error(call: str) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     runner = RemoteRunner(url, timeout_s=5)
     with pytest.raises(RemoteError, match=rf"no LangGraph server answers at {url}.*--remote"):
         if call == "run":
