@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_type_hints
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, ToolException
@@ -506,7 +506,7 @@ async def off_loop(hooked: bool, fn: Callable[..., T], *args: Any) -> T:
 
 
 def _make_tools_node(spec: Subagent) -> Callable[..., Any]:
-    async def run_tools(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def run_tools(state: TaskView) -> dict[str, Any]:
         env = state.get("env") or {}
         tools = await off_loop(callable(spec.tools), spec.tools_for, env)
         by_name = {t.name: t for t in tools}
@@ -598,14 +598,13 @@ def _make_escalate(spec: Subagent) -> Callable[..., Any]:
 
 # Phase names go to LangGraph (task names in checkpoints and traces) as plain strings.
 _STEP, _TOOLS, _ESCALATE = Node.STEP.value, Node.TOOLS.value, Node.ESCALATE.value
+# The reducers SubagentOutput declares (Annotated[..., reducer]): the loop merges each
+# phase's update into the task's view the way the parent's channels will.
 _REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
-    "results": merge_dict,
-    "usage": merge_usage,
-    "budget_usd": max_budget,
-    "events": merge_events,
+    k: hint.__metadata__[0]
+    for k, hint in get_type_hints(SubagentOutput, include_extras=True).items()
 }
-_OUTPUT_KEYS = tuple(SubagentOutput.__annotations__)
-assert set(_REDUCERS) == set(_OUTPUT_KEYS), "every output channel needs its reducer here"
+_OUTPUT_KEYS = tuple(_REDUCERS)
 
 
 def _next(view: Mapping[str, Any]) -> str:

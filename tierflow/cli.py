@@ -340,17 +340,11 @@ def _runner(
     return Runner(data_dir or cfg.data_dir, checkpoint_url=url, context=ctx), cfg
 
 
-def _remote(
-    url: str, profile: str | None, policy: str, unattended: bool, on_budget: str | None
-) -> tuple[Any, TierConfig]:
-    """A runner for the server at ``url``; the policy flags travel as the run context."""
+def _remote(url: str, profile: str | None, policy: TierPolicy) -> tuple[Any, TierConfig]:
+    """A runner for the server at ``url``; the run's policy travels as the run context."""
     from tierflow.remote import RemoteRunner
 
-    context: dict[str, Any] = {"policy": policy}
-    if unattended:
-        context["unattended"] = True
-    if on_budget:
-        context["policy"] = {**dataclasses.asdict(_policy(policy, unattended, on_budget))}
+    context = {"policy": dataclasses.asdict(policy)}  # RunContext takes a policy as JSON
     # The local config only prices the printed tables; the server's own prices the records.
     return RemoteRunner(url, context=context), _config_for(profile)
 
@@ -418,7 +412,7 @@ def run(
         chosen = _policy(policy, unattended, on_budget)
         inputs = parse_input(graph, input, root, budget_usd)
         if remote:
-            runner, cfg = _remote(remote, profile, policy, unattended, on_budget)
+            runner, cfg = _remote(remote, profile, chosen)
             console.print(f"running [bold]{graph}[/bold] on [bold]{remote}[/bold]")
         else:
             runner, cfg = _runner(data_dir, checkpoint_url, profile, chosen)

@@ -102,7 +102,6 @@ class PostgresLedger(Ledger):
         self.url, self.run_id = url, run_id
         self._seed = list(known)
         self._seeded = False
-        self._held: dict[str, float] = {}  # this process's holds, for in_flight
         for rec in self._seed:
             self._count(rec)
 
@@ -168,7 +167,8 @@ class PostgresLedger(Ledger):
                 "VALUES (%s, %s, %s, %s)",
                 (call_id, self.run_id, plan[0], time.time() + HOLD_TTL_S),
             )
-            self._held[call_id] = plan[0]
+            with self._lock:  # this process's holds: in_flight and committed_usd
+                self._reserved[call_id] = plan[0]
             return Reservation(call_id, plan[0], plan[1])
 
         result: Reservation | None = await self._txn(work)
@@ -187,11 +187,15 @@ class PostgresLedger(Ledger):
         try:
             await self._txn(work)
         finally:
-            self._held.pop(reservation.call_id, None)
+            with self._lock:
+                self._reserved.pop(reservation.call_id, None)
 
     async def aabsorb(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Count records made elsewhere or earlier (by record id, so once)."""
-        pending = list(records)
+        """Count records made elsewhere or earlier (by record id, so once).
+
+        Records this process already charged (its own settles) need no round trip.
+        """
+        pending = [r for r in records if r["id"] not in self._seen]
 
         async def work(cur: Any, _budget: float | None, _spent: float) -> None:
             for rec in pending:
@@ -211,16 +215,7 @@ class PostgresLedger(Ledger):
                 "UPDATE tierflow_ledgers SET spent_usd = spent_usd + %s WHERE run_id = %s",
                 (float(record["cost_usd"]), self.run_id),
             )
-
-    @property
-    def in_flight(self) -> int:
-        """This process's requests reserved and not settled yet."""
-        return len(self._held)
-
-    @property
-    def committed_usd(self) -> float:
-        """Spent (latest view) plus this process's holds."""
-        return round(self._spent + sum(self._held.values()), 10)
+        self._seen.add(record["id"])  # in the database now, whoever put it there
 
     def reserve(self, *args: Any, **kwargs: Any) -> Reservation | None:
         """Not here: the database is asked asynchronously (:meth:`areserve`)."""
