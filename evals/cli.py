@@ -9,11 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-__all__ = ["eval_command"]
+__all__ = ["eval_command", "DEFAULT_CACHE"]
+
+DEFAULT_CACHE = Path(".tierflow") / "cache" / "responses.sqlite"
 
 
 def eval_command(
-    suite: Annotated[str, typer.Argument(help="codebase_qa, triage or routing")],
+    suite: Annotated[
+        str, typer.Argument(help="codebase_qa, triage, routing, gsm8k, mmlu, mbpp or bfcl")
+    ],
     policy: Annotated[
         list[str] | None,
         typer.Option("--policy", "-p", help="tier policy (repeatable), or 'all'"),
@@ -28,6 +32,21 @@ def eval_command(
     tolerance: Annotated[
         float, typer.Option(help="quality tolerance of the recommendation")
     ] = 0.05,
+    split: Annotated[
+        str | None, typer.Option(help="benchmark split: calib or report (default report)")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="response cache file (default .tierflow/cache/responses.sqlite)"),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="send every request")] = False,
+    calibration: Annotated[
+        Path | None, typer.Option(help="calibration file the graph loads")
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="benchmark report folder (default .tierflow/reports/<suite>)"),
+    ] = None,
 ) -> None:
     """Evaluate tier policies on a suite: quality, cost at openai prices, latency, escalations."""
     from tierflow.evals import compare
@@ -40,14 +59,29 @@ def eval_command(
     if suite not in SUITES:
         raise typer.BadParameter(f"unknown suite {suite!r}; choose from {sorted(SUITES)}")
     try:
-        policies = resolve_policies(policy or ["tiered"])
+        policies = resolve_policies(policy or ["tiered"], suite)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--policy") from exc
     _start_local_servers(console, profile)
     from tierflow.evals import progress_bar
 
+    cache_file = None if no_cache else str(cache or DEFAULT_CACHE)
+    if SUITES[suite].loader is not None:  # a public benchmark: one report from one run
+        from tierflow.evals.benchmark_report import benchmark_report
+
+        with progress_bar(console) as bar:
+            bench = benchmark_report(
+                suite, policies, limit=limit, profile=profile, split=split, progress=bar,
+                response_cache=cache_file, calibration=str(calibration) if calibration else None,
+                out_dir=report,
+            )  # fmt: skip
+        console.print(bench.table())
+        console.print(bench.headline(), soft_wrap=True)
+        console.print(f"report: {bench.markdown_path}\ncurve: {bench.plot_path}")
+        return
     with progress_bar(console) as bar:  # examples done, spend, ETA per policy
-        results = compare(suite, policies, limit=limit, profile=profile, progress=bar)
+        results = compare(suite, policies, limit=limit, profile=profile, progress=bar,
+                          split=split, response_cache=cache_file)  # fmt: skip
     console.print(render_table(results))
     target = frontier_plot(results, plot or Path(".tierflow") / "evals" / f"{suite}-frontier.png")
     console.print(f"frontier plot: {target}")
@@ -71,3 +105,44 @@ def _main() -> None:  # pragma: no cover - `python -m tierflow.evals.cli`
 
 if __name__ == "__main__":  # pragma: no cover
     _main()
+
+
+def calibrate_command(
+    suite: Annotated[str, typer.Argument(help="gsm8k, mmlu, mbpp or bfcl")],
+    target_quality: Annotated[
+        float, typer.Option(help="share of all-flagship's quality to keep")
+    ] = 0.95,
+    limit: Annotated[int | None, typer.Option(help="first N calibration items only")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="tier profile (default: openai or local)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="file to write (default .tierflow/calibration/<suite>.json)")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="response cache file (default .tierflow/cache/responses.sqlite)"),
+    ] = None,
+) -> None:
+    """Calibrate a benchmark graph: start tier, cascade ladder, router threshold, with evidence."""
+    from tierflow.evals import progress_bar
+    from tierflow.evals.calibrate import calibrate
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    if not 0 < target_quality <= 1:
+        raise typer.BadParameter("give a share in (0, 1], e.g. 0.95", param_hint="--target-quality")
+    _start_local_servers(console, profile)
+    with progress_bar(console) as bar:
+        cal = calibrate(suite, target_quality, limit=limit, profile=profile, progress=bar,
+                        response_cache=str(cache or DEFAULT_CACHE), out=out)  # fmt: skip
+    sub = next(iter(cal.subagents.values()))
+    ev = sub.evidence
+    console.print(f"calibration {cal.label()} ({cal.items} items, profile {cal.profile}) -> "
+                  f"{out or f'.tierflow/calibration/{suite}.json'}")  # fmt: skip
+    for tier, fig in ev.get("tiers", {}).items():
+        console.print(f"  all-{tier}: quality {fig['quality']:.3f} {fig['ci95']}, ${fig['cost_usd']:.6f}")
+    console.print(f"  cascade {sub.ladder}: quality {ev['cascade']['quality']:.3f}, "
+                  f"${ev['cascade']['cost_usd']:.6f}")  # fmt: skip
+    if sub.router:
+        console.print(f"  start tier {sub.start_tier}; router threshold {sub.router.threshold:.3f} "
+                      f"(target {cal.target_quality:.0%} of all-flagship = {ev['floor_quality']:.3f})")  # fmt: skip

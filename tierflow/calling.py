@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 import uuid
@@ -287,6 +288,7 @@ def _record(
         # Wall-clock start of the request (latency_s is measured on the monotonic clock).
         started_at=round(time.time() - (time.monotonic() - started), 4),
         run_id=run_id,
+        cached_response=False,
     )
 
 
@@ -369,8 +371,16 @@ async def call_model(
     tool_choice: str | None = None,
     retry: RetryPolicy | None = None,
     policy: TierPolicy | None = None,
+    params: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
 ) -> CallOutcome:
     """Make one model request for ``site`` under the run's budget.
+
+    ``params`` are sampling parameters of this request (``temperature``, ``seed``), over the
+    tier's own (temperature 0). With a response cache on the engine (``RunContext.response_cache``)
+    a request made before with the same model, messages, tools and parameters is answered from
+    it (see :mod:`tierflow.cache`). ``max_tokens`` caps this request's output below the tier's
+    ``max_output_tokens`` (a one-letter answer needs a few tokens, not 512).
 
     The budget gate reserves the request's worst case first, with ``max_tokens`` clamped to
     what the budget left can pay; when nothing useful fits it asks a human, or follows
@@ -388,6 +398,15 @@ async def call_model(
     if gate.stopped or gate.reservation is None:
         return CallOutcome(None, [], gate.tier, gate.budget_usd, gate.stopped, gate.notes)
     tier, spec = gate.tier, engine.config.tier(gate.tier)
+    if max_tokens is not None and gate.reservation.max_tokens > max_tokens:
+        gate.reservation = dataclasses.replace(gate.reservation, max_tokens=max(1, max_tokens))
+    cache_key = None
+    if engine.cache is not None:
+        cache_key = engine.request_key(tier, messages, offered, tool_choice,
+                                       {**(params or {}), "max_tokens": gate.reservation.max_tokens})  # fmt: skip
+        hit = await _cached(engine, site, ledger, gate, cache_key, run_id_of(state))
+        if hit is not None:
+            return hit
     attempts = retry or transient_retry_policy(spec.max_retries)
     if retry is not None:
         attempts = attempts._replace(retry_on=transient_retry_policy(0).retry_on)
@@ -420,7 +439,8 @@ async def call_model(
                         )  # fmt: skip
                 started = time.monotonic()
                 trace = _trace_config(site, tier, model_name, endpoint.base_url, ledger, spec)
-                kwargs = engine.request_kwargs(tier, endpoint, reservation.max_tokens)
+                kwargs = {**engine.request_kwargs(tier, endpoint, reservation.max_tokens),
+                          **(params or {})}  # fmt: skip
                 try:
                     async with _gate(spec):
                         # The timeout starts once the request may run, not while it queues.
@@ -466,6 +486,9 @@ async def call_model(
                 records.append(rec)
                 await ledger.asettle(reservation, rec)
                 reservation = None
+                if cache_key is not None and engine.cache is not None:
+                    await asyncio.to_thread(engine.cache.put, cache_key, msg,
+                                            latency_s=rec["latency_s"])  # fmt: skip
                 emit(_progress(site, rec, ledger))
                 return CallOutcome(msg, records, tier, gate.budget_usd, notes=gate.notes)
         assert last_error is not None
@@ -477,6 +500,30 @@ async def call_model(
     finally:
         if reservation is not None:
             await ledger.asettle(reservation, None)
+
+
+async def _cached(
+    engine: Engine,
+    site: CallSite,
+    ledger: Ledger,
+    gate: _Gate,
+    key: tuple[str, str],
+    run_id: str | None,
+) -> CallOutcome | None:
+    """The outcome of a request the response cache has answered before, or None."""
+    assert engine.cache is not None
+    hit = await asyncio.to_thread(engine.cache.get, key)
+    if hit is None:
+        return None
+    msg, latency = hit
+    tier = gate.tier
+    endpoint = engine.endpoints(tier)[0]
+    rec = _record(engine, site, tier, endpoint.base_url, engine.model_name(tier),
+                  time.monotonic(), msg, None, run_id)  # fmt: skip
+    rec.update(latency_s=latency, cached_response=True)
+    await ledger.asettle(gate.reservation, rec)
+    emit(_progress(site, rec, ledger))
+    return CallOutcome(msg, [rec], tier, gate.budget_usd, notes=gate.notes)
 
 
 def _progress(site: CallSite, rec: Mapping[str, Any], ledger: Ledger) -> dict[str, Any]:

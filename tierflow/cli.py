@@ -31,12 +31,13 @@ PLUGIN_GROUP = "tierflow.commands"
 # Help lines of the commands this package mounts; a plugin's own help shows once it is loaded.
 _PLUGIN_HELP = {
     "eval": "Run an eval suite for one or more tier policies.",
+    "calibrate": "Calibrate a benchmark graph's start tier, cascade and router.",
     "local": "Start/stop/inspect the local llama.cpp tier servers.",
 }
 
 
 def _plugins() -> dict[str, EntryPoint]:
-    """Commands declared by installed packages (ours: ``eval``, ``local``), first one wins."""
+    """Commands declared by installed packages (ours: ``eval``, ``calibrate``, ``local``), first one wins."""
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=PLUGIN_GROUP):
         found.setdefault(ep.name, ep)

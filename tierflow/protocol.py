@@ -30,6 +30,8 @@ class Node(StrEnum):
     TOOLS = "tools"
     ESCALATE = "escalate"
     REVIEW = "review"  # a human decides on an unverified answer
+    ROUTE = "route"  # picks a routed task's first tier (a calibrated router, or the policy)
+    VERIFY = "verify"  # checks a cascade's answer; a rejection climbs to the next tier
 
 
 class RunStatus(StrEnum):
@@ -86,6 +88,8 @@ class EventKind(StrEnum):
     ERROR = "error"
     BUDGET = "budget"
     SHORTCUT = "shortcut"  # a task finished from deterministic evidence, with no model call
+    ROUTED = "routed"  # a task's first tier was chosen (by which policy, router, calibration)
+    VERIFIED = "verified"  # a verifier's verdict on one answer
 
 
 class BudgetAction(StrEnum):

@@ -6,15 +6,17 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langgraph.types import RetryPolicy
 from pydantic.json_schema import SkipJsonSchema
 
 from tierflow._memo import IdentityMemo
+from tierflow.cache import ResponseCache, open_cache, request_key
 from tierflow.config import Endpoint, TierConfig, is_loopback, load_config
 from tierflow.errors import ConfigError
 from tierflow.models import chat_model, endpoints_of
@@ -60,6 +62,12 @@ class RunContext:
             part of the context's JSON schema).
         retry: override of the retry policy for model calls (tests use zero backoff; not part
             of the JSON schema).
+        response_cache: SQLite file of the response cache (:mod:`tierflow.cache`): a request
+            made before with the same model, messages, tools and parameters is answered from
+            it, so comparing policies or resuming an interrupted benchmark pays once.
+        calibration: a calibration file written by ``tierflow calibrate`` (start tier, router
+            and verifier settings per subagent) for graphs that read one; None: the graph's
+            default (``.tierflow/calibration/<graph>.json`` when it exists).
     """
 
     profile: str | None = None
@@ -70,6 +78,8 @@ class RunContext:
     shortcuts: bool = True
     unattended: bool = False
     budget_usd: float | None = None
+    response_cache: str | None = None
+    calibration: str | None = None
 
     def __post_init__(self) -> None:
         policy: Any = self.policy
@@ -130,8 +140,14 @@ def transient_retry_policy(tier_max_retries: int) -> RetryPolicy:
 class Engine:
     """Resolved configuration plus cached chat clients for one profile."""
 
-    def __init__(self, config: TierConfig, models: Mapping[str, BaseChatModel] | None = None):
+    def __init__(
+        self,
+        config: TierConfig,
+        models: Mapping[str, BaseChatModel] | None = None,
+        cache: ResponseCache | None = None,
+    ):
         self.config = config
+        self.cache = cache
         self._overrides = dict(models or {})
         self._clients: dict[tuple[str, str], BaseChatModel] = {}
         self._bound: dict[tuple[Any, ...], tuple[list[dict[str, Any]], Any]] = {}
@@ -172,6 +188,17 @@ class Engine:
         if override is not None:
             return str(getattr(override, "model_name", None) or type(override).__name__)
         return self.config.tier(tier).model
+
+    def request_key(
+        self,
+        tier: str,
+        messages: Sequence[BaseMessage],
+        tools: Sequence[Mapping[str, Any]],
+        tool_choice: str | None,
+        params: Mapping[str, Any],
+    ) -> tuple[str, str]:
+        """The response cache's key of one request on ``tier`` (see :mod:`tierflow.cache`)."""
+        return request_key(self.model_name(tier), messages, tools, tool_choice, params)
 
     def bound(
         self, tier: str, endpoint: Endpoint, tools: list[dict[str, Any]], tool_choice: str | None
@@ -241,7 +268,8 @@ def _engine(ctx: RunContext) -> Engine:
     # Test doubles are keyed by object identity; the cached engine keeps them alive, so an id
     # cannot be reused by another model while its entry exists.
     doubles = tuple(sorted((k, id(v)) for k, v in (ctx.models or {}).items()))
-    key = (ctx.profile, ctx.config_file, _stamp(ctx.config_file), _overrides(), doubles)
+    key = (ctx.profile, ctx.config_file, _stamp(ctx.config_file), _overrides(), doubles,
+           ctx.response_cache)  # fmt: skip
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             require_keys = not ctx.models
@@ -256,7 +284,7 @@ def _engine(ctx: RunContext) -> Engine:
                     "give every tier of the ladder a model (e.g. ScriptedChatModel(script=[]) "
                     "for a tier that must not be called), or pass no models",
                 )
-            _ENGINES[key] = Engine(cfg, ctx.models)
+            _ENGINES[key] = Engine(cfg, ctx.models, open_cache(ctx.response_cache))
         return _ENGINES[key]
 
 

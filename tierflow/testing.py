@@ -66,6 +66,7 @@ class Request:
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: Any = None
     max_tokens: int | None = None
+    temperature: float | None = None  # a request's own sampling temperature (e.g. a verifier's)
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -234,6 +235,7 @@ class ScriptedChatModel(BaseChatModel):
                 tools=list(kwargs.get("tools") or []),
                 tool_choice=kwargs.get("tool_choice"),
                 max_tokens=kwargs.get("max_tokens"),
+                temperature=kwargs.get("temperature"),
                 started_at=started,
                 finished_at=time.monotonic(),
             )

@@ -8,7 +8,9 @@ time; a budget stop may step down to a cheaper tier. Tests replace the model beh
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tierflow.config import TierConfig
 from tierflow.protocol import BudgetAction
@@ -22,10 +24,20 @@ __all__ = [
     "planner_tier",
     "escalation_tier",
     "cheaper_tier",
+    "start_tier",
+    "Start",
 ]
 
 CHEAPEST = "@cheapest"
 TOP = "@flagship"
+
+
+class Start(StrEnum):
+    """How a routed task's starting tier is chosen (``TierPolicy.start``)."""
+
+    DECLARED = "declared"  # the policy's subagent_tier, else the subagent's declared tier
+    ROUTER = "router"  # the calibrated router's pick for this task (tierflow.calibration)
+    RANDOM = "random"  # a coin seeded by the task's id, weighted by TierPolicy.mix
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class TierPolicy:
         on_budget: what the budget gate does without asking: ``stop`` (the task ends
             ``budget_exhausted``) or ``cheaper`` (step down the ladder until a request fits,
             then stop). None: ask a human when ``human`` is on, else ``stop``.
+        start: how graphs with a router node pick a task's first tier (:class:`Start`).
+        mix: ``(tier, weight)`` pairs of ``start="random"`` (random routing at a chosen cost).
     """
 
     name: str = "tiered"
@@ -50,8 +64,13 @@ class TierPolicy:
     escalate: bool = True
     human: bool = True
     on_budget: str | None = None
+    start: str = Start.DECLARED.value
+    mix: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        Start(self.start)  # a clear ValueError naming the bad value
+        if self.start == Start.RANDOM and not self.mix:
+            raise ValueError("start='random' needs mix=((tier, weight), ...)")
         allowed = (BudgetAction.STOP, BudgetAction.CHEAPER)
         if self.on_budget is not None and self.on_budget not in allowed:
             raise ValueError(
@@ -86,6 +105,32 @@ def subagent_tier(policy: TierPolicy, declared: str, config: TierConfig) -> str:
     return _resolve(policy.subagent_tier, config) or declared
 
 
+def start_tier(
+    policy: TierPolicy, declared: str, config: TierConfig, *, key: str, routed: str | None
+) -> str:
+    """The first tier of a routed task (``key`` identifies it; ``routed`` is the router's pick).
+
+    Example:
+        >>> from tierflow.config import load_config
+        >>> cfg = load_config("openai", require_keys=False)
+        >>> start_tier(POLICIES["router"], "mini", cfg, key="q1", routed="nano")
+        'nano'
+        >>> start_tier(POLICIES["static"], "mini", cfg, key="q1", routed="nano")
+        'mini'
+    """
+    if policy.start == Start.ROUTER and routed:
+        return routed
+    if policy.start == Start.RANDOM:
+        total = sum(w for _, w in policy.mix)
+        draw = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF * total
+        for tier, weight in policy.mix:
+            draw -= weight
+            if draw <= 0:
+                return _resolve(tier, config) or declared
+        return _resolve(policy.mix[-1][0], config) or declared
+    return subagent_tier(policy, declared, config)
+
+
 def planner_tier(policy: TierPolicy, config: TierConfig) -> str:
     """The tier of the supervisor and the final answer."""
     return _resolve(policy.planner_tier, config) or config.flagship
@@ -106,4 +151,15 @@ POLICIES: dict[str, TierPolicy] = {
     "all-flagship": TierPolicy("all-flagship", TOP, TOP, escalate=False, human=False),
     "all-nano": TierPolicy("all-nano", CHEAPEST, CHEAPEST, escalate=False, human=False),
     "cascade": TierPolicy("cascade", CHEAPEST, None, escalate=True, human=False),
+    # Benchmark policies (graphs with a router node: tierflow.graphs.benchmarks).
+    "all-mini": TierPolicy("all-mini", "mini", "mini", escalate=False, human=False),
+    "static": TierPolicy("static", None, None, escalate=False, human=False),
+    "router": TierPolicy("router", None, None, escalate=False, human=False, start=Start.ROUTER),
+    "router+cascade": TierPolicy(
+        "router+cascade", None, None, escalate=True, human=False, start=Start.ROUTER
+    ),
+    "random": TierPolicy(
+        "random", None, None, escalate=False, human=False, start=Start.RANDOM,
+        mix=((CHEAPEST, 0.5), (TOP, 0.5)),
+    ),  # fmt: skip
 }

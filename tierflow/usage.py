@@ -46,6 +46,9 @@ class UsageRecord(BaseModel):
     # "reported": tokens from the server's usage; "estimated": the request timed out or lost
     # its connection, so the server's bill is unknown and the reservation is charged instead.
     billing: Literal["reported", "estimated"] = "reported"
+    # Answered from the response cache (tierflow.cache): tokens, cost and latency are the
+    # original request's, so figures compare across runs; nothing was paid this time.
+    cached_response: bool = False
 
 
 def _as_record(item: UsageRecord | dict[str, Any]) -> UsageRecord:

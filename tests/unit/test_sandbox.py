@@ -1,4 +1,6 @@
-"""Sandboxed file tools: path containment, symlink escapes, output formats and limits."""
+"""Sandboxes: the file tools (path containment, symlink escapes, output formats, limits) and the
+code runner that scores generated code (``tierflow.tools.code_sandbox``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 from langchain_core.tools import BaseTool, ToolException
 
 import tierflow.tools
+from tierflow.tools.code_sandbox import run_python
 from tierflow.tools import Sandbox, SandboxError, fs_tools
 
 
@@ -458,3 +461,77 @@ def test_a_huge_line_is_read_in_bounded_memory(tmp_path: Path) -> None:
         "3: z = 3",
     ]
     assert peak < 5_000_000  # the 50 MB line was never held whole
+
+
+# --- the code runner (run_python) -------------------------------------------------------------
+
+
+def test_run_python_reports_output_and_failures() -> None:
+    ok = run_python("import sys\nprint(6 * 7)\nprint(sys.flags.isolated)")
+    assert (ok.ok, ok.returncode, ok.stdout_tail, ok.timed_out) == (True, 0, "42\n1\n", False)
+    failed = run_python("print('before')\nassert 1 == 2, 'nope'")
+    assert not failed.ok and failed.returncode == 1 and not failed.timed_out
+    assert failed.stdout_tail == "before\n" and "AssertionError: nope" in failed.stderr_tail
+    assert failed.reason() == "AssertionError: nope"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_run_python_kills_a_runaway_and_its_children() -> None:
+    import time
+
+    code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        "print(child.pid, flush=True)\n"
+        "while True:\n    pass\n"
+    )
+    started = time.monotonic()
+    result = run_python(code, timeout_s=1.5)
+    assert time.monotonic() - started < 5
+    assert result.timed_out and not result.ok and result.returncode == -9
+    assert result.reason() == "timed out"
+    child = int(result.stdout_tail)
+    deadline = time.monotonic() + 3
+    while _state(child) not in ("gone", "Z") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _state(child) in ("gone", "Z")  # killed with the group (a zombie awaits its reaper)
+
+
+def test_run_python_limits_memory() -> None:
+    assert run_python("b = bytearray(100 * 1024**2)").ok
+    big = run_python("b = bytearray(2 * 1024**3)", memory_mb=512)
+    assert not big.ok and "MemoryError" in big.stderr_tail
+
+
+def test_run_python_limits_file_size_in_an_empty_scratch_folder() -> None:
+    small = run_python(
+        "import os\nassert os.listdir('.') == []\nopen('a.txt', 'w').write('x' * 10_000)"
+    )
+    assert small.ok, small.stderr_tail
+    big = run_python("open('big.bin', 'wb').write(b'0' * 5_000_000)")
+    assert not big.ok and "File too large" in big.stderr_tail
+    flood = run_python("print('y' * 5_000_000)")
+    assert not flood.ok and len(flood.stdout_tail) <= 4000
+
+
+def test_run_python_sees_no_secrets_and_no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-do-not-leak")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    code = (
+        "import os, sys\n"
+        "print(sorted(os.environ))\n"
+        "print(os.environ.get('OPENAI_API_KEY'))\n"
+        "print(repr(sys.stdin.read()))\n"
+    )
+    result = run_python(code)
+    assert result.ok, result.stderr_tail
+    names, key, stdin = result.stdout_tail.splitlines()
+    assert "OPENAI_API_KEY" not in names and "HTTPS_PROXY" not in names
+    assert (key, stdin) == ("None", "''")
+    assert "sk-test-do-not-leak" not in result.stdout_tail + result.stderr_tail

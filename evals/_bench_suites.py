@@ -1,0 +1,104 @@
+"""Public-benchmark suites (GSM8K, MMLU, MBPP, BFCL) run through the cascade graphs.
+
+Each item becomes a cascade task (``tierflow.graphs.benchmarks``); the final ``answer`` is
+scored by the benchmark's own evaluator (:mod:`tierflow.evals.benchmarks`). Splits: ``calib``
+(what ``tierflow calibrate`` measures and tunes on) and ``report`` (what reports show; the
+default). GSM8K reads items 0-799 only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tierflow.evals._suites import Scored, Suite
+
+__all__ = ["BENCH_SUITES", "BENCH_POLICIES", "ROUTELLM"]
+
+# Every policy a benchmark report compares; "random" runs last (its mix matches a cost).
+BENCH_POLICIES = (
+    "all-flagship", "all-mini", "all-nano", "static", "cascade", "router", "router+cascade",
+    "random",
+)  # fmt: skip
+
+# RouteLLM's published operating point (Ong et al. 2024, matrix-factorisation router, GPT-4 vs
+# Mixtral): share of calls to the strong model needed for 95% of its quality ("CPT(95%)"),
+# i.e. the cost, relative to all-strong, at which it keeps 95% of the quality.
+ROUTELLM: dict[str, float] = {"gsm8k": 0.65, "mmlu": 0.55}
+
+_LETTERS = ("A", "B", "C", "D")
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"tierflow.evals.benchmarks.{name}")
+
+
+def _loader(name: str) -> Callable[[str | None, int | None], list[dict[str, Any]]]:
+    def load(split: str | None, limit: int | None) -> list[dict[str, Any]]:
+        return list(_module(name).load(split or "report", limit))
+
+    return load
+
+
+def _answer(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    return state.get("answer") or {}
+
+
+def _scored(value: float, prediction: Any) -> Scored:
+    return Scored({"correct": value}, value, {"solve": value}, prediction)
+
+
+def _gsm8k_input(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"task": {"question": item["question"]}, "task_id": item["id"]}
+
+
+def _gsm8k_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+    got = _answer(state).get("answer")
+    return _scored(_module("gsm8k").score(item, got) if got is not None else 0.0, got)
+
+
+def _mmlu_input(item: Mapping[str, Any]) -> dict[str, Any]:
+    choices = dict(zip(_LETTERS, item["choices"], strict=False))
+    task = {"subject": item["subject"].replace("_", " "), "question": item["question"],
+            "choices": choices}  # fmt: skip
+    return {"task": task, "task_id": item["id"]}
+
+
+def _mmlu_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+    got = _answer(state).get("answer")
+    return _scored(_module("mmlu").score(item, got) if got else 0.0, got)
+
+
+def _mbpp_input(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"task": {"description": item["text"], "test": item["visible_tests"]},
+            "task_id": item["id"]}  # fmt: skip
+
+
+def _mbpp_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+    code = _answer(state).get("code")
+    return _scored(_module("mbpp").score(item, code) if code else 0.0, code)
+
+
+def _bfcl_input(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"task": {"question": item["question"], "functions": item["tools"]},
+            "task_id": item["id"]}  # fmt: skip
+
+
+def _bfcl_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+    answer = state.get("answer")
+    if answer is None:
+        return _scored(0.0, None)
+    calls = list(answer.get("calls") or [])
+    return _scored(_module("bfcl").score(item, calls), calls)
+
+
+BENCH_SUITES: dict[str, Suite] = {
+    name: Suite(name, "", name, make_input, score, _loader(name), BENCH_POLICIES)
+    for name, make_input, score in (
+        ("gsm8k", _gsm8k_input, _gsm8k_score),
+        ("mmlu", _mmlu_input, _mmlu_score),
+        ("mbpp", _mbpp_input, _mbpp_score),
+        ("bfcl", _bfcl_input, _bfcl_score),
+    )
+}

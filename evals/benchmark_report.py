@@ -1,0 +1,329 @@
+"""One report per benchmark from one run: every tier policy, its cost/quality curve, the headline.
+
+:func:`benchmark_report` runs the policies through the benchmark's graph on one split, with
+the response cache on (each distinct request is paid once across policies), then writes
+``report.md``, ``results.json`` and ``curve.png`` under ``.tierflow/reports/<suite>/``.
+
+The curve has three parts: the measured policies (points), the calibrated router's threshold
+swept over the same items (each item takes the measured cascade outcome when the router
+starts it cheap, else the measured all-flagship outcome: what router+cascade does at that
+threshold, computed from the runs), and random routing between the cheapest tier and the
+flagship (the straight line between them). RouteLLM's published operating point is marked.
+Costs are at the ``openai`` profile's prices, relative to all-flagship.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from tierflow.evals._bench_suites import ROUTELLM
+from tierflow.evals._results import SuiteResult, percentile
+from tierflow.evals._runner import arun, _sync
+from tierflow.evals._suites import SUITES, load_items
+from tierflow.tiers import POLICIES, Start, TierPolicy
+
+__all__ = ["BenchReport", "benchmark_report", "abenchmark_report", "wilson", "HEADLINE_COSTS"]
+
+HEADLINE_COSTS = (0.50, 0.25, 0.15)  # quality retained at these shares of all-flagship's cost
+
+
+def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n.
+
+    Example:
+        >>> [round(v, 3) for v in wilson(45, 50)]
+        [0.786, 0.957]
+    """
+    if n == 0:
+        return 0.0, 0.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class Row:
+    """One policy's figures (quality in [0, 1]; costs in USD at openai prices)."""
+
+    policy: str
+    n: int
+    quality: float
+    low: float
+    high: float
+    cost_usd: float
+    verifier_usd: float
+    p50_s: float
+    p95_s: float
+    escalation_rate: float | None
+    errors: int
+    rel_cost: float = 0.0
+    rel_quality: float = 0.0
+
+
+@dataclass
+class BenchReport:
+    """What :func:`benchmark_report` measured and wrote."""
+
+    suite: str
+    split: str
+    profile: str
+    results: list[SuiteResult]
+    rows: list[Row]
+    curve: list[tuple[float, float, float]]  # (threshold, rel cost, rel quality)
+    calibration: str | None
+    out_dir: Path
+    markdown_path: Path = field(init=False)
+    plot_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.markdown_path = self.out_dir / "report.md"
+        self.plot_path = self.out_dir / "curve.png"
+
+    def row(self, policy: str) -> Row | None:
+        """The row of ``policy``, if it ran."""
+        return next((r for r in self.rows if r.policy == policy), None)
+
+    def retained_at(self, share: float) -> tuple[float, str] | None:
+        """Best quality retained (vs all-flagship) at <= ``share`` of its cost, and by what."""
+        options = [(r.rel_quality, r.policy) for r in self.rows if r.rel_cost <= share + 1e-9]
+        options += [(q, f"router@{t:.2f}") for t, c, q in self.curve if c <= share + 1e-9]
+        return max(options) if options else None
+
+    def headline(self) -> str:
+        """Quality retained vs all-flagship at 50%, 25% and 15% of its cost."""
+        parts = []
+        for share in HEADLINE_COSTS:
+            best = self.retained_at(share)
+            parts.append(
+                f"{share:.0%} of the cost: "
+                + (f"{best[0]:.1%} of the quality ({best[1]})" if best else "no policy that cheap")
+            )
+        n = self.rows[0].n if self.rows else 0
+        return f"{self.suite} ({self.split}, {n} items, {self.profile}): " + "; ".join(parts)
+
+    def table(self) -> Table:
+        """The policy table (rich)."""
+        table = Table(title=f"{self.suite}: tier policies on {self.split} (openai prices)")
+        heads = ("policy", "n", "quality", "95% CI", "vs flagship", "cost USD", "vs flagship",
+                 "verifier USD", "p50 s", "p95 s", "escalated", "errors")  # fmt: skip
+        for h in heads:
+            table.add_column(h, justify="left" if h == "policy" else "right")
+        for r in self.rows:
+            table.add_row(*_cells(r))
+        return table
+
+    def to_markdown(self) -> str:
+        """The report as markdown (what ``report.md`` holds)."""
+        lines = [
+            f"# {self.suite}: tier policies ({self.split} split, {self.rows[0].n} items)",
+            "",
+            f"Profile `{self.profile}`; cost at `openai` prices; calibration: "
+            f"`{self.calibration or 'none'}`. Latency: sum of model request latencies per item "
+            "as first measured (a response-cache hit keeps its original latency).",
+            "",
+            f"**Headline.** {self.headline()}",
+            "",
+            "| policy | n | quality | 95% CI | vs flagship | cost USD | vs flagship | verifier USD "
+            "| p50 s | p95 s | escalated | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.rows]
+        if self.curve:
+            lines += ["", "Router threshold sweep (router+cascade, from the measured runs):", "",
+                      "| threshold | cost vs flagship | quality vs flagship |", "|---|---|---|"]  # fmt: skip
+            lines += [f"| {t:.3f} | {c:.1%} | {q:.1%} |" for t, c, q in _thin(self.curve)]
+        if self.suite in ROUTELLM:
+            lines += ["", f"RouteLLM (published): 95% of the strong model's quality at "
+                      f"{ROUTELLM[self.suite]:.0%} of its cost on {self.suite}."]  # fmt: skip
+        return "\n".join(lines) + "\n"
+
+
+def _cells(r: Row) -> list[str]:
+    esc = "-" if r.escalation_rate is None else f"{r.escalation_rate:.0%}"
+    return [r.policy, str(r.n), f"{r.quality:.3f}", f"{r.low:.3f}-{r.high:.3f}",
+            f"{r.rel_quality:.1%}", f"{r.cost_usd:.6f}", f"{r.rel_cost:.1%}",
+            f"{r.verifier_usd:.6f}", f"{r.p50_s:.2f}", f"{r.p95_s:.2f}", esc, str(r.errors)]  # fmt: skip
+
+
+def _thin(curve: list[tuple[float, float, float]], keep: int = 12) -> list[tuple[float, float, float]]:
+    step = max(1, len(curve) // keep)
+    return curve[::step] + ([curve[-1]] if (len(curve) - 1) % step else [])
+
+
+def _row(result: SuiteResult) -> Row:
+    k = sum(e.quality for e in result.examples)
+    low, high = wilson(k, result.n)
+    lat = [e.model_latency_s for e in result.examples]
+    verifier = sum(r["cost_usd"] for e in result.examples for r in e.usage if r["node"] == "verify")
+    return Row(result.policy, result.n, result.quality, low, high, result.cost_usd,
+               round(verifier, 10), percentile(lat, 50), percentile(lat, 95),
+               result.escalation_rate, result.errors)  # fmt: skip
+
+
+def _relative(rows: list[Row]) -> None:
+    top = next((r for r in rows if r.policy == "all-flagship"), None)
+    for r in rows:
+        r.rel_cost = r.cost_usd / top.cost_usd if top and top.cost_usd else 0.0
+        r.rel_quality = r.quality / top.quality if top and top.quality else 0.0
+
+
+def _cheapest(profile_ladder: Sequence[str]) -> str:
+    return profile_ladder[0]
+
+
+def random_mix(cheap_cost: float, top_cost: float, target_cost: float) -> float:
+    """Share of items random routing sends to the flagship to spend ``target_cost``.
+
+    Example:
+        >>> random_mix(10.0, 110.0, 35.0)
+        0.25
+    """
+    if top_cost <= cheap_cost:
+        return 1.0
+    return min(1.0, max(0.0, (target_cost - cheap_cost) / (top_cost - cheap_cost)))
+
+
+def _curve(suite: str, results: dict[str, SuiteResult], items: list[dict[str, Any]],
+           router: Any) -> list[tuple[float, float, float]]:  # fmt: skip
+    """Router threshold sweep over the measured cascade and all-flagship outcomes."""
+    from tierflow.graphs.benchmarks import CASCADES
+
+    cascade, top = results.get("cascade"), results.get("all-flagship")
+    if router is None or cascade is None or top is None or not top.cost_usd or not top.quality:
+        return []
+    spec, make = CASCADES[suite], SUITES[suite].make_input
+    by_id = {e.id: e for e in cascade.examples}, {e.id: e for e in top.examples}
+    p = {str(i["id"]): router.p_cheap(spec.route_text(make(i)["task"])) for i in items}
+    out = []
+    for theta in sorted({0.0, 1.01, *p.values()}):
+        q = c = 0.0
+        for item_id, p_i in p.items():
+            e = by_id[0][item_id] if p_i >= theta else by_id[1][item_id]
+            q, c = q + e.quality, c + e.cost_usd
+        out.append((round(min(theta, 1.0), 4), c / top.cost_usd, (q / len(p)) / top.quality))
+    return out
+
+
+async def abenchmark_report(
+    suite: str,
+    policies: Sequence[str],
+    *,
+    limit: int | None = None,
+    profile: str | None = None,
+    split: str | None = None,
+    response_cache: str | None = None,
+    calibration: str | None = None,
+    models: Any = None,
+    retry: Any = None,
+    progress: Callable[[Any], None] | None = None,
+    out_dir: Path | None = None,
+) -> BenchReport:
+    """Async :func:`benchmark_report`."""
+    from tierflow.config import load_config
+    from tierflow.nodes.cascade import calibration_of
+    from tierflow.graphs.benchmarks import CASCADES
+    from tierflow.runtime import RunContext
+
+    kwargs = dict(limit=limit, profile=profile, split=split, response_cache=response_cache,
+                  calibration=calibration, models=models, retry=retry, progress=progress)  # fmt: skip
+    ordered = [p for p in policies if p != "random"] + [p for p in policies if p == "random"]
+    done: dict[str, SuiteResult] = {}
+    for name in ordered:
+        policy: str | TierPolicy = name
+        if name == "random":
+            policy = _random_policy(done, profile, models)
+        done[name] = await arun(suite, policy, **kwargs)
+    results = [done[p] for p in policies if p in done]
+    rows = [_row(r) for r in results]
+    _relative(rows)
+    cal, sub = calibration_of(CASCADES[suite], RunContext(calibration=calibration))
+    items = load_items(suite, limit, split)
+    curve = _curve(suite, done, items, sub.router if sub else None)
+    ran = results[0].profile if results else (profile or "")
+    report = BenchReport(suite, split or "report", ran, results, rows, curve,
+                         cal.label() if cal else None,
+                         out_dir or Path(".tierflow") / "reports" / suite)  # fmt: skip
+    _write(report, load_config("openai", require_keys=False).ladder)
+    return report
+
+
+def _random_policy(done: dict[str, SuiteResult], profile: str | None, models: Any) -> TierPolicy:
+    """Random routing between the cheapest tier and the flagship, at the tiered policies' cost."""
+    base = POLICIES["random"]
+    cheap, top = done.get("all-nano"), done.get("all-flagship")
+    target = next((done[p] for p in ("router+cascade", "cascade", "router") if p in done), None)
+    if cheap is None or top is None or target is None:
+        return base  # half and half
+    share = random_mix(cheap.cost_usd, top.cost_usd, target.cost_usd)
+    return dataclasses.replace(base, start=Start.RANDOM.value,
+                               mix=(("@cheapest", 1 - share), ("@flagship", share)))  # fmt: skip
+
+
+def _write(report: BenchReport, ladder: Sequence[str]) -> None:
+    report.out_dir.mkdir(parents=True, exist_ok=True)
+    report.markdown_path.write_text(report.to_markdown())
+    per_item = {
+        r.policy: [dataclasses.asdict(e) | {"usage": None} for e in r.examples]
+        for r in report.results
+    }
+    (report.out_dir / "results.json").write_text(json.dumps(
+        {"suite": report.suite, "split": report.split, "profile": report.profile,
+         "calibration": report.calibration, "rows": [dataclasses.asdict(r) for r in report.rows],
+         "curve": report.curve, "items": per_item}, indent=1, default=str))  # fmt: skip
+    curve_plot(report, report.plot_path)
+
+
+def curve_plot(report: BenchReport, path: Path) -> Path:
+    """The cost/quality PNG: policies, the router sweep, random routing, RouteLLM's point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if report.curve:
+        ax.plot([c for _, c, _ in report.curve], [q for _, _, q in report.curve], "-",
+                color="tab:blue", alpha=0.6, label="router+cascade, threshold swept")  # fmt: skip
+    cheap, top = report.row("all-nano"), report.row("all-flagship")
+    if cheap and top:
+        ax.plot([cheap.rel_cost, 1.0], [cheap.rel_quality, 1.0], "--", color="grey",
+                label="random routing (nano/flagship)")  # fmt: skip
+    for r in report.rows:
+        ax.scatter([r.rel_cost], [r.rel_quality], s=40, zorder=3)
+        ax.annotate(r.policy, (r.rel_cost, r.rel_quality), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)  # fmt: skip
+    if report.suite in ROUTELLM:
+        ax.scatter([ROUTELLM[report.suite]], [0.95], marker="*", s=160, color="red", zorder=4,
+                   label=f"RouteLLM published ({report.suite})")  # fmt: skip
+    ax.axhline(0.95, color="red", lw=0.5, ls=":")
+    ax.set_xlabel("cost vs all-flagship (openai prices)")
+    ax.set_ylabel("quality vs all-flagship")
+    ax.set_title(f"{report.suite}: {report.rows[0].n if report.rows else 0} items ({report.split})")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def benchmark_report(suite: str, policies: Sequence[str], **kwargs: Any) -> BenchReport:
+    """Run ``policies`` on a benchmark and write its report (see the module docstring).
+
+    Args:
+        suite: ``gsm8k``, ``mmlu``, ``mbpp`` or ``bfcl``.
+        policies: policy names (``random`` runs last, at the tiered policies' cost).
+        **kwargs: ``limit``, ``profile``, ``split``, ``response_cache``, ``calibration``,
+            ``models`` (scripted doubles), ``retry``, ``progress``, ``out_dir``.
+    """
+    return _sync(abenchmark_report(suite, policies, **kwargs))

@@ -1,0 +1,257 @@
+"""Public-benchmark workflows: a routed, verified cascade per benchmark (GSM8K, MMLU, MBPP, BFCL).
+
+Each graph is ``route -> solve -> verify`` (:mod:`tierflow.nodes.cascade`) over one tool-less
+subagent, with the verifier that suits the task and costs less than escalating it:
+
+| graph | task | answer | verifier |
+|---|---|---|---|
+| ``gsm8k`` | a math word problem | reasoning + a number | agreement of two samples |
+| ``mmlu`` | a question with choices A-D | a letter | agreement of two samples |
+| ``mbpp`` | a function to write + one stated test | Python code | the stated test, sandboxed |
+| ``bfcl`` | a request + function docs | the function calls | calls fit the functions' schemas |
+
+``tierflow eval gsm8k --policy all`` compares every tier policy on it; ``tierflow calibrate
+gsm8k --target-quality 0.95`` writes the calibration these graphs load at run time.
+
+Example:
+    >>> sorted(n for n in gsm8k.get_graph().nodes if not n.startswith("__"))
+    ['route', 'solve', 'verify']
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tierflow.nodes.cascade import Cascade, build_cascade
+from tierflow.nodes.subagent import Subagent
+from tierflow.nodes.verifier import Verifier, schema_problems
+
+__all__ = [
+    "CASCADES", "GSM8K", "MMLU", "MBPP", "BFCL", "gsm8k", "mmlu", "mbpp", "bfcl",
+    "MathProblem", "MathAnswer", "MultipleChoice", "Letter", "CodingTask", "Code",
+    "ToolTask", "ToolCalls",
+]  # fmt: skip
+
+SOLVE = "solve"  # the subagent's node name in every benchmark graph
+
+
+# --- GSM8K ---------------------------------------------------------------------------------
+class MathProblem(BaseModel):
+    """A grade-school math word problem."""
+
+    question: str
+
+
+class MathAnswer(BaseModel):
+    """Short working, then the final number."""
+
+    reasoning: str = Field(description="the calculation, step by step, in a few short lines")
+    answer: float = Field(description="the final answer: a number only, no units")
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_FINAL = re.compile(r"answer(?: is)?\s*[:=]?\s*\**\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)", re.I)
+
+
+def read_number(text: str) -> MathAnswer | None:
+    """The reply's final number: after the last "Answer:", else the last number in it.
+
+    Example:
+        >>> read_number("16 - 3 - 4 = 9, 9 * 2 = 18\nAnswer: $18").answer
+        18.0
+    """
+    finals = _FINAL.findall(text)
+    found = finals[-1] if finals else (_NUMBER.findall(text) or [None])[-1]
+    if found is None:
+        return None
+    try:
+        value = float(found.replace(",", ""))
+    except ValueError:
+        return None
+    return MathAnswer(reasoning=text.strip()[:1500], answer=value)
+
+
+def _finite(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
+    value = out.get("answer")
+    ok = isinstance(value, int | float) and math.isfinite(value)
+    return None if ok else "the answer is not a finite number"
+
+
+GSM8K = Cascade(
+    name="gsm8k",
+    subagent=Subagent(
+        name=SOLVE, description="solves a math word problem", tier="mini",
+        task_schema=MathProblem, output_schema=MathAnswer, max_steps=2,
+        prompt="Solve the math word problem step by step, briefly: one short line per step, "
+        "showing the arithmetic. End with the line 'Answer: <number>'.",
+        human_fallback=False, read_reply=read_number, max_output_tokens=256,
+        render_task=lambda t: f"Question: {t.question}",  # type: ignore[attr-defined]
+    ),
+    verifier=Verifier("agreement", check=_finite, samples=2, temperature=0.7,
+                      agree_on=lambda out: round(float(out["answer"]), 4)),
+    route_text=lambda task: str(task.get("question", "")),
+)  # fmt: skip
+
+
+# --- MMLU ----------------------------------------------------------------------------------
+class MultipleChoice(BaseModel):
+    """A multiple-choice question; ``choices`` maps letters A-D to their text."""
+
+    subject: str = ""
+    question: str
+    choices: dict[str, str]
+
+
+def render_choice(task: MultipleChoice) -> str:
+    """The question as MMLU poses it: subject, question, lettered choices, ``Answer:``."""
+    options = "\n".join(f"{letter}. {text}" for letter, text in task.choices.items())
+    return f"Subject: {task.subject}\nQuestion: {task.question}\n{options}\nAnswer:"
+
+
+class Letter(BaseModel):
+    """The letter of the right choice."""
+
+    answer: Literal["A", "B", "C", "D"]
+
+
+_LETTER = re.compile(r"\b([ABCD])\b")
+
+
+def read_letter(text: str) -> Letter | None:
+    """The first standalone letter A-D of the reply (after "answer" when it says so).
+
+    Example:
+        >>> read_letter("The answer is (C).").answer
+        'C'
+    """
+    tail = re.split(r"answer(?: is)?", text, maxsplit=1, flags=re.I)
+    for part in ([tail[1]] if len(tail) > 1 else []) + [text]:
+        match = _LETTER.search(part)
+        if match:
+            return Letter(answer=match.group(1))  # type: ignore[arg-type]
+    return None
+
+
+MMLU = Cascade(
+    name="mmlu",
+    subagent=Subagent(
+        name=SOLVE, description="answers a multiple-choice question", tier="mini",
+        task_schema=MultipleChoice, output_schema=Letter, max_steps=2,
+        prompt="Answer the multiple-choice question. Reply with the letter of the right "
+        "choice only: A, B, C or D.",
+        human_fallback=False, read_reply=read_letter, max_output_tokens=4,
+        render_task=lambda t: render_choice(t),  # type: ignore[arg-type]
+    ),
+    verifier=Verifier("agreement", samples=2, temperature=0.7, agree_on=lambda out: out["answer"]),
+    route_text=lambda task: f"{task.get('subject', '')} {task.get('question', '')} "
+    + " ".join((task.get("choices") or {}).values()),
+)  # fmt: skip
+
+
+# --- MBPP ----------------------------------------------------------------------------------
+class CodingTask(BaseModel):
+    """A Python function to write, with one test it must pass."""
+
+    description: str
+    test: str
+
+
+class Code(BaseModel):
+    """A complete Python solution."""
+
+    code: str = Field(description="complete Python code defining the function; no prose")
+
+
+_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S)
+
+
+def read_code(text: str) -> Code | None:
+    """The reply's first fenced code block, else the whole reply when it parses as Python."""
+    match = _FENCE.search(text)
+    code = match.group(1) if match else text
+    if not code.strip():
+        return None
+    return Code(code=code.strip() + "\n")
+
+
+def _stated_test(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
+    code = str(out.get("code") or "")
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:
+        return f"the code does not parse: {exc.msg} (line {exc.lineno})"
+    from tierflow.tools.code_sandbox import run_python
+
+    result = run_python(f"{code}\n\n{task.get('test', '')}\n", timeout_s=10, memory_mb=512)
+    if result.ok:
+        return None
+    why = "timed out" if result.timed_out else (result.stderr_tail.strip().splitlines() or ["failed"])[-1]
+    return f"the stated test fails: {why[:200]}"
+
+
+MBPP = Cascade(
+    name="mbpp",
+    subagent=Subagent(
+        name=SOLVE, description="writes a Python function", tier="mini",
+        task_schema=CodingTask, output_schema=Code, max_steps=2,
+        prompt="Write the Python function the task describes; it must pass the test shown. "
+        "Reply with one ```python code block (imports included) and nothing else.",
+        human_fallback=False, read_reply=read_code, max_output_tokens=384,
+        render_task=lambda t: f"{t.description}\nYour code should pass this test:\n{t.test}",  # type: ignore[attr-defined]
+    ),
+    verifier=Verifier("tests", check=_stated_test),
+    route_text=lambda task: str(task.get("description", "")),
+)  # fmt: skip
+
+
+# --- BFCL ----------------------------------------------------------------------------------
+class ToolTask(BaseModel):
+    """A user request and the functions (OpenAI tool dicts) that may serve it."""
+
+    question: str
+    functions: list[dict[str, Any]]
+
+
+class Call(BaseModel):
+    """One function call."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+class ToolCalls(BaseModel):
+    """The calls that serve the request: none when no function fits it."""
+
+    calls: list[Call] = Field(description="the function calls to make; [] if none applies")
+
+
+def _calls_fit(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
+    return schema_problems(out.get("calls") or [], task.get("functions") or [])
+
+
+BFCL = Cascade(
+    name="bfcl",
+    subagent=Subagent(
+        name=SOLVE, description="turns a request into function calls", tier="mini",
+        task_schema=ToolTask, output_schema=ToolCalls, max_steps=2,
+        prompt="Given the user's request and the functions available, give the function calls "
+        "(name and arguments, using the user's values) that serve it. Several calls are fine "
+        "when the request asks for several things. If no function fits, give no calls.",
+        human_fallback=False,
+    ),
+    verifier=Verifier("schema", check=_calls_fit),
+    route_text=lambda task: str(task.get("question", "")),
+)  # fmt: skip
+
+CASCADES: dict[str, Cascade] = {c.name: c for c in (GSM8K, MMLU, MBPP, BFCL)}
+
+gsm8k = build_cascade(GSM8K).compile(name="gsm8k")
+mmlu = build_cascade(MMLU).compile(name="mmlu")
+mbpp = build_cascade(MBPP).compile(name="mbpp")
+bfcl = build_cascade(BFCL).compile(name="bfcl")

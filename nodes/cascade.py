@@ -1,0 +1,268 @@
+"""Routed, verified cascade over one subagent: route -> solve -> verify -> climb on rejection.
+
+Graph shape (:func:`build_cascade`)::
+
+    START -> route --Send--> <subagent> -> verify --(rejected, a tier left)--Send--> <subagent>
+                                                  \\--(accepted, top tier, or no cascade)--> END
+
+``route`` picks the task's first tier from the run's policy (:func:`tierflow.tiers.start_tier`):
+the declared tier (the calibration's ``start_tier`` when one is loaded), the policy's fixed tier,
+a seeded coin (``random``), or the calibrated router (``router``). ``verify`` runs the
+subagent's :class:`~tierflow.nodes.verifier.Verifier` when the policy escalates; a rejected
+answer is sent again, whole, to the next tier of the calibration's ladder (else the profile's),
+so the stronger tier answers the same request it would have answered on its own.
+
+Input: ``{"task": {...}, "task_id": "q-17"}`` (the task as the subagent's ``task_schema``).
+Output: ``answer`` (the accepted output, or None), ``tier``, ``status``, ``verified``,
+``attempts`` (one ``{tier, ok, reason}`` per verified answer), ``route`` and ``calibration``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+from typing_extensions import TypedDict
+
+from tierflow.budget import begin_run, end_run
+from tierflow.calibration import (
+    Calibration,
+    SubagentCalibration,
+    calibration_path,
+    load_calibration,
+)
+from tierflow.nodes.human import event
+from tierflow.nodes.subagent import (
+    SUBAGENT_NODE,
+    Subagent,
+    off_loop,
+    resample,
+    subagent_input,
+    subagent_node,
+)
+from tierflow.nodes.verifier import Verdict, Verifier
+from tierflow.protocol import EscalationReason, EventKind, Node, TaskStatus
+from tierflow.runtime import RunContext, context_of, engine_for
+from tierflow.state import EngineState, merge_dict, merge_events
+from tierflow.tiers import Start, start_tier
+
+__all__ = ["Cascade", "CascadeState", "CascadeInput", "build_cascade", "calibration_of"]
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """Declaration of a routed, verified cascade.
+
+    Attributes:
+        name: the graph's name: its calibration file is ``.tierflow/calibration/<name>.json``.
+        subagent: the subagent that solves each task (no tools: one request per answer).
+        verifier: checks an answer before the cascade accepts it.
+        route_text: ``task -> text`` the router reads (default: the task as JSON).
+    """
+
+    name: str
+    subagent: Subagent
+    verifier: Verifier
+    route_text: Callable[[Mapping[str, Any]], str] = lambda task: json.dumps(task)
+
+
+class CascadeInput(TypedDict, total=False):
+    """A task for the cascade, with an optional id (kept in reports) and budget."""
+
+    task: dict[str, Any]
+    task_id: str
+    env: dict[str, Any]
+    budget_usd: float | None
+
+
+class CascadeState(EngineState, total=False):
+    """The cascade's channels (see the module docstring for what each output means)."""
+
+    task: dict[str, Any]
+    task_id: str
+    env: dict[str, Any]
+    results: Annotated[dict[str, Any], merge_dict]
+    attempts: Annotated[list[dict[str, Any]], merge_events]
+    current: str
+    route: dict[str, Any]
+    calibration: str | None
+    answer: dict[str, Any] | None
+    tier: str | None
+    status: str
+    verified: bool
+
+
+@lru_cache(maxsize=32)
+def _load(path: str, mtime_ns: int, suite: str) -> Calibration:
+    return load_calibration(path, suite=suite)
+
+
+def calibration_of(
+    spec: Cascade, ctx: RunContext
+) -> tuple[Calibration | None, SubagentCalibration | None]:
+    """The calibration a run of ``spec`` uses: ``ctx.calibration``, else the default file.
+
+    A file named in the context must exist (ConfigError otherwise); the default file is
+    optional.
+    """
+    path = calibration_path(spec.name, ctx.calibration)
+    if not ctx.calibration and not path.exists():
+        return None, None
+    try:
+        mtime = Path(path).stat().st_mtime_ns
+    except OSError:
+        mtime = 0  # load_calibration reports the missing file with its fix
+    cal = _load(str(path), mtime, spec.name)
+    return cal, cal.subagents.get(spec.subagent.name)
+
+
+def _send(spec: Cascade, state: Mapping[str, Any], tier: str, history: list[Any]) -> Send:
+    key = f"{state['task_id']}@{tier}"
+    payload: dict[str, Any] = {**subagent_input(key, state.get("task") or {}, state), "tier": tier}
+    if history:
+        payload["escalations"] = history
+    return Send(spec.subagent.name, payload)
+
+
+def _route_node(spec: Cascade) -> Callable[..., Any]:
+    async def route(state: CascadeState, runtime: Runtime[RunContext]) -> Command[Any]:
+        ctx = context_of(runtime)
+        config = engine_for(runtime.context).config
+        fresh = begin_run(state, ctx.budget_usd)
+        view: dict[str, Any] = {**state, **fresh}
+        view.setdefault("task_id", uuid.uuid4().hex[:12])
+        cal, sub = await off_loop(True, calibration_of, spec, ctx)
+        declared = sub.start_tier if sub else spec.subagent.tier
+        picked, p_cheap = None, None
+        if sub and sub.router and ctx.policy.start == Start.ROUTER:
+            text = spec.route_text(view.get("task") or {})
+            p_cheap = round(sub.router.p_cheap(text), 4)
+            picked = sub.router.pick(text)
+        tier = start_tier(ctx.policy, declared, config, key=view["task_id"], routed=picked)
+        route = {"tier": tier, "policy": ctx.policy.name, "start": ctx.policy.start,
+                 "p_cheap": p_cheap, "calibration": cal.label() if cal else None}  # fmt: skip
+        update = {**fresh, "task_id": view["task_id"], "route": route,
+                  "calibration": route["calibration"], "current": f"{view['task_id']}@{tier}",
+                  "events": [event(EventKind.ROUTED, subagent=spec.subagent.name, **route)]}  # fmt: skip
+        return Command(goto=_send(spec, view, tier, []), update=update)
+
+    route.__name__ = Node.ROUTE.value
+    return route
+
+
+def _upper(tier: str, ladder: list[str]) -> str | None:
+    if tier not in ladder:
+        return None
+    at = ladder.index(tier)
+    return ladder[at + 1] if at + 1 < len(ladder) else None
+
+
+async def _verdict(
+    spec: Cascade,
+    state: CascadeState,
+    runtime: Runtime[RunContext],
+    tier: str,
+    output: Mapping[str, Any] | None,
+    verifier: Verifier,
+) -> tuple[Verdict, list[dict[str, Any]]]:
+    task = state.get("task") or {}
+    settled = await off_loop(verifier.check is not None, verifier.settle, task, output)
+    if settled is not None or output is None:
+        return settled or Verdict(False, "no valid answer"), []
+    usage: list[dict[str, Any]] = []
+    samples: list[Mapping[str, Any] | None] = []
+    for k in range(1, verifier.samples):
+        params = {"temperature": verifier.temperature, "seed": k}
+        out, records = await resample(spec.subagent, task, tier, state, runtime,
+                                      node=Node.VERIFY.value, params=params)  # fmt: skip
+        usage.extend(records)
+        samples.append(out.model_dump() if out is not None else None)
+    return verifier.agree(output, samples), usage
+
+
+def _verifier_of(spec: Cascade, sub: SubagentCalibration | None) -> Verifier:
+    if sub is None or sub.verifier is None or spec.verifier.kind != "agreement":
+        return spec.verifier
+    return replace(
+        spec.verifier, samples=sub.verifier.samples, temperature=sub.verifier.temperature
+    )
+
+
+def _verify_node(spec: Cascade) -> Callable[..., Any]:
+    async def verify(state: CascadeState, runtime: Runtime[RunContext]) -> Command[Any]:
+        ctx = context_of(runtime)
+        config = engine_for(runtime.context).config
+        result = (state.get("results") or {})[state["current"]]
+        tier, status = result["tier"], result["status"]
+        output = result.get("output") if status == TaskStatus.DONE else None
+        _, sub = await off_loop(True, calibration_of, spec, ctx)
+        ladder = list((sub.ladder if sub else None) or config.ladder)
+        upper = _upper(tier, ladder) if ctx.policy.escalate else None
+        stopped = status in (TaskStatus.STOPPED, TaskStatus.BUDGET_EXHAUSTED)
+        if upper is None or stopped:  # nothing to climb to: the answer stands as it is
+            return _finish(state, output, tier, status, verified=False, update={})
+        verdict, usage = await _verdict(spec, state, runtime, tier, output,
+                                        _verifier_of(spec, sub))  # fmt: skip
+        attempt = {"tier": tier, "ok": verdict.ok, "reason": verdict.reason}
+        note = event(EventKind.VERIFIED, subagent=spec.subagent.name, **attempt)
+        update: dict[str, Any] = {"usage": usage, "attempts": [attempt], "events": [note]}
+        if verdict.ok:
+            return _finish(state, output, tier, status, verified=True, update=update)
+        step = {"from": tier, "to": upper, "reason": EscalationReason.VERIFIER_REJECTED.value,
+                "detail": verdict.reason or ""}  # fmt: skip
+        history = [*(result.get("escalations") or []), step]
+        climb = event(EventKind.ESCALATION, subagent=spec.subagent.name, **step)
+        update["events"].append(climb)
+        update["current"] = f"{state['task_id']}@{upper}"
+        return Command(goto=_send(spec, state, upper, history), update=update)
+
+    verify.__name__ = Node.VERIFY.value
+    return verify
+
+
+def _finish(
+    state: CascadeState,
+    output: Mapping[str, Any] | None,
+    tier: str,
+    status: str,
+    *,
+    verified: bool,
+    update: dict[str, Any],
+) -> Command[Any]:
+    end_run(state)
+    final = {"answer": dict(output) if output is not None else None, "tier": tier,
+             "status": status, "verified": verified}  # fmt: skip
+    return Command(goto=END, update={**update, **final})
+
+
+def build_cascade(spec: Cascade) -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeState]:
+    """Uncompiled cascade graph of ``spec`` (choose the checkpointer at ``compile()``).
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class Q(BaseModel):
+        ...     question: str
+        >>> class A(BaseModel):
+        ...     answer: str
+        >>> sub = Subagent(name="solve", description="answer", tier="nano", task_schema=Q,
+        ...                output_schema=A, prompt="Answer.")
+        >>> g = build_cascade(Cascade("demo", sub, Verifier("format"))).compile()
+        >>> sorted(n for n in g.get_graph().nodes if not n.startswith("__"))
+        ['route', 'solve', 'verify']
+    """
+    name = spec.subagent.name
+    builder = StateGraph(CascadeState, input_schema=CascadeInput, context_schema=RunContext)
+    builder.add_node(Node.ROUTE.value, _route_node(spec), destinations=(name,))
+    builder.add_node(name, subagent_node(spec.subagent), metadata=SUBAGENT_NODE)
+    builder.add_node(Node.VERIFY.value, _verify_node(spec), destinations=(name, END))
+    builder.add_edge(START, Node.ROUTE.value)
+    builder.add_edge(name, Node.VERIFY.value)
+    return builder
