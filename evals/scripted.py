@@ -303,15 +303,25 @@ def _wrong_calls(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"name": calls[0]["name"], "arguments": first}, *calls[1:]]
 
 
+def _bench_key(suite: str, messages: list[BaseMessage]) -> str:
+    """The item key (question or description) in a benchmark graph's opening message."""
+    opening = str(messages[1].content)
+    if suite == "gsm8k":
+        return opening.removeprefix("Question: ")
+    if suite == "mmlu":
+        return opening.split("\nQuestion: ", 1)[1].rsplit("\nA. ", 1)[0]
+    if suite == "mbpp":
+        return opening.split("\nYour code should pass this test:", 1)[0]
+    return str(_task(messages)[1]["question"])
+
+
 def _bench(suite: str, tier: str, accuracy: Mapping[str, float]) -> Any:
     index: dict[str, dict[str, Any]] = {}
-    key = {"gsm8k": "question", "mmlu": "question", "mbpp": "description", "bfcl": "question"}[suite]
 
     def respond(messages: list[BaseMessage], temperature: float | None, seed: Any) -> AIMessage:
         if not index:
             index.update(_bench_index(suite))
-        _, task = _task(messages)
-        item = index[task[key]]
+        item = index[_bench_key(suite, messages)]
         right = _right(item["id"], tier, accuracy)
         if temperature:  # a verifier's sample
             agree = _coin(item["id"], tier, seed) < (_AGREE_RIGHT if right else _AGREE_WRONG)

@@ -68,7 +68,10 @@ class TierPolicy:
     mix: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        Start(self.start)  # a clear ValueError naming the bad value
+        # Plain values (a policy travels as JSON and lands in checkpoints): a clear
+        # ValueError names a bad start; a mix sent as JSON lists becomes pairs.
+        object.__setattr__(self, "start", Start(self.start).value)
+        object.__setattr__(self, "mix", tuple((str(t), float(w)) for t, w in self.mix))
         if self.start == Start.RANDOM and not self.mix:
             raise ValueError("start='random' needs mix=((tier, weight), ...)")
         allowed = (BudgetAction.STOP, BudgetAction.CHEAPER)

@@ -1,0 +1,141 @@
+"""Benchmark suites end to end on scripted tiers: response cache, calibration, reports, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.types import RetryPolicy
+from typer.testing import CliRunner
+
+from tierflow.cache import ResponseCache, request_key
+from tierflow.evals import run
+from tierflow.evals.benchmark_report import benchmark_report, random_mix, wilson
+from tierflow.evals.calibrate import calibrate, choose_threshold
+from tierflow.evals.scripted import bench_models_for
+
+RETRY = RetryPolicy(max_attempts=1, initial_interval=0, jitter=False)
+
+
+def _requests(models) -> int:
+    return sum(len(m.requests) for m in models.values())
+
+
+def test_request_key_depends_on_what_the_answer_depends_on():
+    msgs = [HumanMessage("2+2?")]
+    base = request_key("m", msgs, [], None, {"max_tokens": 8})
+    assert base == request_key("m", [HumanMessage("2+2?")], [], None, {"max_tokens": 8})
+    assert base != request_key("m2", msgs, [], None, {"max_tokens": 8})
+    assert base != request_key("m", msgs, [], None, {"max_tokens": 8, "temperature": 0.7})
+    assert base != request_key("m", [HumanMessage("2+3?")], [], None, {"max_tokens": 8})
+    tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    assert base != request_key("m", msgs, [tool], "f", {"max_tokens": 8})
+
+
+def test_cache_keeps_messages_with_tool_calls(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    msg = AIMessage("", tool_calls=[{"name": "f", "args": {"x": 1}, "id": "c1"}],
+                    usage_metadata={"input_tokens": 5, "output_tokens": 2, "total_tokens": 7})  # fmt: skip
+    key = request_key("m", [HumanMessage("hi")], [], None, {})
+    cache.put(key, msg, latency_s=1.5)
+    got, latency = cache.get(key)
+    assert got.tool_calls[0]["args"] == {"x": 1} and got.usage_metadata["output_tokens"] == 2
+    assert latency == 1.5 and len(cache) == 1
+
+
+def test_a_second_policy_and_a_rerun_pay_nothing_twice(tmp_path):
+    cache = str(tmp_path / "responses.sqlite")
+    models = bench_models_for("gsm8k")
+    first = run("gsm8k", "all-nano", limit=4, profile="openai", models=models, retry=RETRY,
+                response_cache=cache)  # fmt: skip
+    made = _requests(models)
+    assert made == 4 and first.cost_usd > 0
+    again = run("gsm8k", "all-nano", limit=4, profile="openai", models=models, retry=RETRY,
+                response_cache=cache)  # fmt: skip
+    assert _requests(models) == made  # every request answered from the cache
+    assert again.cost_usd == first.cost_usd and [e.quality for e in again.examples] == [
+        e.quality for e in first.examples
+    ]
+    assert all(r["cached_response"] for e in again.examples for r in e.usage)
+    assert sum(e.paid_usd for e in again.examples) == 0.0
+    # An interrupted run that continues (more items) only pays for the new ones.
+    run("gsm8k", "all-nano", limit=6, profile="openai", models=models, retry=RETRY,
+        response_cache=cache)  # fmt: skip
+    assert _requests(models) == made + 2
+    # The cascade's first step is all-nano's request: only its samples and climbs are new.
+    before = len(models["nano"].requests)
+    cascade = run("gsm8k", "cascade", limit=4, profile="openai", models=models, retry=RETRY,
+                  response_cache=cache)  # fmt: skip
+    nano_new = [r for r in models["nano"].requests[before:]]
+    assert nano_new and all(r.temperature == 0.7 for r in nano_new)
+    assert cascade.n == 4
+
+
+def test_calibration_is_written_with_evidence_and_changes_what_a_run_does(tmp_path):
+    models = bench_models_for("mmlu", {"nano": 1.0, "mini": 1.0, "flagship": 1.0})
+    out = tmp_path / "mmlu.json"
+    cal = calibrate("mmlu", 0.95, limit=20, profile="openai", models=models, retry=RETRY,
+                    response_cache=str(tmp_path / "c.sqlite"), out=out)  # fmt: skip
+    sub = cal.subagents["solve"]
+    saved = json.loads(out.read_text())
+    assert saved["version"] == cal.version and saved["items"] == 20
+    # nano is as good as flagship here, so it is the start tier; mini adds nothing.
+    assert sub.start_tier == "nano" and sub.ladder == ["nano", "flagship"]
+    assert set(sub.evidence["tiers"]) == {"nano", "mini", "flagship"}
+    assert sub.evidence["tiers"]["nano"]["n"] == 20 and sub.router is not None
+    assert sub.evidence["threshold_sweep"]
+    plain = run("mmlu", "static", limit=3, profile="openai", models=models, retry=RETRY)
+    loaded = run("mmlu", "static", limit=3, profile="openai", models=models, retry=RETRY,
+                 calibration=str(out))  # fmt: skip
+    assert {e.subagent_tiers["solve"] for e in plain.examples} == {"mini"}
+    assert {e.subagent_tiers["solve"] for e in loaded.examples} == {"nano"}
+
+
+def test_choose_threshold_takes_the_cheapest_that_keeps_quality():
+    p = [0.9, 0.6, 0.2]
+    cheap = [(1.0, 1.0), (0.0, 1.0), (0.0, 1.0)]
+    top = [(1.0, 10.0), (1.0, 10.0), (1.0, 10.0)]
+    theta, sweep = choose_threshold(p, cheap, top, floor=1.0)
+    assert theta == 0.9  # only the first item may start cheap without losing quality
+    assert min(c for _, c, q in sweep if q >= 1.0) == 21.0
+    theta, _ = choose_threshold(p, cheap, top, floor=0.0)
+    assert theta == 0.2  # everything cheap: the highest threshold that still does it
+
+
+def test_report_has_every_policy_the_curve_and_the_published_point(tmp_path):
+    models = bench_models_for("mmlu")
+    cache = str(tmp_path / "c.sqlite")
+    cal = tmp_path / "cal.json"
+    calibrate("mmlu", 0.9, limit=12, profile="openai", models=models, retry=RETRY,
+              response_cache=cache, out=cal)  # fmt: skip
+    policies = ["all-flagship", "all-nano", "cascade", "router+cascade", "random"]
+    report = benchmark_report("mmlu", policies, limit=12, profile="openai", models=models,
+                              retry=RETRY, response_cache=cache, calibration=str(cal),
+                              out_dir=tmp_path / "rep")  # fmt: skip
+    assert [r.policy for r in report.rows] == policies
+    assert report.row("all-flagship").rel_cost == 1.0 and report.curve
+    text = report.markdown_path.read_text()
+    assert "RouteLLM (published)" in text and "Headline" in text and "router+cascade" in text
+    assert report.plot_path.stat().st_size > 5000
+    data = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert set(data["items"]) == set(policies) and len(data["items"]["random"]) == 12
+    assert report.calibration and report.calibration.startswith("mmlu@")
+
+
+def test_random_mix_and_intervals():
+    assert random_mix(1.0, 11.0, 6.0) == 0.5 and random_mix(1.0, 11.0, 0.0) == 0.0
+    low, high = wilson(30, 100)
+    assert low < 0.3 < high and round(high - low, 2) == 0.18
+
+
+def test_calibrate_cli_refuses_a_bad_target():
+    from tierflow.cli import app
+
+    res = CliRunner().invoke(app, ["calibrate", "gsm8k", "--target-quality", "1.5"])
+    assert res.exit_code == 2 and "(0, 1]" in res.output
+
+
+def test_unknown_suite_is_named_with_the_choices():
+    with pytest.raises(ValueError, match="choose from"):
+        calibrate("nope", 0.95)
