@@ -26,7 +26,7 @@ from rich.table import Table
 
 from tierflow.evals._bench_suites import ROUTELLM
 from tierflow.evals._results import SuiteResult, percentile
-from tierflow.evals._runner import arun, _sync
+from tierflow.evals._runner import _sync, arun
 from tierflow.evals._suites import SUITES, load_items
 from tierflow.tiers import POLICIES, Start, TierPolicy
 
@@ -154,7 +154,9 @@ def _cells(r: Row) -> list[str]:
             f"{r.verifier_usd:.6f}", f"{r.p50_s:.2f}", f"{r.p95_s:.2f}", esc, str(r.errors)]  # fmt: skip
 
 
-def _thin(curve: list[tuple[float, float, float]], keep: int = 12) -> list[tuple[float, float, float]]:
+def _thin(
+    curve: list[tuple[float, float, float]], keep: int = 12
+) -> list[tuple[float, float, float]]:
     step = max(1, len(curve) // keep)
     return curve[::step] + ([curve[-1]] if (len(curve) - 1) % step else [])
 
@@ -195,7 +197,7 @@ def random_mix(cheap_cost: float, top_cost: float, target_cost: float) -> float:
 def _curve(suite: str, results: dict[str, SuiteResult], items: list[dict[str, Any]],
            router: Any) -> list[tuple[float, float, float]]:  # fmt: skip
     """Router threshold sweep over the measured cascade and all-flagship outcomes."""
-    from tierflow.graphs.benchmarks import CASCADES
+    from tierflow.nodes.benchmarks import CASCADES
 
     cascade, top = results.get("cascade"), results.get("all-flagship")
     if router is None or cascade is None or top is None or not top.cost_usd or not top.quality:
@@ -229,8 +231,8 @@ async def abenchmark_report(
 ) -> BenchReport:
     """Async :func:`benchmark_report`."""
     from tierflow.config import load_config
+    from tierflow.nodes.benchmarks import CASCADES
     from tierflow.nodes.cascade import calibration_of
-    from tierflow.graphs.benchmarks import CASCADES
     from tierflow.runtime import RunContext
 
     kwargs = dict(limit=limit, profile=profile, split=split, response_cache=response_cache,

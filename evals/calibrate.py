@@ -114,7 +114,7 @@ async def acalibrate(
 ) -> Calibration:
     """Async :func:`calibrate`."""
     from tierflow.config import default_profile, load_config
-    from tierflow.graphs.benchmarks import CASCADES
+    from tierflow.nodes.benchmarks import CASCADES
 
     if suite not in CASCADES:
         raise ValueError(f"no calibration for suite {suite!r}; choose from {sorted(CASCADES)}")

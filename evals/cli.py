@@ -140,7 +140,9 @@ def calibrate_command(
     console.print(f"calibration {cal.label()} ({cal.items} items, profile {cal.profile}) -> "
                   f"{out or f'.tierflow/calibration/{suite}.json'}")  # fmt: skip
     for tier, fig in ev.get("tiers", {}).items():
-        console.print(f"  all-{tier}: quality {fig['quality']:.3f} {fig['ci95']}, ${fig['cost_usd']:.6f}")
+        console.print(
+            f"  all-{tier}: quality {fig['quality']:.3f} {fig['ci95']}, ${fig['cost_usd']:.6f}"
+        )
     console.print(f"  cascade {sub.ladder}: quality {ev['cascade']['quality']:.3f}, "
                   f"${ev['cascade']['cost_usd']:.6f}")  # fmt: skip
     if sub.router:

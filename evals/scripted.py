@@ -253,7 +253,9 @@ def _coin(*parts: Any) -> float:
 def _bench_index(suite: str) -> dict[str, dict[str, Any]]:
     from tierflow.evals._suites import SUITES
 
-    key = {"gsm8k": "question", "mmlu": "question", "mbpp": "description", "bfcl": "question"}[suite]
+    key = {"gsm8k": "question", "mmlu": "question", "mbpp": "description", "bfcl": "question"}[
+        suite
+    ]
     items = [*load_items(suite, None, "calib"), *load_items(suite, None, "report")]
     return {SUITES[suite].make_input(i)["task"][key]: i for i in items}
 

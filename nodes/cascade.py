@@ -1,9 +1,9 @@
-"""Routed, verified cascade over one subagent: route -> solve -> verify -> climb on rejection.
+r"""Routed, verified cascade over one subagent: route -> solve -> verify -> climb on rejection.
 
 Graph shape (:func:`build_cascade`)::
 
     START -> route --Send--> <subagent> -> verify --(rejected, a tier left)--Send--> <subagent>
-                                                  \\--(accepted, top tier, or no cascade)--> END
+                                                  \--(accepted, top tier, or no cascade)--> END
 
 ``route`` picks the task's first tier from the run's policy (:func:`tierflow.tiers.start_tier`):
 the declared tier (the calibration's ``start_tier`` when one is loaded), the policy's fixed tier,
@@ -243,7 +243,9 @@ def _finish(
     return Command(goto=END, update={**update, **final})
 
 
-def build_cascade(spec: Cascade) -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeState]:
+def build_cascade(
+    spec: Cascade,
+) -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeState]:
     """Uncompiled cascade graph of ``spec`` (choose the checkpointer at ``compile()``).
 
     Example:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 __all__ = ["Verifier", "Verdict", "schema_problems", "json_type_ok"]
 
@@ -71,7 +71,9 @@ class Verifier:
                 return Verdict(False, reason)
         return None if self.kind == "agreement" else Verdict(True)
 
-    def agree(self, first: Mapping[str, Any], others: Sequence[Mapping[str, Any] | None]) -> Verdict:
+    def agree(
+        self, first: Mapping[str, Any], others: Sequence[Mapping[str, Any] | None]
+    ) -> Verdict:
         """Verdict of ``agreement``: every extra sample gives the first answer's value."""
         assert self.agree_on is not None
         want = self.agree_on(first)
@@ -106,7 +108,8 @@ def json_type_ok(value: Any, schema: Mapping[str, Any]) -> bool:
     if not isinstance(value, _JSON_TYPES[kind]):
         return False
     if kind == "array" and isinstance(schema.get("items"), Mapping):
-        return all(json_type_ok(v, schema["items"]) for v in value)
+        items = cast(Sequence[Any], value)
+        return all(json_type_ok(v, schema["items"]) for v in items)
     return True
 
 

@@ -511,7 +511,7 @@ async def _cached(
     run_id: str | None,
 ) -> CallOutcome | None:
     """The outcome of a request the response cache has answered before, or None."""
-    assert engine.cache is not None
+    assert engine.cache is not None and gate.reservation is not None
     hit = await asyncio.to_thread(engine.cache.get, key)
     if hit is None:
         return None

@@ -25,7 +25,7 @@ from tierflow.nodes.cascade import Cascade, build_cascade
 from tierflow.nodes.subagent import Subagent
 from tierflow.nodes.verifier import Verifier, schema_problems
 from tierflow.runtime import RunContext
-from tierflow.testing import ScriptedChatModel, result, text_reply
+from tierflow.testing import ScriptedChatModel, text_reply
 from tierflow.tiers import POLICIES, TierPolicy
 
 NO_RETRY = None
@@ -57,7 +57,10 @@ SPEC = Cascade(
 
 
 def _models(**scripts: list) -> dict[str, ScriptedChatModel]:
-    return {t: ScriptedChatModel(label=t, script=scripts.get(t, [])) for t in ("nano", "mini", "flagship")}
+    return {
+        t: ScriptedChatModel(label=t, script=scripts.get(t, []))
+        for t in ("nano", "mini", "flagship")
+    }
 
 
 async def _run(models, policy, calibration: str | None = None, task_id: str = "q1"):
@@ -94,7 +97,9 @@ async def test_disagreement_climbs_with_the_same_request_and_skips_tiers_left_ou
     models = _models(nano=[text_reply("4"), text_reply("5")], flagship=[text_reply("4")])
     out = await _run(models, "cascade", cal)
     assert out["tier"] == "flagship" and out["answer"] == {"answer": 4.0}
-    assert out["attempts"] == [{"tier": "nano", "ok": False, "reason": "samples disagree: 4.0 vs 5.0"}]
+    assert out["attempts"] == [
+        {"tier": "nano", "ok": False, "reason": "samples disagree: 4.0 vs 5.0"}
+    ]
     assert [m.content for m in models["flagship"].requests[0].messages] == [
         m.content for m in models["nano"].requests[0].messages
     ]
@@ -145,9 +150,21 @@ async def test_random_routing_is_a_seeded_coin_per_task():
                      escalate=False, human=False)  # fmt: skip
     tiers = []
     for i in range(12):
-        models = {t: ScriptedChatModel(label=t, script=[text_reply("1")] * 2) for t in ("nano", "mini", "flagship")}
+        models = {
+            t: ScriptedChatModel(label=t, script=[text_reply("1")] * 2)
+            for t in ("nano", "mini", "flagship")
+        }
         tiers.append((await _run(models, mix, task_id=f"t{i}"))["tier"])
-    again = (await _run({t: ScriptedChatModel(label=t, script=[text_reply("1")]) for t in ("nano", "mini", "flagship")}, mix, task_id="t0"))["tier"]
+    again = (
+        await _run(
+            {
+                t: ScriptedChatModel(label=t, script=[text_reply("1")])
+                for t in ("nano", "mini", "flagship")
+            },
+            mix,
+            task_id="t0",
+        )
+    )["tier"]
     assert set(tiers) == {"nano", "flagship"} and again == tiers[0]
 
 
@@ -189,7 +206,9 @@ def test_trained_router_ranks_easy_texts_above_hard_ones():
     hard = [f"a train leaves the station at {i} and a second train with cargo" for i in range(20)]
     w, b = train_router(easy + hard, [True] * 20 + [False] * 20)
     model = RouterModel(weights=w, bias=b, threshold=0.5, cheap_tier="nano", strong_tier="flagship")
-    assert model.p_cheap("what is 3 plus 3") > 0.5 > model.p_cheap("a train leaves the station at 9")
+    assert (
+        model.p_cheap("what is 3 plus 3") > 0.5 > model.p_cheap("a train leaves the station at 9")
+    )
     assert model.pick("what is 3 plus 3") == "nano"
 
 
@@ -198,9 +217,15 @@ def test_schema_verifier_names_what_is_wrong():
         "type": "object", "properties": {"x": {"type": "integer"}, "u": {"enum": ["c", "f"]}},
         "required": ["x"]}}}]  # fmt: skip
     assert schema_problems([{"name": "f", "arguments": {"x": 1, "u": "c"}}], tools) is None
-    assert "missing required argument 'x'" in schema_problems([{"name": "f", "arguments": {}}], tools)
-    assert "unknown argument 'y'" in schema_problems([{"name": "f", "arguments": {"x": 1, "y": 2}}], tools)
-    assert "not of type integer" in schema_problems([{"name": "f", "arguments": {"x": True}}], tools)
+    assert "missing required argument 'x'" in schema_problems(
+        [{"name": "f", "arguments": {}}], tools
+    )
+    assert "unknown argument 'y'" in schema_problems(
+        [{"name": "f", "arguments": {"x": 1, "y": 2}}], tools
+    )
+    assert "not of type integer" in schema_problems(
+        [{"name": "f", "arguments": {"x": True}}], tools
+    )
     assert "no function named 'g'" in schema_problems([{"name": "g", "arguments": {}}], tools)
 
 

@@ -12,8 +12,8 @@ import pytest
 from langchain_core.tools import BaseTool, ToolException
 
 import tierflow.tools
-from tierflow.tools.code_sandbox import run_python
 from tierflow.tools import Sandbox, SandboxError, fs_tools
+from tierflow.tools.code_sandbox import run_python
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Public-benchmark workflows: a routed, verified cascade per benchmark (GSM8K, MMLU, MBPP, BFCL).
+"""Public-benchmark cascades (GSM8K, MMLU, MBPP, BFCL): task schemas, answer readers, verifiers.
 
-Each graph is ``route -> solve -> verify`` (:mod:`tierflow.nodes.cascade`) over one tool-less
+Each benchmark graph (``graphs/gsm8k.py``, ...) is ``route -> solve -> verify`` (:mod:`tierflow.nodes.cascade`) over one tool-less
 subagent, with the verifier that suits the task and costs less than escalating it:
 
 | graph | task | answer | verifier |
@@ -14,8 +14,8 @@ subagent, with the verifier that suits the task and costs less than escalating i
 gsm8k --target-quality 0.95`` writes the calibration these graphs load at run time.
 
 Example:
-    >>> sorted(n for n in gsm8k.get_graph().nodes if not n.startswith("__"))
-    ['route', 'solve', 'verify']
+    >>> sorted(CASCADES)
+    ['bfcl', 'gsm8k', 'mbpp', 'mmlu']
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tierflow.nodes.cascade import Cascade, build_cascade
+from tierflow.nodes.cascade import Cascade
 from tierflow.nodes.subagent import Subagent
 from tierflow.nodes.verifier import Verifier, schema_problems
 
 __all__ = [
-    "CASCADES", "GSM8K", "MMLU", "MBPP", "BFCL", "gsm8k", "mmlu", "mbpp", "bfcl",
+    "CASCADES", "GSM8K", "MMLU", "MBPP", "BFCL", "read_number", "read_letter", "read_code",
     "MathProblem", "MathAnswer", "MultipleChoice", "Letter", "CodingTask", "Code",
     "ToolTask", "ToolCalls",
 ]  # fmt: skip
@@ -60,7 +60,7 @@ _FINAL = re.compile(r"answer(?: is)?\s*[:=]?\s*\**\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?
 
 
 def read_number(text: str) -> MathAnswer | None:
-    """The reply's final number: after the last "Answer:", else the last number in it.
+    r"""The reply's final number: after the last "Answer:", else the last number in it.
 
     Example:
         >>> read_number("16 - 3 - 4 = 9, 9 * 2 = 18\nAnswer: $18").answer
@@ -191,7 +191,11 @@ def _stated_test(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
     result = run_python(f"{code}\n\n{task.get('test', '')}\n", timeout_s=10, memory_mb=512)
     if result.ok:
         return None
-    why = "timed out" if result.timed_out else (result.stderr_tail.strip().splitlines() or ["failed"])[-1]
+    why = (
+        "timed out"
+        if result.timed_out
+        else (result.stderr_tail.strip().splitlines() or ["failed"])[-1]
+    )
     return f"the stated test fails: {why[:200]}"
 
 
@@ -250,8 +254,3 @@ BFCL = Cascade(
 )  # fmt: skip
 
 CASCADES: dict[str, Cascade] = {c.name: c for c in (GSM8K, MMLU, MBPP, BFCL)}
-
-gsm8k = build_cascade(GSM8K).compile(name="gsm8k")
-mmlu = build_cascade(MMLU).compile(name="mmlu")
-mbpp = build_cascade(MBPP).compile(name="mbpp")
-bfcl = build_cascade(BFCL).compile(name="bfcl")

@@ -1,0 +1,34 @@
+"""BFCL: function calling; answers checked against the offered functions' schemas.
+
+A routed, verified cascade (:mod:`tierflow.nodes.cascade`)::
+
+    START -> route --Send--> solve -> verify --(rejected, a tier left)--> solve ... -> END
+
+Input: ``{"task": {...}, "task_id": "..."}``; output: ``answer``, ``tier``, ``status``,
+``attempts``, ``route`` and ``calibration`` (see :mod:`tierflow.nodes.benchmarks` for the task
+and answer schemas). ``tierflow calibrate bfcl`` writes the calibration this graph loads.
+
+Example:
+    >>> sorted(n for n in build().compile().get_graph().nodes if not n.startswith("__"))
+    ['route', 'solve', 'verify']
+"""
+
+from __future__ import annotations
+
+from langgraph.graph import StateGraph
+
+from tierflow.nodes.benchmarks import BFCL
+from tierflow.nodes.cascade import CascadeInput, CascadeState, build_cascade
+from tierflow.runtime import RunContext
+
+NAME = "bfcl"  # the graph's name in langgraph.json, and its root run's in traces
+
+__all__ = ["build", "graph"]
+
+
+def build() -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeState]:
+    """Uncompiled bfcl graph (choose the checkpointer at ``compile()``)."""
+    return build_cascade(BFCL)
+
+
+graph = build().compile(name=NAME)
