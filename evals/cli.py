@@ -47,6 +47,17 @@ def eval_command(
         Path | None,
         typer.Option(help="benchmark report folder (default .tierflow/reports/<suite>)"),
     ] = None,
+    calibrate_for: Annotated[
+        float | None,
+        typer.Option(
+            "--calibrate",
+            help="first calibrate on the calib split for this target "
+            "quality (e.g. 0.95), then report with that calibration",
+        ),
+    ] = None,
+    calib_limit: Annotated[
+        int | None, typer.Option(help="calibration items with --calibrate (default: all)")
+    ] = None,
 ) -> None:
     """Evaluate tier policies on a suite: quality, cost at openai prices, latency, escalations."""
     from tierflow.evals import compare
@@ -66,8 +77,20 @@ def eval_command(
     from tierflow.evals import progress_bar
 
     cache_file = None if no_cache else str(cache or DEFAULT_CACHE)
+    if calibrate_for is not None and SUITES[suite].loader is None:
+        raise typer.BadParameter("only benchmark suites are calibrated", param_hint="--calibrate")
     if SUITES[suite].loader is not None:  # a public benchmark: one report from one run
         from tierflow.evals.benchmark_report import benchmark_report
+
+        if calibrate_for is not None:
+            from tierflow.calibration import calibration_path
+            from tierflow.evals.calibrate import calibrate
+
+            calibration = calibration or calibration_path(suite)
+            with progress_bar(console) as bar:
+                cal = calibrate(suite, calibrate_for, limit=calib_limit, profile=profile,
+                                progress=bar, response_cache=cache_file, out=calibration)  # fmt: skip
+            console.print(f"calibration {cal.label()} ({cal.items} calib items) -> {calibration}")
 
         with progress_bar(console) as bar:
             bench = benchmark_report(

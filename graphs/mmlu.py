@@ -18,7 +18,7 @@ from __future__ import annotations
 from langgraph.graph import StateGraph
 
 from tierflow.nodes.benchmarks import MMLU
-from tierflow.nodes.cascade import CascadeInput, CascadeState, build_cascade
+from tierflow.nodes.cascade import CascadeInput, CascadeOutput, CascadeState, build_cascade
 from tierflow.runtime import RunContext
 
 NAME = "mmlu"  # the graph's name in langgraph.json, and its root run's in traces
@@ -26,7 +26,7 @@ NAME = "mmlu"  # the graph's name in langgraph.json, and its root run's in trace
 __all__ = ["build", "graph"]
 
 
-def build() -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeState]:
+def build() -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeOutput]:
     """Uncompiled mmlu graph (choose the checkpointer at ``compile()``)."""
     return build_cascade(MMLU)
 

@@ -54,7 +54,9 @@ from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, merge_dict, merge_events
 from tierflow.tiers import Start, start_tier
 
-__all__ = ["Cascade", "CascadeState", "CascadeInput", "build_cascade", "calibration_of"]
+__all__ = [
+    "Cascade", "CascadeState", "CascadeInput", "CascadeOutput", "build_cascade", "calibration_of",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,21 +85,26 @@ class CascadeInput(TypedDict, total=False):
     budget_usd: float | None
 
 
-class CascadeState(EngineState, total=False):
-    """The cascade's channels (see the module docstring for what each output means)."""
+class CascadeOutput(EngineState, total=False):
+    """What a cascade run returns (see the module docstring for what each key means)."""
+
+    answer: dict[str, Any] | None
+    tier: str | None
+    status: str
+    verified: bool
+    attempts: Annotated[list[dict[str, Any]], merge_events]
+    route: dict[str, Any]
+    calibration: str | None
+
+
+class CascadeState(CascadeOutput, total=False):
+    """The cascade's channels: its input, output and working keys."""
 
     task: dict[str, Any]
     task_id: str
     env: dict[str, Any]
     results: Annotated[dict[str, Any], merge_dict]
-    attempts: Annotated[list[dict[str, Any]], merge_events]
     current: str
-    route: dict[str, Any]
-    calibration: str | None
-    answer: dict[str, Any] | None
-    tier: str | None
-    status: str
-    verified: bool
 
 
 @lru_cache(maxsize=32)
@@ -245,7 +252,7 @@ def _finish(
 
 def build_cascade(
     spec: Cascade,
-) -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeState]:
+) -> StateGraph[CascadeState, RunContext, CascadeInput, CascadeOutput]:
     """Uncompiled cascade graph of ``spec`` (choose the checkpointer at ``compile()``).
 
     Example:
@@ -261,7 +268,12 @@ def build_cascade(
         ['route', 'solve', 'verify']
     """
     name = spec.subagent.name
-    builder = StateGraph(CascadeState, input_schema=CascadeInput, context_schema=RunContext)
+    builder = StateGraph(
+        CascadeState,
+        input_schema=CascadeInput,
+        output_schema=CascadeOutput,
+        context_schema=RunContext,
+    )
     builder.add_node(Node.ROUTE.value, _route_node(spec), destinations=(name,))
     builder.add_node(name, subagent_node(spec.subagent), metadata=SUBAGENT_NODE)
     builder.add_node(Node.VERIFY.value, _verify_node(spec), destinations=(name, END))

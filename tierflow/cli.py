@@ -295,6 +295,10 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
             console.print_json(json.dumps(values[key], default=str))
     if values.get("status"):
         console.print(f"status: [bold]{values['status']}[/bold]")
+    if values.get("route"):  # a routed graph: which tier it started on, and by what calibration
+        route = values["route"]
+        console.print(f"routed to {route.get('tier')} by policy {route.get('policy')} "
+                      f"(calibration: {values.get('calibration') or 'none'})")  # fmt: skip
     problems = values.get("answer_problems") or []
     if problems and values.get("status") == "answered":
         # Problems of an earlier attempt: the answer shown was repaired (or a human decided).

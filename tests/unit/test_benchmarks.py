@@ -139,3 +139,16 @@ def test_calibrate_cli_refuses_a_bad_target():
 def test_unknown_suite_is_named_with_the_choices():
     with pytest.raises(ValueError, match="choose from"):
         calibrate("nope", 0.95)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["tierflow.cache", "tierflow.calibration", "tierflow.tiers", "tierflow.nodes.verifier",
+     "tierflow.nodes.benchmarks", "tierflow.evals.benchmark_report", "tierflow.evals.calibrate"],
+)  # fmt: skip
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    failed, attempted = doctest.testmod(importlib.import_module(module))
+    assert attempted > 0 and failed == 0
