@@ -24,13 +24,16 @@ from typing import Any
 
 from rich.table import Table
 
-from tierflow.evals._bench_suites import ROUTELLM
+from tierflow.evals._bench_suites import BENCH_POLICIES, ROUTELLM
 from tierflow.evals._results import SuiteResult, percentile
 from tierflow.evals._runner import _sync, arun
 from tierflow.evals._suites import SUITES, load_items
 from tierflow.tiers import POLICIES, Start, TierPolicy
 
-__all__ = ["BenchReport", "benchmark_report", "abenchmark_report", "wilson", "HEADLINE_COSTS"]
+__all__ = [
+    "BenchReport", "benchmark_report", "abenchmark_report", "wilson", "HEADLINE_COSTS",
+    "BENCH_POLICIES", "random_mix", "curve_plot",
+]  # fmt: skip
 
 HEADLINE_COSTS = (0.50, 0.25, 0.15)  # quality retained at these shares of all-flagship's cost
 
