@@ -57,3 +57,23 @@ def test_triage_one_ticket_tiered_on_local_models(
     console.print(render_table([result]))
     text = console.export_text()
     assert "tiered" in text and f"{result.cost_usd:.6f}" in text
+
+
+def test_mmlu_cascade_on_local_models_then_from_the_response_cache(
+    local_servers: None, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    from tierflow.evals import run
+
+    monkeypatch.delenv("LANGSMITH_TRACING", raising=False)
+    cache = str(tmp_path / "responses.sqlite")
+    first = run("mmlu", "cascade", limit=2, profile="local", response_cache=cache)
+    assert first.errors == 0 and first.n == 2
+    assert all(e.prediction in ("A", "B", "C", "D") for e in first.examples)
+    records = [r for e in first.examples for r in e.usage]
+    assert records[0]["tier"] == "nano" and not any(r["cached_response"] for r in records)
+    # Each cheap answer was checked by a second sample (node verify) before it was kept or sent up.
+    assert sum(r["node"] == "verify" for r in records) >= 2
+    again = run("mmlu", "cascade", limit=2, profile="local", response_cache=cache)
+    assert [e.prediction for e in again.examples] == [e.prediction for e in first.examples]
+    assert all(r["cached_response"] for e in again.examples for r in e.usage)
+    assert again.cost_usd == first.cost_usd
