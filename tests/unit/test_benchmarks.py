@@ -18,6 +18,12 @@ from tierflow.evals.scripted import bench_models_for
 RETRY = RetryPolicy(max_attempts=1, initial_interval=0, jitter=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_default_calibration(tmp_path, monkeypatch):
+    """Run where no .tierflow/calibration/<graph>.json of this checkout is found."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _requests(models) -> int:
     return sum(len(m.requests) for m in models.values())
 

@@ -31,6 +31,12 @@ from tierflow.tiers import POLICIES, TierPolicy
 NO_RETRY = None
 
 
+@pytest.fixture(autouse=True)
+def _no_default_calibration(tmp_path, monkeypatch):
+    """Run where no .tierflow/calibration/<graph>.json of this checkout is found."""
+    monkeypatch.chdir(tmp_path)
+
+
 class Q(BaseModel):
     question: str
 
