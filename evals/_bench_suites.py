@@ -94,11 +94,13 @@ def _bfcl_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
 
 
 BENCH_SUITES: dict[str, Suite] = {
-    name: Suite(name, "", name, make_input, score, _loader(name), BENCH_POLICIES)
-    for name, make_input, score in (
-        ("gsm8k", _gsm8k_input, _gsm8k_score),
-        ("mmlu", _mmlu_input, _mmlu_score),
-        ("mbpp", _mbpp_input, _mbpp_score),
-        ("bfcl", _bfcl_input, _bfcl_score),
+    name: Suite(name, "", name, make_input, score, _loader(data), BENCH_POLICIES)
+    for name, data, make_input, score in (
+        ("gsm8k", "gsm8k", _gsm8k_input, _gsm8k_score),
+        ("mmlu", "mmlu", _mmlu_input, _mmlu_score),
+        ("mbpp", "mbpp", _mbpp_input, _mbpp_score),
+        ("bfcl", "bfcl", _bfcl_input, _bfcl_score),
+        # BFCL again, its functions offered as native tools (forced vs native tool calling).
+        ("bfcl_native", "bfcl", _bfcl_input, _bfcl_score),
     )
 }

@@ -87,7 +87,11 @@ async def _drive(graph: Any, inp: dict[str, Any], cfg: dict[str, Any], ctx: RunC
         raise RuntimeError(f"still interrupted after {MAX_RESUMES} rounds of answers")
 
 
-def _serving_tiers(usage: list[dict[str, Any]]) -> dict[str, str]:
+def _serving_tiers(usage: list[dict[str, Any]], state: Mapping[str, Any]) -> dict[str, str]:
+    if state.get("route") and state.get("tier"):
+        # A cascade: each tier's attempt is a task of its own; the answer is the final tier's.
+        names = {r["subagent"] for r in (state.get("results") or {}).values()}
+        return dict.fromkeys(sorted(names), state["tier"])
     last: dict[tuple[str, str | None], str] = {}
     for rec in usage:
         last[(rec.get("subagent") or rec["node"], rec.get("task_id"))] = rec["tier"]
@@ -142,7 +146,7 @@ async def _example(
         latency_s=round(latency, 4),
         model_latency_s=round(sum(r["latency_s"] for r in usage), 4),
         escalations=_escalations(state),
-        subagent_tiers=_serving_tiers(usage),
+        subagent_tiers=_serving_tiers(usage, state),
         prediction=scored.prediction,
         error=error,
         usage=usage,

@@ -182,7 +182,7 @@ def models_for(
             ones are picked by a hash of (item id, tier), so runs are reproducible.
         tiers: tiers to build.
     """
-    if suite in ("gsm8k", "mmlu", "mbpp", "bfcl"):
+    if suite in ("gsm8k", "mmlu", "mbpp", "bfcl", "bfcl_native"):
         return bench_models_for(suite, accuracy)
     if suite not in _RESPONDERS:
         raise ValueError(
@@ -253,9 +253,7 @@ def _coin(*parts: Any) -> float:
 def _bench_index(suite: str) -> dict[str, dict[str, Any]]:
     from tierflow.evals._suites import SUITES
 
-    key = {"gsm8k": "question", "mmlu": "question", "mbpp": "description", "bfcl": "question"}[
-        suite
-    ]
+    key = {"mbpp": "description"}.get(suite, "question")
     items = [*load_items(suite, None, "calib"), *load_items(suite, None, "report")]
     return {SUITES[suite].make_input(i)["task"][key]: i for i in items}
 
@@ -272,6 +270,11 @@ def _bench_answer(suite: str, item: Mapping[str, Any], right: bool) -> AIMessage
         code = item["code"] if right else "def broken(*args):\n    return None\n"
         return AIMessage(f"```python\n{code}\n```", usage_metadata=_usage())
     calls = _reference_calls(item) if right else _wrong_calls(item)
+    if suite == "bfcl_native":  # the calls themselves, as native tool calls
+        msg = AIMessage("", tool_calls=[{"name": c["name"], "args": c["arguments"],
+                                         "id": f"call_{i}"} for i, c in enumerate(calls)])  # fmt: skip
+        msg.usage_metadata = _usage()
+        return msg
     return _reply("finish", {"calls": calls})
 
 
@@ -314,6 +317,8 @@ def _bench_key(suite: str, messages: list[BaseMessage]) -> str:
         return opening.split("\nQuestion: ", 1)[1].rsplit("\nA. ", 1)[0]
     if suite == "mbpp":
         return opening.split("\nYour code should pass this test:", 1)[0]
+    if suite == "bfcl_native":
+        return opening
     return str(_task(messages)[1]["question"])
 
 
@@ -341,7 +346,7 @@ def bench_models_for(
     Right on a hash-picked share of items per tier (default :data:`BENCH_ACCURACY`); a
     verifier's sample agrees with a right answer 85% of the time and a wrong one 25%.
     """
-    if suite not in ("gsm8k", "mmlu", "mbpp", "bfcl"):
+    if suite not in ("gsm8k", "mmlu", "mbpp", "bfcl", "bfcl_native"):
         raise ValueError(f"no benchmark oracle for {suite!r}; use gsm8k, mmlu, mbpp or bfcl")
     acc = dict(BENCH_ACCURACY if accuracy is None else accuracy)
     return {

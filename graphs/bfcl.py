@@ -1,4 +1,4 @@
-"""BFCL: function calling; answers checked against the offered functions' schemas.
+"""BFCL: function calls forced into a schema (a list of calls); answers checked against the offered functions' schemas.
 
 A routed, verified cascade (:mod:`tierflow.nodes.cascade`)::
 

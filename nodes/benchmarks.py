@@ -15,7 +15,7 @@ gsm8k --target-quality 0.95`` writes the calibration these graphs load at run ti
 
 Example:
     >>> sorted(CASCADES)
-    ['bfcl', 'gsm8k', 'mbpp', 'mmlu']
+    ['bfcl', 'bfcl_native', 'gsm8k', 'mbpp', 'mmlu']
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tierflow.nodes.subagent import Subagent
 from tierflow.nodes.verifier import Verifier, schema_problems
 
 __all__ = [
-    "CASCADES", "GSM8K", "MMLU", "MBPP", "BFCL", "read_number", "read_letter", "read_code",
+    "CASCADES", "GSM8K", "MMLU", "MBPP", "BFCL", "BFCL_NATIVE", "read_number", "read_letter", "read_code",
     "MathProblem", "MathAnswer", "MultipleChoice", "Letter", "CodingTask", "Code",
     "ToolTask", "ToolCalls",
 ]  # fmt: skip
@@ -253,4 +253,21 @@ BFCL = Cascade(
     route_text=lambda task: str(task.get("question", "")),
 )  # fmt: skip
 
-CASCADES: dict[str, Cascade] = {c.name: c for c in (GSM8K, MMLU, MBPP, BFCL)}
+# The same task with the functions offered as native tools: the calls the model makes are the
+# answer (forced vs native tool calling, on one benchmark).
+BFCL_NATIVE = Cascade(
+    name="bfcl_native",
+    subagent=Subagent(
+        name=SOLVE, description="calls the functions a request needs", tier="mini",
+        task_schema=ToolTask, output_schema=ToolCalls, max_steps=2,
+        prompt="Call the functions that serve the user's request, with the user's values; "
+        "make several calls when it asks for several things. If no function fits, reply "
+        "without calling any.",
+        human_fallback=False, answer_tools=lambda t: t.functions,  # type: ignore[attr-defined]
+        render_task=lambda t: t.question,  # type: ignore[attr-defined]
+    ),
+    verifier=Verifier("schema", check=_calls_fit),
+    route_text=lambda task: str(task.get("question", "")),
+)  # fmt: skip
+
+CASCADES: dict[str, Cascade] = {c.name: c for c in (GSM8K, MMLU, MBPP, BFCL, BFCL_NATIVE)}

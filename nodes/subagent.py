@@ -116,6 +116,10 @@ class Subagent:
             tier's): a one-letter answer needs a few tokens.
         render_task: ``task -> text`` of the opening message (default: the task as JSON under
             its schema's name); e.g. a question with lettered choices, as benchmarks pose it.
+        answer_tools: ``task -> OpenAI tool dicts`` offered with native tool calling, whose
+            calls ARE the answer (never run): the output is ``output_schema(calls=[{"name",
+            "arguments"}, ...])``, none when the model replies in text. What a benchmark of
+            tool calling (BFCL) measures against answers forced into a schema.
     """
 
     name: str
@@ -139,6 +143,7 @@ class Subagent:
     read_reply: Callable[[str], BaseModel | None] | None = None
     max_output_tokens: int | None = None
     render_task: Callable[[BaseModel], str] | None = None
+    answer_tools: Callable[[BaseModel], list[dict[str, Any]]] | None = None
 
     def tools_for(self, env: Mapping[str, Any]) -> list[BaseTool]:
         """The tools of this subagent for a run's ``env``."""
@@ -250,8 +255,8 @@ def subagent_input(
 
 
 def _system_prompt(spec: Subagent, tools: list[BaseTool], forced: bool, must_finish: bool) -> str:
-    if spec.read_reply is not None and not tools:
-        return spec.prompt.strip()  # a plain-text answer, in the form the prompt asks for
+    if (spec.read_reply is not None or spec.answer_tools is not None) and not tools:
+        return spec.prompt.strip()  # a plain-text answer or native calls, as the prompt asks
     lines = [spec.prompt.strip()]
     if tools:
         lines.append(
@@ -327,6 +332,20 @@ def _read_text(spec: Subagent, msg: AIMessage) -> Any:
     return Finish(output)
 
 
+def _answer_offer(spec: Subagent, task: BaseModel) -> _Offer:
+    """The task's own functions, offered natively; the calls made are the output."""
+    assert spec.answer_tools is not None
+
+    def parse(msg: AIMessage) -> Any:
+        calls = [{"name": c["name"], "arguments": dict(c["args"])} for c in msg.tool_calls]
+        try:
+            return Finish(spec.output_schema.model_validate({"calls": calls}))
+        except ValidationError as exc:
+            return Invalid(f"the calls do not fit {spec.output_schema.__name__}: {exc}")
+
+    return _Offer([], tool_dicts(spec.answer_tools(task)), "auto", parse)
+
+
 def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]:
     """Per spec: tools and schemas built once per (env, mode), not on every call."""
     cache: dict[tuple[str, bool, bool], _Offer] = {}
@@ -380,6 +399,8 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
         env = state.get("env") or {}
         # Tools built for the run's env, and the prefetch, do file work.
         offer = await off_loop(callable(spec.tools), offers, env, forced, must_finish)
+        if spec.answer_tools is not None:
+            offer = _answer_offer(spec, _task(spec, state))
         transcript = list(state.get("transcript") or [])
         if not transcript:
             transcript = await off_loop(bool(spec.prefetch), _opening, spec, state)
@@ -450,6 +471,8 @@ async def resample(
     forced = engine.config.tier(tier).tool_mode == "forced"
     env = (state.get("env") or {}) if isinstance(state, Mapping) else {}
     offer = _offers(spec)(env, forced, False)
+    if spec.answer_tools is not None:
+        offer = _answer_offer(spec, spec.task_schema.model_validate(dict(task)))
     view: Any = {"task": dict(task), "env": env}
     opening = await off_loop(bool(spec.prefetch), _opening, spec, view)
     system = SystemMessage(_system_prompt(spec, offer.tools, forced, False))

@@ -158,3 +158,26 @@ def test_docstring_examples_run(module):
 
     failed, attempted = doctest.testmod(importlib.import_module(module))
     assert attempted > 0 and failed == 0
+
+
+def test_bfcl_forced_and_native_tool_calling_score_the_same_calls():
+    for suite in ("bfcl", "bfcl_native"):
+        models = bench_models_for(suite, {"nano": 1.0, "mini": 1.0, "flagship": 1.0})
+        result = run(suite, "all-nano", limit=8, profile="openai", models=models, retry=RETRY)
+        assert result.quality == 1.0 and result.errors == 0, suite
+        request = models["nano"].requests[0]
+        if suite == "bfcl":  # the calls forced into one schema
+            assert request.tool_names == ["finish"]
+        else:  # the item's own functions, offered natively; nothing is run
+            assert "finish" not in request.tool_names and request.tool_choice == "auto"
+            assert request.tool_names == [t["function"]["name"] for t in
+                                          __import__("tierflow.evals._suites", fromlist=["x"]).load_items("bfcl", 1)[0]["tools"]]  # fmt: skip
+
+
+def test_mbpp_cascade_sends_code_failing_its_stated_test_up_the_ladder():
+    models = bench_models_for("mbpp", {"nano": 0.0, "mini": 0.0, "flagship": 1.0})
+    result = run("mbpp", "cascade", limit=3, profile="openai", models=models, retry=RETRY)
+    assert result.quality == 1.0
+    assert all(
+        e.subagent_tiers["solve"] == "flagship" and e.escalations >= 1 for e in result.examples
+    )

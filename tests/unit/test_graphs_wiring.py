@@ -65,7 +65,7 @@ def test_every_graph_module_is_registered() -> None:
     entries = json.loads((REPO / "langgraph.json").read_text())["graphs"]
     assert sorted(entries.values()) == [f"./graphs/{p.name}:graph" for p in GRAPH_FILES]
     assert graph_names(REPO / "langgraph.json") == [
-        "bfcl", "codebase_qa", "gsm8k", "mbpp", "mmlu", "routing", "triage"
+        "bfcl", "bfcl_native", "codebase_qa", "gsm8k", "mbpp", "mmlu", "routing", "triage"
     ]  # fmt: skip
 
 
@@ -77,7 +77,7 @@ def test_tierflow_graphs_lists_routing() -> None:
     out = CliRunner().invoke(app, ["graphs"])
     assert out.exit_code == 0, out.output
     assert out.output.split() == [
-        "bfcl", "codebase_qa", "gsm8k", "mbpp", "mmlu", "routing", "triage"
+        "bfcl", "bfcl_native", "codebase_qa", "gsm8k", "mbpp", "mmlu", "routing", "triage"
     ]  # fmt: skip
 
 
