@@ -398,3 +398,30 @@ async def test_a_graph_invoked_directly_is_named_in_the_trace(recorder: Recorder
     root = next(r for r in runs.values() if not r.get("parent_run_id"))
     assert root["name"] == "codebase_qa"  # not LangGraph's default "LangGraph"
     assert root["extra"]["metadata"]["thread_id"] == "direct-1"
+
+
+async def test_a_routed_run_says_its_calibration_in_the_trace(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    from tierflow.calibration import Calibration, SubagentCalibration, save_calibration
+    from tierflow.evals.scripted import bench_models_for
+    from tierflow.graphs.gsm8k import graph
+
+    cal = save_calibration(
+        Calibration(suite="gsm8k", profile="openai", target_quality=0.95, items=1,
+                    subagents={"solve": SubagentCalibration(start_tier="flagship")}),
+        tmp_path / "gsm8k.json",
+    )  # fmt: skip
+    ctx = RunContext(profile="openai", models=bench_models_for("gsm8k"), policy="static",
+                     calibration=str(tmp_path / "gsm8k.json"))  # fmt: skip
+    from tierflow.evals._suites import load_items
+
+    question = load_items("gsm8k", 1, "report")[0]["question"]
+    out = await graph.ainvoke({"task": {"question": question}, "task_id": "g1"},
+                              {"configurable": {"thread_id": "routed-1"}}, context=ctx)  # fmt: skip
+    assert out["tier"] == "flagship" and out["calibration"] == cal.label()
+    runs = _wait_for_runs(recorder, wanted=1)
+    route = next(r for r in runs.values() if r["name"] == "route")
+    assert cal.label() in json.dumps(route.get("outputs"), default=str)
+    llm = next(r for r in runs.values() if r.get("run_type") == "llm")
+    assert llm["extra"]["metadata"]["tierflow_tier"] == "flagship"
