@@ -101,6 +101,16 @@ class BenchReport:
         options += [(q, f"router@{t:.2f}") for t, c, q in self.curve if c <= share + 1e-9]
         return max(options) if options else None
 
+    def cost_for(self, share: float = 0.95) -> tuple[float, str] | None:
+        """Lowest cost (vs all-flagship) that keeps ``share`` of its quality, and by what.
+
+        RouteLLM's figure of merit ("CPT(95%)") on the same axes.
+        """
+        options = [(r.rel_cost, r.policy) for r in self.rows
+                   if r.rel_quality >= share - 1e-9 and r.policy != "all-flagship"]  # fmt: skip
+        options += [(c, f"router@{t:.2f}") for t, c, q in self.curve if q >= share - 1e-9]
+        return min(options) if options else None
+
     def headline(self) -> str:
         """Quality retained vs all-flagship at 50%, 25% and 15% of its cost."""
         parts = []
@@ -111,6 +121,13 @@ class BenchReport:
                 + (f"{best[0]:.1%} of the quality ({best[1]})" if best else "no policy that cheap")
             )
         n = self.rows[0].n if self.rows else 0
+        cpt = self.cost_for(0.95)
+        parts.append(
+            f"95% of the quality first at {cpt[0]:.0%} of the cost ({cpt[1]})"
+            if cpt else "no cheaper policy keeps 95% of the quality"
+        )  # fmt: skip
+        if self.suite in ROUTELLM:
+            parts[-1] += f" (RouteLLM: {ROUTELLM[self.suite]:.0%})"
         return f"{self.suite} ({self.split}, {n} items, {self.profile}): " + "; ".join(parts)
 
     def table(self) -> Table:
