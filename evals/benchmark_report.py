@@ -106,10 +106,10 @@ class BenchReport:
 
         RouteLLM's figure of merit ("CPT(95%)") on the same axes.
         """
-        options = [(r.rel_cost, r.policy) for r in self.rows
-                   if r.rel_quality >= share - 1e-9 and r.policy != "all-flagship"]  # fmt: skip
+        options = [(r.rel_cost, r.policy) for r in self.rows if r.rel_quality >= share - 1e-9]
         options += [(c, f"router@{t:.2f}") for t, c, q in self.curve if q >= share - 1e-9]
-        return min(options) if options else None
+        cheaper = [o for o in options if o[0] < 1.0 - 1e-9]  # all-flagship itself is 100%
+        return min(cheaper) if cheaper else None
 
     def headline(self) -> str:
         """Quality retained vs all-flagship at 50%, 25% and 15% of its cost."""
