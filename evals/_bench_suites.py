@@ -41,21 +41,25 @@ def _loader(name: str) -> Callable[[str | None, int | None], list[dict[str, Any]
     return load
 
 
-def _answer(state: Mapping[str, Any]) -> Mapping[str, Any]:
-    return state.get("answer") or {}
-
-
 def _scored(value: float, prediction: Any) -> Scored:
     return Scored({"correct": value}, value, {"solve": value}, prediction)
 
 
+def _field_score(
+    bench: str, field: str
+) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Scored]:
+    """Scorer of an answer whose ``field`` is the prediction (none or empty scores 0)."""
+
+    def score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
+        got = (state.get("answer") or {}).get(field)
+        missing = got is None or got == ""
+        return _scored(0.0 if missing else _module(bench).score(item, got), got)
+
+    return score
+
+
 def _gsm8k_input(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"task": {"question": item["question"]}, "task_id": item["id"]}
-
-
-def _gsm8k_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
-    got = _answer(state).get("answer")
-    return _scored(_module("gsm8k").score(item, got) if got is not None else 0.0, got)
 
 
 def _mmlu_input(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,19 +69,9 @@ def _mmlu_input(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"task": task, "task_id": item["id"]}
 
 
-def _mmlu_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
-    got = _answer(state).get("answer")
-    return _scored(_module("mmlu").score(item, got) if got else 0.0, got)
-
-
 def _mbpp_input(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"task": {"description": item["text"], "test": item["visible_tests"]},
             "task_id": item["id"]}  # fmt: skip
-
-
-def _mbpp_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
-    code = _answer(state).get("code")
-    return _scored(_module("mbpp").score(item, code) if code else 0.0, code)
 
 
 def _bfcl_input(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,9 +90,9 @@ def _bfcl_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
 BENCH_SUITES: dict[str, Suite] = {
     name: Suite(name, "", name, make_input, score, _loader(data), BENCH_POLICIES)
     for name, data, make_input, score in (
-        ("gsm8k", "gsm8k", _gsm8k_input, _gsm8k_score),
-        ("mmlu", "mmlu", _mmlu_input, _mmlu_score),
-        ("mbpp", "mbpp", _mbpp_input, _mbpp_score),
+        ("gsm8k", "gsm8k", _gsm8k_input, _field_score("gsm8k", "answer")),
+        ("mmlu", "mmlu", _mmlu_input, _field_score("mmlu", "answer")),
+        ("mbpp", "mbpp", _mbpp_input, _field_score("mbpp", "code")),
         ("bfcl", "bfcl", _bfcl_input, _bfcl_score),
         # BFCL again, its functions offered as native tools (forced vs native tool calling).
         ("bfcl_native", "bfcl", _bfcl_input, _bfcl_score),

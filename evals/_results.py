@@ -52,7 +52,9 @@ class ExampleResult:
     @property
     def paid_usd(self) -> float:
         """Cost of the requests this run sent to a provider (response-cache hits excluded)."""
-        return round(sum(r["cost_usd"] for r in self.usage if not r.get("cached_response")), 10)
+        from tierflow.cache import paid_usd
+
+        return paid_usd(self.usage)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from tierflow.tiers import POLICIES, Start, TierPolicy
 
 __all__ = [
     "BenchReport", "benchmark_report", "abenchmark_report", "wilson", "HEADLINE_COSTS",
-    "BENCH_POLICIES", "random_mix", "curve_plot",
+    "BENCH_POLICIES", "random_mix", "curve_plot", "threshold_sweep",
 ]  # fmt: skip
 
 HEADLINE_COSTS = (0.50, 0.25, 0.15)  # quality retained at these shares of all-flagship's cost
@@ -198,10 +198,6 @@ def _relative(rows: list[Row]) -> None:
         r.rel_quality = r.quality / top.quality if top and top.quality else 0.0
 
 
-def _cheapest(profile_ladder: Sequence[str]) -> str:
-    return profile_ladder[0]
-
-
 def random_mix(cheap_cost: float, top_cost: float, target_cost: float) -> float:
     """Share of items random routing sends to the flagship to spend ``target_cost``.
 
@@ -214,6 +210,31 @@ def random_mix(cheap_cost: float, top_cost: float, target_cost: float) -> float:
     return min(1.0, max(0.0, (target_cost - cheap_cost) / (top_cost - cheap_cost)))
 
 
+def threshold_sweep(
+    p_cheap: Sequence[float],
+    cheap_path: Sequence[tuple[float, float]],
+    top_path: Sequence[tuple[float, float]],
+) -> list[tuple[float, float, float]]:
+    """(threshold, total cost, mean quality) for each threshold over the items' ``p_cheap``.
+
+    Item i starts cheap when ``p_cheap[i] >= threshold`` and then scores ``cheap_path[i]``
+    (quality, cost), else ``top_path[i]``; a threshold of 1.0 sends every item to the top.
+
+    Example:
+        >>> threshold_sweep([0.9, 0.2], [(1, 1), (0, 1)], [(1, 10), (1, 10)])
+        [(0.0, 2.0, 0.5), (0.2, 2.0, 0.5), (0.9, 11.0, 1.0), (1.0, 20.0, 1.0)]
+    """
+    n = len(p_cheap)
+    sweep = []
+    for theta in sorted({*p_cheap, 1.0, 0.0}):
+        q = c = 0.0
+        for p, cheap, top in zip(p_cheap, cheap_path, top_path, strict=True):
+            quality, cost = cheap if p >= theta else top
+            q, c = q + quality, c + cost
+        sweep.append((round(theta, 6), c, q / n if n else 0.0))
+    return sweep
+
+
 def _curve(suite: str, results: dict[str, SuiteResult], items: list[dict[str, Any]],
            router: Any) -> list[tuple[float, float, float]]:  # fmt: skip
     """Router threshold sweep over the measured cascade and all-flagship outcomes."""
@@ -223,16 +244,14 @@ def _curve(suite: str, results: dict[str, SuiteResult], items: list[dict[str, An
     if router is None or cascade is None or top is None or not top.cost_usd or not top.quality:
         return []
     spec, make = CASCADES[suite], SUITES[suite].make_input
-    by_id = {e.id: e for e in cascade.examples}, {e.id: e for e in top.examples}
-    p = {str(i["id"]): router.p_cheap(spec.route_text(make(i)["task"])) for i in items}
-    out = []
-    for theta in sorted({0.0, 1.01, *p.values()}):
-        q = c = 0.0
-        for item_id, p_i in p.items():
-            e = by_id[0][item_id] if p_i >= theta else by_id[1][item_id]
-            q, c = q + e.quality, c + e.cost_usd
-        out.append((round(min(theta, 1.0), 4), c / top.cost_usd, (q / len(p)) / top.quality))
-    return out
+    cheap, strong = {e.id: e for e in cascade.examples}, {e.id: e for e in top.examples}
+    ids = [str(i["id"]) for i in items]
+    sweep = threshold_sweep(
+        [router.p_cheap(spec.route_text(make(i)["task"])) for i in items],
+        [(cheap[i].quality, cheap[i].cost_usd) for i in ids],
+        [(strong[i].quality, strong[i].cost_usd) for i in ids],
+    )
+    return [(t, c / top.cost_usd, q / top.quality) for t, c, q in sweep]
 
 
 async def abenchmark_report(
@@ -250,7 +269,6 @@ async def abenchmark_report(
     out_dir: Path | None = None,
 ) -> BenchReport:
     """Async :func:`benchmark_report`."""
-    from tierflow.config import load_config
     from tierflow.nodes.benchmarks import CASCADES
     from tierflow.nodes.cascade import calibration_of
     from tierflow.runtime import RunContext
@@ -274,7 +292,7 @@ async def abenchmark_report(
     report = BenchReport(suite, split or "report", ran, results, rows, curve,
                          cal.label() if cal else None,
                          out_dir or Path(".tierflow") / "reports" / suite)  # fmt: skip
-    _write(report, load_config("openai", require_keys=False).ladder)
+    _write(report)
     return report
 
 
@@ -290,7 +308,7 @@ def _random_policy(done: dict[str, SuiteResult], profile: str | None, models: An
                                mix=(("@cheapest", 1 - share), ("@flagship", share)))  # fmt: skip
 
 
-def _write(report: BenchReport, ladder: Sequence[str]) -> None:
+def _write(report: BenchReport) -> None:
     report.out_dir.mkdir(parents=True, exist_ok=True)
     report.markdown_path.write_text(report.to_markdown())
     per_item = {

@@ -36,7 +36,7 @@ from tierflow.calibration import (
 from tierflow.evals._results import SuiteResult
 from tierflow.evals._runner import _sync, arun
 from tierflow.evals._suites import SUITES, load_items
-from tierflow.evals.benchmark_report import wilson
+from tierflow.evals.benchmark_report import threshold_sweep, wilson
 
 __all__ = ["calibrate", "acalibrate", "choose_threshold", "FOLDS"]
 
@@ -55,23 +55,15 @@ def choose_threshold(
 ) -> tuple[float, list[tuple[float, float, float]]]:
     """The cheapest threshold whose mean quality stays >= ``floor``, and the sweep.
 
-    Item i starts cheap when ``p_cheap[i] >= threshold`` and then scores ``cheap_path[i]``
-    (quality, cost), else ``top_path[i]``. Returns (threshold, [(threshold, cost, quality)]);
-    a threshold of 1.0 sends everything to the flagship.
+    Returns (threshold, :func:`~tierflow.evals.benchmark_report.threshold_sweep`'s rows); a
+    threshold of 1.0 sends everything to the flagship.
 
     Example:
         >>> t, _ = choose_threshold([0.9, 0.2], [(1, 1), (0, 1)], [(1, 10), (1, 10)], 1.0)
         >>> t
         0.9
     """
-    n = len(p_cheap)
-    sweep = []
-    for theta in sorted({*p_cheap, 1.0, 0.0}):
-        q = c = 0.0
-        for p, cheap, top in zip(p_cheap, cheap_path, top_path, strict=True):
-            quality, cost = cheap if p >= theta else top
-            q, c = q + quality, c + cost
-        sweep.append((round(theta, 6), c, q / n if n else 0.0))
+    sweep = threshold_sweep(p_cheap, cheap_path, top_path)
     ok = [s for s in sweep if s[2] >= floor - 1e-12]
     best = min(ok, key=lambda s: (s[1], -s[0])) if ok else max(sweep, key=lambda s: s[2])
     return best[0], sweep

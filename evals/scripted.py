@@ -302,9 +302,9 @@ def _wrong_calls(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     if first and _coin(item["id"], "drop") < 0.5:
         first.pop(next(iter(first)))  # a missing argument: the schema verifier can catch it
     else:
+        # Wrong values (string arguments changed); a call with no arguments gets an unknown one.
         first = {k: (f"{v}x" if isinstance(v, str) else v) for k, v in first.items()}
-        first["__wrong__"] = 1 if not first else first.get("__wrong__", 1)
-        first.pop("__wrong__") if len(first) > 1 else None
+        first = first or {"__wrong__": 1}
     return [{"name": calls[0]["name"], "arguments": first}, *calls[1:]]
 
 

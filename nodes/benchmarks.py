@@ -189,14 +189,7 @@ def _stated_test(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
     from tierflow.tools.code_sandbox import run_python
 
     result = run_python(f"{code}\n\n{task.get('test', '')}\n", timeout_s=10, memory_mb=512)
-    if result.ok:
-        return None
-    why = (
-        "timed out"
-        if result.timed_out
-        else (result.stderr_tail.strip().splitlines() or ["failed"])[-1]
-    )
-    return f"the stated test fails: {why[:200]}"
+    return None if result.ok else f"the stated test fails: {result.reason()[:200]}"
 
 
 MBPP = Cascade(
