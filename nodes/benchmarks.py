@@ -225,7 +225,11 @@ class Call(BaseModel):
 class ToolCalls(BaseModel):
     """The calls that serve the request: none when no function fits it."""
 
-    calls: list[Call] = Field(description="the function calls to make; [] if none applies")
+    # No "[] if none applies" here: with it in the schema, Qwen2.5-Coder 1.5B answered [] to 4
+    # of 6 answerable BFCL requests (constrained decoding picks "]" first); the prompt says it.
+    calls: list[Call] = Field(
+        description="the calls that serve the request, with the user's values"
+    )
 
 
 def _calls_fit(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:

@@ -1,8 +1,9 @@
 """tierflow's llama server (tierflow.local.llama_server) against a real model.
 
-Two behaviours of the local tiers rest on it: tasks that alternate on one server find their
-prefix in the prompt cache, and a request whose client has given up stops computing.
-Figures come from llama.cpp's own log lines, not from timings.
+Three behaviours of the local tiers rest on it: tasks that alternate on one server find their
+prefix in the prompt cache, a request whose client has given up stops computing, and native
+(``tool_choice="auto"``) tool calling returns the calls the model writes. Figures come from
+llama.cpp's own log lines, not from timings.
 """
 
 from __future__ import annotations
@@ -82,3 +83,29 @@ def test_a_request_whose_client_left_stops_computing(nano_server: tuple[str, Pat
     assert _ask(base_url, [{"role": "user", "content": "Say ok."}])["choices"]
     generated = re.findall(r"\beval time =\s+[\d.]+ ms /\s+(\d+) runs", _log_since(log, offset))
     assert all(int(n) < 400 for n in generated), generated
+
+
+def test_native_tool_calling_returns_the_calls_the_model_makes(
+    nano_server: tuple[str, Path],
+) -> None:
+    base_url, _ = nano_server
+    factorial = {"type": "function", "function": {
+        "name": "math_factorial", "description": "The factorial of a number.",
+        "parameters": {"type": "object", "properties": {"number": {"type": "integer"}},
+                       "required": ["number"]},
+    }}  # fmt: skip
+    body = json.dumps({
+        "model": "x", "temperature": 0, "max_tokens": 64, "tool_choice": "auto",
+        "tools": [factorial],
+        "messages": [{"role": "user", "content": "What is the factorial of 5?"}],
+    }).encode()  # fmt: skip
+    request = urllib.request.Request(
+        f"{base_url}/chat/completions", body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        choice = json.load(response)["choices"][0]
+    calls = choice["message"].get("tool_calls") or []
+    assert choice["finish_reason"] == "tool_calls", choice
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == [
+        ("math_factorial", {"number": 5})
+    ]
