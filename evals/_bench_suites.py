@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from tierflow.evals._suites import Scored, Suite
 
-__all__ = ["BENCH_SUITES", "BENCH_POLICIES", "ROUTELLM"]
+__all__ = ["BENCH_SUITES", "BENCH_POLICIES", "ROUTELLM", "VARIANTS", "Variant"]
 
 # Every policy a benchmark report compares; "random" runs last (its mix matches a cost).
 BENCH_POLICIES = (
@@ -26,6 +27,24 @@ BENCH_POLICIES = (
 # Mixtral): share of calls to the strong model needed for 95% of its quality ("CPT(95%)"),
 # i.e. the cost, relative to all-strong, at which it keeps 95% of the quality.
 ROUTELLM: dict[str, float] = {"gsm8k": 0.65, "mmlu": 0.55}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The same items through another graph, for some policies: extra rows of a report.
+
+    BFCL's forced-vs-native comparison is one: the ``bfcl`` graph asks for the calls as a
+    structured answer, ``bfcl_native`` offers the functions as native tools.
+    """
+
+    suite: str  # the graph (suite) the items also run through
+    label: str  # what its rows add to the policy name
+    policies: tuple[str, ...]  # the policies it runs for, when the report ran them
+
+
+VARIANTS: dict[str, tuple[Variant, ...]] = {
+    "bfcl": (Variant("bfcl_native", "native tools", ("all-nano",)),),
+}
 
 _LETTERS = ("A", "B", "C", "D")
 

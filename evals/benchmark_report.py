@@ -24,7 +24,7 @@ from typing import Any
 
 from rich.table import Table
 
-from tierflow.evals._bench_suites import BENCH_POLICIES, ROUTELLM
+from tierflow.evals._bench_suites import BENCH_POLICIES, ROUTELLM, VARIANTS
 from tierflow.evals._results import SuiteResult, percentile
 from tierflow.evals._runner import _sync, arun
 from tierflow.evals._suites import SUITES, load_items
@@ -84,6 +84,8 @@ class BenchReport:
     curve: list[tuple[float, float, float]]  # (threshold, rel cost, rel quality)
     calibration: str | None
     out_dir: Path
+    variants: list[Row] = field(default_factory=list)  # the same items through another graph
+    variant_results: list[SuiteResult] = field(default_factory=list)
     markdown_path: Path = field(init=False)
     plot_path: Path = field(init=False)
 
@@ -139,6 +141,10 @@ class BenchReport:
             table.add_column(h, justify="left" if h == "policy" else "right")
         for r in self.rows:
             table.add_row(*_cells(r))
+        if self.variants and self.rows:
+            table.rows[-1].end_section = True  # the variants below a line: not in the headline
+        for r in self.variants:
+            table.add_row(*_cells(r), style="italic")
         return table
 
     def to_markdown(self) -> str:
@@ -152,11 +158,13 @@ class BenchReport:
             "",
             f"**Headline.** {self.headline()}",
             "",
-            "| policy | n | quality | 95% CI | vs flagship | cost USD | vs flagship | verifier USD "
-            "| p50 s | p95 s | escalated | errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *_HEAD,
         ]
         lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.rows]
+        if self.variants:
+            lines += ["", "The same items through another graph (not in the headline):", "", *_HEAD]
+            lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.variants]
+            lines += ["", *self.variant_lines()]
         if self.curve:
             lines += ["", "Router threshold sweep (router+cascade, from the measured runs):", "",
                       "| threshold | cost vs flagship | quality vs flagship |", "|---|---|---|"]  # fmt: skip
@@ -165,6 +173,27 @@ class BenchReport:
             lines += ["", f"RouteLLM (published): 95% of the strong model's quality at "
                       f"{ROUTELLM[self.suite]:.0%} of its cost on {self.suite}."]  # fmt: skip
         return "\n".join(lines) + "\n"
+
+    def variant_lines(self) -> list[str]:
+        """One line per variant row: its quality and cost beside the policy it varies."""
+        out = []
+        for v in self.variants:
+            base = self.row(v.policy.split(" (", 1)[0])
+            if base is None:
+                continue
+            out.append(
+                f"- {v.policy}: {v.quality:.3f} [{v.low:.3f}-{v.high:.3f}] at ${v.cost_usd:.6f} "
+                f"vs {base.policy}: {base.quality:.3f} [{base.low:.3f}-{base.high:.3f}] at "
+                f"${base.cost_usd:.6f} ({v.quality - base.quality:+.3f})"
+            )
+        return out
+
+
+_HEAD = (
+    "| policy | n | quality | 95% CI | vs flagship | cost USD | vs flagship | verifier USD "
+    "| p50 s | p95 s | escalated | errors |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+)
 
 
 def _cells(r: Row) -> list[str]:
@@ -191,9 +220,9 @@ def _row(result: SuiteResult) -> Row:
                result.escalation_rate, result.errors)  # fmt: skip
 
 
-def _relative(rows: list[Row]) -> None:
+def _relative(rows: list[Row], others: Sequence[Row] = ()) -> None:
     top = next((r for r in rows if r.policy == "all-flagship"), None)
-    for r in rows:
+    for r in [*rows, *others]:
         r.rel_cost = r.cost_usd / top.cost_usd if top and top.cost_usd else 0.0
         r.rel_quality = r.quality / top.quality if top and top.quality else 0.0
 
@@ -284,14 +313,22 @@ async def abenchmark_report(
         done[name] = await arun(suite, policy, **kwargs)
     results = [done[p] for p in policies if p in done]
     rows = [_row(r) for r in results]
-    _relative(rows)
+    variant_results: list[SuiteResult] = []
+    variants: list[Row] = []
+    for variant in VARIANTS.get(suite, ()):
+        for name in (p for p in variant.policies if p in done):
+            ran = await arun(variant.suite, name, **(kwargs | {"calibration": None}))
+            variant_results.append(ran)
+            variants.append(dataclasses.replace(_row(ran), policy=f"{name} ({variant.label})"))
+    _relative(rows, variants)
     cal, sub = calibration_of(CASCADES[suite], RunContext(calibration=calibration))
     items = load_items(suite, limit, split)
     curve = _curve(suite, done, items, sub.router if sub else None)
     ran = results[0].profile if results else (profile or "")
     report = BenchReport(suite, split or "report", ran, results, rows, curve,
                          cal.label() if cal else None,
-                         out_dir or Path(".tierflow") / "reports" / suite)  # fmt: skip
+                         out_dir or Path(".tierflow") / "reports" / suite,
+                         variants, variant_results)  # fmt: skip
     _write(report)
     return report
 
@@ -311,13 +348,18 @@ def _random_policy(done: dict[str, SuiteResult], profile: str | None, models: An
 def _write(report: BenchReport) -> None:
     report.out_dir.mkdir(parents=True, exist_ok=True)
     report.markdown_path.write_text(report.to_markdown())
-    per_item = {
-        r.policy: [dataclasses.asdict(e) | {"usage": None} for e in r.examples]
-        for r in report.results
+    per_item = {  # keyed by row: a variant's rows name the graph they went through
+        row.policy: [dataclasses.asdict(e) | {"usage": None} for e in result.examples]
+        for row, result in zip(
+            [*report.rows, *report.variants],
+            [*report.results, *report.variant_results],
+            strict=True,
+        )
     }
     (report.out_dir / "results.json").write_text(json.dumps(
         {"suite": report.suite, "split": report.split, "profile": report.profile,
          "calibration": report.calibration, "rows": [dataclasses.asdict(r) for r in report.rows],
+         "variants": [dataclasses.asdict(r) for r in report.variants],
          "curve": report.curve, "items": per_item}, indent=1, default=str))  # fmt: skip
     curve_plot(report, report.plot_path)
 

@@ -258,7 +258,9 @@ def _bench_index(suite: str) -> dict[str, dict[str, Any]]:
     return {SUITES[suite].make_input(i)["task"][key]: i for i in items}
 
 
-def _bench_answer(suite: str, item: Mapping[str, Any], right: bool) -> AIMessage:
+def _bench_answer(
+    suite: str, item: Mapping[str, Any], right: bool, native: bool = False
+) -> AIMessage:
     if suite == "gsm8k":
         value = float(item["answer"]) + (0 if right else 1)
         return AIMessage(f"Work: (scripted)\nAnswer: {value:g}", usage_metadata=_usage())
@@ -270,7 +272,7 @@ def _bench_answer(suite: str, item: Mapping[str, Any], right: bool) -> AIMessage
         code = item["code"] if right else "def broken(*args):\n    return None\n"
         return AIMessage(f"```python\n{code}\n```", usage_metadata=_usage())
     calls = _reference_calls(item) if right else _wrong_calls(item)
-    if suite == "bfcl_native":  # the calls themselves, as native tool calls
+    if native:  # the calls themselves, as native tool calls
         msg = AIMessage("", tool_calls=[{"name": c["name"], "args": c["arguments"],
                                          "id": f"call_{i}"} for i, c in enumerate(calls)])  # fmt: skip
         msg.usage_metadata = _usage()
@@ -302,10 +304,21 @@ def _wrong_calls(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     if first and _coin(item["id"], "drop") < 0.5:
         first.pop(next(iter(first)))  # a missing argument: the schema verifier can catch it
     else:
-        # Wrong values (string arguments changed); a call with no arguments gets an unknown one.
-        first = {k: (f"{v}x" if isinstance(v, str) else v) for k, v in first.items()}
-        first = first or {"__wrong__": 1}
+        # Wrong values; a call with no arguments gets an unknown one.
+        first = {k: _wrong_value(v) for k, v in first.items()} or {"__wrong__": 1}
     return [{"name": calls[0]["name"], "arguments": first}, *calls[1:]]
+
+
+def _wrong_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, list):
+        return [*value, value[-1] if value else 0]
+    if isinstance(value, dict):
+        return {**value, "__wrong__": 1}
+    return f"{value}x" if isinstance(value, str) else value
 
 
 def _bench_key(suite: str, messages: list[BaseMessage]) -> str:
@@ -317,9 +330,14 @@ def _bench_key(suite: str, messages: list[BaseMessage]) -> str:
         return opening.split("\nQuestion: ", 1)[1].rsplit("\nA. ", 1)[0]
     if suite == "mbpp":
         return opening.split("\nYour code should pass this test:", 1)[0]
-    if suite == "bfcl_native":
+    if _native(messages):
         return opening
     return str(_task(messages)[1]["question"])
+
+
+def _native(messages: list[BaseMessage]) -> bool:
+    """A BFCL request through ``bfcl_native``: the question alone, the functions as tools."""
+    return not str(messages[1].content).startswith("Task (")
 
 
 def _bench(suite: str, tier: str, accuracy: Mapping[str, float]) -> Any:
@@ -333,7 +351,7 @@ def _bench(suite: str, tier: str, accuracy: Mapping[str, float]) -> Any:
         if temperature:  # a verifier's sample
             agree = _coin(item["id"], tier, seed) < (_AGREE_RIGHT if right else _AGREE_WRONG)
             right = right if agree else not right
-        return _bench_answer(suite, item, right)
+        return _bench_answer(suite, item, right, suite.startswith("bfcl") and _native(messages))
 
     return respond
 
@@ -344,7 +362,9 @@ def bench_models_for(
     """TEST DOUBLE: reference-answering models per tier for a public benchmark suite.
 
     Right on a hash-picked share of items per tier (default :data:`BENCH_ACCURACY`); a
-    verifier's sample agrees with a right answer 85% of the time and a wrong one 25%.
+    verifier's sample agrees with a right answer 85% of the time and a wrong one 25%. BFCL's
+    models answer both of its graphs: in the forced schema, or natively when the functions
+    are offered as tools.
     """
     if suite not in ("gsm8k", "mmlu", "mbpp", "bfcl", "bfcl_native"):
         raise ValueError(f"no benchmark oracle for {suite!r}; use gsm8k, mmlu, mbpp or bfcl")

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from tierflow.cache import ResponseCache, request_key
 from tierflow.evals import run
+from tierflow.evals._suites import load_items
 from tierflow.evals.benchmark_report import benchmark_report, random_mix, wilson
 from tierflow.evals.calibrate import calibrate, choose_threshold
 from tierflow.evals.scripted import bench_models_for
@@ -170,8 +171,8 @@ def test_bfcl_forced_and_native_tool_calling_score_the_same_calls():
             assert request.tool_names == ["finish"]
         else:  # the item's own functions, offered natively; nothing is run
             assert "finish" not in request.tool_names and request.tool_choice == "auto"
-            assert request.tool_names == [t["function"]["name"] for t in
-                                          __import__("tierflow.evals._suites", fromlist=["x"]).load_items("bfcl", 1)[0]["tools"]]  # fmt: skip
+            (item,) = load_items("bfcl", 1)
+            assert request.tool_names == [t["function"]["name"] for t in item["tools"]]
 
 
 def test_mbpp_cascade_sends_code_failing_its_stated_test_up_the_ladder():
@@ -181,3 +182,36 @@ def test_mbpp_cascade_sends_code_failing_its_stated_test_up_the_ladder():
     assert all(
         e.subagent_tiers["solve"] == "flagship" and e.escalations >= 1 for e in result.examples
     )
+
+
+def test_bfcl_report_sets_native_tool_calling_beside_forced_for_the_small_tier(tmp_path):
+    # Forced answers are right on every item, native ones on none.
+    forced = bench_models_for("bfcl", {"nano": 1.0, "mini": 1.0, "flagship": 1.0})
+    wrong = bench_models_for("bfcl", {"nano": 0.0, "mini": 0.0, "flagship": 0.0})
+
+    def by_mode(right, wrong_native):
+        def respond(messages, temperature, seed):
+            forced_request = str(messages[1].content).startswith("Task (")
+            return (right if forced_request else wrong_native)(messages, temperature, seed)
+
+        return respond
+
+    for tier, model in forced.items():
+        model.responder = by_mode(model.responder, wrong[tier].responder)
+    report = benchmark_report(
+        "bfcl", ["all-flagship", "all-nano"], limit=6, profile="openai", models=forced,
+        retry=RETRY, out_dir=tmp_path, response_cache=str(tmp_path / "cache.sqlite"),
+    )  # fmt: skip
+    assert [r.policy for r in report.rows] == ["all-flagship", "all-nano"]
+    (native,) = report.variants
+    assert native.policy == "all-nano (native tools)" and native.n == 6
+    assert native.quality == 0.0 and report.row("all-nano").quality == 1.0
+    assert native.rel_cost > 0  # against the same all-flagship
+    text = report.markdown_path.read_text()
+    assert "all-nano (native tools) | 6 | 0.000" in text
+    assert "- all-nano (native tools): 0.000" in text and "vs all-nano: 1.000" in text
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["variants"][0]["policy"] == "all-nano (native tools)"
+    assert len(saved["items"]["all-nano (native tools)"]) == 6
+    # Headline figures come from the tier policies only.
+    assert "native" not in report.headline()
