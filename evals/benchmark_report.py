@@ -24,10 +24,11 @@ from typing import Any
 
 from rich.table import Table
 
-from tierflow.evals._bench_suites import BENCH_POLICIES, ROUTELLM, VARIANTS
+from tierflow.evals._bench_suites import BENCH_POLICIES, ROUTELLM, TARGET_COST, VARIANTS
 from tierflow.evals._results import SuiteResult, percentile
 from tierflow.evals._runner import _sync, arun
 from tierflow.evals._suites import SUITES, load_items
+from tierflow.evals.headroom import TPRS, Headroom, headroom
 from tierflow.tiers import POLICIES, Start, TierPolicy
 
 __all__ = [
@@ -86,6 +87,7 @@ class BenchReport:
     out_dir: Path
     variants: list[Row] = field(default_factory=list)  # the same items through another graph
     variant_results: list[SuiteResult] = field(default_factory=list)
+    headroom: Headroom | None = None  # what it would take (tierflow.evals.headroom)
     markdown_path: Path = field(init=False)
     plot_path: Path = field(init=False)
 
@@ -169,6 +171,8 @@ class BenchReport:
             lines += ["", "Router threshold sweep (router+cascade, from the measured runs):", "",
                       "| threshold | cost vs flagship | quality vs flagship |", "|---|---|---|"]  # fmt: skip
             lines += [f"| {t:.3f} | {c:.1%} | {q:.1%} |" for t, c, q in _thin(self.curve)]
+        if self.headroom is not None:
+            lines += ["", *self.headroom.lines()]
         if self.suite in ROUTELLM:
             lines += ["", f"RouteLLM (published): 95% of the strong model's quality at "
                       f"{ROUTELLM[self.suite]:.0%} of its cost on {self.suite}."]  # fmt: skip
@@ -329,6 +333,9 @@ async def abenchmark_report(
                          cal.label() if cal else None,
                          out_dir or Path(".tierflow") / "reports" / suite,
                          variants, variant_results)  # fmt: skip
+    if "all-nano" in done and "all-flagship" in done:
+        report.headroom = headroom(done["all-nano"], done["all-flagship"], done.get("cascade"),
+                                   cost=TARGET_COST.get(suite, 0.5))  # fmt: skip
     _write(report)
     return report
 
@@ -360,8 +367,19 @@ def _write(report: BenchReport) -> None:
         {"suite": report.suite, "split": report.split, "profile": report.profile,
          "calibration": report.calibration, "rows": [dataclasses.asdict(r) for r in report.rows],
          "variants": [dataclasses.asdict(r) for r in report.variants],
+         "headroom": _headroom_json(report.headroom),
          "curve": report.curve, "items": per_item}, indent=1, default=str))  # fmt: skip
     curve_plot(report, report.plot_path)
+
+
+def _headroom_json(h: Headroom | None) -> dict[str, Any] | None:
+    if h is None:
+        return None
+    return {"quality": h.quality, "cost": h.cost, "cheap_accuracy": h.cheap_accuracy,
+            "perfect_router": h.oracle, "perfect_verifier": h.perfect_verifier,
+            "measured_tpr_fpr": h.measured, "measured_outcome": h.measured_outcome,
+            "needed_cheap_accuracy": h.needed_cheap_accuracy,
+            "max_fpr_by_tpr": {str(t): h.max_fpr(t) for t in TPRS}}  # fmt: skip
 
 
 def curve_plot(report: BenchReport, path: Path) -> Path:
@@ -383,6 +401,14 @@ def curve_plot(report: BenchReport, path: Path) -> Path:
         ax.scatter([r.rel_cost], [r.rel_quality], s=40, zorder=3)
         ax.annotate(r.policy, (r.rel_cost, r.rel_quality), textcoords="offset points",
                     xytext=(5, 4), fontsize=8)  # fmt: skip
+    if report.headroom is not None:  # what these two models would allow
+        for (cost, quality), label, mark in (
+            (report.headroom.oracle, "perfect router", "P"),
+            (report.headroom.perfect_verifier, "cascade, perfect verifier", "X"),
+        ):
+            ax.scatter([cost], [quality], marker=mark, s=80, color="tab:green", zorder=4,
+                       label=label)  # fmt: skip
+        ax.axvline(report.headroom.cost, color="tab:green", lw=0.5, ls=":")
     if report.suite in ROUTELLM:
         ax.scatter([ROUTELLM[report.suite]], [0.95], marker="*", s=160, color="red", zorder=4,
                    label=f"RouteLLM published ({report.suite})")  # fmt: skip

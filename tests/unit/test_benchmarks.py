@@ -151,7 +151,8 @@ def test_unknown_suite_is_named_with_the_choices():
 @pytest.mark.parametrize(
     "module",
     ["tierflow.cache", "tierflow.calibration", "tierflow.tiers", "tierflow.nodes.verifier",
-     "tierflow.nodes.benchmarks", "tierflow.evals.benchmark_report", "tierflow.evals.calibrate"],
+     "tierflow.nodes.benchmarks", "tierflow.evals.benchmark_report", "tierflow.evals.calibrate",
+     "tierflow.evals.headroom"],
 )  # fmt: skip
 def test_docstring_examples_run(module):
     import doctest
@@ -215,3 +216,47 @@ def test_bfcl_report_sets_native_tool_calling_beside_forced_for_the_small_tier(t
     assert len(saved["items"]["all-nano (native tools)"]) == 6
     # Headline figures come from the tier policies only.
     assert "native" not in report.headline()
+
+
+def test_report_works_out_what_a_cascade_would_need_from_its_own_items(tmp_path):
+    # The flagship is always right; nano on a hash-picked half; the agreement check is noisy.
+    # Calibration drops mini (no better than nano): the cascade is nano -> flagship.
+    models = bench_models_for("mmlu", {"nano": 0.5, "mini": 0.5, "flagship": 1.0})
+    cache, cal = str(tmp_path / "c.sqlite"), tmp_path / "cal.json"
+    calibrate("mmlu", 0.95, limit=12, profile="openai", models=models, retry=RETRY,
+              response_cache=cache, out=cal)  # fmt: skip
+    report = benchmark_report("mmlu", ["all-flagship", "all-nano", "cascade"], limit=16,
+                              profile="openai", models=models, retry=RETRY, calibration=str(cal),
+                              response_cache=cache, out_dir=tmp_path)  # fmt: skip
+    h = report.headroom
+    top, nano, cascade = report.results
+    assert h is not None and h.cost == 0.45 and h.quality == 0.95
+    assert h.cheap_accuracy == nano.quality
+    # A perfect router pays nano where it does as well as the flagship, else the flagship.
+    strong = {e.id: e for e in top.examples}
+    best = sum(max(e.quality, strong[e.id].quality) for e in nano.examples) / nano.n
+    routed = sum(e.cost_usd if e.quality >= strong[e.id].quality else strong[e.id].cost_usd
+                 for e in nano.examples)  # fmt: skip
+    assert h.oracle == pytest.approx((routed / top.cost_usd, best / top.quality))
+    # The check's measured rates are those of the run: accepted = answered by nano.
+    right = {e.id for e in nano.examples if e.quality == 1.0}
+    kept = {e.id for e in cascade.examples if e.escalations == 0}
+    tpr, fpr = h.measured
+    assert tpr == len(kept & right) / len(right)
+    assert fpr == len(kept - right) / (nano.n - len(right))
+    # The expected cascade at the measured rates is the cascade that ran (the same requests).
+    cost, quality = h.measured_outcome
+    assert quality == pytest.approx(cascade.quality / top.quality)
+    assert cost == pytest.approx(cascade.cost_usd / top.cost_usd, rel=1e-6)
+    # A perfect verifier pays nano and the check everywhere and the flagship on nano's misses.
+    fixed = (nano.cost_usd + report.row("cascade").verifier_usd) / top.cost_usd
+    assert h.perfect_verifier == pytest.approx((fixed + 1 - nano.quality, best / top.quality))
+    assert h.needed_cheap_accuracy == pytest.approx(1 - (0.45 - fixed))
+    # Letting more wrong answers through never costs more, and never gains quality.
+    looser = [h.outcome(tpr, 0.5) for tpr in (1.0, 0.5)]
+    assert all(c <= h.outcome(t, 0.0)[0] + 1e-9 and q <= h.outcome(t, 0.0)[1] + 1e-9
+               for (c, q), t in zip(looser, (1.0, 0.5), strict=True))  # fmt: skip
+    text = report.markdown_path.read_text()
+    assert "What it would take to keep 95%" in text and "| verifier TPR |" in text
+    saved = json.loads((tmp_path / "results.json").read_text())["headroom"]
+    assert saved["measured_tpr_fpr"] == [tpr, fpr]
