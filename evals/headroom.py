@@ -12,7 +12,9 @@ all-flagship and the cascade), this works out, with no further model call:
   rejection) with a verifier of any TPR/FPR, in expectation over these items; for each TPR,
   the loosest FPR that keeps ``quality`` x all-flagship's quality at <= ``cost`` x its cost;
 - how often the cheap tier must be right for even a **perfect verifier** (TPR 1, FPR 0) to
-  stay under the cost cap, since every wrong cheap answer is paid again at the flagship.
+  stay under the cost cap, since every wrong cheap answer is paid again at the flagship;
+- the same table for a **router** that picks the tier before any answer (no check, nothing
+  paid twice): the loosest FPR of its "the cheap tier will get this right" call, per TPR.
 
 Example:
     >>> from tierflow.evals._results import ExampleResult, SuiteResult
@@ -30,6 +32,8 @@ Example:
     ((1.0, 0.0), (0.325, 1.0), (0.4, 1.0))
     >>> h.max_fpr(1.0), round(h.needed_cheap_accuracy, 3)  # 1 wrong answer in 4 may pass 20%
     (0.2, 0.65)
+    >>> h.routed(1.0, 0.0), h.max_fpr(0.9, router=True)
+    ((0.325, 1.0), 0.2)
 """
 
 from __future__ import annotations
@@ -84,10 +88,27 @@ class Headroom:
             quality += i.cheap_right * tpr + escalate * i.top_right
         return round(cost, 9), round(quality / len(self.items) / _top_quality(self.items), 9)
 
-    def max_fpr(self, tpr: float) -> float | None:
-        """The largest FPR that meets both targets at ``tpr`` (None: no FPR does)."""
+    def routed(self, tpr: float, fpr: float) -> tuple[float, float]:
+        """(cost, quality) of a router with this TPR and FPR, and no check.
+
+        It sends to the cheap tier ``tpr`` of the items that tier gets right and ``fpr`` of
+        those it gets wrong, the rest to the flagship.
+        """
+        cost = quality = 0.0
+        for i in self.items:
+            cheap = i.cheap_right * tpr + (1 - i.cheap_right) * fpr
+            cost += cheap * i.cheap_usd + (1 - cheap) * i.top_usd
+            quality += i.cheap_right * tpr + (1 - cheap) * i.top_right
+        return round(cost, 9), round(quality / len(self.items) / _top_quality(self.items), 9)
+
+    def max_fpr(self, tpr: float, router: bool = False) -> float | None:
+        """The largest FPR that meets both targets at ``tpr`` (None: none does).
+
+        Of the cascade's verifier, or of a router (``router=True``).
+        """
+        figures = self.routed if router else self.outcome
         ok = [f / _FPR_STEPS for f in range(_FPR_STEPS + 1)
-              if self._meets(*self.outcome(tpr, f / _FPR_STEPS))]  # fmt: skip
+              if self._meets(*figures(tpr, f / _FPR_STEPS))]  # fmt: skip
         return max(ok) if ok else None
 
     def _meets(self, cost: float, quality: float) -> bool:
@@ -116,11 +137,18 @@ class Headroom:
                 f"right answers and {fpr:.1%} of its wrong ones (expected {quality:.1%} at "
                 f"{cost:.1%})."
             )
-        out += ["", "| verifier TPR | largest FPR that meets both |", "|---|---|"]
+        out += [
+            "",
+            "TPR: share of the cheap tier's right answers kept (verifier) or sent to it (router); "
+            "FPR: the same share of its wrong ones. The loosest FPR that meets both targets:",
+            "",
+            "| TPR | verifier (cascade) | router (no check) |",
+            "|---|---|---|",
+        ]
         for sensitivity in TPRS:
-            loosest = self.max_fpr(sensitivity)
-            cell = "none" if loosest is None else f"{loosest:.1%}"
-            out.append(f"| {sensitivity:.0%} | {cell} |")
+            cells = [self.max_fpr(sensitivity, router) for router in (False, True)]
+            shown = ["none" if c is None else f"{c:.1%}" for c in cells]
+            out.append(f"| {sensitivity:.0%} | {shown[0]} | {shown[1]} |")
         return out
 
 

@@ -256,7 +256,11 @@ def test_report_works_out_what_a_cascade_would_need_from_its_own_items(tmp_path)
     looser = [h.outcome(tpr, 0.5) for tpr in (1.0, 0.5)]
     assert all(c <= h.outcome(t, 0.0)[0] + 1e-9 and q <= h.outcome(t, 0.0)[1] + 1e-9
                for (c, q), t in zip(looser, (1.0, 0.5), strict=True))  # fmt: skip
+    # A router at TPR 1 / FPR 0 has the perfect router's quality; it still pays the flagship
+    # on items both tiers miss, which the perfect router leaves to nano.
+    cost_r, quality_r = h.routed(1.0, 0.0)
+    assert quality_r == pytest.approx(h.oracle[1]) and cost_r >= h.oracle[0]
     text = report.markdown_path.read_text()
-    assert "What it would take to keep 95%" in text and "| verifier TPR |" in text
+    assert "What it would take to keep 95%" in text and "| TPR | verifier (cascade) |" in text
     saved = json.loads((tmp_path / "results.json").read_text())["headroom"]
     assert saved["measured_tpr_fpr"] == [tpr, fpr]
