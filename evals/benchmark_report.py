@@ -335,6 +335,7 @@ async def abenchmark_report(
                          variants, variant_results)  # fmt: skip
     if "all-nano" in done and "all-flagship" in done:
         report.headroom = headroom(done["all-nano"], done["all-flagship"], done.get("cascade"),
+                                   router=done.get("router"),
                                    cost=TARGET_COST.get(suite, 0.5))  # fmt: skip
     _write(report)
     return report
@@ -378,8 +379,10 @@ def _headroom_json(h: Headroom | None) -> dict[str, Any] | None:
     return {"quality": h.quality, "cost": h.cost, "cheap_accuracy": h.cheap_accuracy,
             "perfect_router": h.oracle, "perfect_verifier": h.perfect_verifier,
             "measured_tpr_fpr": h.measured, "measured_outcome": h.measured_outcome,
+            "router_tpr_fpr": h.router_measured,
             "needed_cheap_accuracy": h.needed_cheap_accuracy,
-            "max_fpr_by_tpr": {str(t): h.max_fpr(t) for t in TPRS}}  # fmt: skip
+            "max_fpr_by_tpr": {str(t): h.max_fpr(t) for t in TPRS},
+            "router_max_fpr_by_tpr": {str(t): h.max_fpr(t, router=True) for t in TPRS}}  # fmt: skip
 
 
 def curve_plot(report: BenchReport, path: Path) -> Path:

@@ -14,7 +14,8 @@ all-flagship and the cascade), this works out, with no further model call:
 - how often the cheap tier must be right for even a **perfect verifier** (TPR 1, FPR 0) to
   stay under the cost cap, since every wrong cheap answer is paid again at the flagship;
 - the same table for a **router** that picks the tier before any answer (no check, nothing
-  paid twice): the loosest FPR of its "the cheap tier will get this right" call, per TPR.
+  paid twice), judged on the items where the flagship does better than the cheap tier (what
+  RouteLLM's routers are trained to find): the loosest FPR, per TPR.
 
 Example:
     >>> from tierflow.evals._results import ExampleResult, SuiteResult
@@ -32,8 +33,8 @@ Example:
     ((1.0, 0.0), (0.325, 1.0), (0.4, 1.0))
     >>> h.max_fpr(1.0), round(h.needed_cheap_accuracy, 3)  # 1 wrong answer in 4 may pass 20%
     (0.2, 0.65)
-    >>> h.routed(1.0, 0.0), h.max_fpr(0.9, router=True)
-    ((0.325, 1.0), 0.2)
+    >>> h.routed(1.0, 0.0), h.max_fpr(1.0, router=True)  # the one gain item: the flagship
+    ((0.325, 1.0), 0.255)
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Headroom:
     measured: tuple[float, float] | None  # (TPR, FPR) of the cascade's verifier
     needed_cheap_accuracy: float  # cheap-tier accuracy a perfect verifier needs under the cap
     items: tuple[_Item, ...]  # costs relative to all-flagship's total
+    router_measured: tuple[float, float] | None = None  # (TPR, FPR) of the router policy run
 
     @property
     def perfect_verifier(self) -> tuple[float, float]:
@@ -91,14 +93,14 @@ class Headroom:
     def routed(self, tpr: float, fpr: float) -> tuple[float, float]:
         """(cost, quality) of a router with this TPR and FPR, and no check.
 
-        It sends to the cheap tier ``tpr`` of the items that tier gets right and ``fpr`` of
-        those it gets wrong, the rest to the flagship.
+        It sends to the flagship ``tpr`` of the items where the flagship does better than the
+        cheap tier and ``fpr`` of the others; the rest go to the cheap tier.
         """
         cost = quality = 0.0
         for i in self.items:
-            cheap = i.cheap_right * tpr + (1 - i.cheap_right) * fpr
-            cost += cheap * i.cheap_usd + (1 - cheap) * i.top_usd
-            quality += i.cheap_right * tpr + (1 - cheap) * i.top_right
+            up = tpr if i.top_right > i.cheap_right else fpr
+            cost += up * i.top_usd + (1 - up) * i.cheap_usd
+            quality += up * i.top_right + (1 - up) * i.cheap_right
         return round(cost, 9), round(quality / len(self.items) / _top_quality(self.items), 9)
 
     def max_fpr(self, tpr: float, router: bool = False) -> float | None:
@@ -137,10 +139,20 @@ class Headroom:
                 f"right answers and {fpr:.1%} of its wrong ones (expected {quality:.1%} at "
                 f"{cost:.1%})."
             )
+        if self.router_measured:
+            tpr, fpr = self.router_measured
+            cost, quality = self.routed(tpr, fpr)
+            out.append(
+                f"- the router as measured: sends the flagship {tpr:.1%} of the items where it "
+                f"does better and {fpr:.1%} of the others (expected {quality:.1%} at "
+                f"{cost:.1%})."
+            )
         out += [
             "",
-            "TPR: share of the cheap tier's right answers kept (verifier) or sent to it (router); "
-            "FPR: the same share of its wrong ones. The loosest FPR that meets both targets:",
+            "Verifier: TPR = share of the cheap tier's right answers it keeps, FPR = share of its "
+            "wrong ones it keeps. Router: TPR = share of the items where the flagship does "
+            "better that it sends to the flagship, FPR = share of the other items it sends "
+            "there. The loosest FPR that meets both targets:",
             "",
             "| TPR | verifier (cascade) | router (no check) |",
             "|---|---|---|",
@@ -157,10 +169,14 @@ def headroom(
     top: SuiteResult,
     cascade: SuiteResult | None,
     *,
+    router: SuiteResult | None = None,
     quality: float = 0.95,
     cost: float = 0.5,
 ) -> Headroom | None:
-    """The :class:`Headroom` of a report's runs (None when all-flagship scored or cost 0)."""
+    """The :class:`Headroom` of a report's runs (None when all-flagship scored or cost 0).
+
+    ``router`` (the router policy's run on the same items) adds its measured TPR and FPR.
+    """
     strong = {e.id: e for e in top.examples}
     checked = {e.id: e for e in cascade.examples} if cascade else {}
     shared = [e for e in cheap.examples if e.id in strong]
@@ -180,7 +196,26 @@ def headroom(
     needed = min(1.0, max(0.0, 1 - (cost - fixed)))
     right = sum(i.cheap_right for i in items) / len(items)
     return Headroom(quality, cost, right, (round(oracle_c, 9), round(oracle_q, 9)),
-                    _measured(cheap, checked) if cascade else None, needed, items)  # fmt: skip
+                    _measured(cheap, checked) if cascade else None, needed, items,
+                    _routed(cheap, top, router) if router else None)  # fmt: skip
+
+
+def _routed(
+    cheap: SuiteResult, top: SuiteResult, router: SuiteResult
+) -> tuple[float, float] | None:
+    """(TPR, FPR) of a router run: sent to the flagship, by whether the flagship does better."""
+    strong, cheap_of = {e.id: e for e in top.examples}, {e.id: e for e in cheap.examples}
+    sent = {True: [0, 0], False: [0, 0]}  # flagship better? -> [sent up, all]
+    for e in router.examples:
+        low, high = cheap_of.get(e.id), strong.get(e.id)
+        if low is None or high is None:
+            continue
+        tally = sent[high.quality > low.quality]
+        tally[0] += int(e.subagent_tiers == high.subagent_tiers)
+        tally[1] += 1
+    if not sent[True][1] or not sent[False][1]:
+        return None
+    return sent[True][0] / sent[True][1], sent[False][0] / sent[False][1]
 
 
 def _top_quality(items: tuple[_Item, ...]) -> float:

@@ -225,11 +225,11 @@ def test_report_works_out_what_a_cascade_would_need_from_its_own_items(tmp_path)
     cache, cal = str(tmp_path / "c.sqlite"), tmp_path / "cal.json"
     calibrate("mmlu", 0.95, limit=12, profile="openai", models=models, retry=RETRY,
               response_cache=cache, out=cal)  # fmt: skip
-    report = benchmark_report("mmlu", ["all-flagship", "all-nano", "cascade"], limit=16,
+    report = benchmark_report("mmlu", ["all-flagship", "all-nano", "cascade", "router"], limit=16,
                               profile="openai", models=models, retry=RETRY, calibration=str(cal),
                               response_cache=cache, out_dir=tmp_path)  # fmt: skip
     h = report.headroom
-    top, nano, cascade = report.results
+    top, nano, cascade, router = report.results
     assert h is not None and h.cost == 0.45 and h.quality == 0.95
     assert h.cheap_accuracy == nano.quality
     # A perfect router pays nano where it does as well as the flagship, else the flagship.
@@ -256,10 +256,16 @@ def test_report_works_out_what_a_cascade_would_need_from_its_own_items(tmp_path)
     looser = [h.outcome(tpr, 0.5) for tpr in (1.0, 0.5)]
     assert all(c <= h.outcome(t, 0.0)[0] + 1e-9 and q <= h.outcome(t, 0.0)[1] + 1e-9
                for (c, q), t in zip(looser, (1.0, 0.5), strict=True))  # fmt: skip
-    # A router at TPR 1 / FPR 0 has the perfect router's quality; it still pays the flagship
-    # on items both tiers miss, which the perfect router leaves to nano.
-    cost_r, quality_r = h.routed(1.0, 0.0)
-    assert quality_r == pytest.approx(h.oracle[1]) and cost_r >= h.oracle[0]
+    # A router that sends the flagship exactly the items it does better on is the perfect one.
+    assert h.routed(1.0, 0.0) == pytest.approx(h.oracle)
+    # The router run's rates: sent up, by whether the flagship does better there.
+    cheap_q = {e.id: e.quality for e in nano.examples}
+    gain = {e.id for e in top.examples if e.quality > cheap_q[e.id]}
+    up = {e.id for e in router.examples if e.subagent_tiers["solve"] == "flagship"}
+    assert h.router_measured == (len(up & gain) / len(gain), len(up - gain) / (16 - len(gain)))
+    assert h.routed(*h.router_measured) == pytest.approx(
+        (router.cost_usd / top.cost_usd, router.quality / top.quality)
+    )
     text = report.markdown_path.read_text()
     assert "What it would take to keep 95%" in text and "| TPR | verifier (cascade) |" in text
     saved = json.loads((tmp_path / "results.json").read_text())["headroom"]
