@@ -3,9 +3,9 @@
 From the per-item outcomes one benchmark report measured on the same items (all-nano,
 all-flagship and the cascade), this works out, with no further model call:
 
-- a **perfect router** (it knows in advance which items the cheap tier gets right, sends those
-  to it and the rest to the flagship, and pays no check): the best any router could do with
-  these two models;
+- a **perfect router** (it knows in advance where the flagship does better than the cheap
+  tier, sends it exactly those items and the rest to the cheap tier, and pays no check): the
+  best any router could do with these two models;
 - the **cascade's verifier as measured**: the share of the cheap tier's right answers it
   accepted (TPR) and of its wrong ones (FPR);
 - the **two-tier cascade** (cheap tier, its check at the measured cost, the flagship on a
@@ -126,7 +126,8 @@ class Headroom:
             "cheap tier then flagship, its check at the measured cost):",
             "",
             f"- the cheap tier is right on {self.cheap_accuracy:.1%} of items;",
-            f"- a perfect router (knows which items the cheap tier gets right, no check): "
+            f"- a perfect router (sends the flagship exactly the items it does better on, no "
+            "check): "
             f"{self.oracle[1]:.1%} of the quality at {self.oracle[0]:.1%} of the cost;",
             f"- a perfect verifier (accepts every right cheap answer, no wrong one): "
             f"{perfect[1]:.1%} at {perfect[0]:.1%}; under {c} it needs a cheap tier right on "
