@@ -23,7 +23,8 @@ Run as ``python -m tierflow.local.llama_server <llama_cpp.server arguments>`` (t
    grammar, it still picked ``message:`` and wrote the calls as text). When the model's own
    chat template declares tools (Qwen2.5: ``<tools>`` in the system turn, ``<tool_call>`` JSON
    in the reply, the format it was trained on), an ``auto`` request is rendered with that
-   template and the ``<tool_call>`` blocks of the reply become the response's tool calls.
+   template and the calls in the reply (``<tool_call>`` blocks, or the bare or fenced call
+   objects this model also writes) become the response's tool calls.
    Forced calls (a named ``tool_choice``) keep ``chatml-function-calling``'s grammar.
 """
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import re
 import sys
@@ -196,9 +198,7 @@ def native_tool_calls(fallback: Any) -> Any:
             or ("<tool_call>" not in template)
         ):
             return fallback(llama=llama, **request)
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        env.filters["tojson"] = _tojson  # as Hugging Face renders templates: no HTML escapes
-        prompt = env.from_string(template).render(
+        prompt = _compiled(template).render(
             messages=request["messages"], tools=tools, add_generation_prompt=True
         )
         stop = request.get("stop") or []
@@ -220,6 +220,14 @@ def native_tool_calls(fallback: Any) -> Any:
         }  # fmt: skip
 
     return handler
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled(template: str) -> Any:
+    """The chat template, compiled once per model rather than on every request."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.filters["tojson"] = _tojson  # as Hugging Face renders templates: no HTML escapes
+    return env.from_string(template)
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:
