@@ -47,7 +47,7 @@ class Variant:
 
 
 VARIANTS: dict[str, tuple[Variant, ...]] = {
-    "bfcl": (Variant("bfcl_native", "native tools", ("all-nano",)),),
+    "bfcl": (Variant("bfcl_native", "native tools", ("all-nano", "cascade")),),
 }
 
 _LETTERS = ("A", "B", "C", "D")

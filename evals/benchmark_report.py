@@ -71,6 +71,7 @@ class Row:
     errors: int
     rel_cost: float = 0.0
     rel_quality: float = 0.0
+    base: str | None = None  # a variant row's policy, run through the suite's own graph
 
 
 @dataclass
@@ -182,7 +183,7 @@ class BenchReport:
         """One line per variant row: its quality and cost beside the policy it varies."""
         out = []
         for v in self.variants:
-            base = self.row(v.policy.split(" (", 1)[0])
+            base = self.row(v.base) if v.base else None
             if base is None:
                 continue
             out.append(
@@ -323,7 +324,8 @@ async def abenchmark_report(
         for name in (p for p in variant.policies if p in done):
             ran = await arun(variant.suite, name, **(kwargs | {"calibration": None}))
             variant_results.append(ran)
-            variants.append(dataclasses.replace(_row(ran), policy=f"{name} ({variant.label})"))
+            label = f"{name} ({variant.label})"
+            variants.append(dataclasses.replace(_row(ran), policy=label, base=name))
     _relative(rows, variants)
     cal, sub = calibration_of(CASCADES[suite], RunContext(calibration=calibration))
     items = load_items(suite, limit, split)

@@ -200,12 +200,18 @@ def test_bfcl_report_sets_native_tool_calling_beside_forced_for_the_small_tier(t
     for tier, model in forced.items():
         model.responder = by_mode(model.responder, wrong[tier].responder)
     report = benchmark_report(
-        "bfcl", ["all-flagship", "all-nano"], limit=6, profile="openai", models=forced,
-        retry=RETRY, out_dir=tmp_path, response_cache=str(tmp_path / "cache.sqlite"),
+        "bfcl", ["all-flagship", "all-nano", "cascade"], limit=6, profile="openai",
+        models=forced, retry=RETRY, out_dir=tmp_path,
+        response_cache=str(tmp_path / "cache.sqlite"),
     )  # fmt: skip
-    assert [r.policy for r in report.rows] == ["all-flagship", "all-nano"]
-    (native,) = report.variants
+    assert [r.policy for r in report.rows] == ["all-flagship", "all-nano", "cascade"]
+    native, native_cascade = report.variants
     assert native.policy == "all-nano (native tools)" and native.n == 6
+    assert (native.base, native_cascade.base) == ("all-nano", "cascade")
+    # Some wrong native calls drop a required argument: the schema check sends those (and only
+    # those) up the ladder, where the flagship's native calls are scripted wrong too.
+    assert native_cascade.quality == 0.0 and 0 < native_cascade.escalation_rate < 1
+    assert native_cascade.cost_usd > native.cost_usd
     assert native.quality == 0.0 and report.row("all-nano").quality == 1.0
     assert native.rel_cost > 0  # against the same all-flagship
     text = report.markdown_path.read_text()
