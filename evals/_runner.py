@@ -108,7 +108,8 @@ def _escalations(state: Mapping[str, Any]) -> int:
     )
     # A cascade's verifier climbs between tasks (each tier's attempt is a task of its own,
     # carrying the history so far): count its rejections once, not in every later task.
-    rejected = sum(not a.get("ok") for a in state.get("attempts") or [])
+    # A rejection sent back to its own tier (a repair) is no climb.
+    rejected = sum(not a.get("ok") and not a.get("repair") for a in state.get("attempts") or [])
     return max(climbs, rejected) if state.get("attempts") is not None else climbs
 
 

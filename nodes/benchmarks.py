@@ -7,7 +7,7 @@ subagent, with the verifier that suits the task and costs less than escalating i
 |---|---|---|---|
 | ``gsm8k`` | a math word problem | reasoning + a number | agreement of two samples |
 | ``mmlu`` | a question with choices A-D | a letter | agreement of two samples |
-| ``mbpp`` | a function to write + one stated test | Python code | the stated test, sandboxed |
+| ``mbpp`` | a function to write + one stated test | Python code | the stated test, sandboxed (a failure is sent back once, with its error) |
 | ``bfcl`` | a request + function docs | the function calls | calls fit the functions' schemas |
 
 ``tierflow eval gsm8k --policy all`` compares every tier policy on it; ``tierflow calibrate
@@ -188,8 +188,30 @@ def _stated_test(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
         return f"the code does not parse: {exc.msg} (line {exc.lineno})"
     from tierflow.tools.code_sandbox import run_python
 
-    result = run_python(f"{code}\n\n{task.get('test', '')}\n", timeout_s=10, memory_mb=512)
-    return None if result.ok else f"the stated test fails: {result.reason()[:200]}"
+    test = str(task.get("test", ""))
+    result = run_python(f"{code}\n\n{test}\n", timeout_s=10, memory_mb=512)
+    if result.ok:
+        return None
+    reason = result.reason()[:200]
+    probe = _returned(code, test) if reason == "AssertionError" else None
+    return f"the stated test fails: {reason}" + (f" ({probe})" if probe else "")
+
+
+def _returned(code: str, test: str) -> str | None:
+    """What the call in a failing ``assert call == want`` gave instead (feedback to repair by)."""
+    from tierflow.tools.code_sandbox import run_python
+
+    try:
+        (stmt,) = ast.parse(test).body
+    except (SyntaxError, ValueError):
+        return None
+    check = stmt.test if isinstance(stmt, ast.Assert) else None
+    if not (isinstance(check, ast.Compare) and [type(op) for op in check.ops] == [ast.Eq]):
+        return None
+    call = ast.unparse(check.left)
+    shown = run_python(f"{code}\n\nprint(repr({call}))\n", timeout_s=10, memory_mb=512)
+    lines = shown.stdout_tail.strip().splitlines()
+    return f"{call} returned {lines[-1][:160]}" if shown.ok and lines else None
 
 
 MBPP = Cascade(
@@ -202,7 +224,8 @@ MBPP = Cascade(
         human_fallback=False, read_reply=read_code, max_output_tokens=384,
         render_task=lambda t: f"{t.description}\nYour code should pass this test:\n{t.test}",  # type: ignore[attr-defined]
     ),
-    verifier=Verifier("tests", check=_stated_test),
+    # A failing answer goes back to its tier once, with the error, before the cascade climbs.
+    verifier=Verifier("tests", check=_stated_test, repairs=1),
     route_text=lambda task: str(task.get("description", "")),
 )  # fmt: skip
 

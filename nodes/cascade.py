@@ -10,11 +10,14 @@ the declared tier (the calibration's ``start_tier`` when one is loaded), the pol
 a seeded coin (``random``), or the calibrated router (``router``). ``verify`` runs the
 subagent's :class:`~tierflow.nodes.verifier.Verifier` when the policy escalates; a rejected
 answer is sent again, whole, to the next tier of the calibration's ladder (else the profile's),
-so the stronger tier answers the same request it would have answered on its own.
+so the stronger tier answers the same request it would have answered on its own. A verifier
+with ``repairs`` first sends a rejected answer back to the tier that gave it, with the reason
+(``feedback``): the tier fixes its own answer, and only a fix that is rejected too climbs.
 
 Input: ``{"task": {...}, "task_id": "q-17"}`` (the task as the subagent's ``task_schema``).
 Output: ``answer`` (the accepted output, or None), ``tier``, ``status``, ``verified``,
-``attempts`` (one ``{tier, ok, reason}`` per verified answer), ``route`` and ``calibration``.
+``attempts`` (one ``{tier, ok, reason}`` per verified answer, with ``repair: true`` when the
+answer was sent back to its tier), ``route`` and ``calibration``.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class CascadeState(CascadeOutput, total=False):
     env: dict[str, Any]
     results: Annotated[dict[str, Any], merge_dict]
     current: str
+    feedback: list[dict[str, str]]  # the answers sent back to the current tier, and why
 
 
 @lru_cache(maxsize=32)
@@ -131,12 +135,33 @@ def calibration_of(
     return cal, cal.subagents.get(spec.subagent.name)
 
 
-def _send(spec: Cascade, state: Mapping[str, Any], tier: str, history: list[Any]) -> Send:
-    key = f"{state['task_id']}@{tier}"
+def _send(
+    spec: Cascade,
+    state: Mapping[str, Any],
+    tier: str,
+    history: list[Any],
+    feedback: list[dict[str, str]] | None = None,
+) -> Send:
+    key = _key(state, tier, feedback)
     payload: dict[str, Any] = {**subagent_input(key, state.get("task") or {}, state), "tier": tier}
     if history:
         payload["escalations"] = history
+    if feedback:
+        payload["feedback"] = feedback
     return Send(spec.subagent.name, payload)
+
+
+def _key(state: Mapping[str, Any], tier: str, feedback: list[Any] | None = None) -> str:
+    """The results key of one attempt: ``q-17@nano``, then ``q-17@nano~1`` for its repair."""
+    return f"{state['task_id']}@{tier}" + (f"~{len(feedback)}" if feedback else "")
+
+
+def _shown(output: Mapping[str, Any]) -> str:
+    """A rejected answer as its tier is shown it again: its one text field (code), else JSON."""
+    values = list(output.values())
+    if len(values) == 1 and isinstance(values[0], str):
+        return values[0]
+    return json.dumps(output, default=str)
 
 
 def _route_node(spec: Cascade) -> Callable[..., Any]:
@@ -157,7 +182,7 @@ def _route_node(spec: Cascade) -> Callable[..., Any]:
         route = {"tier": tier, "policy": ctx.policy.name, "start": ctx.policy.start,
                  "p_cheap": p_cheap, "calibration": cal.label() if cal else None}  # fmt: skip
         update = {**fresh, "task_id": view["task_id"], "route": route,
-                  "calibration": route["calibration"], "current": f"{view['task_id']}@{tier}",
+                  "calibration": route["calibration"], "current": _key(view, tier),
                   "events": [event(EventKind.ROUTED, subagent=spec.subagent.name, **route)]}  # fmt: skip
         return Command(goto=_send(spec, view, tier, []), update=update)
 
@@ -216,19 +241,30 @@ def _verify_node(spec: Cascade) -> Callable[..., Any]:
         stopped = status in (TaskStatus.STOPPED, TaskStatus.BUDGET_EXHAUSTED)
         if upper is None or stopped:  # nothing to climb to: the answer stands as it is
             return _finish(state, output, tier, status, verified=False, update={})
-        verdict, usage = await _verdict(spec, state, runtime, tier, output,
-                                        _verifier_of(spec, sub))  # fmt: skip
-        attempt = {"tier": tier, "ok": verdict.ok, "reason": verdict.reason}
+        verifier = _verifier_of(spec, sub)
+        verdict, usage = await _verdict(spec, state, runtime, tier, output, verifier)
+        attempt: dict[str, Any] = {"tier": tier, "ok": verdict.ok, "reason": verdict.reason}
+        sent_back = list(state.get("feedback") or [])
+        repair = not verdict.ok and output is not None and len(sent_back) < verifier.repairs
+        if repair:
+            attempt["repair"] = True
         note = event(EventKind.VERIFIED, subagent=spec.subagent.name, **attempt)
         update: dict[str, Any] = {"usage": usage, "attempts": [attempt], "events": [note]}
         if verdict.ok:
             return _finish(state, output, tier, status, verified=True, update=update)
+        if repair:  # back to the same tier, shown its answer and why it was rejected
+            assert output is not None
+            reason = verdict.reason or "the verifier rejected it"
+            sent_back.append({"answer": _shown(output), "reason": reason})
+            update |= {"feedback": sent_back, "current": _key(state, tier, sent_back)}
+            history = list(result.get("escalations") or [])
+            return Command(goto=_send(spec, state, tier, history, sent_back), update=update)
         step = {"from": tier, "to": upper, "reason": EscalationReason.VERIFIER_REJECTED.value,
                 "detail": verdict.reason or ""}  # fmt: skip
         history = [*(result.get("escalations") or []), step]
         climb = event(EventKind.ESCALATION, subagent=spec.subagent.name, **step)
         update["events"].append(climb)
-        update["current"] = f"{state['task_id']}@{upper}"
+        update |= {"current": _key(state, upper), "feedback": []}
         return Command(goto=_send(spec, state, upper, history), update=update)
 
     verify.__name__ = Node.VERIFY.value

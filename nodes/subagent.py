@@ -186,6 +186,9 @@ class SubagentInput(TypedDict, total=False):
     env: dict[str, Any]
     context: list[dict[str, Any]]
     run: TaskRun
+    # Answers a verifier sent back to this tier, oldest first: {"answer": text, "reason": why
+    # it was rejected}. Shown after the task, so the tier fixes its answer (a cascade's repair).
+    feedback: list[dict[str, str]]
 
 
 class SubagentOutput(TypedDict, total=False):
@@ -284,7 +287,13 @@ def _opening(spec: Subagent, state: TaskView) -> list[BaseMessage]:
             parts.append(spec.prefetch(_task(spec, state), env))
         except (ToolException, OSError, ValueError) as exc:  # a bad query: no head start
             parts.append(f"(prefetch found nothing: {exc})")
-    return [HumanMessage("\n\n".join(parts))]
+    opening: list[BaseMessage] = [HumanMessage("\n\n".join(parts))]
+    for sent_back in state.get("feedback") or []:
+        opening.append(AIMessage(sent_back["answer"]))
+        opening.append(
+            HumanMessage(f"That answer was rejected: {sent_back['reason']}. Reply again, fixed.")
+        )
+    return opening
 
 
 def _fit(transcript: list[BaseMessage], max_chars: int) -> list[BaseMessage]:

@@ -1,8 +1,10 @@
 """Verifiers: checks of a subagent's answer that cost less than escalating it.
 
 A verifier's verdict drives a cascade (:mod:`tierflow.nodes.cascade`): an answer it accepts
-ends the task on the tier that gave it; one it rejects climbs to the next tier. Each kind
-costs far less than a flagship request:
+ends the task on the tier that gave it; one it rejects climbs to the next tier, or, with
+``repairs``, is first sent back to the same tier with the reason it was rejected (the failing
+test's error, say), so a cheap tier fixes its own answer before a dearer one starts over. Each
+kind costs far less than a flagship request:
 
 - ``format``: the answer parses and is not empty (no model call);
 - ``agreement``: extra samples of the same request at a sampling temperature, on the same
@@ -47,6 +49,8 @@ class Verifier:
             numeric answer, not the reasoning that led to it.
         samples: answers that must agree, the task's own included (``agreement``).
         temperature: sampling temperature of the extra samples.
+        repairs: rejected answers sent back to the same tier, with the rejection's reason,
+            before the cascade climbs (0: climb on the first rejection).
     """
 
     kind: str
@@ -54,8 +58,11 @@ class Verifier:
     agree_on: Callable[[Mapping[str, Any]], Any] | None = None
     samples: int = 1
     temperature: float = 0.7
+    repairs: int = 0
 
     def __post_init__(self) -> None:
+        if self.repairs < 0:
+            raise ValueError(f"verifier repairs={self.repairs}: use 0 or more")
         if self.kind not in ("format", "agreement", "tests", "schema"):
             raise ValueError(f"verifier kind {self.kind!r}: use format, agreement, tests or schema")
         if self.kind == "agreement" and (self.agree_on is None or self.samples < 2):

@@ -185,6 +185,20 @@ def test_mbpp_cascade_sends_code_failing_its_stated_test_up_the_ladder():
     )
 
 
+def test_mbpp_stated_test_says_what_the_code_returned_for_the_repair_to_go_by():
+    from tierflow.nodes.benchmarks import MBPP
+
+    check = MBPP.verifier.check
+    assert check is not None and MBPP.verifier.repairs == 1
+    task = {"test": "assert add(1, 2) == 3"}
+    assert check(task, {"code": "def add(a, b):\n    return a + b\n"}) is None
+    wrong = check(task, {"code": "def add(a, b):\n    return [a, b]\n"})
+    assert wrong == "the stated test fails: AssertionError (add(1, 2) returned [1, 2])"
+    crash = check(task, {"code": "def add(a, b):\n    return a / 0\n"})
+    assert crash == "the stated test fails: ZeroDivisionError: division by zero"
+    assert "does not parse" in str(check(task, {"code": "def add(:"}))
+
+
 def test_bfcl_report_sets_native_tool_calling_beside_forced_for_the_small_tier(tmp_path):
     # Forced answers are right on every item, native ones on none.
     forced = bench_models_for("bfcl", {"nano": 1.0, "mini": 1.0, "flagship": 1.0})

@@ -21,6 +21,7 @@ from tierflow.calibration import (
     train_router,
 )
 from tierflow.errors import ConfigError
+from tierflow.evals._runner import _escalations
 from tierflow.nodes.cascade import Cascade, build_cascade
 from tierflow.nodes.subagent import Subagent
 from tierflow.nodes.verifier import Verifier, schema_problems
@@ -69,8 +70,8 @@ def _models(**scripts: list) -> dict[str, ScriptedChatModel]:
     }
 
 
-async def _run(models, policy, calibration: str | None = None, task_id: str = "q1"):
-    graph = build_cascade(SPEC).compile(checkpointer=InMemorySaver())
+async def _run(models, policy, calibration: str | None = None, task_id: str = "q1", spec=SPEC):
+    graph = build_cascade(spec).compile(checkpointer=InMemorySaver())
     ctx = RunContext(profile="openai", models=models, policy=policy, calibration=calibration)
     cfg = {"configurable": {"thread_id": task_id}}
     return await graph.ainvoke({"task": {"question": "2+2?"}, "task_id": task_id}, cfg, context=ctx)
@@ -186,6 +187,53 @@ async def test_an_unreadable_reply_is_repaired_then_escalated():
     assert "schema_validation" in reasons
 
 
+# The answer must be 4 (a check that needs no model call, like a unit test); one repair.
+REPAIRING = Cascade(
+    name="toy",
+    subagent=SPEC.subagent,
+    verifier=Verifier(
+        "tests", check=lambda t, o: None if o["answer"] == 4 else f"got {o['answer']}", repairs=1
+    ),
+)
+
+
+async def test_a_rejected_answer_goes_back_to_its_tier_with_the_reason_and_is_fixed_there():
+    models = _models(nano=[text_reply("5"), text_reply("4")])
+    out = await _run(models, "cascade", spec=REPAIRING)
+    assert out["answer"] == {"answer": 4.0} and out["tier"] == "nano" and out["verified"]
+    assert out["attempts"] == [
+        {"tier": "nano", "ok": False, "reason": "got 5.0", "repair": True},
+        {"tier": "nano", "ok": True, "reason": None},
+    ]
+    first, repair = models["nano"].requests
+    # The same request, then the rejected answer and why, so the tier fixes it.
+    assert [m.content for m in repair.messages[:2]] == [m.content for m in first.messages]
+    assert [m.type for m in repair.messages[2:]] == ["ai", "human"]
+    assert repair.messages[2].content == '{"answer": 5.0}'  # not text: its JSON
+    assert "rejected: got 5.0" in str(repair.messages[3].content)
+    assert [u.get("task_id") for u in out["usage"]] == ["q1@nano", "q1@nano~1"]  # both paid, kept
+    assert _escalations(out) == 0  # a repair is no climb
+    for m in models.values():
+        m.assert_complete()
+
+
+async def test_a_repair_that_is_rejected_too_climbs_with_the_original_request(tmp_path):
+    cal = _calibration(tmp_path, start_tier="nano", ladder=["nano", "flagship"])
+    models = _models(nano=[text_reply("5"), text_reply("6")], flagship=[text_reply("4")])
+    out = await _run(models, "cascade", cal, spec=REPAIRING)
+    assert out["tier"] == "flagship" and out["answer"] == {"answer": 4.0}
+    assert [(a["tier"], a["ok"], a.get("repair", False)) for a in out["attempts"]] == [
+        ("nano", False, True), ("nano", False, False)
+    ]  # fmt: skip
+    # The stronger tier answers the task as it would on its own: no feedback meant for nano.
+    assert [m.content for m in models["flagship"].requests[0].messages] == [
+        m.content for m in models["nano"].requests[0].messages
+    ]
+    assert _escalations(out) == 1
+    for m in models.values():
+        m.assert_complete()
+
+
 def test_a_named_calibration_that_is_missing_or_for_another_suite_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="run `tierflow calibrate`"):
         load_calibration(tmp_path / "nope.json")
@@ -242,5 +290,7 @@ def test_bad_policy_and_verifier_declarations_are_refused():
         TierPolicy("r", start="sometimes")
     with pytest.raises(ValueError, match="agree_on"):
         Verifier("agreement")
+    with pytest.raises(ValueError, match="repairs=-1"):
+        Verifier("tests", repairs=-1)
     assert POLICIES["router+cascade"].escalate and POLICIES["router"].start == "router"
     assert VerifierSettings(kind="agreement").samples == 2
