@@ -155,7 +155,8 @@ async def acalibrate(
         ],
     }  # fmt: skip
     verifier = VerifierSettings(kind=spec.verifier.kind, samples=spec.verifier.samples,
-                                temperature=spec.verifier.temperature)  # fmt: skip
+                                temperature=spec.verifier.temperature,
+                                repairs=spec.verifier.repairs)  # fmt: skip
     final = _with(base, start_tier=start, ladder=ladder, router=router, verifier=verifier,
                   evidence=evidence)  # fmt: skip
     return save_calibration(final, out or calibration_path(suite))

@@ -221,11 +221,15 @@ async def _verdict(
 
 
 def _verifier_of(spec: Cascade, sub: SubagentCalibration | None) -> Verifier:
-    if sub is None or sub.verifier is None or spec.verifier.kind != "agreement":
+    """The declared verifier with the calibration's settings (repairs; agreement's samples)."""
+    if sub is None or sub.verifier is None:
         return spec.verifier
-    return replace(
-        spec.verifier, samples=sub.verifier.samples, temperature=sub.verifier.temperature
-    )
+    verifier = spec.verifier
+    if sub.verifier.repairs is not None:
+        verifier = replace(verifier, repairs=sub.verifier.repairs)
+    if spec.verifier.kind != "agreement":
+        return verifier
+    return replace(verifier, samples=sub.verifier.samples, temperature=sub.verifier.temperature)
 
 
 def _verify_node(spec: Cascade) -> Callable[..., Any]:

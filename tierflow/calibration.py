@@ -111,6 +111,9 @@ class VerifierSettings(BaseModel):
     kind: str  # agreement | tests | schema | format
     samples: int = 2  # agreement: answers compared (the first is the task's own)
     temperature: float = 0.7  # agreement: sampling temperature of the extra samples
+    # Rejected answers sent back to their tier, with the reason, before a climb (None: as the
+    # graph declares, which is what files written before this setting existed mean).
+    repairs: int | None = None
 
 
 class SubagentCalibration(BaseModel):

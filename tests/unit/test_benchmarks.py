@@ -183,6 +183,18 @@ def test_mbpp_cascade_sends_code_failing_its_stated_test_up_the_ladder():
     assert all(
         e.subagent_tiers["solve"] == "flagship" and e.escalations >= 1 for e in result.examples
     )
+    # Each wrong answer went back to its tier once, with the test's error, before climbing.
+    repairs = [r for r in models["nano"].requests if len(r.messages) == 4]
+    assert len(repairs) == 3 and len(models["nano"].requests) == 6
+    assert all("the stated test fails" in str(r.messages[-1].content) for r in repairs)
+
+
+def test_mbpp_calibration_records_the_repairs_its_cascade_evidence_was_measured_with(tmp_path):
+    models = bench_models_for("mbpp", {"nano": 0.5, "mini": 0.5, "flagship": 1.0})
+    cal = calibrate("mbpp", 0.95, limit=6, profile="openai", models=models, retry=RETRY,
+                    response_cache=str(tmp_path / "c.sqlite"), out=tmp_path / "mbpp.json")  # fmt: skip
+    verifier = cal.subagents["solve"].verifier
+    assert verifier is not None and (verifier.kind, verifier.repairs) == ("tests", 1)
 
 
 def test_mbpp_stated_test_says_what_the_code_returned_for_the_repair_to_go_by():

@@ -234,6 +234,19 @@ async def test_a_repair_that_is_rejected_too_climbs_with_the_original_request(tm
         m.assert_complete()
 
 
+async def test_the_calibration_says_how_many_repairs_a_run_makes(tmp_path):
+    none = VerifierSettings(kind="tests", repairs=0)
+    cal = _calibration(tmp_path, start_tier="nano", ladder=["nano", "flagship"], verifier=none)
+    models = _models(nano=[text_reply("5")], flagship=[text_reply("4")])
+    out = await _run(models, "cascade", cal, spec=REPAIRING)
+    assert out["tier"] == "flagship" and len(models["nano"].requests) == 1  # climbed at once
+    assert out["attempts"] == [{"tier": "nano", "ok": False, "reason": "got 5.0"}]
+    # A file that does not say (written before the setting existed) keeps the declared repair.
+    unsaid = _calibration(tmp_path, start_tier="nano", verifier=VerifierSettings(kind="tests"))
+    models = _models(nano=[text_reply("5"), text_reply("4")])
+    assert (await _run(models, "cascade", unsaid, spec=REPAIRING))["tier"] == "nano"
+
+
 def test_a_named_calibration_that_is_missing_or_for_another_suite_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="run `tierflow calibrate`"):
         load_calibration(tmp_path / "nope.json")
