@@ -227,6 +227,9 @@ MBPP = Cascade(
     # A failing answer goes back to its tier once, with the error, before the cascade climbs.
     verifier=Verifier("tests", check=_stated_test, repairs=1),
     route_text=lambda task: str(task.get("description", "")),
+    show_answer=lambda out: f"```python\n{out.get('code', '')}```",
+    repair_prompt="That code was rejected: {reason}.\nReply with the whole corrected code (the "
+    "function and its imports) in one ```python code block and nothing else.",
 )  # fmt: skip
 
 

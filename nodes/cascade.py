@@ -62,6 +62,14 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _shown(output: Mapping[str, Any]) -> str:
+    """A rejected answer as its tier is shown it again: its one text field (code), else JSON."""
+    values = list(output.values())
+    if len(values) == 1 and isinstance(values[0], str):
+        return values[0]
+    return json.dumps(output, default=str)
+
+
 @dataclass(frozen=True)
 class Cascade:
     """Declaration of a routed, verified cascade.
@@ -71,12 +79,21 @@ class Cascade:
         subagent: the subagent that solves each task (no tools: one request per answer).
         verifier: checks an answer before the cascade accepts it.
         route_text: ``task -> text`` the router reads (default: the task as JSON).
+        show_answer: ``output -> text``: a rejected answer as its tier is shown it again for a
+            repair (default: its one text field, else its JSON).
+        repair_prompt: what the tier is asked after its rejected answer; ``{reason}`` is the
+            verifier's reason.
     """
 
     name: str
     subagent: Subagent
     verifier: Verifier
     route_text: Callable[[Mapping[str, Any]], str] = lambda task: json.dumps(task)
+    show_answer: Callable[[Mapping[str, Any]], str] = _shown
+    repair_prompt: str = (
+        "That answer was rejected: {reason}. Reply again with the whole answer, fixed, in the "
+        "form the instructions ask for."
+    )
 
 
 class CascadeInput(TypedDict, total=False):
@@ -154,14 +171,6 @@ def _send(
 def _key(state: Mapping[str, Any], tier: str, feedback: list[Any] | None = None) -> str:
     """The results key of one attempt: ``q-17@nano``, then ``q-17@nano~1`` for its repair."""
     return f"{state['task_id']}@{tier}" + (f"~{len(feedback)}" if feedback else "")
-
-
-def _shown(output: Mapping[str, Any]) -> str:
-    """A rejected answer as its tier is shown it again: its one text field (code), else JSON."""
-    values = list(output.values())
-    if len(values) == 1 and isinstance(values[0], str):
-        return values[0]
-    return json.dumps(output, default=str)
 
 
 def _route_node(spec: Cascade) -> Callable[..., Any]:
@@ -259,7 +268,8 @@ def _verify_node(spec: Cascade) -> Callable[..., Any]:
         if repair:  # back to the same tier, shown its answer and why it was rejected
             assert output is not None
             reason = verdict.reason or "the verifier rejected it"
-            sent_back.append({"answer": _shown(output), "reason": reason})
+            ask = spec.repair_prompt.format(reason=reason)
+            sent_back.append({"answer": spec.show_answer(output), "reason": reason, "ask": ask})
             update |= {"feedback": sent_back, "current": _key(state, tier, sent_back)}
             history = list(result.get("escalations") or [])
             return Command(goto=_send(spec, state, tier, history, sent_back), update=update)

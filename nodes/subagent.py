@@ -187,7 +187,8 @@ class SubagentInput(TypedDict, total=False):
     context: list[dict[str, Any]]
     run: TaskRun
     # Answers a verifier sent back to this tier, oldest first: {"answer": text, "reason": why
-    # it was rejected}. Shown after the task, so the tier fixes its answer (a cascade's repair).
+    # it was rejected, "ask": what the tier is asked next}. Shown after the task, so the tier
+    # fixes its answer (a cascade's repair).
     feedback: list[dict[str, str]]
 
 
@@ -289,10 +290,8 @@ def _opening(spec: Subagent, state: TaskView) -> list[BaseMessage]:
             parts.append(f"(prefetch found nothing: {exc})")
     opening: list[BaseMessage] = [HumanMessage("\n\n".join(parts))]
     for sent_back in state.get("feedback") or []:
-        opening.append(AIMessage(sent_back["answer"]))
-        opening.append(
-            HumanMessage(f"That answer was rejected: {sent_back['reason']}. Reply again, fixed.")
-        )
+        ask = sent_back.get("ask") or f"That answer was rejected: {sent_back['reason']}. Fix it."
+        opening += [AIMessage(sent_back["answer"]), HumanMessage(ask)]
     return opening
 
 
