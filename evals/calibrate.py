@@ -7,6 +7,9 @@ Three stages, all through the benchmark's graph with the response cache on:
    ladder (on the local profile mini and nano are one model). The static start tier is the
    cheapest whose quality is at least ``target_quality`` x all-flagship's.
 2. **Cascade.** The cascade over that ladder, with its verifier: each item's outcome and cost.
+   A verifier declared with ``repairs`` is measured both ways (a repair sent back to the tier,
+   and a climb at the first rejection); the repairs are kept only when they pay: at least the
+   same right answers, at a lower cost per right answer.
 3. **Router.** A logistic model on the task text predicts whether the cheapest tier answers
    right (trained on stage 1's labels). Its threshold is the one with the lowest cost whose
    router+cascade quality is still >= ``target_quality`` x all-flagship's, chosen on
@@ -38,7 +41,7 @@ from tierflow.evals._runner import _sync, arun
 from tierflow.evals._suites import SUITES, load_items
 from tierflow.evals.benchmark_report import threshold_sweep, wilson
 
-__all__ = ["calibrate", "acalibrate", "choose_threshold", "FOLDS"]
+__all__ = ["calibrate", "acalibrate", "choose_threshold", "repairs_pay", "FOLDS"]
 
 FOLDS = 5
 
@@ -128,6 +131,16 @@ async def acalibrate(
         interim = str(Path(tmp) / "interim.json")
         save_calibration(_with(base, start_tier=start, ladder=ladder), interim)
         cascade = await arun(suite, "cascade", calibration=interim, **common)
+        repairs, compared = spec.verifier.repairs, None
+        if repairs:  # the same cascade climbing at the first rejection: do the repairs pay?
+            plain = _with(base, start_tier=start, ladder=ladder, verifier=_verifier(spec, 0))
+            save_calibration(plain, interim)
+            unrepaired = await arun(suite, "cascade", calibration=interim, **common)
+            compared = {"declared": repairs, "with": _figures(cascade),
+                        "without": _figures(unrepaired)}  # fmt: skip
+            if not repairs_pay(cascade, unrepaired):
+                cascade, repairs = unrepaired, 0
+            compared["kept"] = repairs
     items = load_items(suite, limit, "calib")
     texts = [spec.route_text(SUITES[suite].make_input(i)["task"]) for i in items]
     cheap = _by_id(tiers[ladder[0]])
@@ -148,18 +161,39 @@ async def acalibrate(
         "cascade": _figures(cascade),
         "floor_quality": round(floor, 4),
         "cheap_right": sum(labels),
+        **({"repairs": compared} if compared else {}),
         "threshold_sweep": [
             {"threshold": t, "cost_vs_flagship": round(c / top.cost_usd, 4) if top.cost_usd else None,
              "quality": round(q, 4)}
             for t, c, q in sweep
         ],
     }  # fmt: skip
-    verifier = VerifierSettings(kind=spec.verifier.kind, samples=spec.verifier.samples,
-                                temperature=spec.verifier.temperature,
-                                repairs=spec.verifier.repairs)  # fmt: skip
-    final = _with(base, start_tier=start, ladder=ladder, router=router, verifier=verifier,
+    final = _with(base, start_tier=start, ladder=ladder, router=router,
+                  verifier=_verifier(spec, repairs),
                   evidence=evidence)  # fmt: skip
     return save_calibration(final, out or calibration_path(suite))
+
+
+def repairs_pay(repaired: SuiteResult, plain: SuiteResult) -> bool:
+    """Whether a cascade's repairs pay: at least the plain cascade's right answers, each for less.
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> repairs_pay(R(quality=0.56, n=100, cost_usd=0.088), R(quality=0.55, n=100, cost_usd=0.079))
+        False
+        >>> repairs_pay(R(quality=0.60, n=100, cost_usd=0.080), R(quality=0.55, n=100, cost_usd=0.079))
+        True
+    """
+    right, right_plain = repaired.quality * repaired.n, plain.quality * plain.n
+    if right < right_plain or right == 0:
+        return False
+    return right_plain == 0 or repaired.cost_usd / right < plain.cost_usd / right_plain
+
+
+def _verifier(spec: Any, repairs: int) -> VerifierSettings:
+    v = spec.verifier
+    return VerifierSettings(kind=v.kind, samples=v.samples, temperature=v.temperature,
+                            repairs=repairs)  # fmt: skip
 
 
 def _all(tier: str) -> Any:

@@ -189,12 +189,37 @@ def test_mbpp_cascade_sends_code_failing_its_stated_test_up_the_ladder():
     assert all("the stated test fails" in str(r.messages[-1].content) for r in repairs)
 
 
-def test_mbpp_calibration_records_the_repairs_its_cascade_evidence_was_measured_with(tmp_path):
-    models = bench_models_for("mbpp", {"nano": 0.5, "mini": 0.5, "flagship": 1.0})
+def _mbpp_calibration(tmp_path, models):
     cal = calibrate("mbpp", 0.95, limit=6, profile="openai", models=models, retry=RETRY,
                     response_cache=str(tmp_path / "c.sqlite"), out=tmp_path / "mbpp.json")  # fmt: skip
-    verifier = cal.subagents["solve"].verifier
-    assert verifier is not None and (verifier.kind, verifier.repairs) == ("tests", 1)
+    sub = cal.subagents["solve"]
+    assert sub.verifier is not None and sub.verifier.kind == "tests"
+    return sub.verifier.repairs, sub.evidence["repairs"]
+
+
+def test_mbpp_calibration_drops_repairs_that_fix_nothing(tmp_path):
+    # Scripted answers are the same on a repair: it only adds its cost.
+    models = bench_models_for("mbpp", {"nano": 0.5, "mini": 0.5, "flagship": 1.0})
+    repairs, seen = _mbpp_calibration(tmp_path, models)
+    assert repairs == 0 and (seen["declared"], seen["kept"]) == (1, 0)
+    assert seen["with"]["quality"] == seen["without"]["quality"]
+    assert seen["with"]["cost_usd"] > seen["without"]["cost_usd"]
+
+
+def test_mbpp_calibration_keeps_repairs_that_fix_code_for_less_than_the_flagship(tmp_path):
+    models = bench_models_for("mbpp", {"nano": 0.0, "mini": 0.0, "flagship": 1.0})
+    right = bench_models_for("mbpp", {"nano": 1.0})["nano"].responder
+    wrong = models["nano"].responder
+
+    def fixes_when_told(messages, temperature, seed):
+        told = "was rejected" in str(messages[-1].content)
+        return (right if told else wrong)(messages, temperature, seed)
+
+    models["nano"].responder = fixes_when_told
+    repairs, seen = _mbpp_calibration(tmp_path, models)
+    assert repairs == 1 and (seen["declared"], seen["kept"]) == (1, 1)
+    assert seen["with"]["quality"] == seen["without"]["quality"] == 1.0
+    assert seen["with"]["cost_usd"] < seen["without"]["cost_usd"]
 
 
 def test_mbpp_stated_test_says_what_the_code_returned_for_the_repair_to_go_by():
