@@ -189,29 +189,31 @@ def _stated_test(task: Mapping[str, Any], out: Mapping[str, Any]) -> str | None:
     from tierflow.tools.code_sandbox import run_python
 
     test = str(task.get("test", ""))
+    compared = _asserted_equal(test)
+    if compared is not None:  # the same check, also printing what the call gave, in one run
+        call, want = compared
+        test = (f"_got = {call}\nif not (_got == {want}):\n"
+                "    print(repr(_got))\n    raise AssertionError")  # fmt: skip
     result = run_python(f"{code}\n\n{test}\n", timeout_s=10, memory_mb=512)
     if result.ok:
         return None
     reason = result.reason()[:200]
-    probe = _returned(code, test) if reason == "AssertionError" else None
-    return f"the stated test fails: {reason}" + (f" ({probe})" if probe else "")
+    lines = result.stdout_tail.strip().splitlines()
+    if compared is None or reason != "AssertionError" or not lines:
+        return f"the stated test fails: {reason}"
+    return f"the stated test fails: {reason} ({compared[0]} returned {lines[-1][:160]})"
 
 
-def _returned(code: str, test: str) -> str | None:
-    """What the call in a failing ``assert call == want`` gave instead (feedback to repair by)."""
-    from tierflow.tools.code_sandbox import run_python
-
+def _asserted_equal(test: str) -> tuple[str, str] | None:
+    """(call, want) of a one-line ``assert call == want`` test, else None."""
     try:
         (stmt,) = ast.parse(test).body
     except (SyntaxError, ValueError):
         return None
-    check = stmt.test if isinstance(stmt, ast.Assert) else None
+    check = stmt.test if isinstance(stmt, ast.Assert) and stmt.msg is None else None
     if not (isinstance(check, ast.Compare) and [type(op) for op in check.ops] == [ast.Eq]):
         return None
-    call = ast.unparse(check.left)
-    shown = run_python(f"{code}\n\nprint(repr({call}))\n", timeout_s=10, memory_mb=512)
-    lines = shown.stdout_tail.strip().splitlines()
-    return f"{call} returned {lines[-1][:160]}" if shown.ok and lines else None
+    return ast.unparse(check.left), ast.unparse(check.comparators[0])
 
 
 MBPP = Cascade(

@@ -290,8 +290,7 @@ def _opening(spec: Subagent, state: TaskView) -> list[BaseMessage]:
             parts.append(f"(prefetch found nothing: {exc})")
     opening: list[BaseMessage] = [HumanMessage("\n\n".join(parts))]
     for sent_back in state.get("feedback") or []:
-        ask = sent_back.get("ask") or f"That answer was rejected: {sent_back['reason']}. Fix it."
-        opening += [AIMessage(sent_back["answer"]), HumanMessage(ask)]
+        opening += [AIMessage(sent_back["answer"]), HumanMessage(sent_back["ask"])]
     return opening
 
 
