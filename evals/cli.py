@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-__all__ = ["eval_command", "DEFAULT_CACHE"]
+__all__ = ["eval_command", "calibrate_command", "cache_app", "DEFAULT_CACHE"]
 
 DEFAULT_CACHE = Path(".tierflow") / "cache" / "responses.sqlite"
 
@@ -171,3 +171,52 @@ def calibrate_command(
     if sub.router:
         console.print(f"  start tier {sub.start_tier}; router threshold {sub.router.threshold:.3f} "
                       f"(target {cal.target_quality:.0%} of all-flagship = {ev['floor_quality']:.3f})")  # fmt: skip
+
+
+cache_app = typer.Typer(
+    help="Keep a response cache as a file: export it beside a report, import it elsewhere.",
+    no_args_is_help=True,
+)
+CacheFile = Annotated[
+    Path | None,
+    typer.Option("--cache", help="response cache file (default .tierflow/cache/responses.sqlite)"),
+]
+
+
+@cache_app.command("export")
+def cache_export(
+    out: Annotated[Path, typer.Argument(help="file to write, e.g. bench/results/gsm8k.jsonl.gz")],
+    cache: CacheFile = None,
+) -> None:
+    """Write the cached responses to a gzipped JSON-lines file (the same bytes for the same cache)."""
+    from tierflow.cache import ResponseCache
+
+    source = cache or DEFAULT_CACHE
+    if not source.is_file():
+        _cache_error(
+            f"{source} does not exist: run `tierflow eval` first, or name the file with --cache"
+        )
+    count = ResponseCache(source).export(out)
+    Console().print(f"{count} responses from {source} -> {out}", soft_wrap=True)
+
+
+@cache_app.command("import")
+def cache_import(
+    file: Annotated[Path, typer.Argument(help="a file `tierflow cache export` wrote")],
+    cache: CacheFile = None,
+) -> None:
+    """Add a file's responses to the cache, so `tierflow eval` answers those requests from it."""
+    from tierflow.cache import CacheFileError, ResponseCache
+
+    target = ResponseCache(cache or DEFAULT_CACHE)
+    try:
+        added = target.load(file)
+    except CacheFileError as exc:
+        _cache_error(str(exc))
+    Console().print(f"{added} new responses from {file} -> {target.path} ({len(target)} in all)",
+                    soft_wrap=True)  # fmt: skip
+
+
+def _cache_error(message: str) -> NoReturn:
+    Console().print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(2)

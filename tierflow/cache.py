@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import sqlite3
@@ -38,7 +39,9 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import AIMessage, BaseMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration
 
-__all__ = ["ResponseCache", "request_key", "paid_usd", "open_cache"]
+from tierflow.errors import TierflowError
+
+__all__ = ["ResponseCache", "CacheFileError", "request_key", "paid_usd", "open_cache"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -134,6 +137,45 @@ class ResponseCache(BaseCache):
                 self.put((prompt, llm_string), gen.message)
                 return
 
+    def export(self, path: str | Path) -> int:
+        """Write every response to a gzipped JSON-lines file; return how many.
+
+        The file is the portable form of the cache: it is byte-identical for the same
+        responses (rows sorted by key, no name or time in the gzip header), so a benchmark's
+        responses can be kept beside its report and a later run on another machine answered
+        from them with :meth:`load`.
+        """
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT prompt, llm, value, latency_s, created_at FROM responses ORDER BY llm, prompt"
+            ).fetchall()
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as raw, gzip.GzipFile("", "wb", fileobj=raw, mtime=0) as gz:
+            for prompt, llm, value, latency_s, created_at in rows:
+                line = {"prompt": prompt, "llm": llm, "value": json.loads(value),
+                        "latency_s": latency_s, "created_at": created_at}  # fmt: skip
+                gz.write((json.dumps(line, sort_keys=True) + "\n").encode())
+        return len(rows)
+
+    def load(self, path: str | Path) -> int:
+        """Add the responses of a file written by :meth:`export`; return how many were new.
+
+        A response the cache already holds is kept as it is. The whole file is read and
+        checked before anything is written, so a damaged file adds nothing.
+
+        Raises:
+            CacheFileError: the file is missing, not gzip, or a line is not a response
+                (the message names the line).
+        """
+        rows = list(_read_export(Path(path)))
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN")
+            self._conn.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
     def clear(self, **kwargs: Any) -> None:
         """Forget every response."""
         with self._lock:
@@ -143,6 +185,38 @@ class ResponseCache(BaseCache):
         """Close the database connection."""
         with self._lock:
             self._conn.close()
+
+
+class CacheFileError(TierflowError):
+    """A response file that :meth:`ResponseCache.load` cannot read (it names the line)."""
+
+
+def _read_export(path: Path) -> Iterable[tuple[str, str, str, float, float]]:
+    if not path.is_file():
+        raise CacheFileError(
+            f"{path}: no such response file (write one with `tierflow cache export`)"
+        )
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            for number, text in enumerate(lines, 1):
+                yield _export_row(path, number, text)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # not gzip, truncated
+        raise CacheFileError(f"{path}: not a gzipped JSON-lines response file ({exc})") from exc
+
+
+def _export_row(path: Path, number: int, text: str) -> tuple[str, str, str, float, float]:
+    try:
+        row = json.loads(text)
+        [message] = messages_from_dict([row["value"]])
+        if not isinstance(message, AIMessage):
+            raise ValueError(f"the response is a {message.type} message, not an AI message")
+        return (str(row["prompt"]), str(row["llm"]), json.dumps(row["value"], default=str),
+                float(row.get("latency_s", 0.0)), float(row.get("created_at", 0.0)))  # fmt: skip
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CacheFileError(
+            f"{path}:{number}: not a cached response ({type(exc).__name__}: {exc}); each line "
+            "needs prompt, llm and value (a message dict), as `tierflow cache export` writes"
+        ) from exc
 
 
 _OPEN: dict[str, ResponseCache] = {}

@@ -33,6 +33,7 @@ _PLUGIN_HELP = {
     "eval": "Run an eval suite for one or more tier policies.",
     "calibrate": "Calibrate a benchmark graph's start tier, cascade and router.",
     "local": "Start/stop/inspect the local llama.cpp tier servers.",
+    "cache": "Export or import the response cache (benchmark responses kept as a file).",
 }
 
 
