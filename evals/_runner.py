@@ -223,11 +223,15 @@ def _reporter(progress: ProgressArg) -> Iterator[Callable[[Progress], None]]:
 def progress_bar(console: Any = None) -> Iterator[Callable[[Progress], None]]:
     """A rich progress bar per policy (examples done, spend, ETA); renders in notebooks too.
 
+    Written to a file or a pipe (``tierflow eval ... > log``), where a live bar shows nothing
+    until the end, it prints one plain line per policy at every twentieth of its examples.
+
     Example:
         >>> from tierflow.evals import compare, progress_bar
         >>> with progress_bar() as bar:  # doctest: +SKIP
         ...     compare("triage", ["tiered", "all-nano"], limit=5, progress=bar)
     """
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -237,6 +241,10 @@ def progress_bar(console: Any = None) -> Iterator[Callable[[Progress], None]]:
     )
     from rich.progress import Progress as Bar
 
+    console = console or Console()
+    if not (console.is_terminal or console.is_jupyter):  # a log file: lines, not a live bar
+        yield _progress_lines(console)
+        return
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("${task.fields[spent]:.4f}"), TimeElapsedColumn(), TextColumn("ETA"),
@@ -252,6 +260,23 @@ def progress_bar(console: Any = None) -> Iterator[Callable[[Progress], None]]:
             bar.update(tasks[key], completed=p.done, spent=p.spent_usd)
 
         yield report
+
+
+def _progress_lines(console: Any) -> Callable[[Progress], None]:
+    def report(p: Progress) -> None:
+        step = max(1, p.total // 20)
+        if p.done % step and p.done != p.total:
+            return
+        eta = "-" if p.eta_s is None else _clock(p.eta_s)
+        console.print(f"{p.suite} {p.policy}: {p.done}/{p.total} ${p.spent_usd:.4f} "
+                      f"elapsed {_clock(p.elapsed_s)} ETA {eta}", soft_wrap=True)  # fmt: skip
+
+    return report
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def _sync(coro: Coroutine[Any, Any, T]) -> T:

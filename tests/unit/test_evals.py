@@ -321,3 +321,20 @@ def test_the_progress_bar_shows_examples_and_spend() -> None:
             retry=FAST, progress=bar)  # fmt: skip
     text = console.export_text()
     assert "routing all-nano" in text and "2/2" in text and "$0.0" in text
+
+
+def test_progress_written_to_a_file_is_plain_lines_at_each_twentieth() -> None:
+    import io
+
+    from rich.console import Console
+
+    from tierflow.evals import Progress, progress_bar
+
+    out = io.StringIO()
+    with progress_bar(Console(file=out, width=160)) as bar:
+        for done in range(1, 41):
+            bar(Progress("gsm8k", "all-nano", done, 40, 0.001 * done, 3.0 * done))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 20  # every second example of 40, nothing in between
+    assert lines[0] == "gsm8k all-nano: 2/40 $0.0020 elapsed 0:00:06 ETA 0:01:54"
+    assert lines[-1] == "gsm8k all-nano: 40/40 $0.0400 elapsed 0:02:00 ETA 0:00:00"
