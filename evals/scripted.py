@@ -325,7 +325,7 @@ def _bench_key(suite: str, messages: list[BaseMessage]) -> str:
     """The item key (question or description) in a benchmark graph's opening message."""
     opening = str(messages[1].content)
     if suite == "gsm8k":
-        return opening.removeprefix("Question: ")
+        return opening.rsplit("Question: ", 1)[1].removesuffix("\nAnswer:")
     if suite == "mmlu":
         return opening.split("\nQuestion: ", 1)[1].rsplit("\nA. ", 1)[0]
     if suite == "mbpp":

