@@ -40,6 +40,25 @@ def test_request_key_depends_on_what_the_answer_depends_on():
     assert base != request_key("m", msgs, [tool], "f", {"max_tokens": 8})
 
 
+def test_an_exported_cache_answers_a_run_on_another_machine(tmp_path):
+    # A run's responses, exported and imported into an empty cache, answer the same run again
+    # with no model call and the same figures (what bench/results keeps beside a report).
+    models = bench_models_for("gsm8k")
+    first = run("gsm8k", "cascade", limit=3, profile="openai", models=models, retry=RETRY,
+                response_cache=str(tmp_path / "here.sqlite"))  # fmt: skip
+    made = _requests(models)
+    ResponseCache(tmp_path / "here.sqlite").export(tmp_path / "kept.jsonl.gz")
+    there = ResponseCache(tmp_path / "there.sqlite")
+    assert there.load(tmp_path / "kept.jsonl.gz") == made
+    again = run("gsm8k", "cascade", limit=3, profile="openai", models=models, retry=RETRY,
+                response_cache=str(there.path))  # fmt: skip
+    assert _requests(models) == made
+    assert again.cost_usd == first.cost_usd and again.quality == first.quality
+    assert [e.model_latency_s for e in again.examples] == [
+        e.model_latency_s for e in first.examples
+    ]
+
+
 def test_cache_keeps_messages_with_tool_calls(tmp_path):
     cache = ResponseCache(tmp_path / "c.sqlite")
     msg = AIMessage("", tool_calls=[{"name": "f", "args": {"x": 1}, "id": "c1"}],
