@@ -21,7 +21,18 @@ from tierflow.cli import app
 from tierflow.report import result_keys
 from tierflow.state import EngineState
 
-COMMANDS = ["run", "resume", "show", "graph", "serve", "graphs", "cache", "calibrate", "eval", "local"]
+COMMANDS = [
+    "run",
+    "resume",
+    "show",
+    "graph",
+    "serve",
+    "graphs",
+    "cache",
+    "calibrate",
+    "eval",
+    "local",
+]
 HEAVY = ["langchain_core", "langchain_openai", "langgraph", "tierflow.evals", "tierflow.local.cli"]
 
 
