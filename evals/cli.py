@@ -12,6 +12,10 @@ from rich.console import Console
 __all__ = ["eval_command", "calibrate_command", "cache_app", "DEFAULT_CACHE"]
 
 DEFAULT_CACHE = Path(".tierflow") / "cache" / "responses.sqlite"
+CacheFile = Annotated[
+    Path | None,
+    typer.Option("--cache", help="response cache file (default .tierflow/cache/responses.sqlite)"),
+]
 
 
 def eval_command(
@@ -35,10 +39,7 @@ def eval_command(
     split: Annotated[
         str | None, typer.Option(help="benchmark split: calib or report (default report)")
     ] = None,
-    cache: Annotated[
-        Path | None,
-        typer.Option(help="response cache file (default .tierflow/cache/responses.sqlite)"),
-    ] = None,
+    cache: CacheFile = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="send every request")] = False,
     calibration: Annotated[
         Path | None, typer.Option(help="calibration file the graph loads")
@@ -142,10 +143,7 @@ def calibrate_command(
     out: Annotated[
         Path | None, typer.Option(help="file to write (default .tierflow/calibration/<suite>.json)")
     ] = None,
-    cache: Annotated[
-        Path | None,
-        typer.Option(help="response cache file (default .tierflow/cache/responses.sqlite)"),
-    ] = None,
+    cache: CacheFile = None,
 ) -> None:
     """Calibrate a benchmark graph: start tier, cascade ladder, router threshold, with evidence."""
     from tierflow.evals import progress_bar
@@ -177,10 +175,6 @@ cache_app = typer.Typer(
     help="Keep a response cache as a file: export it beside a report, import it elsewhere.",
     no_args_is_help=True,
 )
-CacheFile = Annotated[
-    Path | None,
-    typer.Option("--cache", help="response cache file (default .tierflow/cache/responses.sqlite)"),
-]
 
 
 @cache_app.command("export")
