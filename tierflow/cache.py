@@ -172,7 +172,13 @@ class ResponseCache(BaseCache):
         with self._lock:
             before = self._conn.total_changes
             self._conn.execute("BEGIN")
-            self._conn.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+            try:
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)", rows
+                )
+            except sqlite3.Error:
+                self._conn.execute("ROLLBACK")  # a failed write leaves no transaction open
+                raise
             self._conn.execute("COMMIT")
             return self._conn.total_changes - before
 
