@@ -69,8 +69,8 @@ class Row:
     p95_s: float
     escalation_rate: float | None
     errors: int
-    rel_cost: float = 0.0
-    rel_quality: float = 0.0
+    rel_cost: float | None = None  # vs all-flagship; None when all-flagship did not run
+    rel_quality: float | None = None
     base: str | None = None  # a variant row's policy, run through the suite's own graph
 
 
@@ -102,7 +102,9 @@ class BenchReport:
 
     def retained_at(self, share: float) -> tuple[float, str] | None:
         """Best quality retained (vs all-flagship) at <= ``share`` of its cost, and by what."""
-        options = [(r.rel_quality, r.policy) for r in self.rows if r.rel_cost <= share + 1e-9]
+        options = [(r.rel_quality, r.policy) for r in self.rows
+                   if r.rel_quality is not None and r.rel_cost is not None
+                   and r.rel_cost <= share + 1e-9]  # fmt: skip
         options += [(q, f"router@{t:.2f}") for t, c, q in self.curve if c <= share + 1e-9]
         return max(options) if options else None
 
@@ -111,13 +113,22 @@ class BenchReport:
 
         RouteLLM's figure of merit ("CPT(95%)") on the same axes.
         """
-        options = [(r.rel_cost, r.policy) for r in self.rows if r.rel_quality >= share - 1e-9]
+        options = [(r.rel_cost, r.policy) for r in self.rows
+                   if r.rel_cost is not None and r.rel_quality is not None
+                   and r.rel_quality >= share - 1e-9]  # fmt: skip
         options += [(c, f"router@{t:.2f}") for t, c, q in self.curve if q >= share - 1e-9]
         cheaper = [o for o in options if o[0] < 1.0 - 1e-9]  # all-flagship itself is 100%
         return min(cheaper) if cheaper else None
 
     def headline(self) -> str:
         """Quality retained vs all-flagship at 50%, 25% and 15% of its cost."""
+        n = self.rows[0].n if self.rows else 0
+        where = f"{self.suite} ({self.split}, {n} items, {self.profile}): "
+        if self.row("all-flagship") is None:
+            return where + (
+                "all-flagship did not run, so no figure here is relative to it "
+                "(add --policy all-flagship); quality and cost are in the table"
+            )
         parts = []
         for share in HEADLINE_COSTS:
             best = self.retained_at(share)
@@ -125,7 +136,6 @@ class BenchReport:
                 f"{share:.0%} of the cost: "
                 + (f"{best[0]:.1%} of the quality ({best[1]})" if best else "no policy that cheap")
             )
-        n = self.rows[0].n if self.rows else 0
         cpt = self.cost_for(0.95)
         parts.append(
             f"95% of the quality first at {cpt[0]:.0%} of the cost ({cpt[1]})"
@@ -133,7 +143,7 @@ class BenchReport:
         )  # fmt: skip
         if self.suite in ROUTELLM:
             parts[-1] += f" (RouteLLM: {ROUTELLM[self.suite]:.0%})"
-        return f"{self.suite} ({self.split}, {n} items, {self.profile}): " + "; ".join(parts)
+        return where + "; ".join(parts)
 
     def table(self) -> Table:
         """The policy table (rich)."""
@@ -201,10 +211,14 @@ _HEAD = (
 )
 
 
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
 def _cells(r: Row) -> list[str]:
     esc = "-" if r.escalation_rate is None else f"{r.escalation_rate:.0%}"
     return [r.policy, str(r.n), f"{r.quality:.3f}", f"{r.low:.3f}-{r.high:.3f}",
-            f"{r.rel_quality:.1%}", f"{r.cost_usd:.6f}", f"{r.rel_cost:.1%}",
+            _share(r.rel_quality), f"{r.cost_usd:.6f}", _share(r.rel_cost),
             f"{r.verifier_usd:.6f}", f"{r.p50_s:.2f}", f"{r.p95_s:.2f}", esc, str(r.errors)]  # fmt: skip
 
 
@@ -228,8 +242,8 @@ def _row(result: SuiteResult) -> Row:
 def _relative(rows: list[Row], others: Sequence[Row] = ()) -> None:
     top = next((r for r in rows if r.policy == "all-flagship"), None)
     for r in [*rows, *others]:
-        r.rel_cost = r.cost_usd / top.cost_usd if top and top.cost_usd else 0.0
-        r.rel_quality = r.quality / top.quality if top and top.quality else 0.0
+        r.rel_cost = r.cost_usd / top.cost_usd if top and top.cost_usd else None
+        r.rel_quality = r.quality / top.quality if top and top.quality else None
 
 
 def random_mix(cheap_cost: float, top_cost: float, target_cost: float) -> float:
@@ -398,14 +412,19 @@ def curve_plot(report: BenchReport, path: Path) -> Path:
     if report.curve:
         ax.plot([c for _, c, _ in report.curve], [q for _, _, q in report.curve], "-",
                 color="tab:blue", alpha=0.6, label="router+cascade, threshold swept")  # fmt: skip
-    cheap, top = report.row("all-nano"), report.row("all-flagship")
-    if cheap and top:
-        ax.plot([cheap.rel_cost, 1.0], [cheap.rel_quality, 1.0], "--", color="grey",
-                label="random routing (nano/flagship)")  # fmt: skip
-    for r in report.rows:
-        ax.scatter([r.rel_cost], [r.rel_quality], s=40, zorder=3)
-        ax.annotate(r.policy, (r.rel_cost, r.rel_quality), textcoords="offset points",
-                    xytext=(5, 4), fontsize=8)  # fmt: skip
+    rows = [*report.rows, *report.variants]
+    # Without all-flagship (or with one that cost or scored nothing): absolute cost and quality.
+    relative = all(r.rel_cost is not None and r.rel_quality is not None for r in rows)
+    cheap = report.row("all-nano")
+    if relative and cheap and report.row("all-flagship"):
+        ax.plot([cheap.rel_cost or 0.0, 1.0], [cheap.rel_quality or 0.0, 1.0], "--",
+                color="grey", label="random routing (nano/flagship)")  # fmt: skip
+    for r in rows:
+        x, y = (r.rel_cost or 0.0, r.rel_quality or 0.0) if relative else (r.cost_usd, r.quality)
+        ax.scatter([x], [y], s=40, zorder=3, marker="o" if r.base is None else "s")
+        ax.annotate(r.policy, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if not relative:
+        return _save(fig, ax, path, report, "cost USD (openai prices)", "quality")
     if report.headroom is not None:  # what these two models would allow
         for (cost, quality), label, mark in (
             (report.headroom.oracle, "perfect router", "P"),
@@ -418,10 +437,18 @@ def curve_plot(report: BenchReport, path: Path) -> Path:
         ax.scatter([ROUTELLM[report.suite]], [0.95], marker="*", s=160, color="red", zorder=4,
                    label=f"RouteLLM published ({report.suite})")  # fmt: skip
     ax.axhline(0.95, color="red", lw=0.5, ls=":")
-    ax.set_xlabel("cost vs all-flagship (openai prices)")
-    ax.set_ylabel("quality vs all-flagship")
+    return _save(fig, ax, path, report, "cost vs all-flagship (openai prices)",
+                 "quality vs all-flagship")  # fmt: skip
+
+
+def _save(fig: Any, ax: Any, path: Path, report: BenchReport, xlabel: str, ylabel: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{report.suite}: {report.rows[0].n if report.rows else 0} items ({report.split})")
-    ax.legend(fontsize=8, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

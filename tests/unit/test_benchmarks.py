@@ -118,6 +118,24 @@ def test_calibration_is_written_with_evidence_and_changes_what_a_run_does(tmp_pa
     assert {e.subagent_tiers["solve"] for e in loaded.examples} == {"nano"}
 
 
+def test_a_report_without_all_flagship_claims_nothing_relative_to_it(tmp_path):
+    # A partial run (the cheap policies first, the flagship in a later session) must not
+    # print "0% of the quality" or "0% of the cost": there is nothing to be relative to.
+    report = benchmark_report("mmlu", ["all-nano", "cascade"], limit=6, profile="openai",
+                              models=bench_models_for("mmlu"), retry=RETRY,
+                              response_cache=str(tmp_path / "c.sqlite"),
+                              out_dir=tmp_path / "rep")  # fmt: skip
+    nano = report.row("all-nano")
+    assert nano.rel_cost is None and nano.rel_quality is None and nano.cost_usd > 0
+    assert report.retained_at(0.5) is None and report.cost_for(0.95) is None
+    assert "all-flagship did not run" in report.headline()
+    text = report.markdown_path.read_text()
+    assert "| all-nano | 6 |" in text and "% of the quality" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| all-nano |"))
+    assert row.split(" | ")[4] == "-" and row.split(" | ")[6] == "-"
+    assert report.plot_path.stat().st_size > 5000  # absolute cost and quality
+
+
 def test_choose_threshold_takes_the_cheapest_that_keeps_quality():
     p = [0.9, 0.6, 0.2]
     cheap = [(1.0, 1.0), (0.0, 1.0), (0.0, 1.0)]
