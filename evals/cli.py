@@ -132,7 +132,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def calibrate_command(
-    suite: Annotated[str, typer.Argument(help="gsm8k, mmlu, mbpp or bfcl")],
+    suite: Annotated[str, typer.Argument(help="gsm8k, mmlu, mbpp, bfcl or bfcl_native")],
     target_quality: Annotated[
         float, typer.Option(help="share of all-flagship's quality to keep")
     ] = 0.95,
