@@ -41,7 +41,9 @@ from tierflow.evals._runner import _sync, arun
 from tierflow.evals._suites import SUITES, load_items
 from tierflow.evals.benchmark_report import threshold_sweep, wilson
 
-__all__ = ["calibrate", "acalibrate", "choose_threshold", "repairs_pay", "FOLDS"]
+__all__ = [
+    "calibrate", "acalibrate", "calibrate_for_report", "choose_threshold", "repairs_pay", "FOLDS",
+]  # fmt: skip
 
 FOLDS = 5
 
@@ -245,3 +247,24 @@ def calibrate(suite: str, target_quality: float = 0.95, **kwargs: Any) -> Calibr
         The calibration written (with its version).
     """
     return _sync(acalibrate(suite, target_quality, **kwargs))
+
+
+def calibrate_for_report(
+    suite: str, target_quality: float = 0.95, out: str | Path | None = None, **kwargs: Any
+) -> list[tuple[Calibration, Path]]:
+    """Calibrate every graph ``suite``'s report runs: its own, then each variant's.
+
+    BFCL's report also runs its items through ``bfcl_native`` (native tool calling), which
+    loads its own calibration (``.tierflow/calibration/bfcl_native.json``); without one its
+    cascade climbs the profile's whole ladder. ``out`` names the suite's own file only.
+
+    Returns:
+        (calibration, file) per graph, the suite's first.
+    """
+    from tierflow.calibration import calibration_path
+    from tierflow.evals._bench_suites import VARIANTS
+
+    files = {suite: Path(out) if out else calibration_path(suite)}
+    files |= {v.suite: calibration_path(v.suite) for v in VARIANTS.get(suite, ())}
+    return [(calibrate(name, target_quality, out=file, **kwargs), file)
+            for name, file in files.items()]  # fmt: skip

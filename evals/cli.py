@@ -53,7 +53,8 @@ def eval_command(
         typer.Option(
             "--calibrate",
             help="first calibrate on the calib split for this target "
-            "quality (e.g. 0.95), then report with that calibration",
+            "quality (e.g. 0.95), then report with that calibration (BFCL: its native-tools "
+            "graph too)",
         ),
     ] = None,
     calib_limit: Annotated[
@@ -85,13 +86,15 @@ def eval_command(
 
         if calibrate_for is not None:
             from tierflow.calibration import calibration_path
-            from tierflow.evals.calibrate import calibrate
+            from tierflow.evals.calibrate import calibrate_for_report
 
             calibration = calibration or calibration_path(suite)
-            with progress_bar(console) as bar:
-                cal = calibrate(suite, calibrate_for, limit=calib_limit, profile=profile,
-                                progress=bar, response_cache=cache_file, out=calibration)  # fmt: skip
-            console.print(f"calibration {cal.label()} ({cal.items} calib items) -> {calibration}")
+            with progress_bar(console) as bar:  # the suite's graph, then any variant graph's
+                made = calibrate_for_report(suite, calibrate_for, out=calibration,
+                                            limit=calib_limit, profile=profile, progress=bar,
+                                            response_cache=cache_file)  # fmt: skip
+            for cal, file in made:
+                console.print(f"calibration {cal.label()} ({cal.items} calib items) -> {file}")
 
         with progress_bar(console) as bar:
             bench = benchmark_report(

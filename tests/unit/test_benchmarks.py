@@ -173,6 +173,25 @@ def test_random_mix_and_intervals():
     assert low < 0.3 < high and round(high - low, 2) == 0.18
 
 
+def test_calibrating_for_bfcls_report_also_calibrates_its_native_graph(tmp_path, monkeypatch):
+    # `tierflow eval bfcl --calibrate` must leave the bfcl_native graph (the report's native
+    # tool-calling rows) a calibration too, or its cascade climbs the profile's whole ladder.
+    from tierflow.calibration import load_calibration
+    from tierflow.evals.calibrate import calibrate_for_report
+
+    monkeypatch.chdir(tmp_path)
+    made = calibrate_for_report("bfcl", 0.9, out=tmp_path / "mine.json", limit=6,
+                                profile="openai", models=bench_models_for("bfcl"), retry=RETRY,
+                                response_cache=str(tmp_path / "c.sqlite"))  # fmt: skip
+    native_file = tmp_path / ".tierflow" / "calibration" / "bfcl_native.json"
+    assert [file for _, file in made] == [tmp_path / "mine.json", native_file.relative_to(tmp_path)]
+    assert [cal.suite for cal, _ in made] == ["bfcl", "bfcl_native"]
+    assert load_calibration(native_file).suite == "bfcl_native" and native_file.exists()
+    only = calibrate_for_report("mmlu", 0.9, limit=6, profile="openai", retry=RETRY,
+                                models=bench_models_for("mmlu"))  # fmt: skip
+    assert [cal.suite for cal, _ in only] == ["mmlu"]
+
+
 def test_calibrate_cli_refuses_a_bad_target():
     from tierflow.cli import app
 
