@@ -47,7 +47,7 @@ class Variant:
 
 
 VARIANTS: dict[str, tuple[Variant, ...]] = {
-    "bfcl": (Variant("bfcl_native", "native tools", ("all-nano", "cascade")),),
+    "bfcl": (Variant("bfcl_native", "native tools", ("all-flagship", "all-nano", "cascade")),),
 }
 
 _LETTERS = ("A", "B", "C", "D")

@@ -175,7 +175,8 @@ class BenchReport:
         ]
         lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.rows]
         if self.variants:
-            lines += ["", "The same items through another graph (not in the headline):", "", *_HEAD]
+            lines += ["", "The same items through another graph (not in the headline; its rows are "
+                      "relative to its own all-flagship where that ran):", "", *_HEAD]  # fmt: skip
             lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.variants]
             lines += ["", *self.variant_lines()]
         if self.curve:
@@ -239,9 +240,10 @@ def _row(result: SuiteResult) -> Row:
                result.escalation_rate, result.errors)  # fmt: skip
 
 
-def _relative(rows: list[Row], others: Sequence[Row] = ()) -> None:
-    top = next((r for r in rows if r.policy == "all-flagship"), None)
-    for r in [*rows, *others]:
+def _relative(rows: Sequence[Row], top: Row | None = None) -> None:
+    # Against the rows' own all-flagship (a variant graph's, when it ran), else against ``top``.
+    top = next((r for r in rows if (r.base or r.policy) == "all-flagship"), top)
+    for r in rows:
         r.rel_cost = r.cost_usd / top.cost_usd if top and top.cost_usd else None
         r.rel_quality = r.quality / top.quality if top and top.quality else None
 
@@ -332,15 +334,18 @@ async def abenchmark_report(
         done[name] = await arun(suite, policy, **kwargs)
     results = [done[p] for p in policies if p in done]
     rows = [_row(r) for r in results]
+    _relative(rows)
     variant_results: list[SuiteResult] = []
     variants: list[Row] = []
     for variant in VARIANTS.get(suite, ()):
+        these = []
         for name in (p for p in variant.policies if p in done):
             ran = await arun(variant.suite, name, **(kwargs | {"calibration": None}))
             variant_results.append(ran)
             label = f"{name} ({variant.label})"
-            variants.append(dataclasses.replace(_row(ran), policy=label, base=name))
-    _relative(rows, variants)
+            these.append(dataclasses.replace(_row(ran), policy=label, base=name))
+        _relative(these, next((r for r in rows if r.policy == "all-flagship"), None))
+        variants += these
     cal, sub = calibration_of(CASCADES[suite], RunContext(calibration=calibration))
     items = load_items(suite, limit, split)
     curve = _curve(suite, done, items, sub.router if sub else None)

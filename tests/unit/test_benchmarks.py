@@ -293,9 +293,10 @@ def test_mbpp_stated_test_says_what_the_code_returned_for_the_repair_to_go_by():
 
 
 def test_bfcl_report_sets_native_tool_calling_beside_forced_for_the_small_tier(tmp_path):
-    # Forced answers are right on every item, native ones on none.
-    forced = bench_models_for("bfcl", {"nano": 1.0, "mini": 1.0, "flagship": 1.0})
-    wrong = bench_models_for("bfcl", {"nano": 0.0, "mini": 0.0, "flagship": 0.0})
+    # Forced answers: nano's right on every item, the flagship's on some; native ones only from
+    # the flagship, on every item.
+    forced = bench_models_for("bfcl", {"nano": 1.0, "mini": 1.0, "flagship": 0.5})
+    wrong = bench_models_for("bfcl", {"nano": 0.0, "mini": 0.0, "flagship": 1.0})
 
     def by_mode(right, wrong_native):
         def respond(messages, temperature, seed):
@@ -312,20 +313,27 @@ def test_bfcl_report_sets_native_tool_calling_beside_forced_for_the_small_tier(t
         response_cache=str(tmp_path / "cache.sqlite"),
     )  # fmt: skip
     assert [r.policy for r in report.rows] == ["all-flagship", "all-nano", "cascade"]
-    native, native_cascade = report.variants
+    native_top, native, native_cascade = report.variants
     assert native.policy == "all-nano (native tools)" and native.n == 6
-    assert (native.base, native_cascade.base) == ("all-nano", "cascade")
+    assert [v.base for v in report.variants] == ["all-flagship", "all-nano", "cascade"]
     # Some wrong native calls drop a required argument: the schema check sends those (and only
-    # those) up the ladder, where the flagship's native calls are scripted wrong too.
-    assert native_cascade.quality == 0.0 and 0 < native_cascade.escalation_rate < 1
+    # those) up the ladder, where the flagship's native calls are right.
+    assert 0 < native_cascade.quality <= native_cascade.escalation_rate < 1
     assert native_cascade.cost_usd > native.cost_usd
     assert native.quality == 0.0 and report.row("all-nano").quality == 1.0
-    assert native.rel_cost > 0  # against the same all-flagship
+    assert native_top.quality == 1.0
+    # A variant's rows are relative to its own all-flagship, not to the forced one.
+    forced_top = report.row("all-flagship")
+    assert 0 < forced_top.quality < 1
+    assert native_top.rel_cost == 1.0 and native_top.rel_quality == 1.0
+    assert native.rel_cost == pytest.approx(native.cost_usd / native_top.cost_usd)
+    assert native_cascade.rel_quality == native_cascade.quality  # not quality / forced_top's
     text = report.markdown_path.read_text()
     assert "all-nano (native tools) | 6 | 0.000" in text
     assert "- all-nano (native tools): 0.000" in text and "vs all-nano: 1.000" in text
+    assert "- all-flagship (native tools): 1.000" in text
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["variants"][0]["policy"] == "all-nano (native tools)"
+    assert saved["variants"][1]["policy"] == "all-nano (native tools)"
     assert len(saved["items"]["all-nano (native tools)"]) == 6
     # Headline figures come from the tier policies only.
     assert "native" not in report.headline()
