@@ -240,12 +240,16 @@ def _row(result: SuiteResult) -> Row:
                result.escalation_rate, result.errors)  # fmt: skip
 
 
-def _relative(rows: Sequence[Row], top: Row | None = None) -> None:
-    # Against the rows' own all-flagship (a variant graph's, when it ran), else against ``top``.
+def _relative(rows: Sequence[Row], top: Row | None = None) -> Row | None:
+    """Set rows' cost and quality relative to an all-flagship row; return that row.
+
+    The rows' own all-flagship (a variant graph's, when it ran), else ``top``.
+    """
     top = next((r for r in rows if (r.base or r.policy) == "all-flagship"), top)
     for r in rows:
         r.rel_cost = r.cost_usd / top.cost_usd if top and top.cost_usd else None
         r.rel_quality = r.quality / top.quality if top and top.quality else None
+    return top
 
 
 def random_mix(cheap_cost: float, top_cost: float, target_cost: float) -> float:
@@ -334,7 +338,7 @@ async def abenchmark_report(
         done[name] = await arun(suite, policy, **kwargs)
     results = [done[p] for p in policies if p in done]
     rows = [_row(r) for r in results]
-    _relative(rows)
+    top = _relative(rows)
     variant_results: list[SuiteResult] = []
     variants: list[Row] = []
     for variant in VARIANTS.get(suite, ()):
@@ -344,7 +348,7 @@ async def abenchmark_report(
             variant_results.append(ran)
             label = f"{name} ({variant.label})"
             these.append(dataclasses.replace(_row(ran), policy=label, base=name))
-        _relative(these, next((r for r in rows if r.policy == "all-flagship"), None))
+        _relative(these, top)
         variants += these
     cal, sub = calibration_of(CASCADES[suite], RunContext(calibration=calibration))
     items = load_items(suite, limit, split)
