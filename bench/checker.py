@@ -8,7 +8,7 @@ against its tree, with where it came from (``source``): a real run of the main j
 with one claim changed (``mutated``: another value, file, base or exception). Trees: the pinned
 requests sdist (installed as bench/main_job.py does) and the installed, pinned langgraph.
 
-Two checks run side by side on every pair: ``claims`` (tierflow.nodes.claims.check_answer,
+Two checks run side by side on every pair: ``claims`` (tierflow.graphs.codebase_qa.claims.check_answer,
 what codebase_qa uses now) and ``cited lines exist`` (the check codebase_qa used before: every
 citation names an existing line). Nothing fails here; the unit tests hold the figures.
 """
@@ -46,8 +46,8 @@ def roots() -> dict[str, str]:
 
 def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
     """Both checks' verdicts on one pair."""
-    from tierflow.nodes.claims import check_answer
-    from tierflow.nodes.grounding import check
+    from tierflow.graphs.codebase_qa.claims import check_answer
+    from tierflow.graphs.codebase_qa.grounding import check
 
     cites = [(c["path"], int(c["line"])) for c in item["citations"]]
     verdict = check_answer(item["question"], item["answer"], cites, root)

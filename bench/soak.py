@@ -83,6 +83,7 @@ async def fault_phase(
     from tierflow.evals import SUITES
     from tierflow.evals.scripted import oracle_responder
     from tierflow.faults import ALL_FAULTS, StandIn, standin_context
+    from tierflow.protocol import StreamEvent
     from tierflow.runner import Runner
 
     spec = SUITES[suite]
@@ -101,7 +102,7 @@ async def fault_phase(
             try:
                 result = await runner.run(
                     spec.graph, inputs, thread_id=thread,
-                    on_event=lambda e: tools.append(e) if e.get("event") == "tool_call" else None,
+                    on_event=lambda e: tools.append(e) if e.get("event") == StreamEvent.TOOL_CALL else None,
                 )  # fmt: skip
                 error = None
             except Exception as exc:  # noqa: BLE001 - a crash is a figure, not the end

@@ -1,6 +1,6 @@
 """Public-benchmark suites (GSM8K, MMLU, MBPP, BFCL) run through the cascade graphs.
 
-Each item becomes a cascade task (``tierflow.nodes.benchmarks``); the final ``answer`` is
+Each item becomes a cascade task (``tierflow.graphs.benchmarks.specs``); the final ``answer`` is
 scored by the benchmark's own evaluator (:mod:`tierflow.evals.benchmarks`). Splits: ``calib``
 (what ``tierflow calibrate`` measures and tunes on) and ``report`` (what reports show; the
 default). GSM8K reads items 0-799 only.

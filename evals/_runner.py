@@ -19,6 +19,7 @@ from langgraph.types import Command, RetryPolicy
 from tierflow.config import TierConfig, default_profile, load_config
 from tierflow.evals._results import ExampleResult, Progress, SuiteResult
 from tierflow.evals._suites import SUITES, Suite, load_items
+from tierflow.protocol import BudgetAction, InterruptKind, ReviewAction
 from tierflow.registry import load_builder
 from tierflow.runtime import POLICIES, RunContext, TierPolicy
 from tierflow.usage import reprice
@@ -72,7 +73,9 @@ def _unattended(policy: str | TierPolicy) -> TierPolicy:
 
 def _resume_value(payload: Any) -> Any:
     kind = payload.get("kind") if isinstance(payload, Mapping) else None
-    return {"action": "stop"} if kind == "budget" else {"action": "approve"}
+    if kind == InterruptKind.BUDGET:
+        return {"action": BudgetAction.STOP.value}
+    return {"action": ReviewAction.APPROVE.value}
 
 
 async def _drive(graph: Any, inp: dict[str, Any], cfg: dict[str, Any], ctx: RunContext) -> None:

@@ -292,7 +292,7 @@ def threshold_sweep(
 def _curve(suite: str, results: dict[str, SuiteResult], items: list[dict[str, Any]],
            router: Any) -> list[tuple[float, float, float]]:  # fmt: skip
     """Router threshold sweep over the measured cascade and all-flagship outcomes."""
-    from tierflow.nodes.benchmarks import CASCADES
+    from tierflow.graphs.benchmarks.specs import CASCADES
 
     cascade, top = results.get("cascade"), results.get("all-flagship")
     if router is None or cascade is None or top is None or not top.cost_usd or not top.quality:
@@ -323,7 +323,7 @@ async def abenchmark_report(
     out_dir: Path | None = None,
 ) -> BenchReport:
     """Async :func:`benchmark_report`."""
-    from tierflow.nodes.benchmarks import CASCADES
+    from tierflow.graphs.benchmarks.specs import CASCADES
     from tierflow.nodes.cascade import calibration_of
     from tierflow.runtime import RunContext
 

@@ -111,7 +111,7 @@ async def acalibrate(
 ) -> Calibration:
     """Async :func:`calibrate`."""
     from tierflow.config import default_profile, load_config
-    from tierflow.nodes.benchmarks import CASCADES
+    from tierflow.graphs.benchmarks.specs import CASCADES
 
     if suite not in CASCADES:
         raise ValueError(f"no calibration for suite {suite!r}; choose from {sorted(CASCADES)}")

@@ -24,6 +24,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import Field
 
 from tierflow.evals._suites import langgraph_root, load_items
+from tierflow.protocol import ToolName
 from tierflow.testing import ScriptedChatModel, tool_reply
 
 __all__ = [
@@ -132,10 +133,11 @@ def _codebase_qa(tier: str, accuracy: Mapping[str, float]) -> Responder:
             item = item_of(messages)
             if "Results so far" in str(messages[-1].content):
                 return _reply(
-                    "decide", {"plan": "The findings answer it.", "delegate": [], "done": True}
+                    ToolName.DECIDE,
+                    {"plan": "The findings answer it.", "delegate": [], "done": True},
                 )
             task = {"query": item["evidence"][0]["contains"], "file_glob": "*.py"}
-            return _reply("decide", {"plan": "Find the evidence.", "done": False,
+            return _reply(ToolName.DECIDE, {"plan": "Find the evidence.", "done": False,
                                      "delegate": [{"subagent": "search", "task": task}]})  # fmt: skip
         if system.startswith("Answer every part of the question"):
             item = item_of(messages)

@@ -17,6 +17,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from tierflow.protocol import ToolName
+
 __all__ = [
     "FINISH",
     "NEXT_ACTION",
@@ -29,8 +31,8 @@ __all__ = [
     "parse_forced",
 ]
 
-FINISH = "finish"
-NEXT_ACTION = "next_action"
+FINISH = ToolName.FINISH.value
+NEXT_ACTION = ToolName.NEXT_ACTION.value
 
 
 @dataclass(frozen=True)

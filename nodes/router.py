@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
+from tierflow.protocol import Node
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState
 
 __all__ = ["ROUTE_NODE", "TierChoice", "RoutingState", "Router", "RouterNode", "router_node"]
 
-ROUTE_NODE = "route"
+ROUTE_NODE = Node.ROUTE.value
 
 
 class TierChoice(BaseModel):

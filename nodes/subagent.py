@@ -54,7 +54,15 @@ from tierflow.nodes.actions import (
 )
 from tierflow.nodes.escalation import escalate_node
 from tierflow.nodes.human import event
-from tierflow.protocol import EscalationReason, EventKind, Node, TaskStatus
+from tierflow.protocol import (
+    PHASE_EDGES,
+    SUBAGENT_NODE,
+    EscalationReason,
+    EventKind,
+    Node,
+    StreamEvent,
+    TaskStatus,
+)
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage
@@ -648,7 +656,7 @@ async def _run_tool(
         return f"Error from {name}: {exc}"
     finally:
         elapsed = time.monotonic() - started
-        emit({"event": "tool_call", "tool": name, "elapsed_s": round(elapsed, 3),
+        emit({"event": StreamEvent.TOOL_CALL.value, "tool": name, "elapsed_s": round(elapsed, 3),
               "timeout_s": timeout_s, "timed_out": elapsed >= timeout_s})  # fmt: skip
 
 
@@ -718,22 +726,6 @@ def _next(view: Mapping[str, Any]) -> str:
     if view.get("pending"):
         return _TOOLS
     return _STEP
-
-
-# How _next moves between phases, for pictures of a graph (tierflow graph, the run view):
-# (from, to, conditional); "" is the task's entry or its end.
-PHASE_EDGES: tuple[tuple[str, str, bool], ...] = (
-    ("", _STEP, False),
-    (_STEP, _TOOLS, True),
-    (_STEP, _STEP, True),
-    (_STEP, _ESCALATE, True),
-    (_TOOLS, _STEP, False),
-    (_ESCALATE, _STEP, True),
-    (_STEP, "", True),
-    (_ESCALATE, "", True),
-)
-# Node metadata that marks a subagent node (pictures draw its phases inside it).
-SUBAGENT_NODE = {"tierflow_kind": "subagent"}
 
 
 def _merged(view: Mapping[str, Any], update: Mapping[str, Any]) -> TaskView:

@@ -35,7 +35,15 @@ from tierflow.nodes.subagent import (
     subagent_input,
     subagent_node,
 )
-from tierflow.protocol import EventKind, InterruptKind, Node, ReviewAction, RunStatus, TaskStatus
+from tierflow.protocol import (
+    EventKind,
+    InterruptKind,
+    Node,
+    ReviewAction,
+    RunStatus,
+    TaskStatus,
+    ToolName,
+)
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, cleared, max_budget, merge_dict
 
@@ -48,8 +56,8 @@ __all__ = [
     "decision_schema",
 ]
 
-DECIDE = "decide"
-ANSWER = "final_answer"
+DECIDE = ToolName.DECIDE.value
+ANSWER = ToolName.ANSWER.value
 
 
 @dataclass(frozen=True)

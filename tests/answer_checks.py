@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tierflow.nodes.claims import check_answer
+from tierflow.graphs.codebase_qa.claims import check_answer
 
 DATA = Path(__file__).resolve().parents[1] / "evals" / "data" / "answer_checks.jsonl"
 

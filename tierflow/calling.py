@@ -30,7 +30,7 @@ from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation, ledger_for, 
 from tierflow.config import TierSpec, public_url
 from tierflow.errors import CircuitOpenError, ModelCallError
 from tierflow.pricing import cost_usd
-from tierflow.protocol import BudgetAction, InterruptKind, RunStatus
+from tierflow.protocol import BudgetAction, InterruptKind, RunStatus, StreamEvent
 from tierflow.runtime import Engine, transient_retry_policy
 from tierflow.tiers import TierPolicy, cheaper_tier
 from tierflow.tracing import price_metadata
@@ -424,7 +424,7 @@ async def call_model(
                     # Open after consecutive failures (by any call of this process): go on
                     # to the next endpoint, then the next tier, without waiting on this one.
                     last_error = CircuitOpenError(public_url(endpoint.base_url), model_name)
-                    emit({"event": "endpoint_skipped", "node": site.node, "tier": tier,
+                    emit({"event": StreamEvent.ENDPOINT_SKIPPED.value, "node": site.node, "tier": tier,
                            "error": str(last_error)})  # fmt: skip
                     break
                 if reservation is None:
@@ -463,7 +463,7 @@ async def call_model(
                     reservation = None
                     emit(
                         {
-                            "event": "model_error",
+                            "event": StreamEvent.MODEL_ERROR.value,
                             "node": site.node,
                             "tier": tier,
                             "error": rec["error"],
@@ -528,7 +528,7 @@ async def _cached(
 
 def _progress(site: CallSite, rec: Mapping[str, Any], ledger: Ledger) -> dict[str, Any]:
     return {
-        "event": "model_call",
+        "event": StreamEvent.MODEL_CALL.value,
         "node": site.node,
         "subagent": site.subagent,
         "tier": rec["tier"],

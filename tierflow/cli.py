@@ -15,6 +15,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from tierflow.errors import TierflowError
+from tierflow.protocol import InterruptKind, RunStatus, StreamEvent
 from tierflow.registry import graph_names, load_builder
 
 if TYPE_CHECKING:
@@ -131,9 +132,9 @@ def _exit_code(result: RunResult) -> int:
     status = str(result.values.get("status") or "")
     if result.interrupts:
         return EXIT_WAITING
-    if status in ("failed", "stopped", "rejected"):
+    if status in (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.REJECTED):
         return EXIT_FAILED
-    return EXIT_UNVERIFIED if status == "unverified" else 0
+    return EXIT_UNVERIFIED if status == RunStatus.UNVERIFIED else 0
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -223,14 +224,14 @@ def parse_input(graph: str, text: str, root: Path | None, budget: float | None) 
 
 def _on_event(event: dict[str, Any]) -> None:
     kind = event.get("event")
-    if kind == "model_call":
+    if kind == StreamEvent.MODEL_CALL:
         who = event.get("subagent") or event.get("node")
         console.print(
             f"  [cyan]{who:<10}[/cyan] [magenta]{event['tier']:<8}[/magenta] {event['model']:<28} "
             f"{event['latency_s']:6.2f}s {event['tokens']:6d} tok  ${event['cost_usd']:.6f}  "
             f"(spent ${event['spent_usd']:.6f}{_of_budget(event)})"
         )
-    elif kind == "model_error":
+    elif kind == StreamEvent.MODEL_ERROR:
         where = escape(f"{event.get('node')} [{event.get('tier')}]")
         console.print(f"  [yellow]retry[/yellow] {where}: {escape(str(event.get('error')))}")
 
@@ -258,7 +259,10 @@ def _ensure_local(cfg: TierConfig) -> None:
 
 
 _RESUME_EXAMPLES = {
-    "budget": ('{"action": "raise", "budget_usd": 1.0}', "raise (with budget_usd), cheaper, stop"),
+    InterruptKind.BUDGET: (
+        '{"action": "raise", "budget_usd": 1.0}',
+        "raise (with budget_usd), cheaper, stop",
+    ),
 }
 _REVIEW_EXAMPLE = ('{"action": "approve"}', "approve, edit (with value), reject")
 
@@ -301,7 +305,7 @@ def _report(result: RunResult, cfg: TierConfig) -> None:
         console.print(f"routed to {route.get('tier')} by policy {route.get('policy')} "
                       f"(calibration: {values.get('calibration') or 'none'})")  # fmt: skip
     problems = values.get("answer_problems") or []
-    if problems and values.get("status") == "answered":
+    if problems and values.get("status") == RunStatus.ANSWERED:
         # Problems of an earlier attempt: the answer shown was repaired (or a human decided).
         console.print(f"[dim]an earlier answer was sent back: {escape(problems[0])}[/dim]")
     else:

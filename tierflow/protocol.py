@@ -17,6 +17,10 @@ __all__ = [
     "EventKind",
     "BudgetAction",
     "ReviewAction",
+    "StreamEvent",
+    "ToolName",
+    "PHASE_EDGES",
+    "SUBAGENT_NODE",
 ]
 
 
@@ -106,3 +110,38 @@ class ReviewAction(StrEnum):
     APPROVE = "approve"
     EDIT = "edit"
     REJECT = "reject"
+
+
+class StreamEvent(StrEnum):
+    """The ``event`` of a live progress dict (``on_event`` callbacks, the CLI's stage lines)."""
+
+    MODEL_CALL = "model_call"  # one model request finished (tier, model, tokens, cost)
+    MODEL_ERROR = "model_error"  # one attempt failed and is retried or escalated
+    TOOL_CALL = "tool_call"  # one tool call finished
+    ENDPOINT_SKIPPED = "endpoint_skipped"  # an endpoint's circuit breaker is open
+    NODE_DONE = "node_done"  # a graph node finished a step
+
+
+class ToolName(StrEnum):
+    """Names of the schema tools the engine offers models (what a reply's tool call names)."""
+
+    DECIDE = "decide"  # the supervisor's structured decision
+    ANSWER = "final_answer"  # the supervisor's final answer
+    FINISH = "finish"  # a subagent's result
+    NEXT_ACTION = "next_action"  # a forced-mode subagent's one action (a tool call or finish)
+
+
+# How a subagent task moves between its phases, for pictures of a graph (``tierflow graph``,
+# the run view): (from, to, conditional); "" is the task's entry or its end.
+PHASE_EDGES: tuple[tuple[str, str, bool], ...] = (
+    ("", Node.STEP, False),
+    (Node.STEP, Node.TOOLS, True),
+    (Node.STEP, Node.STEP, True),
+    (Node.STEP, Node.ESCALATE, True),
+    (Node.TOOLS, Node.STEP, False),
+    (Node.ESCALATE, Node.STEP, True),
+    (Node.STEP, "", True),
+    (Node.ESCALATE, "", True),
+)
+# Node metadata that marks a subagent node (pictures draw its phases inside it).
+SUBAGENT_NODE: dict[str, str] = {"tierflow_kind": "subagent"}

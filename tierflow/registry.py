@@ -53,9 +53,11 @@ def _import_file(path: Path) -> Any:
     """The module of ``path``: tierflow's own graphs by their package name, others by file."""
     import tierflow.graphs as own
 
-    if path.parent == Path(own.__file__).resolve().parent:
-        return importlib.import_module(f"tierflow.graphs.{path.stem}")
-    module_name = f"_tierflow_user_graph_{path.stem}"
+    own_dir = Path(own.__file__).resolve().parent
+    if path.is_relative_to(own_dir):
+        parts = path.relative_to(own_dir).with_suffix("").parts
+        return importlib.import_module(".".join(("tierflow.graphs", *parts)))
+    module_name = f"_tierflow_user_graph_{path.parent.name}_{path.stem}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from tierflow.errors import TierflowError
+from tierflow.protocol import StreamEvent
 from tierflow.runner import EventHandler, Interrupt, RunResult
 
 __all__ = ["RemoteRunner", "RemoteError"]
@@ -149,7 +150,9 @@ class RemoteRunner:
             elif part.event == "updates" and isinstance(part.data, dict):
                 for node in part.data:
                     if node != "__interrupt__":
-                        on_event({"event": "node_done", "node": node, "namespace": []})
+                        on_event(
+                            {"event": StreamEvent.NODE_DONE.value, "node": node, "namespace": []}
+                        )
 
     async def _result(self, client: Any, thread_id: str, graph: str) -> RunResult:
         state = await client.threads.get_state(thread_id)

@@ -27,6 +27,7 @@ from langgraph.types import Command
 from tierflow.budget import share_ledgers
 from tierflow.config import public_url
 from tierflow.errors import TierflowError
+from tierflow.protocol import StreamEvent
 from tierflow.registry import load_builder
 from tierflow.runtime import RunContext, TierPolicy
 from tierflow.threads import ThreadRegistry
@@ -227,7 +228,13 @@ class Runner:
             elif mode == "updates" and isinstance(chunk, dict):
                 for node in chunk:
                     if node != "__interrupt__":
-                        on_event({"event": "node_done", "node": node, "namespace": list(_ns)})
+                        on_event(
+                            {
+                                "event": StreamEvent.NODE_DONE.value,
+                                "node": node,
+                                "namespace": list(_ns),
+                            }
+                        )
         snap = await compiled.aget_state(config)
         return _result(thread_id, graph, snap, await _pending_usage(saver, snap))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.config import TierConfig
+from tierflow.protocol import EventKind, RunStatus
 from tierflow.report import reference_config
 from tierflow.runner import RunResult
 from tierflow.usage import UsageRecord, as_records, reprice, spent_usd, summarize
@@ -27,12 +28,12 @@ from tierflow.usage import UsageRecord, as_records, reprice, spent_usd, summariz
 __all__ = ["write_html", "render_html", "graph_svg"]
 
 _NOTABLE = (
-    "escalation",
-    "human_decision",
-    "loop_detected",
-    "supervisor_fallback",
-    "error",
-    "turn_limit",
+    EventKind.ESCALATION,
+    EventKind.HUMAN_DECISION,
+    EventKind.LOOP_DETECTED,
+    EventKind.SUPERVISOR_FALLBACK,
+    EventKind.ERROR,
+    EventKind.TURN_LIMIT,
 )
 
 _CSS = """
@@ -168,7 +169,7 @@ def _usd(value: float) -> str:
 def _status(result: RunResult) -> str:
     if result.interrupts:
         return f"waiting for input ({len(result.interrupts)} interrupt(s))"
-    return str(result.values.get("status") or "done")
+    return str(result.values.get("status") or RunStatus.DONE)
 
 
 def _header(
@@ -234,7 +235,7 @@ def drawable(compiled: Any) -> Any:
     """
     from langchain_core.runnables.graph import Graph
 
-    from tierflow.nodes.subagent import PHASE_EDGES, SUBAGENT_NODE
+    from tierflow.protocol import PHASE_EDGES, SUBAGENT_NODE
 
     graph = compiled.get_graph(xray=1)
     subs = {

@@ -28,6 +28,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
+from tierflow.protocol import ToolName
+
 __all__ = [
     "ScriptedChatModel",
     "Rule",
@@ -100,34 +102,30 @@ def delegate(*tasks: tuple[str, Any], plan: str = "delegate", usage: Usage = Non
         >>> flagship = ScriptedChatModel(label="flagship", script=[
         ...     delegate(("check", {"text": "claim"})), answer_now(), final_answer({"summary": "ok"})])
     """
-    from tierflow.nodes.supervisor import DECIDE
-
     chosen = [{"subagent": name, "task": _plain(task)} for name, task in tasks]
-    return tool_reply(DECIDE, {"plan": plan, "delegate": chosen, "done": False}, usage=usage)
+    return tool_reply(
+        ToolName.DECIDE.value, {"plan": plan, "delegate": chosen, "done": False}, usage=usage
+    )
 
 
 def answer_now(plan: str = "enough to answer", usage: Usage = None) -> AIMessage:
     """A supervisor turn that delegates nothing more: the final answer comes next."""
-    from tierflow.nodes.supervisor import DECIDE
-
-    return tool_reply(DECIDE, {"plan": plan, "delegate": [], "done": True}, usage=usage)
+    return tool_reply(
+        ToolName.DECIDE.value, {"plan": plan, "delegate": [], "done": True}, usage=usage
+    )
 
 
 def result(output: Any, *, forced: bool = False, usage: Usage = None) -> AIMessage:
     """A subagent step that finishes its task with ``output`` (forced: a local tier's form)."""
-    from tierflow.nodes.actions import FINISH, NEXT_ACTION
-
     if forced:
-        step = {"step": {"action": FINISH, "result": _plain(output)}}
-        return tool_reply(NEXT_ACTION, step, usage=usage)
-    return tool_reply(FINISH, _plain(output), usage=usage)
+        step = {"step": {"action": ToolName.FINISH.value, "result": _plain(output)}}
+        return tool_reply(ToolName.NEXT_ACTION.value, step, usage=usage)
+    return tool_reply(ToolName.FINISH.value, _plain(output), usage=usage)
 
 
 def final_answer(answer: Any, usage: Usage = None) -> AIMessage:
     """The supervisor's final answer (a dict or an instance of its answer schema)."""
-    from tierflow.nodes.supervisor import ANSWER
-
-    return tool_reply(ANSWER, _plain(answer), usage=usage)
+    return tool_reply(ToolName.ANSWER.value, _plain(answer), usage=usage)
 
 
 def _plain(value: Any) -> dict[str, Any]:

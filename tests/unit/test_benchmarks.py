@@ -207,7 +207,7 @@ def test_unknown_suite_is_named_with_the_choices():
 @pytest.mark.parametrize(
     "module",
     ["tierflow.cache", "tierflow.calibration", "tierflow.tiers", "tierflow.nodes.verifier",
-     "tierflow.nodes.benchmarks", "tierflow.evals.benchmark_report", "tierflow.evals.calibrate",
+     "tierflow.graphs.benchmarks.specs", "tierflow.evals.benchmark_report", "tierflow.evals.calibrate",
      "tierflow.evals.headroom"],
 )  # fmt: skip
 def test_docstring_examples_run(module):
@@ -279,7 +279,7 @@ def test_mbpp_calibration_keeps_repairs_that_fix_code_for_less_than_the_flagship
 
 
 def test_mbpp_stated_test_says_what_the_code_returned_for_the_repair_to_go_by():
-    from tierflow.nodes.benchmarks import MBPP
+    from tierflow.graphs.benchmarks.specs import MBPP
 
     check = MBPP.verifier.check
     assert check is not None and MBPP.verifier.repairs == 1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tierflow.nodes.claims import check_answer, question_parts, subjects_of
+from tierflow.graphs.codebase_qa.claims import check_answer, question_parts, subjects_of
 
 TREE = {
     "models.py": (

@@ -15,7 +15,7 @@ from tierflow.graphs.codebase_qa import (
     prefetch_grep,
     verify_findings,
 )
-from tierflow.nodes.grounding import check, locate, normalize_code
+from tierflow.graphs.codebase_qa.grounding import check, locate, normalize_code
 from tierflow.nodes.subagent import _fit
 
 

@@ -405,7 +405,7 @@ async def test_a_routed_run_says_its_calibration_in_the_trace(
 ) -> None:
     from tierflow.calibration import Calibration, SubagentCalibration, save_calibration
     from tierflow.evals.scripted import bench_models_for
-    from tierflow.graphs.gsm8k import graph
+    from tierflow.graphs.benchmarks.graph import gsm8k as graph
 
     cal = save_calibration(
         Calibration(suite="gsm8k", profile="openai", target_quality=0.95, items=1,

@@ -27,8 +27,7 @@ from typing import Annotated, Any, Literal
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from tierflow.nodes.subagent import SUBAGENT_NODE, Subagent, subagent_node
-from tierflow.nodes.tickets import (
+from tierflow.graphs.triage.tickets import (
     CLASSIFY_NAME,
     DRAFT_NAME,
     EXTRACT_NAME,
@@ -50,6 +49,7 @@ from tierflow.nodes.tickets import (
     route_reviews,
     verify_fields,
 )
+from tierflow.nodes.subagent import SUBAGENT_NODE, Subagent, subagent_node
 from tierflow.runtime import RunContext
 from tierflow.state import EngineState, max_budget, merge_dict, merge_events
 from tierflow.usage import merge_usage

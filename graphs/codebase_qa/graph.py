@@ -3,7 +3,7 @@
 Input: ``{"request": "<question>", "env": {"root": "<source tree>"}, "budget_usd": 0.05}``.
 Output: ``answer`` = ``{"answer": ..., "citations": [{"path", "line"}]}``; every citation is
 checked against the files (the answer is repaired once when one does not hold).
-The search, verification and fallback logic is :mod:`tierflow.nodes.codebase`'s; this module
+The search, verification and fallback logic is :mod:`tierflow.graphs.codebase_qa.codebase`'s; this module
 only declares the subagents and the supervisor and wires them.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tierflow.nodes.codebase import (
+from tierflow.graphs.codebase_qa.codebase import (
     SEARCH_NAME,
     Answer,
     Citation,
@@ -51,7 +51,7 @@ __all__ = [
     "Facts",
     "Citation",
     "Answer",
-    # re-exported from tierflow.nodes.codebase, where they live
+    # re-exported from tierflow.graphs.codebase_qa.codebase, where they live
     "prefetch_grep",
     "normalize_findings",
     "verify_findings",

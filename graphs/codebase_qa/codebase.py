@@ -4,8 +4,8 @@ The search subagent gets its query grepped before its first model step (:func:`p
 its findings are snapped to the lines their quoted code is on (:func:`normalize_findings`) and
 rejected with a precise reason when they miss the query (:func:`verify_findings`). Facts must
 cite real lines (:func:`verify_facts`); the final answer's claims must agree with the lines it
-cites (:func:`verify_answer`, :mod:`tierflow.nodes.claims`), after its citations are moved to
-where the evidence is (:func:`normalize_answer`). Line checks are :mod:`tierflow.nodes.grounding`'s.
+cites (:func:`verify_answer`, :mod:`tierflow.graphs.codebase_qa.claims`), after its citations are moved to
+where the evidence is (:func:`normalize_answer`). Line checks are :mod:`tierflow.graphs.codebase_qa.grounding`'s.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from langchain_core.tools import ToolException
 from pydantic import BaseModel, Field
 
-from tierflow.nodes.claims import Verdict, check_answer, evidence
-from tierflow.nodes.grounding import check, locate
+from tierflow.graphs.codebase_qa.claims import Verdict, check_answer, evidence
+from tierflow.graphs.codebase_qa.grounding import check, locate
 from tierflow.tools import fs_tools
 
 __all__ = [

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tierflow.nodes.grounding import file_lines
+from tierflow.graphs.codebase_qa.grounding import file_lines
 from tierflow.tools import Sandbox, SandboxError
 
 __all__ = ["Verdict", "question_parts", "subject_of", "subjects_of", "check_answer", "evidence"]

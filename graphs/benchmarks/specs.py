@@ -1,6 +1,6 @@
 """Public-benchmark cascades (GSM8K, MMLU, MBPP, BFCL): task schemas, answer readers, verifiers.
 
-Each benchmark graph (``graphs/gsm8k.py``, ...) is ``route -> solve -> verify`` (:mod:`tierflow.nodes.cascade`) over one tool-less
+Each benchmark graph (``graphs/benchmarks/graph.py``) is ``route -> solve -> verify`` (:mod:`tierflow.nodes.cascade`) over one tool-less
 subagent, with the verifier that suits the task and costs less than escalating it:
 
 | graph | task | answer | verifier |

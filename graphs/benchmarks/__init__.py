@@ -1,0 +1,1 @@
+"""Public benchmarks as cascades: the graphs (``graph.py``) and their specs (``specs.py``)."""
