@@ -8,11 +8,29 @@ __all__ = [
     "ModelCallError",
     "GraphNotFoundError",
     "CircuitOpenError",
+    "SpecError",
+    "InputError",
 ]
 
 
 class TierflowError(Exception):
     """Root of all tierflow errors."""
+
+
+class SpecError(TierflowError, ValueError):
+    """A declaration in code is invalid: a graph, node, subagent, verifier, policy or suite.
+
+    Raised when the declaration is made (import or build time), before any model call; the
+    message names the declaration, the bad value and what to write instead. Also a
+    ``ValueError``, as these errors were before the tree had them.
+    """
+
+
+class InputError(TierflowError, ValueError):
+    """What a run or an eval was given is invalid: its input, a dataset item, a split, a limit.
+
+    The message names the value and what to pass instead. Also a ``ValueError``.
+    """
 
 
 class ConfigError(TierflowError):
