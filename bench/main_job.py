@@ -1,13 +1,17 @@
 """The main job on local models: right or wrong, reported status, time, calls and tokens.
 
-Run: python bench/main_job.py [--policy tiered,all-flagship,all-nano] [--only mj-01,mj-05]
-     [--limit N] [--json out.json]
+Run: python bench/main_job.py [--set requests|click|click:dev|click:test]
+     [--policy tiered,all-flagship,all-nano] [--only mj-01,mj-05] [--limit N] [--json out.json]
+     python bench/main_job.py --set click:test --list   (print the questions; no servers)
 
-Questions (bench/main_job_questions.json) are about a pinned third-party tree: the sdist of
-``requests`` 2.32.3 (:func:`tierflow.evals.trees.requests_root` downloads it once and checks
-its sha256). Each
-question runs ``codebase_qa`` on the local profile, one at a time, unattended, with the local
-servers started first (and left as they were found: servers this bench started are stopped).
+Questions are about pinned third-party trees (:data:`tierflow.evals.trees.TREES`; each sdist is
+downloaded once and checked against its sha256). ``--set`` picks one: ``requests`` (the default,
+bench/main_job_questions.json, 14 questions about requests 2.32.3) or ``click``
+(bench/questions/click.json, questions about click 8.1.8 in seven kinds, split into ``dev``, to
+tune on, and ``test``, never tuned on: ``click:dev``, ``click:test``; plain ``click`` runs
+both). Each question runs ``codebase_qa`` on the local profile, one at a time, unattended, with
+the local servers started first (and left as they were found: servers this bench started are
+stopped).
 
 Per question it prints: right (every keyword group in the answer and a citation inside the
 evidence lines), the status the run reported, wall seconds, model calls, prompt tokens, prompt
@@ -36,6 +40,12 @@ from typing import Any
 from _common import run_bench, table
 
 QUESTIONS = Path(__file__).with_name("main_job_questions.json")
+SETS: dict[str, Path] = {
+    "requests": QUESTIONS,
+    "click": Path(__file__).with_name("questions") / "click.json",
+}
+"""Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
+SPLITS = ("dev", "test")
 _TIMING = re.compile(r"(prompt eval|\beval) time\s*=\s*([\d.]+) ms\s*/\s*(\d+)")
 
 
@@ -76,6 +86,47 @@ def server_timings(before: dict[Path, int]) -> dict[str, float]:
                 out["gen_s"] += float(ms) / 1000
                 out["generated"] += int(n)
     return out
+
+
+def parse_set(value: str) -> tuple[str, str | None]:
+    """``name`` or ``name:split`` -> (name, split or None); raises ValueError when unknown."""
+    name, _, split = value.partition(":")
+    if name not in SETS:
+        raise ValueError(f"unknown question set {name!r}: one of {', '.join(SETS)}")
+    if split and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
+    return name, split or None
+
+
+def load_set(
+    value: str, only: str | None = None, limit: int = 0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The set's file and its questions for ``--set value``, ``--only`` and ``--limit``.
+
+    Raises:
+        ValueError: an unknown set or split, or a split asked of a set that has none.
+    """
+    name, split = parse_set(value)
+    spec = json.loads(SETS[name].read_text())
+    items = spec["questions"]
+    if split:
+        if not any("split" in q for q in items):
+            raise ValueError(f"question set {name!r} has no dev/test split")
+        items = [q for q in items if q.get("split") == split]
+    if only:
+        wanted = set(only.split(","))
+        items = [q for q in items if q["id"] in wanted]
+    return spec, items[: limit or None]
+
+
+def set_tree(spec: dict[str, Any]) -> Any:
+    """The pinned tree (:class:`tierflow.evals.trees.PinnedTree`) a set's file names."""
+    from tierflow.evals.trees import TREES
+
+    for tree in TREES.values():
+        if tree.name == spec["tree"]["name"]:
+            return tree
+    raise ValueError(f"no pinned tree named {spec['tree']['name']!r} in tierflow.evals.trees")
 
 
 async def ask(
@@ -142,17 +193,13 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
 async def main_async(args: Any) -> dict[str, Any]:
     """Install the tree, start the servers, ask every question in turn, stop what we started."""
     from tierflow.config import load_config
-    from tierflow.evals.trees import requests_root
+    from tierflow.evals.trees import install
     from tierflow.local import ensure_running
     from tierflow.local.servers import LocalServers
 
-    spec = json.loads(QUESTIONS.read_text())
-    items = spec["questions"]
-    if args.only:
-        wanted = set(args.only.split(","))
-        items = [q for q in items if q["id"] in wanted]
-    items = items[: args.limit or None]
-    root = requests_root()
+    spec, items = load_set(args.set, args.only, args.limit)
+    tree = set_tree(spec)
+    root = install(tree)
     cfg = load_config(args.profile)
     servers = LocalServers(cfg)
     was_running = set(servers.records())
@@ -174,7 +221,14 @@ async def main_async(args: Any) -> dict[str, Any]:
         started = [t for t in servers.records() if t not in was_running]
         if started:
             servers.down(started)
-    return {"profile": args.profile, "runs": runs}
+    name, split = parse_set(args.set)
+    return {
+        "profile": args.profile,
+        "set": name,
+        "split": split or "all",
+        "tree": f"{tree.package} {tree.version}",
+        "runs": runs,
+    }
 
 
 def report(results: dict[str, Any], args: Any) -> str:
@@ -192,7 +246,8 @@ def report(results: dict[str, Any], args: Any) -> str:
         share = h["right"] / h["questions"] if h["questions"] else 0.0
         lines += [
             f"main job: codebase_qa on {results['profile']}, policy {run['policy']}, "
-            f"{h['questions']} questions about requests 2.32.3",
+            f"set {results.get('set', 'requests')}, split {results.get('split', 'all')}: "
+            f"{h['questions']} questions about {results.get('tree', 'requests 2.32.3')}",
             "",
             table(cols, rows),
             "",
@@ -202,6 +257,7 @@ def report(results: dict[str, Any], args: Any) -> str:
             f"median wall time per question: {h['median_wall_s']:.0f} s (target <= 180 s)",
             f"prompt tokens served from cache: {h['cached_share']:.0%} of {h['prompt_tokens']} "
             f"(target >= 50%); {h['calls']} model calls in all",
+            f"cost at openai prices: ${h['priced_usd']:.4f}",
             "",
         ]
     side = [
@@ -212,12 +268,25 @@ def report(results: dict[str, Any], args: Any) -> str:
         for h in [run["headline"]]
     ]  # fmt: skip
     lines += [
-        "policies side by side",
+        f"policies side by side (set {results.get('set', 'requests')}, "
+        f"split {results.get('split', 'all')})",
         table(
             ["policy", "right", "wrong answered", "median s", "calls", "cached", "at openai $"],
             side,
         ),  # fmt: skip
     ]
+    return "\n".join(lines)
+
+
+def listing(value: str, spec: dict[str, Any], items: list[dict[str, Any]]) -> str:
+    """``--list``: the chosen questions with their kind, split and evidence."""
+    name, split = parse_set(value)
+    lines = [f"set {name}, split {split or 'all'}: {len(items)} questions about "
+             f"{spec['tree']['name']}", ""]  # fmt: skip
+    for q in items:
+        where = ", ".join(f"{e['path']}:{e['lines'][0]}-{e['lines'][1]}" for e in q["evidence"])
+        lines.append(f"{q['id']}  {q.get('kind', '-'):<10}  {q.get('split', '-'):<4}  "
+                     f"{q['question']}  [{where}]")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -228,6 +297,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--policy",
         default="tiered,all-flagship,all-nano",
         help="comma-separated: tiered, all-flagship, all-nano, cascade",
+    )
+    p.add_argument(
+        "--set",
+        default="requests",
+        help="question set: requests (default), click, click:dev or click:test",
+    )
+    p.add_argument(
+        "--list", action="store_true", help="print the chosen questions and exit (no servers)"
     )
     p.add_argument("--profile", default="local")
     p.add_argument("--only", help="comma-separated question ids")
@@ -240,6 +317,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse(argv)
+    try:
+        spec, items = load_set(args.set, args.only, args.limit)
+    except ValueError as exc:
+        print(f"main_job: {exc}", file=sys.stderr)
+        return 2
+    if args.list:
+        print(listing(args.set, spec, items))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-main-job-") as tmp:
         args.data_dir = args.data_dir or tmp
         return run_bench("main_job", args, main_async, report)

@@ -1,6 +1,7 @@
 """Public-benchmark suites (GSM8K, MMLU, MBPP, BFCL) run through the cascade graphs.
 
-Each item becomes a cascade task (``tierflow.graphs.benchmarks.specs``); the final ``answer`` is
+A graph runs a benchmark by declaring ``EvalSuite(benchmark=<name>)`` in its spec; this module
+supplies that benchmark's loader, input and scorer (:data:`BENCHMARKS`). Each item becomes a cascade task (``tierflow.graphs.benchmarks.specs``); the final ``answer`` is
 scored by the benchmark's own evaluator (:mod:`tierflow.evals.benchmarks`). Splits: ``calib``
 (what ``tierflow calibrate`` measures and tunes on) and ``report`` (what reports show; the
 default). GSM8K reads items 0-799 only.
@@ -13,9 +14,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tierflow.errors import SpecError
 from tierflow.evals._suites import Scored, Suite
+from tierflow.graphspec import EvalSuite
 
-__all__ = ["BENCH_SUITES", "BENCH_POLICIES", "ROUTELLM", "TARGET_COST", "VARIANTS", "Variant"]
+__all__ = [
+    "BENCHMARKS",
+    "bench_suite",
+    "BENCH_POLICIES",
+    "ROUTELLM",
+    "TARGET_COST",
+    "VARIANTS",
+    "Variant",
+]
 
 # Every policy a benchmark report compares; "random" runs last (its mix matches a cost).
 BENCH_POLICIES = (
@@ -110,14 +121,27 @@ def _bfcl_score(item: Mapping[str, Any], state: Mapping[str, Any]) -> Scored:
     return _scored(_module("bfcl").score(item, calls), calls)
 
 
-BENCH_SUITES: dict[str, Suite] = {
-    name: Suite(name, "", name, make_input, score, _loader(data), BENCH_POLICIES)
-    for name, data, make_input, score in (
-        ("gsm8k", "gsm8k", _gsm8k_input, _field_score("gsm8k", "answer")),
-        ("mmlu", "mmlu", _mmlu_input, _field_score("mmlu", "answer")),
-        ("mbpp", "mbpp", _mbpp_input, _field_score("mbpp", "code")),
-        ("bfcl", "bfcl", _bfcl_input, _bfcl_score),
-        # BFCL again, its functions offered as native tools (forced vs native tool calling).
-        ("bfcl_native", "bfcl", _bfcl_input, _bfcl_score),
-    )
+Reader = Callable[[Mapping[str, Any]], dict[str, Any]]
+Scorer = Callable[[Mapping[str, Any], Mapping[str, Any]], Scored]
+
+# Benchmark -> (item -> graph input, scorer); its items come from tierflow.evals.benchmarks.<name>.
+BENCHMARKS: dict[str, tuple[Reader, Scorer]] = {
+    "gsm8k": (_gsm8k_input, _field_score("gsm8k", "answer")),
+    "mmlu": (_mmlu_input, _field_score("mmlu", "answer")),
+    "mbpp": (_mbpp_input, _field_score("mbpp", "code")),
+    "bfcl": (_bfcl_input, _bfcl_score),
 }
+
+
+def bench_suite(name: str, declared: EvalSuite) -> Suite:
+    """The suite of graph ``name``, which runs the public benchmark its spec names."""
+    benchmark = str(declared.benchmark)
+    if benchmark not in BENCHMARKS:
+        raise SpecError(
+            f"graph {name!r} declares EvalSuite(benchmark={benchmark!r}), which evals does not "
+            f"read; use one of {sorted(BENCHMARKS)} or add it to BENCHMARKS in {__name__}"
+        )
+    make_input, score = BENCHMARKS[benchmark]
+    policies = declared.policies or BENCH_POLICIES
+    return Suite(name, "", name, make_input, score, _loader(benchmark), policies,
+                 benchmark=benchmark)  # fmt: skip

@@ -15,14 +15,14 @@ from langgraph.types import RetryPolicy
 from tierflow.config import default_profile, load_config
 from tierflow.evals._runner import (
     PRICED_AT,
-    _compile,
-    _drive,
-    _suite,
-    _sync,
-    _unattended,
+    compile_suite,
+    drive,
     resolve_policies,
+    suite_named,
+    unattended,
 )
 from tierflow.evals._suites import load_items
+from tierflow.evals._sync import run_sync
 from tierflow.runtime import RunContext
 from tierflow.usage import reprice
 
@@ -50,7 +50,7 @@ def _quiet(enabled: bool) -> Iterator[None]:
 def _examples(suite: str, limit: int | None) -> list[Any]:
     from langsmith.schemas import Example
 
-    spec = _suite(suite)
+    spec = suite_named(suite)
     dataset_id = uuid.uuid5(_NAMESPACE, suite)
     return [
         Example(
@@ -119,19 +119,19 @@ def langsmith_evaluate(
     """
     from langsmith import Client, evaluate
 
-    spec = _suite(suite)
+    spec = suite_named(suite)
     [policy] = resolve_policies([policy])
     profile = profile or default_profile()
-    ctx = RunContext(profile=profile, models=models, retry=retry, policy=_unattended(policy))
+    ctx = RunContext(profile=profile, models=models, retry=retry, policy=unattended(policy))
     prices = load_config(PRICED_AT, require_keys=False)
-    graph = _compile(spec)
+    graph = compile_suite(spec)
 
     def target(inputs: dict[str, Any]) -> dict[str, Any]:
         cfg = {
             "configurable": {"thread_id": f"ls-{suite}-{uuid.uuid4().hex}"},
             "recursion_limit": 100,
         }
-        _sync(_drive(graph, dict(inputs), cfg, ctx))
+        run_sync(drive(graph, dict(inputs), cfg, ctx))
         values = dict(graph.get_state(cfg).values)
         values["usage"] = [r.model_dump() for r in reprice(values.get("usage") or [], prices)]
         return values

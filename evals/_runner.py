@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
 
 from tierflow.config import TierConfig, default_profile, load_config
+from tierflow.errors import InputError
 from tierflow.evals._results import ExampleResult, Progress, SuiteResult
 from tierflow.evals._suites import SUITES, Suite, load_items
+from tierflow.evals._sync import run_sync
 from tierflow.protocol import BudgetAction, InterruptKind, ReviewAction
 from tierflow.registry import load_builder
 from tierflow.runtime import POLICIES, RunContext, TierPolicy
@@ -32,20 +32,19 @@ __all__ = [
 MAX_RESUMES = 8  # interrupt rounds answered per example before giving up
 PRICED_AT = "openai"
 
-T = TypeVar("T")
-
 
 def resolve_policies(names: Sequence[str], suite: str | None = None) -> list[str]:
     """Policy names, with ``all`` expanded (to the suite's policies when one is named).
 
-    Raises ValueError naming the known policies.
+    Raises:
+        InputError: a name is not a known policy (the message lists them; also a ValueError).
     """
     out: list[str] = []
     every = list(SUITES[suite].policies) if suite in SUITES else list(POLICIES)
     for name in names:
         for item in every if name == "all" else [name]:
             if item not in POLICIES:
-                raise ValueError(
+                raise InputError(
                     f"unknown policy {item!r}; choose from {sorted(POLICIES)} or 'all'"
                 )
             if item not in out:
@@ -53,17 +52,20 @@ def resolve_policies(names: Sequence[str], suite: str | None = None) -> list[str
     return out
 
 
-def _suite(name: str) -> Suite:
+def suite_named(name: str) -> Suite:
+    """The suite called ``name``; an InputError listing the known suites when there is none."""
     if name not in SUITES:
-        raise ValueError(f"unknown suite {name!r}; choose from {sorted(SUITES)}")
+        raise InputError(f"unknown suite {name!r}; choose from {sorted(SUITES)}")
     return SUITES[name]
 
 
-def _compile(suite: Suite) -> Any:
+def compile_suite(suite: Suite) -> Any:
+    """The suite's graph, compiled on a fresh in-memory checkpointer."""
     return load_builder(suite.graph).compile(checkpointer=InMemorySaver())
 
 
-def _unattended(policy: str | TierPolicy) -> TierPolicy:
+def unattended(policy: str | TierPolicy) -> TierPolicy:
+    """``policy`` with no human in the loop, as every eval runs."""
     # Nobody answers escalation-to-human interrupts in an eval: a task that fails on the top
     # tier fails, and a budget stop ends the task budget_exhausted without asking. Draft reviews
     # are still answered (see _resume_value).
@@ -78,7 +80,8 @@ def _resume_value(payload: Any) -> Any:
     return {"action": ReviewAction.APPROVE.value}
 
 
-async def _drive(graph: Any, inp: dict[str, Any], cfg: dict[str, Any], ctx: RunContext) -> None:
+async def drive(graph: Any, inp: dict[str, Any], cfg: dict[str, Any], ctx: RunContext) -> None:
+    """Run one item to its end, answering its interrupts (at most MAX_RESUMES rounds)."""
     await graph.ainvoke(inp, cfg, context=ctx)
     for _ in range(MAX_RESUMES):
         pending = (await graph.aget_state(cfg)).interrupts
@@ -131,7 +134,7 @@ async def _example(
         inp["budget_usd"] = budget_usd
     started, error = time.perf_counter(), None
     try:
-        await _drive(graph, inp, cfg, ctx)
+        await drive(graph, inp, cfg, ctx)
     except Exception as exc:  # noqa: BLE001 - one broken example must not end the suite
         error = f"{type(exc).__name__}: {exc}"[:500]
     latency = time.perf_counter() - started
@@ -172,15 +175,15 @@ async def arun(
     calibration: str | None = None,
 ) -> SuiteResult:
     """Async :func:`run`."""
-    spec = _suite(suite)
+    spec = suite_named(suite)
     if isinstance(policy, str):
         [policy] = resolve_policies([policy], suite)
     profile = profile or default_profile()
-    ctx = RunContext(profile=profile, models=models, retry=retry, policy=_unattended(policy),
+    ctx = RunContext(profile=profile, models=models, retry=retry, policy=unattended(policy),
                      response_cache=response_cache, calibration=calibration)  # fmt: skip
     policy = ctx.policy.name
     prices = load_config(PRICED_AT, require_keys=False)
-    graph = _compile(spec)
+    graph = compile_suite(spec)
     items, examples, started = load_items(suite, limit, split), [], time.monotonic()
     with _reporter(progress) as report:
         for item in items:
@@ -282,16 +285,6 @@ def _clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
-def _sync(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    # Called from a running loop (a notebook cell): run on a worker thread's own loop.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def run(
     suite: str,
     policy: str | TierPolicy = "tiered",
@@ -334,7 +327,7 @@ def run(
         >>> (r.n, r.quality)
         (2, 1.0)
     """
-    return _sync(arun(suite, policy, limit=limit, profile=profile, models=models,
+    return run_sync(arun(suite, policy, limit=limit, profile=profile, models=models,
                       budget_usd=budget_usd, retry=retry, progress=progress, split=split,
                       response_cache=response_cache, calibration=calibration))  # fmt: skip
 
@@ -348,4 +341,4 @@ def compare(
 
     ``progress`` (a callback or True) works as in :func:`run`, one bar per policy.
     """
-    return _sync(acompare(suite, policies, **kwargs))
+    return run_sync(acompare(suite, policies, **kwargs))

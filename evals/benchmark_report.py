@@ -9,14 +9,20 @@ swept over the same items (each item takes the measured cascade outcome when the
 starts it cheap, else the measured all-flagship outcome: what router+cascade does at that
 threshold, computed from the runs), and random routing between the cheapest tier and the
 flagship (the straight line between them). RouteLLM's published operating point is marked.
-Costs are at the ``openai`` profile's prices, relative to all-flagship.
+Costs are at the ``openai`` profile's prices, relative to all-flagship. The arithmetic lives in
+``tierflow.evals._figures`` and the plot in ``tierflow.evals._curve_plot``; both are imported
+from here:
+
+Example:
+    >>> from tierflow.evals.benchmark_report import random_mix, wilson
+    >>> round(random_mix(10.0, 110.0, 60.0), 2), [round(v, 2) for v in wilson(9, 10)]
+    (0.5, [0.6, 0.98])
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +31,12 @@ from typing import Any
 from rich.table import Table
 
 from tierflow.evals._bench_suites import BENCH_POLICIES, ROUTELLM, TARGET_COST, VARIANTS
+from tierflow.evals._curve_plot import curve_plot
+from tierflow.evals._figures import random_mix, threshold_sweep, wilson
 from tierflow.evals._results import SuiteResult, percentile
-from tierflow.evals._runner import _sync, arun
+from tierflow.evals._runner import arun
 from tierflow.evals._suites import SUITES, load_items
+from tierflow.evals._sync import run_sync
 from tierflow.evals.headroom import TPRS, Headroom, headroom
 from tierflow.tiers import POLICIES, Start, TierPolicy
 
@@ -37,21 +46,6 @@ __all__ = [
 ]  # fmt: skip
 
 HEADLINE_COSTS = (0.50, 0.25, 0.15)  # quality retained at these shares of all-flagship's cost
-
-
-def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion k/n.
-
-    Example:
-        >>> [round(v, 3) for v in wilson(45, 50)]
-        [0.786, 0.957]
-    """
-    if n == 0:
-        return 0.0, 0.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass
@@ -252,43 +246,6 @@ def _relative(rows: Sequence[Row], top: Row | None = None) -> Row | None:
     return top
 
 
-def random_mix(cheap_cost: float, top_cost: float, target_cost: float) -> float:
-    """Share of items random routing sends to the flagship to spend ``target_cost``.
-
-    Example:
-        >>> random_mix(10.0, 110.0, 35.0)
-        0.25
-    """
-    if top_cost <= cheap_cost:
-        return 1.0
-    return min(1.0, max(0.0, (target_cost - cheap_cost) / (top_cost - cheap_cost)))
-
-
-def threshold_sweep(
-    p_cheap: Sequence[float],
-    cheap_path: Sequence[tuple[float, float]],
-    top_path: Sequence[tuple[float, float]],
-) -> list[tuple[float, float, float]]:
-    """(threshold, total cost, mean quality) for each threshold over the items' ``p_cheap``.
-
-    Item i starts cheap when ``p_cheap[i] >= threshold`` and then scores ``cheap_path[i]``
-    (quality, cost), else ``top_path[i]``; a threshold of 1.0 sends every item to the top.
-
-    Example:
-        >>> threshold_sweep([0.9, 0.2], [(1, 1), (0, 1)], [(1, 10), (1, 10)])
-        [(0.0, 2.0, 0.5), (0.2, 2.0, 0.5), (0.9, 11.0, 1.0), (1.0, 20.0, 1.0)]
-    """
-    n = len(p_cheap)
-    sweep = []
-    for theta in sorted({*p_cheap, 1.0, 0.0}):
-        q = c = 0.0
-        for p, cheap, top in zip(p_cheap, cheap_path, top_path, strict=True):
-            quality, cost = cheap if p >= theta else top
-            q, c = q + quality, c + cost
-        sweep.append((round(theta, 6), c, q / n if n else 0.0))
-    return sweep
-
-
 def _curve(suite: str, results: dict[str, SuiteResult], items: list[dict[str, Any]],
            router: Any) -> list[tuple[float, float, float]]:  # fmt: skip
     """Router threshold sweep over the measured cascade and all-flagship outcomes."""
@@ -410,62 +367,6 @@ def _headroom_json(h: Headroom | None) -> dict[str, Any] | None:
             "router_max_fpr_by_tpr": {str(t): h.max_fpr(t, router=True) for t in TPRS}}  # fmt: skip
 
 
-def curve_plot(report: BenchReport, path: Path) -> Path:
-    """The cost/quality PNG: policies, the router sweep, random routing, RouteLLM's point."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    if report.curve:
-        ax.plot([c for _, c, _ in report.curve], [q for _, _, q in report.curve], "-",
-                color="tab:blue", alpha=0.6, label="router+cascade, threshold swept")  # fmt: skip
-    rows = [*report.rows, *report.variants]
-    # Without all-flagship (or with one that cost or scored nothing): absolute cost and quality.
-    relative = all(r.rel_cost is not None and r.rel_quality is not None for r in rows)
-    cheap = report.row("all-nano")
-    if relative and cheap and report.row("all-flagship"):
-        ax.plot([cheap.rel_cost or 0.0, 1.0], [cheap.rel_quality or 0.0, 1.0], "--",
-                color="grey", label="random routing (nano/flagship)")  # fmt: skip
-    for r in rows:
-        x, y = (r.rel_cost or 0.0, r.rel_quality or 0.0) if relative else (r.cost_usd, r.quality)
-        ax.scatter([x], [y], s=40, zorder=3, marker="o" if r.base is None else "s")
-        ax.annotate(r.policy, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    if not relative:
-        return _save(fig, ax, path, report, "cost USD (openai prices)", "quality")
-    if report.headroom is not None:  # what these two models would allow
-        for (cost, quality), label, mark in (
-            (report.headroom.oracle, "perfect router", "P"),
-            (report.headroom.perfect_verifier, "cascade, perfect verifier", "X"),
-        ):
-            ax.scatter([cost], [quality], marker=mark, s=80, color="tab:green", zorder=4,
-                       label=label)  # fmt: skip
-        ax.axvline(report.headroom.cost, color="tab:green", lw=0.5, ls=":")
-    if report.suite in ROUTELLM:
-        ax.scatter([ROUTELLM[report.suite]], [0.95], marker="*", s=160, color="red", zorder=4,
-                   label=f"RouteLLM published ({report.suite})")  # fmt: skip
-    ax.axhline(0.95, color="red", lw=0.5, ls=":")
-    return _save(fig, ax, path, report, "cost vs all-flagship (openai prices)",
-                 "quality vs all-flagship")  # fmt: skip
-
-
-def _save(fig: Any, ax: Any, path: Path, report: BenchReport, xlabel: str, ylabel: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{report.suite}: {report.rows[0].n if report.rows else 0} items ({report.split})")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def benchmark_report(suite: str, policies: Sequence[str], **kwargs: Any) -> BenchReport:
     """Run ``policies`` on a benchmark and write its report (see the module docstring).
 
@@ -475,4 +376,4 @@ def benchmark_report(suite: str, policies: Sequence[str], **kwargs: Any) -> Benc
         **kwargs: ``limit``, ``profile``, ``split``, ``response_cache``, ``calibration``,
             ``models`` (scripted doubles), ``retry``, ``progress``, ``out_dir``.
     """
-    return _sync(abenchmark_report(suite, policies, **kwargs))
+    return run_sync(abenchmark_report(suite, policies, **kwargs))

@@ -36,9 +36,11 @@ from tierflow.calibration import (
     save_calibration,
     train_router,
 )
+from tierflow.errors import InputError
 from tierflow.evals._results import SuiteResult
-from tierflow.evals._runner import _sync, arun
+from tierflow.evals._runner import arun
 from tierflow.evals._suites import SUITES, load_items
+from tierflow.evals._sync import run_sync
 from tierflow.evals.benchmark_report import threshold_sweep, wilson
 
 __all__ = [
@@ -114,9 +116,9 @@ async def acalibrate(
     from tierflow.graphs.benchmarks.specs import CASCADES
 
     if suite not in CASCADES:
-        raise ValueError(f"no calibration for suite {suite!r}; choose from {sorted(CASCADES)}")
+        raise InputError(f"no calibration for suite {suite!r}; choose from {sorted(CASCADES)}")
     if not 0 < target_quality <= 1:
-        raise ValueError(f"target_quality={target_quality}: give a share in (0, 1], e.g. 0.95")
+        raise InputError(f"target_quality={target_quality}: give a share in (0, 1], e.g. 0.95")
     spec, profile = CASCADES[suite], profile or default_profile()
     config = load_config(profile, require_keys=False)
     common = dict(limit=limit, profile=profile, models=models, retry=retry, split="calib",
@@ -246,7 +248,7 @@ def calibrate(suite: str, target_quality: float = 0.95, **kwargs: Any) -> Calibr
     Returns:
         The calibration written (with its version).
     """
-    return _sync(acalibrate(suite, target_quality, **kwargs))
+    return run_sync(acalibrate(suite, target_quality, **kwargs))
 
 
 def calibrate_for_report(

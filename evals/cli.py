@@ -20,7 +20,8 @@ CacheFile = Annotated[
 
 def eval_command(
     suite: Annotated[
-        str, typer.Argument(help="codebase_qa, triage, routing, gsm8k, mmlu, mbpp or bfcl")
+        str,
+        typer.Argument(help="a graph's suite: codebase_qa, triage, routing, gsm8k, mmlu, ..."),
     ],
     policy: Annotated[
         list[str] | None,
@@ -62,10 +63,8 @@ def eval_command(
     ] = None,
 ) -> None:
     """Evaluate tier policies on a suite: quality, cost at openai prices, latency, escalations."""
-    from tierflow.evals import compare
     from tierflow.evals._runner import resolve_policies
     from tierflow.evals._suites import SUITES
-    from tierflow.evals.report import frontier_plot, recommend, render_table
 
     # Wide enough for the policy table when output is piped (rich would use 80 columns).
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -76,36 +75,84 @@ def eval_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--policy") from exc
     _start_local_servers(console, profile)
-    from tierflow.evals import progress_bar
-
     cache_file = None if no_cache else str(cache or DEFAULT_CACHE)
     if calibrate_for is not None and SUITES[suite].loader is None:
         raise typer.BadParameter("only benchmark suites are calibrated", param_hint="--calibrate")
-    if SUITES[suite].loader is not None:  # a public benchmark: one report from one run
-        from tierflow.evals.benchmark_report import benchmark_report
-
-        if calibrate_for is not None:
-            from tierflow.calibration import calibration_path
-            from tierflow.evals.calibrate import calibrate_for_report
-
-            calibration = calibration or calibration_path(suite)
-            with progress_bar(console) as bar:  # the suite's graph, then any variant graph's
-                made = calibrate_for_report(suite, calibrate_for, out=calibration,
-                                            limit=calib_limit, profile=profile, progress=bar,
-                                            response_cache=cache_file)  # fmt: skip
-            for cal, file in made:
-                console.print(f"calibration {cal.label()} ({cal.items} calib items) -> {file}")
-
-        with progress_bar(console) as bar:
-            bench = benchmark_report(
-                suite, policies, limit=limit, profile=profile, split=split, progress=bar,
-                response_cache=cache_file, calibration=str(calibration) if calibration else None,
-                out_dir=report,
-            )  # fmt: skip
-        console.print(bench.table())
-        console.print(bench.headline(), soft_wrap=True)
-        console.print(f"report: {bench.markdown_path}\ncurve: {bench.plot_path}")
+    if SUITES[suite].loader is None:
+        _suite_eval(console, suite, policies, limit, profile, split, cache_file, plot, tolerance)
         return
+    if calibrate_for is not None:
+        calibration = _calibrate(console, suite, calibrate_for, calibration, calib_limit,
+                                 profile, cache_file)  # fmt: skip
+    _benchmark_eval(console, suite, policies, limit, profile, split, cache_file,
+                    calibration, report)  # fmt: skip
+
+
+def _calibrate(
+    console: Console,
+    suite: str,
+    target: float,
+    calibration: Path | None,
+    limit: int | None,
+    profile: str | None,
+    cache_file: str | None,
+) -> Path:
+    """Calibrate the suite's graph, then any variant graph's; the calibration file written."""
+    from tierflow.calibration import calibration_path
+    from tierflow.evals import progress_bar
+    from tierflow.evals.calibrate import calibrate_for_report
+
+    calibration = calibration or calibration_path(suite)
+    with progress_bar(console) as bar:  # the suite's graph, then any variant graph's
+        made = calibrate_for_report(suite, target, out=calibration, limit=limit,
+                                    profile=profile, progress=bar,
+                                    response_cache=cache_file)  # fmt: skip
+    for cal, file in made:
+        console.print(f"calibration {cal.label()} ({cal.items} calib items) -> {file}")
+    return calibration
+
+
+def _benchmark_eval(
+    console: Console,
+    suite: str,
+    policies: list[str],
+    limit: int | None,
+    profile: str | None,
+    split: str | None,
+    cache_file: str | None,
+    calibration: Path | None,
+    report: Path | None,
+) -> None:
+    """A public benchmark: one report (table, headline, curve) from one run of every policy."""
+    from tierflow.evals import progress_bar
+    from tierflow.evals.benchmark_report import benchmark_report
+
+    with progress_bar(console) as bar:
+        bench = benchmark_report(
+            suite, policies, limit=limit, profile=profile, split=split, progress=bar,
+            response_cache=cache_file, calibration=str(calibration) if calibration else None,
+            out_dir=report,
+        )  # fmt: skip
+    console.print(bench.table())
+    console.print(bench.headline(), soft_wrap=True)
+    console.print(f"report: {bench.markdown_path}\ncurve: {bench.plot_path}")
+
+
+def _suite_eval(
+    console: Console,
+    suite: str,
+    policies: list[str],
+    limit: int | None,
+    profile: str | None,
+    split: str | None,
+    cache_file: str | None,
+    plot: Path | None,
+    tolerance: float,
+) -> None:
+    """A suite of this project's: the policy table, the frontier plot, the recommendation."""
+    from tierflow.evals import compare, progress_bar
+    from tierflow.evals.report import frontier_plot, recommend, render_table
+
     with progress_bar(console) as bar:  # examples done, spend, ETA per policy
         results = compare(suite, policies, limit=limit, profile=profile, progress=bar,
                           split=split, response_cache=cache_file)  # fmt: skip

@@ -1,10 +1,10 @@
 """Pinned third-party source trees that questions are asked about, installed on first use.
 
-``requests_root()`` is the sdist of requests 2.32.3, downloaded from the package index with
-pip, checked against its sha256 and unpacked once under the model cache
-(``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the answer-checker
-measurements ask about it: a tree the eval suites (which use the installed langgraph) and
-tierflow's own source do not touch.
+``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8: each
+downloaded from the package index with pip, checked against its sha256 and unpacked once under
+the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
+answer-checker measurements ask about them: trees the eval suites (which use the installed
+langgraph) and tierflow's own source do not touch. ``TREES`` maps the bench's set names to them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PinnedTree", "REQUESTS", "install", "requests_root"]
+__all__ = ["CLICK", "PinnedTree", "REQUESTS", "TREES", "click_root", "install", "requests_root"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,16 @@ REQUESTS = PinnedTree(
     "55365417734eb18255590a9ff9eb97e9e1da868d4ccd6402399eaf68af20a760",
     "requests-2.32.3/src/requests",
 )
+
+CLICK = PinnedTree(
+    "click",
+    "8.1.8",
+    "ed53c9d8990d83c2a27deae68e4ee337473f6330c040a31d4225c9574d16096a",
+    "click-8.1.8/src/click",
+)
+
+TREES: dict[str, PinnedTree] = {"requests": REQUESTS, "click": CLICK}
+"""The pinned trees by the name the main-job bench's ``--set`` uses."""
 
 
 def install(tree: PinnedTree, cache_dir: Path | None = None) -> Path:
@@ -77,3 +87,8 @@ def install(tree: PinnedTree, cache_dir: Path | None = None) -> Path:
 def requests_root(cache_dir: Path | None = None) -> Path:
     """The pinned requests 2.32.3 source (``requests/``), installed on first use."""
     return install(REQUESTS, cache_dir)
+
+
+def click_root(cache_dir: Path | None = None) -> Path:
+    """The pinned click 8.1.8 source (``click/``), installed on first use."""
+    return install(CLICK, cache_dir)

@@ -17,7 +17,8 @@ with ``repairs`` first sends a rejected answer back to the tier that gave it, wi
 Input: ``{"task": {...}, "task_id": "q-17"}`` (the task as the subagent's ``task_schema``).
 Output: ``answer`` (the accepted output, or None), ``tier``, ``status``, ``verified``,
 ``attempts`` (one ``{tier, ok, reason}`` per verified answer, with ``repair: true`` when the
-answer was sent back to its tier), ``route`` and ``calibration``.
+answer was sent back to its tier), ``route`` and ``calibration``. Each verdict is also a
+``verified`` event (:func:`~tierflow.nodes.verifier.verdict_event`), with what its samples cost.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from typing_extensions import TypedDict
 
+from tierflow import tiers
 from tierflow.budget import begin_run, end_run
 from tierflow.calibration import (
     Calibration,
@@ -51,11 +53,11 @@ from tierflow.nodes.subagent import (
     subagent_input,
     subagent_node,
 )
-from tierflow.nodes.verifier import Verdict, Verifier
+from tierflow.nodes.verifier import CheckSite, Verdict, Verifier, verdict_event
 from tierflow.protocol import EscalationReason, EventKind, Node, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, merge_dict, merge_events
-from tierflow.tiers import Start, start_tier
+from tierflow.tiers import Site, SiteKind, Start, start_tier
 
 __all__ = [
     "Cascade", "CascadeState", "CascadeInput", "CascadeOutput", "build_cascade", "calibration_of",
@@ -181,13 +183,13 @@ def _route_node(spec: Cascade) -> Callable[..., Any]:
         view: dict[str, Any] = {**state, **fresh}
         view.setdefault("task_id", uuid.uuid4().hex[:12])
         cal, sub = await off_loop(True, calibration_of, spec, ctx)
-        declared = sub.start_tier if sub else spec.subagent.tier
         picked, p_cheap = None, None
         if sub and sub.router and ctx.policy.start == Start.ROUTER:
             text = spec.route_text(view.get("task") or {})
             p_cheap = round(sub.router.p_cheap(text), 4)
             picked = sub.router.pick(text)
-        tier = start_tier(ctx.policy, declared, config, key=view["task_id"], routed=picked)
+        site = Site(SiteKind.CASCADE, spec.subagent.tier, key=view["task_id"], routed=picked)
+        tier = start_tier(site, ctx.policy, config, sub)
         route = {"tier": tier, "policy": ctx.policy.name, "start": ctx.policy.start,
                  "p_cheap": p_cheap, "calibration": cal.label() if cal else None}  # fmt: skip
         update = {**fresh, "task_id": view["task_id"], "route": route,
@@ -199,13 +201,6 @@ def _route_node(spec: Cascade) -> Callable[..., Any]:
     return route
 
 
-def _upper(tier: str, ladder: list[str]) -> str | None:
-    if tier not in ladder:
-        return None
-    at = ladder.index(tier)
-    return ladder[at + 1] if at + 1 < len(ladder) else None
-
-
 async def _verdict(
     spec: Cascade,
     state: CascadeState,
@@ -215,9 +210,10 @@ async def _verdict(
     verifier: Verifier,
 ) -> tuple[Verdict, list[dict[str, Any]]]:
     task = state.get("task") or {}
-    settled = await off_loop(verifier.check is not None, verifier.settle, task, output)
+    env = state.get("env") or {}
+    settled = await off_loop(verifier.check is not None, verifier.settle, task, output, env)
     if settled is not None or output is None:
-        return settled or Verdict(False, "no valid answer"), []
+        return settled or Verdict.reject("no valid answer"), []
     usage: list[dict[str, Any]] = []
     samples: list[Mapping[str, Any] | None] = []
     for k in range(1, verifier.samples):
@@ -249,19 +245,19 @@ def _verify_node(spec: Cascade) -> Callable[..., Any]:
         tier, status = result["tier"], result["status"]
         output = result.get("output") if status == TaskStatus.DONE else None
         _, sub = await off_loop(True, calibration_of, spec, ctx)
-        ladder = list((sub.ladder if sub else None) or config.ladder)
-        upper = _upper(tier, ladder) if ctx.policy.escalate else None
+        upper = tiers.climb(tier, ctx.policy, config, sub)  # the calibration's ladder, if any
         stopped = status in (TaskStatus.STOPPED, TaskStatus.BUDGET_EXHAUSTED)
         if upper is None or stopped:  # nothing to climb to: the answer stands as it is
             return _finish(state, output, tier, status, verified=False, update={})
         verifier = _verifier_of(spec, sub)
         verdict, usage = await _verdict(spec, state, runtime, tier, output, verifier)
-        attempt: dict[str, Any] = {"tier": tier, "ok": verdict.ok, "reason": verdict.reason}
         sent_back = list(state.get("feedback") or [])
         repair = not verdict.ok and output is not None and len(sent_back) < verifier.repairs
-        if repair:
-            attempt["repair"] = True
-        note = event(EventKind.VERIFIED, subagent=spec.subagent.name, **attempt)
+        site: dict[str, Any] = {"tier": tier, "repair": True} if repair else {"tier": tier}
+        attempt: dict[str, Any] = {**site, "ok": verdict.ok, "reason": verdict.reason}
+        cost = sum(float(r.get("cost_usd") or 0.0) for r in usage)
+        note = verdict_event(CheckSite.CASCADE, verdict, cost_usd=cost, requests=len(usage),
+                             subagent=spec.subagent.name, **site)  # fmt: skip
         update: dict[str, Any] = {"usage": usage, "attempts": [attempt], "events": [note]}
         if verdict.ok:
             return _finish(state, output, tier, status, verified=True, update=update)

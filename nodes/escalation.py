@@ -2,7 +2,7 @@
 
 The task's transcript (tool results included) is kept, so the higher tier continues the work
 instead of starting over. Reasons: ``error`` (failed after retries), ``schema_validation``,
-``verifier_rejected``, ``loop_detected``.
+``verifier_rejected``, ``loop_detected``. The next tier is :func:`tierflow.tiers.climb`'s.
 """
 
 from __future__ import annotations
@@ -17,111 +17,135 @@ from pydantic import BaseModel, ValidationError
 from tierflow.nodes.human import ask_human, event
 from tierflow.protocol import EventKind, InterruptKind, ReviewAction, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
-from tierflow.tiers import escalation_tier, subagent_tier
+from tierflow.tiers import Site, SiteKind, climb, start_tier
 
 __all__ = ["escalate_node"]
 
 
 def escalate_node(
-    start_tier: str, output_schema: type[BaseModel], human_fallback: bool, subagent: str
+    declared: str, output_schema: type[BaseModel], human_fallback: bool, subagent: str
 ) -> Callable[..., Any]:
-    """Node that handles ``state["escalation"]`` for one subagent."""
+    """Node that handles ``state["escalation"]`` for one subagent (declared tier ``declared``)."""
+    site = Site(SiteKind.SUBAGENT, declared)
 
     async def escalate(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
         config = engine_for(runtime.context).config
         policy = context_of(runtime).policy
-        tier = state.get("tier") or subagent_tier(policy, start_tier, config)
+        tier = state.get("tier") or start_tier(site, policy, config)
         reason = state["escalation"]["reason"]
         detail = str(state["escalation"].get("detail", ""))[:500]
-        upper = escalation_tier(policy, tier, config)
-        history = list(state.get("escalations") or [])
+        upper = climb(tier, policy, config)
         if upper is not None:
             step = {"from": tier, "to": upper, "reason": reason, "detail": detail}
-            note = HumanMessage(
-                f"(This task moved from tier {tier} to {upper} because: {reason}. "
-                "Continue from the work above.)"
-            )
-            return {
-                "tier": upper,
-                "repairs": 0,
-                "tier_start_step": state.get("steps", 0),
-                "loop_warned": False,
-                "escalation": None,
-                "escalations": [*history, step],
-                "transcript": [*(state.get("transcript") or []), note],
-                "events": [
-                    event(
-                        EventKind.ESCALATION,
-                        subagent=subagent,
-                        task_id=state.get("task_id"),
-                        **step,
-                    )
-                ],
-            }
+            return _climbed(state, step, subagent)
         step = {"from": tier, "to": "human", "reason": reason, "detail": detail}
         if not (human_fallback and policy.human):
             return {
                 "escalation": None,
-                "escalations": [*history, step],
+                "escalations": [*_history(state), step],
                 "outcome": {"status": TaskStatus.FAILED.value, "error": f"{reason}: {detail}"},
             }
-
-        def valid_edit(d: Any) -> str | None:
-            if d.action != ReviewAction.EDIT:
-                return None
-            try:
-                output_schema.model_validate(d.value)
-            except ValidationError as exc:
-                return f"the edited result does not match {output_schema.__name__}: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
-            return None
-
-        decision = ask_human(
-            InterruptKind.ESCALATION,
-            f"Subagent '{subagent}' could not finish its task on any tier ({reason}). "
-            "approve: try the top tier once more; edit: supply the result yourself; reject: "
-            "mark the task failed.",
-            check=valid_edit,
-            subject=(f"{subagent}_result", {}),  # edit: the result to use
-            subagent=subagent,
-            task_id=state.get("task_id"),
-            task=state.get("task"),
-            reason=reason,
-            detail=detail,
-            result_schema=output_schema.model_json_schema(),
-        )
-        base = {
-            "escalation": None,
-            "escalations": [*history, {**step, "decision": decision.action}],
-            "events": [
-                event(
-                    EventKind.HUMAN_DECISION,
-                    subagent=subagent,
-                    task_id=state.get("task_id"),
-                    decision=decision.action,
-                    reason=reason,
-                )
-            ],
-        }
-        if decision.action == ReviewAction.APPROVE:
-            return {
-                **base,
-                "repairs": 0,
-                "loop_warned": False,
-                "tier_start_step": state.get("steps", 0),
-            }
-        if decision.action == ReviewAction.REJECT:
-            return {
-                **base,
-                "outcome": {"status": TaskStatus.FAILED.value, "error": decision.note or reason},
-            }
-        output = output_schema.model_validate(decision.value)
-        return {
-            **base,
-            "outcome": {
-                "status": TaskStatus.DONE.value,
-                "output": output.model_dump(),
-                "tier": "human",
-            },
-        }
+        return _asked(state, step, output_schema, subagent)
 
     return escalate
+
+
+def _history(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(state.get("escalations") or [])
+
+
+def _climbed(state: Mapping[str, Any], step: dict[str, Any], subagent: str) -> dict[str, Any]:
+    """The update that moves the task to ``step["to"]``, its transcript kept."""
+    note = HumanMessage(
+        f"(This task moved from tier {step['from']} to {step['to']} because: {step['reason']}. "
+        "Continue from the work above.)"
+    )
+    return {
+        "tier": step["to"],
+        "repairs": 0,
+        "tier_start_step": state.get("steps", 0),
+        "loop_warned": False,
+        "escalation": None,
+        "escalations": [*_history(state), step],
+        "transcript": [*(state.get("transcript") or []), note],
+        "events": [
+            event(EventKind.ESCALATION, subagent=subagent, task_id=state.get("task_id"), **step)
+        ],
+    }
+
+
+def _edit_check(output_schema: type[BaseModel]) -> Callable[[Any], str | None]:
+    """What is wrong with an edited result, or None (approve and reject need no check)."""
+
+    def valid_edit(d: Any) -> str | None:
+        if d.action != ReviewAction.EDIT:
+            return None
+        try:
+            output_schema.model_validate(d.value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return (
+                f"the edited result does not match {output_schema.__name__}: "
+                f"{first['msg']} at {first['loc']}"
+            )
+        return None
+
+    return valid_edit
+
+
+def _asked(
+    state: Mapping[str, Any],
+    step: dict[str, Any],
+    output_schema: type[BaseModel],
+    subagent: str,
+) -> dict[str, Any]:
+    """Ask a human about a task no tier could finish; the update their decision makes."""
+    reason, detail = step["reason"], step["detail"]
+    decision = ask_human(
+        InterruptKind.ESCALATION,
+        f"Subagent '{subagent}' could not finish its task on any tier ({reason}). "
+        "approve: try the top tier once more; edit: supply the result yourself; reject: "
+        "mark the task failed.",
+        check=_edit_check(output_schema),
+        subject=(f"{subagent}_result", {}),  # edit: the result to use
+        subagent=subagent,
+        task_id=state.get("task_id"),
+        task=state.get("task"),
+        reason=reason,
+        detail=detail,
+        result_schema=output_schema.model_json_schema(),
+    )
+    base = {
+        "escalation": None,
+        "escalations": [*_history(state), {**step, "decision": decision.action}],
+        "events": [
+            event(
+                EventKind.HUMAN_DECISION,
+                subagent=subagent,
+                task_id=state.get("task_id"),
+                decision=decision.action,
+                reason=reason,
+            )
+        ],
+    }
+    if decision.action == ReviewAction.APPROVE:
+        return {
+            **base,
+            "repairs": 0,
+            "loop_warned": False,
+            "tier_start_step": state.get("steps", 0),
+        }
+    if decision.action == ReviewAction.REJECT:
+        return {
+            **base,
+            "outcome": {"status": TaskStatus.FAILED.value, "error": decision.note or reason},
+        }
+    output = output_schema.model_validate(decision.value)
+    return {
+        **base,
+        "outcome": {
+            "status": TaskStatus.DONE.value,
+            "output": output.model_dump(),
+            "tier": "human",
+        },
+    }

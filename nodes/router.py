@@ -17,10 +17,11 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, ValidationError
 
 from tierflow.calling import CallSite, call_model
-from tierflow.errors import ModelCallError
+from tierflow.errors import InputError, ModelCallError
 from tierflow.protocol import Node
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState
+from tierflow.tiers import Site, SiteKind, start_tier
 
 __all__ = ["ROUTE_NODE", "TierChoice", "RoutingState", "Router", "RouterNode", "router_node"]
 
@@ -68,7 +69,7 @@ class Router:
 
 def _choice(message: Any) -> str:
     if message is None or not message.tool_calls:
-        raise ValueError("no TierChoice call was made")
+        raise InputError("the router's answer made no TierChoice call: it must call TierChoice")
     return TierChoice.model_validate(message.tool_calls[0]["args"]).tier
 
 
@@ -80,10 +81,11 @@ def router_node(spec: Router) -> RouterNode:
         >>> node.__name__
         'route'
     """
+    site = Site(SiteKind.ROUTER)
 
     async def route(state: RoutingState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
-        tier = context_of(runtime).policy.planner(engine.config)
+        tier = start_tier(site, context_of(runtime).policy, engine.config)
         ladder = ", ".join(engine.config.ladder)
         messages = [
             SystemMessage(f"{spec.prompt}\nTiers, cheapest first: {ladder}."),
@@ -107,7 +109,7 @@ def router_node(spec: Router) -> RouterNode:
             return {**update, "choice": None, "error": f"{out.stopped}: {'; '.join(out.notes)}"}
         try:
             choice = _choice(out.message)
-        except (ValidationError, ValueError) as exc:
+        except (ValidationError, InputError) as exc:
             return {**update, "choice": None, "error": str(exc)[:300]}
         return {**update, "choice": choice, "error": None}
 

@@ -54,6 +54,7 @@ from tierflow.nodes.actions import (
 )
 from tierflow.nodes.escalation import escalate_node
 from tierflow.nodes.human import event
+from tierflow.nodes.verifier import CheckFn, CheckSite, as_check, verdict_event
 from tierflow.protocol import (
     PHASE_EDGES,
     SUBAGENT_NODE,
@@ -65,6 +66,7 @@ from tierflow.protocol import (
 )
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import max_budget, merge_dict, merge_events
+from tierflow.tiers import Site, SiteKind, start_tier
 from tierflow.usage import merge_usage
 
 __all__ = [
@@ -73,8 +75,6 @@ __all__ = [
 ]  # fmt: skip
 
 T = TypeVar("T")
-
-Verifier = Callable[[BaseModel, BaseModel, Mapping[str, Any]], str | None]
 
 
 class ContextPolicy(StrEnum):
@@ -100,7 +100,9 @@ class Subagent:
         context: :class:`ContextPolicy`.
         max_steps: model steps per tier before it must finish.
         max_repairs: invalid answers tolerated on one tier before escalating.
-        verifier: ``(task, output, env) -> reason | None``; a reason rejects the output.
+        verifier: a check (:class:`~tierflow.nodes.verifier.Check`) of the finished output:
+            ``(task, output, env) -> Verdict``, or ``-> reason | None`` (a reason rejects);
+            each verdict is a ``verified`` event.
         human_fallback: after the top tier, ask a human instead of failing the task.
         prefetch: ``(task, env) -> text`` of deterministic work (e.g. a first grep) shown with
             the task, so a small model starts from evidence instead of spending a step on it.
@@ -140,7 +142,7 @@ class Subagent:
     context: ContextPolicy = ContextPolicy.TASK
     max_steps: int = 6
     max_repairs: int = 1
-    verifier: Verifier | None = None
+    verifier: CheckFn | None = None
     human_fallback: bool = True
     prefetch: Callable[[BaseModel, Mapping[str, Any]], str] | None = None
     shortcut: Callable[[BaseModel, Mapping[str, Any]], BaseModel | None] | None = None
@@ -397,6 +399,7 @@ def _offers(spec: Subagent) -> Callable[[Mapping[str, Any], bool, bool], _Offer]
 
 def _make_step(spec: Subagent) -> Callable[..., Any]:
     offers = _offers(spec)
+    tier_site = Site(SiteKind.SUBAGENT, spec.tier)
 
     async def step(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
         first = not state.get("steps") and not state.get("transcript")
@@ -406,7 +409,7 @@ def _make_step(spec: Subagent) -> Callable[..., Any]:
                 return _finished(spec, state, done)
         engine = engine_for(runtime.context)
         policy = context_of(runtime).policy
-        tier = state.get("tier") or policy.subagent(spec.tier, engine.config)
+        tier = state.get("tier") or start_tier(tier_site, policy, engine.config)
         forced = engine.config.tier(tier).tool_mode == "forced"
         # Each tier gets its own max_steps; steps keeps counting across tiers for reports.
         steps_here = state.get("steps", 0) - state.get("tier_start_step", 0)
@@ -530,25 +533,23 @@ def _apply(
         return update
     if isinstance(action, Finish):
         env = state.get("env") or {}
-        output = (
-            spec.normalize(_task(spec, state), action.output, env)
-            if spec.normalize
-            else action.output
-        )
-        rejection = spec.verifier(_task(spec, state), output, env) if spec.verifier else None
-        if rejection:
-            note = HumanMessage(f"The result was rejected by the verifier: {rejection}. Fix it.")
-            return {
-                "steps": steps,
-                "transcript": [*transcript, note],
-                "escalation": {
-                    "reason": EscalationReason.VERIFIER_REJECTED.value,
-                    "detail": rejection,
-                },
-            }
+        task = _task(spec, state)
+        output = spec.normalize(task, action.output, env) if spec.normalize else action.output
+        done = {"status": TaskStatus.DONE.value, "output": output.model_dump()}
+        if spec.verifier is None:
+            return {"steps": steps, "outcome": done}
+        verdict = as_check(spec.verifier)(task, output, env)
+        notes = [verdict_event(CheckSite.SUBAGENT, verdict, subagent=spec.name,
+                               task_id=state.get("task_id"))]  # fmt: skip
+        if verdict.ok:
+            return {"steps": steps, "outcome": done, "events": notes}
+        rejection = verdict.reason or "the verifier rejected it"
+        note = HumanMessage(f"The result was rejected by the verifier: {rejection}. Fix it.")
         return {
             "steps": steps,
-            "outcome": {"status": TaskStatus.DONE.value, "output": output.model_dump()},
+            "transcript": [*transcript, note],
+            "escalation": {"reason": EscalationReason.VERIFIER_REJECTED.value, "detail": rejection},
+            "events": notes,
         }
     calls: list[ToolCall] = action
     seen = list(state.get("seen_calls") or [])
@@ -586,7 +587,9 @@ def _shortcut(spec: Subagent, state: TaskView) -> dict[str, Any] | None:
             return None
         if spec.normalize:
             output = spec.normalize(task, output, env)
-        if spec.verifier and spec.verifier(task, output, env):
+        # Not recorded as a verdict: a rejected shortcut is no outcome (the model does the
+        # task, and its answer is checked), an accepted one is the shortcut event.
+        if spec.verifier and not as_check(spec.verifier)(task, output, env).ok:
             return None
     except Exception:  # noqa: BLE001 - a failed shortcut only means the model does the work
         return None

@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 
 from tierflow.budget import begin_run, end_run, ledger_for, run_spent_usd
 from tierflow.calling import CallSite, call_model
-from tierflow.errors import ModelCallError
+from tierflow.errors import InputError, ModelCallError
 from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import (
     SUBAGENT_NODE,
@@ -35,6 +35,7 @@ from tierflow.nodes.subagent import (
     subagent_input,
     subagent_node,
 )
+from tierflow.nodes.verifier import CheckSite, Verdict, as_check, verdict_event
 from tierflow.protocol import (
     EventKind,
     InterruptKind,
@@ -46,6 +47,7 @@ from tierflow.protocol import (
 )
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.state import EngineState, cleared, max_budget, merge_dict
+from tierflow.tiers import Site, SiteKind, start_tier
 
 __all__ = [
     "Supervisor",
@@ -72,7 +74,10 @@ class Supervisor:
         tier: tier of the supervisor and the answer (default: the ladder's top).
         max_turns: planning turns before it must answer.
         max_tasks_per_turn: delegations per turn (fan-out width).
-        answer_verifier: ``(answer, state) -> reason | None``; a reason asks for one repair.
+        answer_verifier: ``(answer, state) -> reason | None`` (or a
+            :class:`~tierflow.nodes.verifier.Verdict`); a rejection asks for one repair. Run
+            as a :class:`~tierflow.nodes.verifier.Check` of (request, answer, state); each
+            verdict is a ``verified`` event.
         fallback_plan: tasks to run when the supervisor's decision is unusable twice.
         answer_normalize: deterministic clean-up of the answer before ``answer_verifier``.
         review: when a human reviews the answer in attended runs: ``unverified`` (the
@@ -90,7 +95,7 @@ class Supervisor:
     tier: str | None = None
     max_turns: int = 3
     max_tasks_per_turn: int = 4
-    answer_verifier: Callable[[BaseModel, Mapping[str, Any]], str | None] | None = None
+    answer_verifier: Callable[[BaseModel, Mapping[str, Any]], str | Verdict | None] | None = None
     fallback_plan: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
     answer_normalize: Callable[[BaseModel, Mapping[str, Any]], BaseModel] | None = None
     answer_evidence: Callable[[Mapping[str, Any]], str] | None = None
@@ -273,6 +278,7 @@ def _after(state: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any
 
 def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., Any]:
     route = _route(spec)
+    planner = Site(SiteKind.PLANNER, spec.tier)
 
     async def supervisor(state: SupervisorState, runtime: Runtime[RunContext]) -> Command[Any]:
         fresh = _new_run(state, context_of(runtime).budget_usd)
@@ -297,7 +303,7 @@ def _make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[...,
         if turn >= spec.max_turns:
             return {"dispatch": [], "events": [event(EventKind.TURN_LIMIT, turn=turn)]}
         engine = engine_for(runtime.context)
-        tier = spec.tier or context_of(runtime).policy.planner(engine.config)
+        tier = start_tier(planner, context_of(runtime).policy, engine.config)
         system = SystemMessage(f"{spec.prompt.strip()}\n\n{_roster(spec, state, runtime)}")
         user = f"Request:\n{state.get('request', '')}\n\nTurn {turn + 1} of {spec.max_turns}."
         if state.get("results"):
@@ -425,6 +431,7 @@ def _context_for(sub: Subagent, state: Mapping[str, Any]) -> list[dict[str, Any]
 
 def _make_answer(spec: Supervisor) -> Callable[..., Any]:
     answer_tool = _answer_tool(spec)  # built once per spec, not per call
+    answer_site = Site(SiteKind.ANSWER, spec.tier)
 
     async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> Command[str]:
         update = await _answer(state, runtime)
@@ -432,7 +439,7 @@ def _make_answer(spec: Supervisor) -> Callable[..., Any]:
 
     async def _answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         engine = engine_for(runtime.context)
-        tier = spec.tier or context_of(runtime).policy.planner(engine.config)
+        tier = start_tier(answer_site, context_of(runtime).policy, engine.config)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{_results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
             user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
@@ -478,15 +485,17 @@ def _check_answer(
 ) -> dict[str, Any]:
     try:
         if not msg.tool_calls:
-            raise ValueError("no final_answer call was made")
+            raise InputError("no final_answer call was made")
         parsed = spec.answer_schema.model_validate(msg.tool_calls[0]["args"])
         if spec.answer_normalize:
             parsed = spec.answer_normalize(parsed, state)
-        reason = spec.answer_verifier(parsed, state) if spec.answer_verifier else None
+        verdict = _answer_check(spec, parsed, state)
+        reason = None if verdict.ok else verdict.reason or "the answer's check rejected it"
     except (ValidationError, ValueError) as exc:
-        parsed, reason = None, str(exc)[:500]
+        parsed, reason, verdict = None, str(exc)[:500], None
+    notes = [verdict_event(CheckSite.ANSWER, verdict)] if spec.answer_verifier and verdict else []
     if reason and len(problems) < 1:
-        return {"answer_problems": [*problems, reason], "answer_retry": True}
+        return {"answer_problems": [*problems, reason], "answer_retry": True, "events": notes}
     if parsed is None:
         return {
             "status": RunStatus.FAILED.value,
@@ -499,7 +508,17 @@ def _check_answer(
         "answer": parsed.model_dump(),
         "status": status,
         "answer_problems": [*problems, reason] if reason else problems,
+        "events": notes,
     }
+
+
+def _answer_check(spec: Supervisor, answer: BaseModel, state: Mapping[str, Any]) -> Verdict:
+    """``spec.answer_verifier`` under the one check contract (accepted when there is none)."""
+    if spec.answer_verifier is None:
+        return Verdict.accept()
+    declared = spec.answer_verifier
+    check = as_check(lambda _request, answer, state: declared(answer, state))
+    return check(str(state.get("request", "")), answer, state)
 
 
 def _make_review(spec: Supervisor) -> Callable[..., Any]:

@@ -1,4 +1,18 @@
-"""Verifiers: checks of a subagent's answer that cost less than escalating it.
+"""Checks: the one contract every check of an answer keeps, and the cascade's verifiers.
+
+A check is a :class:`Check`: ``(input, output, context) -> Verdict``, sync, with no model call
+of its own unless it says so. One :class:`Verdict` (accepted or not, why, how sure) comes back
+from every kind of check, and :func:`verdict_event` records each one the same way. What the
+three arguments are, by where the check is declared:
+
+- ``Subagent.verifier``: the task and the output (models), and the run's ``env``;
+- ``Cascade.verifier``'s ``check``: the task and the output (dicts), and the run's ``env``
+  (a declared ``(task, output)`` check reads none);
+- ``Supervisor.answer_verifier``: the request (text) and the answer (model), and the run's
+  state.
+
+A declared function may return a :class:`Verdict` or, as before, a reason (``str``: rejected)
+or None (accepted); :func:`as_check` is the one adapter from the latter to the former.
 
 A verifier's verdict drives a cascade (:mod:`tierflow.nodes.cascade`): an answer it accepts
 ends the task on the tier that gave it; one it rejects climbs to the next tier, or, with
@@ -17,24 +31,134 @@ Example:
     >>> v = Verifier(kind="format", check=lambda task, out: None if out.get("answer") else "empty")
     >>> v.kind, v.samples
     ('format', 1)
+    >>> v.settle({}, {"answer": ""})
+    Verdict(ok=False, reason='empty', confidence=None)
+    >>> as_check(lambda task, out, env: None)({}, {}, {}).ok
+    True
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from enum import StrEnum
+from typing import Any, Protocol, cast
 
-__all__ = ["Verifier", "Verdict", "schema_problems", "json_type_ok"]
+from tierflow.errors import SpecError
+from tierflow.nodes.human import event
+from tierflow.protocol import EventKind
 
-Check = Callable[[Mapping[str, Any], Mapping[str, Any]], str | None]
+__all__ = [
+    "Check", "CheckSite", "Verdict", "Verifier", "as_check", "verdict_event", "schema_problems",
+    "json_type_ok",
+]  # fmt: skip
 
 
-class Verdict(NamedTuple):
-    """What a verifier said of one answer: accepted, or the reason it was rejected."""
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a check said of one answer.
+
+    Attributes:
+        ok: the answer is accepted.
+        reason: why it was rejected (what to fix), or None; an accepted answer may say why too.
+        confidence: how sure the check is, in [0, 1], or None when it does not say (the
+            deterministic checks); what a trust signal reads.
+    """
 
     ok: bool
     reason: str | None = None
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
+            raise SpecError(
+                f"Verdict confidence={self.confidence!r}: give a number from 0 to 1, or None"
+            )
+
+    @classmethod
+    def accept(cls, confidence: float | None = None) -> Verdict:
+        """An accepted answer."""
+        return cls(True, None, confidence)
+
+    @classmethod
+    def reject(cls, reason: str, confidence: float | None = None) -> Verdict:
+        """A rejected answer, with what is wrong with it."""
+        return cls(False, reason, confidence)
+
+
+class Check(Protocol):
+    """The one contract of a check: ``(input, output, context) -> Verdict`` (see the module)."""
+
+    def __call__(self, input: Any, output: Any, context: Mapping[str, Any], /) -> Verdict:
+        """The verdict on ``output``, the answer to ``input``, given ``context``."""
+        ...
+
+
+# What a check may be declared as: a Check, or a function giving a reason (rejected) or None.
+Said = str | Verdict | None
+CheckFn = Callable[[Any, Any, Mapping[str, Any]], Said]
+
+
+def as_check(fn: CheckFn) -> Check:
+    """``fn`` under the one contract: a reason rejects, None (or ``""``) accepts, a Verdict stands.
+
+    The one adapter from the declarations that return ``str | None`` (a subagent's
+    ``verifier``, a supervisor's ``answer_verifier``, a cascade verifier's ``check``).
+    """
+
+    def check(input: Any, output: Any, context: Mapping[str, Any], /) -> Verdict:
+        said = fn(input, output, context)
+        if isinstance(said, Verdict):
+            return said
+        return Verdict.reject(said) if said else Verdict.accept()
+
+    check.__name__ = getattr(fn, "__name__", "check")
+    check.__doc__ = getattr(fn, "__doc__", None)
+    return check
+
+
+class CheckSite(StrEnum):
+    """Where a recorded check was declared (the ``check`` of a ``verified`` event)."""
+
+    SUBAGENT = "subagent"  # Subagent.verifier, on a task's finished output
+    CASCADE = "cascade"  # Cascade.verifier, on one tier's answer
+    ANSWER = "answer"  # Supervisor.answer_verifier, on the run's final answer
+
+
+def verdict_event(
+    check: str,
+    verdict: Verdict,
+    *,
+    cost_usd: float = 0.0,
+    requests: int = 0,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The ``verified`` timeline event of one check: its outcome and what it cost.
+
+    Every check is recorded in this one shape: ``check`` (a :class:`CheckSite`), ``ok``,
+    ``reason``, ``confidence``, ``cost_usd`` and ``requests`` (model requests the check made
+    itself, e.g. agreement's samples; their usage records are in ``usage`` as ever), plus the
+    ``fields`` of the site (``subagent``, ``tier``, ``task_id``, ``repair``).
+
+    Example:
+        >>> e = verdict_event(CheckSite.ANSWER, Verdict.reject("LIMIT is 30"))
+        >>> e["kind"], e["check"], e["ok"], e["reason"], e["cost_usd"]
+        ('verified', 'answer', False, 'LIMIT is 30', 0.0)
+    """
+    return event(
+        EventKind.VERIFIED,
+        check=check,
+        ok=verdict.ok,
+        reason=verdict.reason,
+        confidence=verdict.confidence,
+        cost_usd=round(cost_usd, 8),
+        requests=requests,
+        **fields,
+    )
+
+
+# A cascade verifier's deterministic part, as declared: ``(task, output) -> reason | None``.
+TaskCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], Said]
 
 
 @dataclass(frozen=True)
@@ -43,8 +167,8 @@ class Verifier:
 
     Attributes:
         kind: ``format``, ``agreement``, ``tests`` or ``schema`` (see the module docstring).
-        check: ``(task, output) -> reason | None``: the deterministic part (format, tests,
-            schema); a reason rejects the answer before any sample is drawn.
+        check: ``(task, output) -> reason | None`` (or a :class:`Verdict`): the deterministic
+            part (format, tests, schema); a rejection stands before any sample is drawn.
         agree_on: ``output -> value`` compared across samples (``agreement``): e.g. the
             numeric answer, not the reasoning that led to it.
         samples: answers that must agree, the task's own included (``agreement``).
@@ -54,7 +178,7 @@ class Verifier:
     """
 
     kind: str
-    check: Check | None = None
+    check: TaskCheck | None = None
     agree_on: Callable[[Mapping[str, Any]], Any] | None = None
     samples: int = 1
     temperature: float = 0.7
@@ -62,21 +186,27 @@ class Verifier:
 
     def __post_init__(self) -> None:
         if self.repairs < 0:
-            raise ValueError(f"verifier repairs={self.repairs}: use 0 or more")
+            raise SpecError(f"verifier repairs={self.repairs}: use 0 or more")
         if self.kind not in ("format", "agreement", "tests", "schema"):
-            raise ValueError(f"verifier kind {self.kind!r}: use format, agreement, tests or schema")
+            raise SpecError(f"verifier kind {self.kind!r}: use format, agreement, tests or schema")
         if self.kind == "agreement" and (self.agree_on is None or self.samples < 2):
-            raise ValueError("an agreement verifier needs agree_on and samples >= 2")
+            raise SpecError("an agreement verifier needs agree_on and samples >= 2")
 
-    def settle(self, task: Mapping[str, Any], output: Mapping[str, Any] | None) -> Verdict | None:
+    def settle(
+        self,
+        task: Mapping[str, Any],
+        output: Mapping[str, Any] | None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Verdict | None:
         """The verdict of the deterministic part, or None when samples must decide."""
         if output is None:
-            return Verdict(False, "no valid answer")
+            return Verdict.reject("no valid answer")
         if self.check is not None:
-            reason = self.check(task, output)
-            if reason:
-                return Verdict(False, reason)
-        return None if self.kind == "agreement" else Verdict(True)
+            declared = self.check
+            verdict = as_check(lambda t, o, _context: declared(t, o))(task, output, context or {})
+            if not verdict.ok:
+                return verdict
+        return None if self.kind == "agreement" else Verdict.accept()
 
     def agree(
         self, first: Mapping[str, Any], others: Sequence[Mapping[str, Any] | None]
@@ -86,11 +216,11 @@ class Verifier:
         want = self.agree_on(first)
         for i, other in enumerate(others, start=2):
             if other is None:
-                return Verdict(False, f"sample {i} gave no valid answer")
+                return Verdict.reject(f"sample {i} gave no valid answer")
             got = self.agree_on(other)
             if got != want:
-                return Verdict(False, f"samples disagree: {want!r} vs {got!r}")
-        return Verdict(True)
+                return Verdict.reject(f"samples disagree: {want!r} vs {got!r}")
+        return Verdict.accept()
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {

@@ -214,15 +214,20 @@ def _export_row(path: Path, number: int, text: str) -> tuple[str, str, str, floa
     try:
         row = json.loads(text)
         [message] = messages_from_dict([row["value"]])
-        if not isinstance(message, AIMessage):
-            raise ValueError(f"the response is a {message.type} message, not an AI message")
-        return (str(row["prompt"]), str(row["llm"]), json.dumps(row["value"], default=str),
-                float(row.get("latency_s", 0.0)), float(row.get("created_at", 0.0)))  # fmt: skip
+        if isinstance(message, AIMessage):
+            return (str(row["prompt"]), str(row["llm"]), json.dumps(row["value"], default=str),
+                    float(row.get("latency_s", 0.0)), float(row.get("created_at", 0.0)))  # fmt: skip
+        why = f"the response is a {message.type} message, not an AI message"
     except (ValueError, KeyError, TypeError) as exc:
-        raise CacheFileError(
-            f"{path}:{number}: not a cached response ({type(exc).__name__}: {exc}); each line "
-            "needs prompt, llm and value (a message dict), as `tierflow cache export` writes"
-        ) from exc
+        raise _not_a_response(path, number, f"{type(exc).__name__}: {exc}") from exc
+    raise _not_a_response(path, number, why)
+
+
+def _not_a_response(path: Path, number: int, why: str) -> CacheFileError:
+    return CacheFileError(
+        f"{path}:{number}: not a cached response ({why}); each line needs prompt, llm and value "
+        "(a message dict), as `tierflow cache export` writes"
+    )
 
 
 _OPEN: dict[str, ResponseCache] = {}

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import ipaddress
 import os
-import tomllib
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +23,8 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tierflow.errors import ConfigError
+from tierflow._toml import read_toml
+from tierflow.errors import ConfigError, SpecError
 
 __all__ = [
     "Price",
@@ -73,7 +73,7 @@ def public_url(url: str) -> str:
 def _check_url(url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"'{url}' is not an http(s) URL; write it like http://127.0.0.1:8080/v1")
+        raise SpecError(f"'{url}' is not an http(s) URL; write it like http://127.0.0.1:8080/v1")
     return url.rstrip("/")
 
 
@@ -152,8 +152,9 @@ class TierConfig(BaseModel):
     def _ladder_matches_tiers(self) -> TierConfig:
         for name in self.ladder:
             if name not in self.tiers:
-                raise ValueError(
-                    f"ladder names tier '{name}' but only {sorted(self.tiers)} are declared"
+                raise SpecError(
+                    f"ladder names tier '{name}' but only {sorted(self.tiers)} are declared; "
+                    f"declare [tiers.{name}] or take it out of the ladder"
                 )
         return self
 
@@ -221,20 +222,11 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            str(path), f"invalid TOML ({exc})", "fix the syntax on that line"
-        ) from exc
-
-
 def _raw_profile(profile: str, user_file: dict[str, Any]) -> dict[str, Any]:
     user_profiles = user_file.get("profiles", {})
     raw: dict[str, Any] = {}
     if profile in BUILTIN_PROFILES:
-        raw = _read_toml(_PROFILE_DIR / f"{profile}.toml")
+        raw = read_toml(_PROFILE_DIR / f"{profile}.toml")
     elif profile not in user_profiles:
         known = sorted(set(BUILTIN_PROFILES) | set(user_profiles))
         raise ConfigError(
@@ -280,7 +272,7 @@ def load_config(
     settings = Settings()
     profile = profile or settings.profile or default_profile()
     path = Path(config_file or settings.config or "tierflow.toml")
-    user_file = _read_toml(path) if path.exists() else {}
+    user_file = read_toml(path) if path.exists() else {}
     if config_file and not path.exists():
         raise ConfigError("config", f"file {path} does not exist", "pass an existing tierflow.toml")
 

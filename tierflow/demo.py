@@ -20,6 +20,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 
+from tierflow.errors import InputError
 from tierflow.testing import ScriptedChatModel, tool_reply
 
 __all__ = [
@@ -46,7 +47,7 @@ class DemoTarget:
 
 
 def find_target(root: Path | str, needle: str = "def fs_tools") -> DemoTarget:
-    """Locate ``needle`` under ``root`` (sorted walk of ``*.py``); raises ValueError if absent."""
+    """Locate ``needle`` under ``root`` (sorted walk of ``*.py``); raises InputError if absent."""
     base = Path(root)
     for file in sorted(base.rglob("*.py")):
         if "__pycache__" in file.parts:
@@ -54,7 +55,7 @@ def find_target(root: Path | str, needle: str = "def fs_tools") -> DemoTarget:
         for number, text in enumerate(file.read_text(errors="replace").splitlines(), start=1):
             if needle in text:
                 return DemoTarget(needle, file.relative_to(base).as_posix(), number, text.strip())
-    raise ValueError(f"'{needle}' is not in any .py file under {base}; pass a needle that is")
+    raise InputError(f"'{needle}' is not in any .py file under {base}; pass a needle that is")
 
 
 def demo_question(target: DemoTarget) -> str:

@@ -44,6 +44,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tierflow.errors import SpecError
+
 __all__ = ["StandIn", "TRANSPORT_FAULTS", "ALL_FAULTS", "profile_toml", "standin_context"]
 
 TRANSPORT_FAULTS = ("500", "429", "slow", "not_json", "drop")
@@ -114,14 +116,17 @@ class StandIn:
     ) -> None:
         unknown = set(kinds) - set(ALL_FAULTS)
         if unknown or not 0.0 <= rate <= 1.0:
-            raise ValueError(
+            raise SpecError(
                 f"faults must be among {', '.join(ALL_FAULTS)} (got {sorted(unknown)}) and the "
-                f"rate within 0..1 (got {rate})"
+                f"rate within 0..1 (got {rate}); pass kinds from that list and a rate in 0..1"
             )
         if upstream is not None and not upstream.startswith(
             ("http://127.0.0.1:", "http://localhost:", "http://[::1]:")
         ):
-            raise ValueError(f"upstream {upstream} is not a loopback URL: the proxy is local only")
+            raise SpecError(
+                f"upstream {upstream} is not a loopback URL: the proxy is local only; pass "
+                "e.g. upstream='http://127.0.0.1:8731'"
+            )
         self.rate, self.kinds, self.slow_s = rate, kinds, slow_s
         self.upstream = upstream.rstrip("/") if upstream else None
         self.responder = responder

@@ -6,12 +6,23 @@ import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tierflow.errors import GraphNotFoundError, TierflowError
+from tierflow.errors import GraphNotFoundError, SpecError, TierflowError
 
-__all__ = ["find_registry", "graph_names", "load_builder"]
+if TYPE_CHECKING:
+    from tierflow.graphspec import GraphSpec
+
+__all__ = [
+    "find_registry",
+    "graph_names",
+    "load_builder",
+    "load_spec",
+    "graph_specs",
+    "registry_problems",
+]
 
 
 def find_registry(start: Path | None = None) -> Path:
@@ -37,7 +48,77 @@ def graph_names(registry: Path | None = None) -> list[str]:
 
 def load_builder(name: str, registry: Path | None = None) -> Any:
     """The uncompiled StateGraph of graph ``name`` (compile it with your checkpointer)."""
+    module, attr = _module_of(name, registry or find_registry())
+    return getattr(module, attr).builder
+
+
+def load_spec(name: str, registry: Path | None = None) -> GraphSpec | None:
+    """The :class:`~tierflow.graphspec.GraphSpec` graph ``name``'s module declares, if any.
+
+    A module declares ``SPEC`` (one graph) or ``SPECS`` (name -> spec); a module that declares
+    none (a user's graph from before specs) gets None, and callers fall back to the implicit
+    rules. A module that declares specs but none named ``name`` is an error.
+    """
     registry = registry or find_registry()
+    module, _ = _module_of(name, registry)
+    declared = _declared_specs(module)
+    if not declared:
+        return None
+    if name not in declared:
+        raise SpecError(
+            f"langgraph.json names graph '{name}', but {module.__file__} declares GraphSpecs "
+            f"{sorted(declared)}: name one '{name}', or fix the entry in {registry}"
+        )
+    return declared[name]
+
+
+def graph_specs(registry: Path | None = None) -> dict[str, GraphSpec]:
+    """Every registered graph that declares a spec, in langgraph.json's order (imports them all)."""
+    registry = registry or find_registry()
+    found = {name: load_spec(name, registry) for name in _entries(registry)}
+    return {name: spec for name, spec in found.items() if spec is not None}
+
+
+def registry_problems(registry: Path | None = None) -> list[str]:
+    """What langgraph.json lacks or gets wrong against the specs; each says what to write.
+
+    Looks at every registered module and at ``graphs/*/graph.py`` beside langgraph.json: a
+    spec there that langgraph.json does not list is reported with the line to add.
+    """
+    registry = registry or find_registry()
+    entries = _entries(registry)
+    problems = []
+    files = {(registry.parent / v.partition(":")[0]).resolve() for v in entries.values()}
+    files |= {p.resolve() for p in registry.parent.glob("graphs/*/graph.py")}
+    for name in entries:
+        try:
+            load_spec(name, registry)
+        except TierflowError as exc:
+            problems.append(str(exc))
+    for path in sorted(p for p in files if p.is_file()):
+        module = _import_file(path)
+        for name in sorted(set(_declared_specs(module)) - set(entries)):
+            problems.append(_missing_entry(name, module, path, registry))
+    return problems
+
+
+def _missing_entry(name: str, module: Any, path: Path, registry: Path) -> str:
+    exposed = [
+        attr
+        for attr, value in vars(module).items()
+        if hasattr(value, "builder") and getattr(value, "name", None) == name
+    ]
+    where = f"./{path.relative_to(registry.parent.resolve())}"
+    if not exposed:
+        return (
+            f"{where} declares GraphSpec '{name}' but exposes no compiled graph named so: add "
+            f'`graph = SPEC.compile()`, then "{name}": "{where}:graph" to {registry}\'s graphs'
+        )
+    return f'add "{name}": "{where}:{exposed[0]}" to the graphs of {registry}'
+
+
+def _module_of(name: str, registry: Path) -> tuple[Any, str]:
+    """Graph ``name``'s module and the attribute holding its compiled graph."""
     entries = _entries(registry)
     if name not in entries:
         raise GraphNotFoundError(name, sorted(entries))
@@ -45,16 +126,24 @@ def load_builder(name: str, registry: Path | None = None) -> Any:
     path = (registry.parent / file_part).resolve()
     if not path.is_file():
         raise TierflowError(f"langgraph.json maps graph '{name}' to {path}, which does not exist")
-    compiled = getattr(_import_file(path), attr or "graph")
-    return compiled.builder
+    return _import_file(path), attr or "graph"
+
+
+def _declared_specs(module: Any) -> dict[str, GraphSpec]:
+    """A module's ``SPEC`` and ``SPECS`` (a mapping or a sequence of specs), by name."""
+    specs = getattr(module, "SPECS", ())
+    listed = list(specs.values() if isinstance(specs, Mapping) else specs)
+    if getattr(module, "SPEC", None) is not None:
+        listed.insert(0, module.SPEC)
+    return {spec.name: spec for spec in listed}
 
 
 def _import_file(path: Path) -> Any:
     """The module of ``path``: tierflow's own graphs by their package name, others by file."""
-    import tierflow.graphs as own
-
-    own_dir = Path(own.__file__).resolve().parent
-    if path.is_relative_to(own_dir):
+    # Found by name, not imported here: tierflow/ never imports graphs/ (the registry is the link).
+    own = importlib.util.find_spec("tierflow.graphs")
+    own_dir = Path(own.origin or "").resolve().parent if own else None
+    if own_dir is not None and path.is_relative_to(own_dir):
         parts = path.relative_to(own_dir).with_suffix("").parts
         return importlib.import_module(".".join(("tierflow.graphs", *parts)))
     module_name = f"_tierflow_user_graph_{path.parent.name}_{path.stem}"

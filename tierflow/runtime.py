@@ -18,7 +18,7 @@ from pydantic.json_schema import SkipJsonSchema
 from tierflow._memo import IdentityMemo
 from tierflow.cache import ResponseCache, open_cache, request_key
 from tierflow.config import Endpoint, TierConfig, is_loopback, load_config
-from tierflow.errors import ConfigError
+from tierflow.errors import ConfigError, InputError, SpecError
 from tierflow.models import chat_model, endpoints_of
 from tierflow.tiers import POLICIES, TierPolicy
 
@@ -87,7 +87,7 @@ class RunContext:
             policy = TierPolicy(**policy)
         if isinstance(policy, str):
             if policy not in POLICIES:
-                raise ValueError(
+                raise SpecError(
                     f"unknown policy {policy!r}: choose from {', '.join(POLICIES)} or pass a "
                     "TierPolicy"
                 )
@@ -95,7 +95,10 @@ class RunContext:
         if self.unattended and policy.human:
             policy = replace(policy, human=False, on_budget=policy.on_budget or "stop")
         if self.budget_usd is not None and not self.budget_usd > 0:
-            raise ValueError(f"budget_usd must be positive (got {self.budget_usd})")
+            raise InputError(
+                f"budget_usd must be positive (got {self.budget_usd}); pass a dollar amount "
+                "above 0, or None for no budget"
+            )
         object.__setattr__(self, "policy", policy)
 
 

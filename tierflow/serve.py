@@ -43,7 +43,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tierflow.config import ConfigError, Settings, _read_toml
+from tierflow._toml import read_toml
+from tierflow.config import ConfigError, Settings
 from tierflow.errors import TierflowError
 
 __all__ = [
@@ -93,7 +94,7 @@ class ServerConfig(BaseModel):
 def load_server_config(config_file: Path | str | None = None) -> ServerConfig:
     """``[server]`` from tierflow.toml, then ``TIERFLOW_SERVER__*`` variables over it."""
     path = Path(config_file or Settings().config or "tierflow.toml")
-    section = dict(_read_toml(path).get("server") or {}) if path.is_file() else {}
+    section = dict(read_toml(path).get("server") or {}) if path.is_file() else {}
     for name in ServerConfig.model_fields:
         value = os.environ.get(f"TIERFLOW_SERVER__{name.upper()}")
         if value is not None:

@@ -12,10 +12,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,23 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
-from tierflow.protocol import ToolName
+# The reply builders and the scratch checkpointers live in their own modules; this is where
+# tests and benchmarks import them from.
+from tierflow._checkpointers import (
+    CHECKPOINTER_KINDS,
+    free_port,
+    postgres_bin,
+    postgres_server,
+    scratch_checkpointer,
+)
+from tierflow._replies import (
+    answer_now,
+    delegate,
+    final_answer,
+    result,
+    text_reply,
+    tool_reply,
+)
 
 __all__ = [
     "ScriptedChatModel",
@@ -43,6 +58,7 @@ __all__ = [
     "final_answer",
     "CHECKPOINTER_KINDS",
     "free_port",
+    "postgres_bin",
     "postgres_server",
     "scratch_checkpointer",
 ]
@@ -76,81 +92,6 @@ class Request:
     def tool_names(self) -> list[str]:
         """Names of the bound tools."""
         return [t["function"]["name"] for t in self.tools]
-
-
-def tool_reply(
-    name: str, args: dict[str, Any], *, usage: tuple[int, int] | tuple[int, int, int] | None = None
-) -> AIMessage:
-    """A reply that calls tool ``name``; ``usage`` is (input, output[, cached]) tokens."""
-    msg = AIMessage(
-        content="", tool_calls=[{"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:8]}"}]
-    )
-    return _with_usage(msg, usage)
-
-
-Usage = tuple[int, int] | tuple[int, int, int] | None
-
-
-def delegate(*tasks: tuple[str, Any], plan: str = "delegate", usage: Usage = None) -> AIMessage:
-    """A supervisor turn that delegates ``(subagent name, task)`` pairs (tasks: dict or model).
-
-    With :func:`answer_now`, :func:`result` and :func:`final_answer`, a supervisor graph is
-    scripted by what it decides and what its subagents return, not by tierflow's tool names:
-
-    Example:
-        >>> from tierflow.testing import ScriptedChatModel, delegate, answer_now, final_answer
-        >>> flagship = ScriptedChatModel(label="flagship", script=[
-        ...     delegate(("check", {"text": "claim"})), answer_now(), final_answer({"summary": "ok"})])
-    """
-    chosen = [{"subagent": name, "task": _plain(task)} for name, task in tasks]
-    return tool_reply(
-        ToolName.DECIDE.value, {"plan": plan, "delegate": chosen, "done": False}, usage=usage
-    )
-
-
-def answer_now(plan: str = "enough to answer", usage: Usage = None) -> AIMessage:
-    """A supervisor turn that delegates nothing more: the final answer comes next."""
-    return tool_reply(
-        ToolName.DECIDE.value, {"plan": plan, "delegate": [], "done": True}, usage=usage
-    )
-
-
-def result(output: Any, *, forced: bool = False, usage: Usage = None) -> AIMessage:
-    """A subagent step that finishes its task with ``output`` (forced: a local tier's form)."""
-    if forced:
-        step = {"step": {"action": ToolName.FINISH.value, "result": _plain(output)}}
-        return tool_reply(ToolName.NEXT_ACTION.value, step, usage=usage)
-    return tool_reply(ToolName.FINISH.value, _plain(output), usage=usage)
-
-
-def final_answer(answer: Any, usage: Usage = None) -> AIMessage:
-    """The supervisor's final answer (a dict or an instance of its answer schema)."""
-    return tool_reply(ToolName.ANSWER.value, _plain(answer), usage=usage)
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    return value.model_dump() if hasattr(value, "model_dump") else dict(value)
-
-
-def text_reply(
-    text: str, *, usage: tuple[int, int] | tuple[int, int, int] | None = None
-) -> AIMessage:
-    """A plain text reply."""
-    return _with_usage(AIMessage(content=text), usage)
-
-
-def _with_usage(msg: AIMessage, usage: tuple[int, ...] | None) -> AIMessage:
-    if usage is None:
-        return msg
-    inp, out, *rest = usage
-    cached = rest[0] if rest else 0
-    msg.usage_metadata = {
-        "input_tokens": inp,
-        "output_tokens": out,
-        "total_tokens": inp + out,
-        "input_token_details": {"cache_read": cached},
-    }
-    return msg
 
 
 Step = AIMessage | BaseException | Rule | Callable[[list[BaseMessage]], AIMessage]
@@ -319,122 +260,4 @@ def _as_chunk(msg: BaseMessage) -> ChatGenerationChunk:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value)
-
-
-# --- checkpointers for tests and benchmarks ---------------------------------------------------
-
-CHECKPOINTER_KINDS = ("memory", "sqlite", "postgres")
-
-
-def free_port() -> int:
-    """A loopback TCP port that nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    import os
-
-    # initdb refuses to run as root: drop to the postgres user when we are root.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def postgres_bin() -> str | None:
-    """The newest Debian PostgreSQL server's bin folder, or None when it is not installed."""
-    from glob import glob
-
-    bins = sorted(glob("/usr/lib/postgresql/*/bin"))
-    return bins[-1] if bins else None
-
-
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL on a free loopback port, stopped (pg_ctl, then its PID) at exit.
-
-    Yields the connection URL, with LangGraph's checkpoint tables set up. Needs the Debian
-    ``postgresql`` package (``apt-get install -y postgresql``).
-    """
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    pgbin = postgres_bin()
-    if pgbin is None:
-        raise RuntimeError(
-            "no PostgreSQL server under /usr/lib/postgresql/*/bin: apt-get install -y postgresql"
-        )
-
-    def pg(cmd: list[str]) -> None:
-        subprocess.run(_as_postgres(cmd), check=True, capture_output=True, timeout=120)
-
-    root = Path(tempfile.mkdtemp(prefix="tierflow-pg-"))
-    data, port = root / "data", free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    started = False
-    try:
-        pg([f"{pgbin}/initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-            "--no-locale"])  # fmt: skip
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=on"
-        pg([f"{pgbin}/pg_ctl", "-D", str(data), "-l", str(root / "log"), "-o", opts, "-w",
-            "start"])  # fmt: skip
-        started = True
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        from langgraph.checkpoint.postgres import PostgresSaver
-
-        with PostgresSaver.from_conn_string(url) as saver:
-            saver.setup()
-        yield url
-    finally:
-        if started:
-            pid_file = data / "postmaster.pid"
-            pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
-            try:
-                pg([f"{pgbin}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"])
-            except (subprocess.SubprocessError, OSError):
-                if pid:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, 15)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def scratch_checkpointer(
-    kind: str, workdir: Any = None, postgres_url: str | None = None
-) -> AsyncIterator[Any]:
-    """A fresh checkpointer of ``kind`` (one of :data:`CHECKPOINTER_KINDS`).
-
-    ``memory``: InMemorySaver; ``sqlite``: AsyncSqliteSaver on a new file in ``workdir``;
-    ``postgres``: AsyncPostgresSaver on ``postgres_url`` (e.g. from :func:`postgres_server`).
-    """
-    if kind == "memory":
-        from langgraph.checkpoint.memory import InMemorySaver
-
-        yield InMemorySaver()
-    elif kind == "sqlite":
-        from pathlib import Path
-
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-        if workdir is None:
-            raise ValueError("a sqlite checkpointer needs a workdir for its file")
-        path = Path(workdir) / f"checkpoints-{uuid.uuid4().hex}.sqlite"
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-            yield saver
-    elif kind == "postgres":
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-
-        if not postgres_url:
-            raise ValueError("a postgres checkpointer needs postgres_url (see postgres_server)")
-        async with AsyncPostgresSaver.from_conn_string(postgres_url) as saver:
-            yield saver
-    else:
-        raise ValueError(f"unknown checkpointer {kind!r}: use one of {CHECKPOINTER_KINDS}")

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tierflow.errors import TierflowError
+from tierflow.errors import InputError, TierflowError
 
 __all__ = [
     "MissingBenchmarkData",
@@ -99,7 +99,10 @@ def window(items: Sequence[T], limit: int | None, offset: int) -> list[T]:
         ['b', 'c']
     """
     if offset < 0 or (limit is not None and limit < 0):
-        raise ValueError(f"offset and limit must be >= 0, got offset={offset}, limit={limit}")
+        raise InputError(
+            f"offset and limit must be >= 0, got offset={offset}, limit={limit}; pass 0 or more "
+            "(limit=None for every item)"
+        )
     end = None if limit is None else offset + limit
     return list(items[offset:end])
 

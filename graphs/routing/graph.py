@@ -14,13 +14,16 @@ from __future__ import annotations
 from langgraph.graph import END, START, StateGraph
 
 from tierflow.budget import begin_run
+from tierflow.graphs.routing.oracle import oracle
+from tierflow.graphs.routing.suite import make_input, score
+from tierflow.graphspec import EvalSuite, GraphSpec
 from tierflow.nodes.router import ROUTE_NODE, Router, RoutingState, TierChoice, router_node
 from tierflow.protocol import Node
 from tierflow.runtime import RunContext
 
 NAME = "routing"  # the graph's name in langgraph.json, and its root run's in traces
 
-__all__ = ["PROMPT", "ROUTER", "ROUTE_NODE", "TierChoice", "RoutingState", "build", "graph"]
+__all__ = ["PROMPT", "ROUTER", "ROUTE_NODE", "TierChoice", "RoutingState", "build", "SPEC", "graph"]
 
 PROMPT = (
     "You route subagent tasks to model tiers. Pick the CHEAPEST tier expected to solve the task "
@@ -44,4 +47,9 @@ def build() -> StateGraph[RoutingState, RunContext, RoutingState, RoutingState]:
     return builder
 
 
-graph = build().compile(name=NAME)
+SPEC = GraphSpec(
+    name=NAME,
+    build=build,
+    suite=EvalSuite(dataset="routing.jsonl", make_input=make_input, score=score, oracle=oracle),
+)
+graph = SPEC.compile()

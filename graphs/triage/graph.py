@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
+from tierflow.graphs.triage.oracle import oracle
+from tierflow.graphs.triage.suite import make_input, score
 from tierflow.graphs.triage.tickets import (
     CLASSIFY_NAME,
     DRAFT_NAME,
@@ -49,6 +51,7 @@ from tierflow.graphs.triage.tickets import (
     route_reviews,
     verify_fields,
 )
+from tierflow.graphspec import EvalSuite, GraphSpec, InputRules
 from tierflow.nodes.subagent import SUBAGENT_NODE, Subagent, subagent_node
 from tierflow.runtime import RunContext
 from tierflow.state import EngineState, max_budget, merge_dict, merge_events
@@ -72,6 +75,7 @@ __all__ = [
     "DRAFT",
     "verify_fields",
     "build",
+    "SPEC",
     "graph",
 ]
 
@@ -178,5 +182,10 @@ def build() -> StateGraph[TriageState, RunContext, TriageInput, TriageOutput]:
     return builder
 
 
-graph = build().compile(name=NAME)
-graph.name = "triage"
+SPEC = GraphSpec(
+    name=NAME,
+    build=build,
+    inputs=InputRules(list_key="tickets"),  # a .jsonl file of tickets is one run
+    suite=EvalSuite(dataset="triage.jsonl", make_input=make_input, score=score, oracle=oracle),
+)
+graph = SPEC.compile()

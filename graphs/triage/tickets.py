@@ -16,7 +16,7 @@ from langgraph.types import Send
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from tierflow.budget import begin_run, end_run, run_spent_usd
-from tierflow.errors import TierflowError
+from tierflow.errors import InputError, TierflowError
 from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import subagent_input
 from tierflow.outbox import DeliveryError, deliver
@@ -58,7 +58,7 @@ _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
-        raise ValueError("is not an email address (expected name@domain.tld)")
+        raise InputError("is not an email address (expected name@domain.tld)")
     return value
 
 

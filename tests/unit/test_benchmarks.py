@@ -207,7 +207,7 @@ def test_unknown_suite_is_named_with_the_choices():
 @pytest.mark.parametrize(
     "module",
     ["tierflow.cache", "tierflow.calibration", "tierflow.tiers", "tierflow.nodes.verifier",
-     "tierflow.graphs.benchmarks.specs", "tierflow.evals.benchmark_report", "tierflow.evals.calibrate",
+     "tierflow.graphs.benchmarks.specs", "tierflow.evals.benchmark_report", "tierflow.evals._figures", "tierflow.evals.calibrate",
      "tierflow.evals.headroom"],
 )  # fmt: skip
 def test_docstring_examples_run(module):

@@ -122,7 +122,7 @@ async def test_persistent_transient_error_gives_up_after_max_attempts(scripted, 
 
 
 async def test_tier_max_retries_applies_without_a_policy(scripted, make_ctx, monkeypatch) -> None:
-    monkeypatch.setattr("tierflow.calling._backoff", lambda policy, attempt, exc=None: 0.0)
+    monkeypatch.setattr("tierflow._attempts._backoff", lambda policy, attempt, exc=None: 0.0)
     nano = scripted("nano", [TransientError("down")] * 2)  # local nano: max_retries = 1
     ctx = make_ctx({"nano": nano})
 
@@ -656,7 +656,7 @@ def test_two_runs_in_one_process_reuse_no_client_of_a_closed_event_loop(monkeypa
 def test_retry_after_is_honoured_and_capped() -> None:
     from langgraph.types import RetryPolicy
 
-    from tierflow.calling import MAX_RETRY_AFTER_S, _backoff
+    from tierflow._attempts import MAX_RETRY_AFTER_S, _backoff
 
     policy = RetryPolicy(initial_interval=0.5, backoff_factor=2.0, jitter=False)
 

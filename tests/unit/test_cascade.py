@@ -20,13 +20,20 @@ from tierflow.calibration import (
     save_calibration,
     train_router,
 )
-from tierflow.errors import ConfigError
+from tierflow.errors import ConfigError, SpecError
 from tierflow.evals._runner import _escalations
 from tierflow.nodes.cascade import Cascade, build_cascade
-from tierflow.nodes.subagent import Subagent
-from tierflow.nodes.verifier import Verifier, schema_problems
+from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
+from tierflow.nodes.verifier import (
+    CheckSite,
+    Verdict,
+    Verifier,
+    as_check,
+    schema_problems,
+    verdict_event,
+)
 from tierflow.runtime import RunContext
-from tierflow.testing import ScriptedChatModel, text_reply
+from tierflow.testing import ScriptedChatModel, text_reply, tool_reply
 from tierflow.tiers import POLICIES, TierPolicy
 
 NO_RETRY = None
@@ -307,3 +314,79 @@ def test_bad_policy_and_verifier_declarations_are_refused():
         Verifier("tests", repairs=-1)
     assert POLICIES["router+cascade"].escalate and POLICIES["router"].start == "router"
     assert VerifierSettings(kind="agreement").samples == 2
+
+
+# --- the one check contract ------------------------------------------------------------------
+
+
+def test_every_check_declaration_gives_one_verdict():
+    said_reason = as_check(lambda task, out, env: "empty" if not out else None)
+    said_verdict = as_check(lambda task, out, env: Verdict.reject("no", confidence=0.2))
+    assert said_reason({}, {}, {}) == Verdict(False, "empty")
+    assert said_reason({}, {"a": 1}, {}) == Verdict.accept()
+    assert as_check(lambda task, out, env: "")({}, {}, {}).ok  # an empty reason accepts, as before
+    assert said_verdict({}, {}, {}) == Verdict(False, "no", 0.2)
+    # A cascade verifier's (task, output) check goes through the same contract.
+    fmt = Verifier("format", check=lambda task, out: None if out.get("answer") else "empty")
+    assert fmt.settle({}, {"answer": ""}) == Verdict.reject("empty")
+    assert fmt.settle({}, {"answer": "4"}) == Verdict.accept()
+    assert fmt.settle({}, None) == Verdict.reject("no valid answer")
+    with pytest.raises(SpecError, match="from 0 to 1"):
+        Verdict(True, confidence=1.5)
+
+
+def test_a_verdict_is_recorded_in_one_shape():
+    note = verdict_event(CheckSite.CASCADE, Verdict.reject("got 5"), cost_usd=0.002, requests=1,
+                         subagent="solve", tier="nano")  # fmt: skip
+    assert {k: note[k] for k in ("kind", "check", "ok", "reason", "confidence", "cost_usd",
+                                 "requests", "subagent", "tier")} == {  # fmt: skip
+        "kind": "verified", "check": "cascade", "ok": False, "reason": "got 5",
+        "confidence": None, "cost_usd": 0.002, "requests": 1, "subagent": "solve", "tier": "nano",
+    }  # fmt: skip
+
+
+async def test_the_cascade_records_what_its_samples_cost():
+    models = _models(nano=[text_reply("4", usage=(100, 5)), text_reply("4", usage=(100, 5))])
+    out = await _run(models, "cascade")
+    (note,) = [e for e in out["events"] if e["kind"] == "verified"]
+    sampled = [u for u in out["usage"] if u["node"] == "verify"]
+    assert (note["check"], note["ok"], note["tier"], note["requests"]) == (
+        "cascade",
+        True,
+        "nano",
+        1,
+    )
+    assert note["cost_usd"] == pytest.approx(sum(u["cost_usd"] for u in sampled)) and sampled
+    assert out["attempts"] == [{"tier": "nano", "ok": True, "reason": None}]
+
+
+class Word(BaseModel):
+    text: str
+
+
+class Label(BaseModel):
+    label: str
+
+
+async def test_subagent_and_answer_checks_are_recorded_as_verdicts(scripted, make_ctx, thread):
+    # An old-style verifier (a reason) and a new-style one (a Verdict) behave the same.
+    def by_reason(task: BaseModel, out: BaseModel, env) -> str | None:
+        return None if getattr(out, "label", "") == "ok" else "say ok"
+
+    def by_verdict(task: BaseModel, out: BaseModel, env) -> Verdict:
+        return as_check(by_reason)(task, out, env)
+
+    for verifier in (by_reason, by_verdict):
+        sub = Subagent(name="label", description="label", tier="nano", task_schema=Word,
+                       output_schema=Label, prompt="Label it.", verifier=verifier,
+                       human_fallback=False)  # fmt: skip
+        nano = scripted("nano", [tool_reply("finish", {"label": "no"})])
+        mini = scripted("mini", [tool_reply("finish", {"label": "ok"})])
+        graph = build_subagent(sub).compile(checkpointer=InMemorySaver())
+        out = await graph.ainvoke(subagent_input("t1", Word(text="x"), {}), thread(),
+                                  context=make_ctx({"nano": nano, "mini": mini}))  # fmt: skip
+        notes = [(e["check"], e["ok"], e["reason"], e["task_id"])
+                 for e in out["events"] if e["kind"] == "verified"]  # fmt: skip
+        assert notes == [("subagent", False, "say ok", "t1"), ("subagent", True, None, "t1")]
+        (step,) = out["results"]["t1"]["escalations"]
+        assert (step["reason"], step["detail"]) == ("verifier_rejected", "say ok")

@@ -177,3 +177,34 @@ def test_a_missing_file_is_reported_only_while_a_claim_fails(root: str) -> None:
     problems = check(root, "What is the value of REDIRECT_LIMIT?", "20", ("nope.py", 4))
     assert problems[0] == "nope.py:4 does not exist (copy path and line from the tool output)"
     assert problems[1].startswith("REDIRECT_LIMIT is set to 30 at models.py:3")
+
+
+async def test_the_answer_check_is_recorded_as_a_verdict(scripted, make_ctx, thread, qa_root):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tierflow.graphs.codebase_qa import build
+    from tierflow.testing import tool_reply
+
+    def answer(path: str, line: int) -> object:
+        args = {"answer": f"see {path}", "citations": [{"path": path, "line": line}]}
+        return tool_reply("final_answer", args)
+
+    def decide(done: bool) -> object:
+        search = [{"subagent": "search", "task": {"query": "class RetryPolicy"}}]
+        return tool_reply("decide", {"plan": "look", "delegate": [] if done else search,
+                                     "done": done})  # fmt: skip
+
+    found = {"findings": [{"path": "pkg/retry.py", "line": 6, "snippet": "class RetryPolicy:"}],
+             "summary": "pkg/retry.py:6"}  # fmt: skip
+    mini = scripted("mini", [tool_reply("next_action", {"step": {"action": "finish",
+                                                                 "result": found}})])  # fmt: skip
+    flag = scripted("flag", [decide(False), decide(True), answer("pkg/budget.py", 1),
+                             answer("pkg/retry.py", 6)])  # fmt: skip
+    graph = build().compile(checkpointer=InMemorySaver())
+    request = {"request": "Where is RetryPolicy defined?", "env": {"root": str(qa_root)}}
+    out = await graph.ainvoke(request, thread(), context=make_ctx({"flagship": flag, "mini": mini}))
+
+    problem = "no cited line defines RetryPolicy; it is defined at pkg/retry.py:6"
+    assert out["status"] == "answered" and out["answer_problems"] == [problem]
+    notes = [(e["check"], e["ok"], e["reason"]) for e in out["events"] if e["kind"] == "verified"]
+    assert notes == [("subagent", True, None), ("answer", False, problem), ("answer", True, None)]

@@ -137,7 +137,7 @@ def test_registered_graphs_print_their_output_schema_less_bookkeeping(
 
 
 def test_unattended_runs_declare_a_budget_policy() -> None:
-    from tierflow.cli import _policy
+    from tierflow._cli_input import tier_policy as _policy
     from tierflow.errors import TierflowError
 
     assert _policy("tiered", unattended=False).budget_action() is None  # ask a human
@@ -163,7 +163,7 @@ def test_unattended_runs_declare_a_budget_policy() -> None:
 def test_run_and_resume_exit_codes_tell_outcomes_apart(
     status: str, waiting: bool, code: int
 ) -> None:
-    from tierflow.cli import _exit_code
+    from tierflow._cli_print import exit_code as _exit_code
     from tierflow.runner import Interrupt, RunResult
 
     pending = [Interrupt("i1", {"kind": "answer_review"})] if waiting else []
@@ -173,7 +173,7 @@ def test_run_and_resume_exit_codes_tell_outcomes_apart(
 def test_bad_input_is_refused_before_anything_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tierflow.cli import parse_input
+    from tierflow._cli_input import parse_input
     from tierflow.errors import TierflowError
 
     bad = tmp_path / "tickets.jsonl"
@@ -199,7 +199,8 @@ def test_bad_input_is_refused_before_anything_runs(
 
 
 def test_a_repaired_answer_is_not_reported_as_a_failed_check() -> None:
-    from tierflow.cli import _report, console
+    from tierflow._cli_print import console
+    from tierflow._cli_print import report as _report
     from tierflow.config import load_config
     from tierflow.runner import RunResult
 
@@ -215,3 +216,30 @@ def test_a_repaired_answer_is_not_reported_as_a_failed_check() -> None:
             RunResult("t", "codebase_qa", {"status": "unverified", "answer_problems": [first]}), cfg
         )
     assert "warning: the answer's check failed: the answer does not say" in out.get()
+
+
+def test_a_user_graph_without_a_spec_keeps_the_implicit_input_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tierflow._cli_input import parse_input
+    from tierflow.errors import TierflowError
+
+    (tmp_path / "batch_graph.py").write_text(
+        "from typing import Any\n"
+        "from langgraph.graph import StateGraph\n"
+        "from typing_extensions import TypedDict\n"
+        "class In(TypedDict, total=False):\n"
+        "    items: list[dict[str, Any]]\n    env: dict[str, Any]\n    request: str\n"
+        "b = StateGraph(In)\nb.add_node('n', lambda s: {})\nb.set_entry_point('n')\n"
+        "graph = b.compile()\n"
+    )
+    (tmp_path / "langgraph.json").write_text(
+        json.dumps({"graphs": {"batch": "./batch_graph.py:graph", "qa": "./batch_graph.py:graph"}})
+    )
+    (tmp_path / "items.jsonl").write_text('{"id": 1}\n')
+    monkeypatch.chdir(tmp_path)
+    got = parse_input("batch", "items.jsonl", None, None)
+    assert got == {"items": [{"id": 1}], "env": {"root": str(tmp_path.resolve())}}
+    assert parse_input("qa", "why?", tmp_path, 0.1)["request"] == "why?"
+    with pytest.raises(TierflowError, match="graph 'nope' not found|nope"):
+        parse_input("nope", "why?", None, None)

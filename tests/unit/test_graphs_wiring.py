@@ -1,15 +1,28 @@
-"""graphs/ is wiring only: every module there is registered, declares specs and builds a graph."""
+"""graphs/ is wiring only: every module there is registered, declares specs and builds a graph.
+
+A graph is declared once (its ``GraphSpec``): langgraph.json, the CLI's input rules, the eval
+suites and the scripted oracles are checked against the specs here, so adding a graph needs no
+edit to this file.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tierflow.registry import graph_names, load_builder
+from tierflow.graphspec import EvalSuite, GraphSpec, InputRules
+from tierflow.registry import (
+    graph_names,
+    graph_specs,
+    load_builder,
+    load_spec,
+    registry_problems,
+)
 from tierflow.runtime import RunContext
 from tierflow.testing import ScriptedChatModel, text_reply, tool_reply
 
@@ -17,7 +30,11 @@ REPO = Path(__file__).resolve().parents[2]
 # Each workflow is a package in LangGraph's app-template shape: graph.py wires it, its own
 # modules beside it hold its logic.
 GRAPH_FILES = sorted((REPO / "graphs").glob("*/graph.py"))
-ENTRIES = json.loads((REPO / "langgraph.json").read_text())["graphs"]
+REGISTRY = REPO / "langgraph.json"
+ENTRIES = json.loads(REGISTRY.read_text())["graphs"]
+SPECS = graph_specs(REGISTRY)
+# The project's own graphs; more may be added without editing this list.
+OURS = {"bfcl", "bfcl_native", "codebase_qa", "gsm8k", "mbpp", "mmlu", "routing", "triage"}
 # Top-level statements a wiring module may hold: docstring, imports, specs, schemas, build().
 WIRING = (ast.Expr, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.ClassDef)
 
@@ -72,9 +89,89 @@ def test_the_wiring_check_catches_helpers_and_lambdas() -> None:
 def test_every_graph_module_is_registered() -> None:
     files = sorted({v.partition(":")[0] for v in ENTRIES.values()})
     assert files == [f"./{p.relative_to(REPO)}" for p in GRAPH_FILES]
-    assert graph_names(REPO / "langgraph.json") == [
-        "bfcl", "bfcl_native", "codebase_qa", "gsm8k", "mbpp", "mmlu", "routing", "triage"
-    ]  # fmt: skip
+    assert graph_names(REGISTRY) == sorted(SPECS) and OURS <= set(SPECS)
+
+
+def test_langgraph_json_lists_exactly_the_specs_graphs() -> None:
+    assert registry_problems(REGISTRY) == [], "fix langgraph.json as each line says"
+    for name, entry in ENTRIES.items():
+        file, _, attr = entry.partition(":")
+        module = importlib.import_module(".".join(("tierflow", *Path(file).with_suffix("").parts)))
+        assert getattr(module, attr).name == name, f"{entry} is not the graph of spec {name!r}"
+
+
+def test_registry_check_says_which_line_to_add(tmp_path: Path) -> None:
+    package = tmp_path / "graphs" / "echo_check"
+    package.mkdir(parents=True)
+    (package / "graph.py").write_text(
+        "from langgraph.graph import StateGraph\n"
+        "from typing_extensions import TypedDict\n"
+        "from tierflow.graphspec import GraphSpec\n"
+        "class S(TypedDict):\n    request: str\n"
+        "def build():\n"
+        "    b = StateGraph(S)\n    b.add_node('echo', lambda state: {})\n"
+        "    b.set_entry_point('echo')\n    return b\n"
+        "SPEC = GraphSpec(name='echo_check', build=build)\n"
+        "echo = SPEC.compile()\n"
+    )
+    registry = tmp_path / "langgraph.json"
+    registry.write_text(json.dumps({"graphs": {}}))
+    (problem,) = registry_problems(registry)
+    assert 'add "echo_check": "./graphs/echo_check/graph.py:echo"' in problem
+    registry.write_text(json.dumps({"graphs": {"echo_check": "./graphs/echo_check/graph.py:echo"}}))
+    assert registry_problems(registry) == []
+    assert load_spec("echo_check", registry) is load_spec("echo_check", registry)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_declared_input_keys_are_in_the_input_schema(name: str) -> None:
+    rules = SPECS[name].inputs
+    keys = set(getattr(load_builder(name, REGISTRY).input_schema, "__annotations__", {}))
+    declared = {k for k in (rules.list_key, rules.root_key) if k is not None}
+    assert declared <= keys, f"{name}'s InputRules name keys its input schema lacks"
+
+
+def test_a_graph_without_a_spec_gets_the_rules_its_schema_implies() -> None:
+    from typing import Any
+
+    from typing_extensions import TypedDict
+
+    class Batch(TypedDict, total=False):
+        items: list[dict[str, Any]]
+        env: dict[str, Any]
+
+    assert InputRules.from_schema(Batch) == InputRules(list_key="items", root_key="env")
+    assert InputRules.from_schema(None) == InputRules()
+
+
+def test_every_suite_and_oracle_comes_from_a_spec() -> None:
+    from tierflow.evals import SUITES
+    from tierflow.evals._bench_suites import BENCHMARKS
+    from tierflow.evals._suites import DATA_DIR
+    from tierflow.evals.scripted import ORACLE_BENCHMARKS, models_for
+
+    with_suite = {n: s.suite for n, s in SPECS.items() if s.suite is not None}
+    assert list(SUITES) == list(with_suite) and {"triage", "gsm8k"} <= set(SUITES)
+    for name, declared in with_suite.items():
+        suite = SUITES[name]
+        assert (suite.name, suite.graph, suite.benchmark) == (name, name, declared.benchmark)
+        if declared.benchmark is None:
+            assert (DATA_DIR / declared.dataset).is_file(), f"{name}: no {declared.dataset}"
+            assert suite.score is declared.score and suite.oracle is declared.oracle
+        else:  # evals reads, scores and scripts the benchmark the spec names
+            assert declared.benchmark in BENCHMARKS and declared.benchmark in ORACLE_BENCHMARKS
+        assert set(models_for(name)) == {"nano", "mini", "flagship"}
+
+
+def test_a_suite_is_declared_whole() -> None:
+    from tierflow.errors import SpecError
+
+    with pytest.raises(SpecError, match="needs dataset="):
+        EvalSuite(dataset="x.jsonl")
+    with pytest.raises(SpecError, match="drop dataset"):
+        EvalSuite(benchmark="gsm8k", dataset="x.jsonl")
+    with pytest.raises(SpecError, match="needs a name"):
+        GraphSpec(name=" ", build=dict)
 
 
 def test_tierflow_graphs_lists_routing() -> None:
@@ -84,9 +181,10 @@ def test_tierflow_graphs_lists_routing() -> None:
 
     out = CliRunner().invoke(app, ["graphs"])
     assert out.exit_code == 0, out.output
-    assert out.output.split() == [
-        "bfcl", "bfcl_native", "codebase_qa", "gsm8k", "mbpp", "mmlu", "routing", "triage"
-    ]  # fmt: skip
+    assert out.output.split() == graph_names() and "routing" in out.output.split()
+    check = CliRunner().invoke(app, ["graphs", "--check"])
+    assert check.exit_code == 0, check.output
+    assert f"langgraph.json lists every GraphSpec ({len(ENTRIES)} graphs)" in check.output
 
 
 def test_routing_graph_is_compiled_without_checkpointer() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tierflow.config import Price, TierConfig, TierSpec
+from tierflow.local import _procs
 from tierflow.local import servers as srv
 from tierflow.local.servers import LocalServers, ServerRecord
 from tierflow.local.weights import LocalServerError
@@ -35,7 +36,7 @@ class FakeProcesses:
             pid = 1000 + len(self.spawned)
             self.spawned.append(spec.name)
             self.alive.add(pid)
-            return ServerRecord(spec.name, pid, srv._port(spec), spec.model, "now", "log")
+            return ServerRecord(spec.name, pid, _procs.port_of(spec), spec.model, "now", "log")
 
         def stop(_self: LocalServers, pid: int, _port: int) -> None:
             self.stopped.append(pid)
@@ -47,7 +48,7 @@ class FakeProcesses:
         monkeypatch.setattr(LocalServers, "_preflight", lambda _s, todo: None)
         monkeypatch.setattr(LocalServers, "_wait", lambda _s, started, wait_s: None)
         monkeypatch.setattr(srv, "ensure_model", lambda key, cache_dir=None: Path(key))
-        monkeypatch.setattr(srv, "_served_models", lambda port, timeout_s=1.0: None)
+        monkeypatch.setattr(_procs, "served_models", lambda port, timeout_s=1.0: None)
 
 
 def _servers(tmp_path: Path, *tiers: TierSpec) -> LocalServers:

@@ -17,19 +17,16 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
 
 from tierflow.config import TierConfig, TierSpec
+from tierflow.local import _procs
 from tierflow.local.weights import INSTALL_HINT, MODELS, LocalServerError, ensure_model
 
 __all__ = [
@@ -39,9 +36,6 @@ __all__ = [
     "LocalServers",
     "ensure_running",
 ]
-
-# llama-cpp-python's server with a bounded prompt cache and abandoned-request stops.
-SERVER_MODULE = "tierflow.local.llama_server"
 
 State = Literal["healthy", "running", "dead", "stopped", "external"]
 
@@ -106,76 +100,6 @@ class TierStatus:
     rss_mb: float | None = None
 
 
-def _port(spec: TierSpec) -> int:
-    url = urlparse(spec.base_url)
-    if not spec.is_local or url.port is None:
-        raise LocalServerError(
-            f"tier '{spec.name}' has local_model set but base_url {spec.base_url} is not a "
-            "loopback URL with a port",
-            f"use e.g. TIERFLOW_TIERS__{spec.name.upper()}__BASE_URL=http://127.0.0.1:8733/v1",
-        )
-    return url.port
-
-
-def _served_models(port: int, timeout_s: float = 1.0) -> list[str] | None:
-    """Model ids listed by ``GET /v1/models`` on loopback, or None when nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=timeout_s) as r:
-            return [m.get("id", "") for m in json.load(r).get("data", [])]
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _mem_available_mb() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _is_server(pid: int, port: int) -> bool:
-    """True when ``pid`` is still a live llama server listening on ``port``."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-    ports = {args[i + 1] for i, a in enumerate(args[:-1]) if a == "--port"}
-    launched = SERVER_MODULE in args or "llama_cpp.server" in args  # (older tierflow)
-    return not zombie and launched and ports == {str(port)}
-
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        with path.open(errors="replace") as f:
-            return "".join(deque(f, maxlen=lines)).rstrip()
-    except OSError:
-        return "(no log)"
-
-
 class LocalServers:
     """Start, inspect and stop one llama.cpp server per local tier of a profile.
 
@@ -238,14 +162,18 @@ class LocalServers:
         """Report every local tier: state, pid, port, resident memory."""
         records, out = self.records(), []
         for name, spec in self.tiers.items():
-            port, rec = _port(spec), records.get(name)
+            port, rec = _procs.port_of(spec), records.get(name)
             if rec and self._alive(rec.pid, rec.port):
-                state: State = "healthy" if _served_models(rec.port) is not None else "running"
-                out.append(TierStatus(name, state, rec.port, rec.model, rec.pid, _rss_mb(rec.pid)))
+                state: State = (
+                    "healthy" if _procs.served_models(rec.port) is not None else "running"
+                )
+                out.append(
+                    TierStatus(name, state, rec.port, rec.model, rec.pid, _procs.rss_mb(rec.pid))
+                )
             elif rec:
                 out.append(TierStatus(name, "dead", rec.port, rec.model, rec.pid))
             else:
-                state = "external" if _served_models(port) is not None else "stopped"
+                state = "external" if _procs.served_models(port) is not None else "stopped"
                 out.append(TierStatus(name, state, port, spec.model))
         return out
 
@@ -276,14 +204,14 @@ class LocalServers:
                 (
                     r
                     for r in records.values()
-                    if r.port == _port(spec) and self._alive(r.pid, r.port)
+                    if r.port == _procs.port_of(spec) and self._alive(r.pid, r.port)
                 ),
                 None,
             )
             if host is not None:
                 records[name] = dataclasses.replace(host, tier=name)
                 continue
-            if spec.model in (_served_models(_port(spec)) or ()):
+            if spec.model in (_procs.served_models(_procs.port_of(spec)) or ()):
                 continue  # served by someone else under the expected name: use it
             todo[name] = spec
         self._write(records)
@@ -297,7 +225,7 @@ class LocalServers:
         self._wait(started, wait_s)
         for name, spec in todo.items():  # tiers served by a server started for another tier
             if name not in started:
-                host = next(r for r in started.values() if r.port == _port(spec))
+                host = next(r for r in started.values() if r.port == _procs.port_of(spec))
                 started[name] = dataclasses.replace(host, tier=name)
         self._write({**records, **started})
         return list(started.values())
@@ -306,11 +234,12 @@ class LocalServers:
         """One tier per port to start a server for; tiers sharing a port must share a model."""
         first: dict[int, TierSpec] = {}
         for spec in todo.values():
-            other = first.setdefault(_port(spec), spec)
+            other = first.setdefault(_procs.port_of(spec), spec)
             if other.local_model != spec.local_model or other.model != spec.model:
                 raise LocalServerError(
-                    f"tiers '{other.name}' and '{spec.name}' share port {_port(spec)} but not a "
-                    f"model ({other.local_model} / {spec.local_model})",
+                    f"tiers '{other.name}' and '{spec.name}' share port "
+                    f"{_procs.port_of(spec)} but not a model ({other.local_model} / "
+                    f"{spec.local_model})",
                     "give one of them another port in its base_url, or the same model",
                 )
         return {s.name: s for s in first.values()}
@@ -341,8 +270,8 @@ class LocalServers:
         if importlib.util.find_spec("llama_cpp") is None or not importlib.util.find_spec("uvicorn"):
             raise LocalServerError("llama-cpp-python[server] is not installed", INSTALL_HINT)
         for name, spec in todo.items():
-            port = _port(spec)
-            if not _port_free(port):
+            port = _procs.port_of(spec)
+            if not _procs.port_free(port):
                 raise LocalServerError(
                     f"port {port} (tier '{name}') is in use by another process",
                     f"find it with `ss -ltnp 'sport = :{port}'` and stop it, or move the tier: "
@@ -353,7 +282,7 @@ class LocalServers:
             for s in todo.values()
             if s.local_model in MODELS
         )
-        avail = _mem_available_mb()
+        avail = _procs.mem_available_mb()
         if avail is not None and need > avail:
             raise LocalServerError(
                 f"starting {', '.join(todo)} needs about {need} MB of memory but only "
@@ -362,9 +291,9 @@ class LocalServers:
             )
 
     def _spawn(self, spec: TierSpec, model_path: Path) -> ServerRecord:
-        port, opts = _port(spec), self.options
+        port, opts = _procs.port_of(spec), self.options
         cmd = [
-            sys.executable, "-m", SERVER_MODULE, "--model", str(model_path),
+            sys.executable, "-m", _procs.SERVER_MODULE, "--model", str(model_path),
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(opts.n_ctx),
             "--n_threads", str(opts.n_threads), "--n_threads_batch", str(opts.n_threads),
             "--n_batch", str(opts.n_batch),
@@ -394,7 +323,7 @@ class LocalServers:
             for name, rec in list(pending.items()):
                 if not self._alive(rec.pid, rec.port):
                     self._fail(started, rec, "exited during startup")
-                if _served_models(rec.port) is not None:
+                if _procs.served_models(rec.port) is not None:
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 rec = next(iter(pending.values()))
@@ -405,7 +334,7 @@ class LocalServers:
         self.down(list(started))
         raise LocalServerError(
             f"llama server for tier '{rec.tier}' (port {rec.port}) {what}; last log lines of "
-            f"{rec.log}:\n{_tail(Path(rec.log))}",
+            f"{rec.log}:\n{_procs.tail(Path(rec.log))}",
             "read the log above; for a timeout pass a larger --wait-s",
         )
 
@@ -413,7 +342,7 @@ class LocalServers:
         child = self._children.get(pid)
         if child is not None:  # our own child: its cmdline is not llama's until it has exec'd
             return child.poll() is None
-        return _is_server(pid, port)
+        return _procs.is_server(pid, port)
 
     def _stop(self, pid: int, port: int) -> None:
         for sig, grace in ((signal.SIGTERM, self.options.stop_grace_s), (signal.SIGKILL, 5.0)):

@@ -1,0 +1,119 @@
+"""The codebase-QA checks: findings and facts must cite real lines, the answer's claims must hold.
+
+Findings are snapped to the lines their quoted code is on (:func:`normalize_findings`) and
+rejected with a precise reason when they miss the query (:func:`verify_findings`). Facts must
+cite real lines (:func:`verify_facts`); the final answer's claims must agree with the lines it
+cites (:func:`verify_answer`, :mod:`tierflow.graphs.codebase_qa.claims`), after its citations are
+moved to where the evidence is (:func:`normalize_answer`). Line checks are
+:mod:`tierflow.graphs.codebase_qa.grounding`'s. Each ``verify_*`` gives a reason (rejected) or
+None, as a :class:`~tierflow.nodes.verifier.Check` declared the short way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from tierflow.graphs.codebase_qa.claims import ClaimsReport, check_answer, evidence
+from tierflow.graphs.codebase_qa.grounding import check, locate
+from tierflow.graphs.codebase_qa.schemas import (
+    Answer,
+    Citation,
+    Facts,
+    Finding,
+    Findings,
+    SearchTask,
+)
+from tierflow.graphs.codebase_qa.search import definitions, grep_hits, place_of
+
+__all__ = [
+    "normalize_findings", "verify_findings", "verify_facts", "normalize_answer", "verify_answer",
+    "answer_evidence",
+]  # fmt: skip
+
+
+def normalize_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> BaseModel:
+    """Snap each finding to the line its quoted code is on; drop ones that quote nothing real.
+
+    When no finding can be grounded they are all kept, so the verifier explains the problem.
+    """
+    assert isinstance(out, Findings)
+    root = env.get("root", ".")
+    placed = [locate(root, (f.path, f.line, f.snippet)) for f in out.findings]
+    grounded = [Finding(path=p, line=n, snippet=c or "") for p, n, c in filter(None, placed)]
+    if out.findings and not grounded:
+        return out
+    return out.model_copy(update={"findings": grounded})
+
+
+def verify_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
+    """Findings must quote real lines, and mention the query when the tree contains it."""
+    assert isinstance(task, SearchTask) and isinstance(out, Findings)
+    problem = check(env.get("root", "."), [(f.path, f.line, f.snippet) for f in out.findings])
+    if problem:
+        return problem
+    defined = definitions(task, env)
+    places = {(f.path, f.line) for f in out.findings}
+    if defined and not any(place_of(line) in places for line in defined):
+        return (
+            f"no finding is where {task.query!r} is defined; it is defined at "
+            f"{'; '.join(defined[:3])}. Include that line"
+        )
+    query = task.query.lower()
+    if any(query in f.snippet.lower() for f in out.findings):
+        return None
+    hits = grep_hits(task, env)
+    if hits:
+        return (
+            f"no finding contains {task.query!r}, but these lines do: {'; '.join(hits[:3])}. "
+            "Report those"
+        )
+    return None
+
+
+def verify_facts(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
+    """Every fact must cite an existing file:line."""
+    assert isinstance(out, Facts)
+    return check(env.get("root", "."), [(f.path, f.line, None) for f in out.facts])
+
+
+def _claims(answer: Answer, state: Mapping[str, Any]) -> ClaimsReport:
+    root = (state.get("env") or {}).get("root", ".")
+    cites = [(c.path, c.line) for c in answer.citations]
+    return check_answer(str(state.get("request", "")), answer.answer, cites, root)
+
+
+def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
+    """Move citations to the lines that bear out the answer's claims; drop the rest.
+
+    When some claim does not hold, only citations of lines that do not exist are dropped
+    (as long as one real one is left), so the problem is reported against what was cited.
+    """
+    assert isinstance(answer, Answer)
+    verdict = _claims(answer, state)
+    if not verdict.problems and verdict.citations:
+        return answer.model_copy(
+            update={"citations": [Citation(path=p, line=n) for p, n in verdict.citations]}
+        )
+    root = (state.get("env") or {}).get("root", ".")
+    placed = [locate(root, (c.path, c.line, None)) for c in answer.citations]
+    real = [Citation(path=p, line=n) for p, n, _ in filter(None, placed)]
+    return answer.model_copy(update={"citations": real}) if real else answer
+
+
+def answer_evidence(state: Mapping[str, Any]) -> str:
+    """The source lines that define, set, raise or return what the question names, for the answer."""
+    root = (state.get("env") or {}).get("root", ".")
+    found = evidence(str(state.get("request", "")), root)
+    if not found:
+        return "Evidence from the source: nothing defines the names in the request."
+    return "Evidence from the source (path:line: code), to cite and quote:\n" + "\n".join(found)
+
+
+def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
+    """Every claim the question asks for must agree with the lines the answer cites."""
+    assert isinstance(answer, Answer)
+    problems = _claims(answer, state).problems
+    return "; ".join(problems) if problems else None

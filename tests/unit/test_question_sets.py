@@ -1,0 +1,165 @@
+"""The main-job bench's question sets: shape, kinds, splits, and each evidence range on its tree.
+
+The last test reads the pinned sdists: from the cache when installed, else downloaded once with
+:func:`tierflow.evals.trees.install` (the package index is reachable in CI), so it never skips.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tierflow.evals.trees import CLICK, REQUESTS, TREES, install
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+KINDS = ["value", "location", "base_class", "type", "behaviour", "list", "two_part"]
+SPLITS = ["dev", "test"]
+YES_NO = {"yes", "no", "not", "does not"}  # answer words the code itself does not spell
+_IMPORT = re.compile(r"\s*(from\s+\S+\s+)?import\s")
+
+
+@pytest.fixture(scope="module")
+def main_job() -> Iterator[ModuleType]:
+    """bench/main_job.py, imported as the bench runs it (``bench/`` first on ``sys.path``)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import main_job
+
+        yield main_job
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def _sets(main_job: ModuleType) -> dict[str, dict[str, Any]]:
+    return {name: main_job.load_set(name)[0] for name in main_job.SETS}
+
+
+def test_every_set_loads_and_names_a_pinned_tree(main_job: ModuleType) -> None:
+    assert set(main_job.SETS) == {"requests", "click"}
+    assert TREES == {"requests": REQUESTS, "click": CLICK}
+    for name, spec in _sets(main_job).items():
+        assert main_job.set_tree(spec) is TREES[name]
+        assert spec["note"] and spec["questions"]
+        for q in spec["questions"]:
+            assert {"id", "question", "keywords", "evidence"} <= set(q), q
+
+
+def test_ids_are_unique_across_sets(main_job: ModuleType) -> None:
+    ids = [q["id"] for spec in _sets(main_job).values() for q in spec["questions"]]
+    assert [i for i, n in collections.Counter(ids).items() if n > 1] == []
+
+
+def test_kinds_and_splits_come_from_the_allowed_lists(main_job: ModuleType) -> None:
+    assert tuple(SPLITS) == main_job.SPLITS
+    sets = _sets(main_job)
+    click = sets["click"]
+    assert click["kinds"] == KINDS and click["splits"] == SPLITS
+    for q in click["questions"]:
+        assert q.get("kind") in KINDS and q.get("split") in SPLITS, q["id"]
+    for q in sets["requests"]["questions"]:  # no kinds or splits yet; any given must be valid
+        assert q.get("kind", KINDS[0]) in KINDS and q.get("split", SPLITS[0]) in SPLITS
+
+
+def test_click_splits_follow_the_stated_rule_and_cover_every_kind(main_job: ModuleType) -> None:
+    questions = _sets(main_job)["click"]["questions"]
+    assert len(questions) >= 44
+    seen: collections.Counter[str] = collections.Counter()
+    for q in questions:  # the i-th question of the k-th kind: ["dev", "test"][(i + k) % 2]
+        assert q["split"] == SPLITS[(seen[q["kind"]] + KINDS.index(q["kind"])) % 2], q["id"]
+        seen[q["kind"]] += 1
+    assert all(seen[k] >= 5 for k in KINDS), seen
+    by_split = collections.Counter(q["split"] for q in questions)
+    assert abs(by_split["dev"] - by_split["test"]) <= 2, by_split
+    for split in SPLITS:
+        assert {q["kind"] for q in questions if q["split"] == split} == set(KINDS), split
+
+
+def test_keyword_groups_and_evidence_are_well_formed(main_job: ModuleType) -> None:
+    for spec in _sets(main_job).values():
+        for q in spec["questions"]:
+            assert q["keywords"], q["id"]
+            for group in q["keywords"]:
+                assert group and all(isinstance(k, str) and k.strip() for k in group), q["id"]
+            assert q["evidence"], q["id"]
+            for ev in q["evidence"]:
+                first, last = ev["lines"]
+                assert 1 < first <= last, q["id"]  # never line 1
+                assert not ev["path"].startswith(("/", "./")), q["id"]
+
+
+def test_a_keyword_answer_citing_the_evidence_is_right(main_job: ModuleType) -> None:
+    """Keywords and evidence agree with ``right()``; line 1 of the same file is not right."""
+    for spec in _sets(main_job).values():
+        for q in spec["questions"]:
+            ev = q["evidence"][0]
+            answer = " ".join(group[0] for group in q["keywords"])
+            cite = {"path": ev["path"], "line": ev["lines"][0]}
+            assert main_job.right(q, {"answer": answer, "citations": [cite]}), q["id"]
+            line_1 = {"path": ev["path"], "line": 1}
+            assert not main_job.right(q, {"answer": answer, "citations": [line_1]}), q["id"]
+            assert not main_job.right(q, {"answer": "", "citations": [cite]}), q["id"]
+
+
+def test_set_option_picks_the_tree_file_and_split(main_job: ModuleType, capsys: Any) -> None:
+    assert main_job.parse([]).set == "requests"
+    assert main_job.parse_set("click:test") == ("click", "test")
+    assert main_job.parse_set("click") == ("click", None)
+    spec, test = main_job.load_set("click:test")
+    assert spec["tree"]["name"] == CLICK.name and {q["split"] for q in test} == {"test"}
+    _, dev = main_job.load_set("click:dev")
+    _, both = main_job.load_set("click")
+    assert {q["id"] for q in dev} | {q["id"] for q in test} == {q["id"] for q in both}
+    assert not {q["id"] for q in dev} & {q["id"] for q in test}
+    _, requests = main_job.load_set("requests")
+    assert len(requests) == 14 and requests[0]["id"] == "mj-01"
+    assert [q["id"] for q in main_job.load_set("click:dev", limit=2)[1]] == ["ck-01", "ck-03"]
+    for bad in ("nope", "click:train", "requests:dev"):
+        with pytest.raises(ValueError):
+            main_job.load_set(bad)
+
+    assert main_job.main(["--set", "click:test", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"set click, split test: {len(test)} questions about click-8.1.8")
+    assert "ck-02" in out and "ck-01" not in out
+    assert main_job.main(["--set", "requests:dev", "--list"]) == 2
+
+
+def _defines(line: str, names: set[str]) -> bool:
+    m = re.match(r"\s*(?:async\s+)?(?:def|class)\s+(\w+)", line) or re.match(
+        r"\s*(?:self\.)?(\w+)\s*(?::[^=]+)?=", line
+    )
+    return bool(m) and m.group(1) in names
+
+
+@pytest.mark.parametrize("name", sorted(TREES))
+def test_every_evidence_range_holds_on_the_pinned_tree(main_job: ModuleType, name: str) -> None:
+    root = install(TREES[name])  # the cached tree if installed, else downloaded and verified
+    spec, items = main_job.load_set(name)
+    files: dict[str, list[str]] = {}
+    for q in items:
+        texts = []
+        for ev in q["evidence"]:
+            path = root / ev["path"]
+            assert path.is_file(), (q["id"], ev["path"])
+            lines = files.setdefault(ev["path"], path.read_text().splitlines())
+            first, last = ev["lines"]
+            assert last <= len(lines), (q["id"], ev)
+            span = lines[first - 1 : last]
+            assert span[0].strip() and span[-1].strip(), (q["id"], ev)  # no blank ends
+            assert not _IMPORT.match(span[0]), (q["id"], ev)  # not an import site
+            texts += [ev["path"], *span]
+        if q.get("kind") == "location":
+            first_line = files[q["evidence"][0]["path"]][q["evidence"][0]["lines"][0] - 1]
+            assert _defines(first_line, set(re.findall(r"\w+", q["question"]))), q["id"]
+        if q.get("kind") and q["kind"] != "behaviour":  # the fact itself is on those lines
+            text = "\n".join(texts).lower()
+            for group in q["keywords"]:
+                if not YES_NO & {k.lower() for k in group}:
+                    assert any(k.lower() in text for k in group), (q["id"], group)

@@ -1,0 +1,105 @@
+"""The usage record of one request attempt, and the progress event a finished call emits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.messages import AIMessage
+
+from tierflow._call import CallSite
+from tierflow.budget import Ledger
+from tierflow.config import public_url
+from tierflow.pricing import cost_usd
+from tierflow.protocol import StreamEvent
+from tierflow.runtime import Engine
+
+__all__ = ["usage_record", "maybe_billed", "progress"]
+
+
+def usage_record(
+    engine: Engine,
+    site: CallSite,
+    tier: str,
+    endpoint: str,
+    model: str,
+    started: float,
+    msg: AIMessage | None,
+    error: BaseException | None,
+    run_id: str | None,
+    charge_usd: float | None = None,
+) -> dict[str, Any]:
+    """The UsageRecord of one attempt, as the plain dict that state keeps (every field set)."""
+    usage: Any = (msg.usage_metadata if msg is not None else None) or {}
+    inp = int(usage.get("input_tokens") or 0)
+    out = int(usage.get("output_tokens") or 0)
+    cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+    spec = engine.config.tier(tier)
+    cost = cost_usd(spec.price, input_tokens=inp, cached_tokens=cached, output_tokens=out)
+    # A dict with UsageRecord's fields (a unit test checks it validates and round-trips):
+    # building and dumping a model per call would only cost time.
+    return dict(
+        id=uuid.uuid4().hex,
+        node=site.node,
+        subagent=site.subagent,
+        task_id=site.task_id,
+        tier=tier,
+        model=model,
+        endpoint=public_url(endpoint),
+        input_tokens=inp,
+        cached_tokens=cached,
+        output_tokens=out,
+        latency_s=round(time.monotonic() - started, 4),
+        cost_usd=cost if charge_usd is None else charge_usd,
+        billing="reported" if charge_usd is None else "estimated",
+        error=None
+        if error is None
+        else _describe(error, spec.timeout_s).replace(endpoint, public_url(endpoint)),
+        escalation_reason=site.escalation_reason,
+        # Wall-clock start of the request (latency_s is measured on the monotonic clock).
+        started_at=round(time.time() - (time.monotonic() - started), 4),
+        run_id=run_id,
+        cached_response=False,
+    )
+
+
+def maybe_billed(exc: BaseException) -> bool:
+    """Failures after which the server may have done (and billed) the work."""
+    import httpx
+    import openai
+
+    billed = (
+        TimeoutError,
+        asyncio.TimeoutError,
+        openai.APITimeoutError,
+        openai.APIConnectionError,
+        httpx.TimeoutException,
+        httpx.RemoteProtocolError,
+        ConnectionError,
+    )
+    return isinstance(exc, billed)
+
+
+def _describe(error: BaseException, timeout_s: float) -> str:
+    if isinstance(error, TimeoutError) and not str(error):
+        return f"TimeoutError: no answer within the tier's timeout of {timeout_s:g} s"
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def progress(site: CallSite, rec: Mapping[str, Any], ledger: Ledger) -> dict[str, Any]:
+    """The ``model_call`` stream event of a finished call."""
+    return {
+        "event": StreamEvent.MODEL_CALL.value,
+        "node": site.node,
+        "subagent": site.subagent,
+        "tier": rec["tier"],
+        "model": rec["model"],
+        "tokens": rec["input_tokens"] + rec["output_tokens"],
+        "cost_usd": rec["cost_usd"],
+        "spent_usd": ledger.spent_usd,
+        "budget_usd": ledger.budget_usd,
+        "latency_s": rec["latency_s"],
+    }
