@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tierflow.tools import Sandbox
 from tierflow.tools._index_model import Skipped
 from tierflow.tools._index_parse import parse_file
+from tierflow.tools._sandbox import Sandbox
 
 __all__ = ["BuildStats", "build_entries", "default_index_dir"]
 

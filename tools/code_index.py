@@ -26,7 +26,6 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from tierflow.tools import Sandbox, ToolSetupError
 from tierflow.tools._index_build import BuildStats, build_entries, default_index_dir
 from tierflow.tools._index_link import Tables
 from tierflow.tools._index_model import (
@@ -39,6 +38,7 @@ from tierflow.tools._index_model import (
     UnknownName,
 )
 from tierflow.tools._index_tools import make_tools
+from tierflow.tools._sandbox import Sandbox, ToolSetupError
 
 __all__ = [
     "BuildStats",
