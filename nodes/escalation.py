@@ -7,13 +7,14 @@ instead of starting over. Reasons: ``error`` (failed after retries), ``schema_va
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
+from tierflow.nodes._task_state import EscalationStep, Outcome, TaskView
 from tierflow.nodes.human import ask_human, event
 from tierflow.protocol import EventKind, InterruptKind, ReviewAction, TaskStatus
 from tierflow.runtime import RunContext, context_of, engine_for
@@ -28,33 +29,36 @@ def escalate_node(
     """Node that handles ``state["escalation"]`` for one subagent (declared tier ``declared``)."""
     site = Site(SiteKind.SUBAGENT, declared)
 
-    async def escalate(state: Mapping[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+    async def escalate(state: TaskView, runtime: Runtime[RunContext]) -> dict[str, Any]:
         config = engine_for(runtime.context).config
         policy = context_of(runtime).policy
         tier = state.get("tier") or start_tier(site, policy, config)
-        reason = state["escalation"]["reason"]
-        detail = str(state["escalation"].get("detail", ""))[:500]
+        escalation = state["escalation"]
+        assert escalation is not None, "the escalate phase runs for a task with an escalation"
+        reason = escalation["reason"]
+        detail = str(escalation.get("detail", ""))[:500]
         upper = climb(tier, policy, config)
         if upper is not None:
-            step = {"from": tier, "to": upper, "reason": reason, "detail": detail}
+            step: EscalationStep = {"from": tier, "to": upper, "reason": reason, "detail": detail}
             return _climbed(state, step, subagent)
         step = {"from": tier, "to": "human", "reason": reason, "detail": detail}
         if not (human_fallback and policy.human):
+            failed = Outcome(status=TaskStatus.FAILED.value, error=f"{reason}: {detail}")
             return {
                 "escalation": None,
                 "escalations": [*_history(state), step],
-                "outcome": {"status": TaskStatus.FAILED.value, "error": f"{reason}: {detail}"},
+                "outcome": failed,
             }
         return _asked(state, step, output_schema, subagent)
 
     return escalate
 
 
-def _history(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _history(state: TaskView) -> list[EscalationStep]:
     return list(state.get("escalations") or [])
 
 
-def _climbed(state: Mapping[str, Any], step: dict[str, Any], subagent: str) -> dict[str, Any]:
+def _climbed(state: TaskView, step: EscalationStep, subagent: str) -> dict[str, Any]:
     """The update that moves the task to ``step["to"]``, its transcript kept."""
     note = HumanMessage(
         f"(This task moved from tier {step['from']} to {step['to']} because: {step['reason']}. "
@@ -94,8 +98,8 @@ def _edit_check(output_schema: type[BaseModel]) -> Callable[[Any], str | None]:
 
 
 def _asked(
-    state: Mapping[str, Any],
-    step: dict[str, Any],
+    state: TaskView,
+    step: EscalationStep,
     output_schema: type[BaseModel],
     subagent: str,
 ) -> dict[str, Any]:
@@ -115,9 +119,10 @@ def _asked(
         detail=detail,
         result_schema=output_schema.model_json_schema(),
     )
-    base = {
+    decided: EscalationStep = {**step, "decision": decision.action}
+    base: dict[str, Any] = {
         "escalation": None,
-        "escalations": [*_history(state), {**step, "decision": decision.action}],
+        "escalations": [*_history(state), decided],
         "events": [
             event(
                 EventKind.HUMAN_DECISION,
@@ -136,16 +141,8 @@ def _asked(
             "tier_start_step": state.get("steps", 0),
         }
     if decision.action == ReviewAction.REJECT:
-        return {
-            **base,
-            "outcome": {"status": TaskStatus.FAILED.value, "error": decision.note or reason},
-        }
+        rejected = Outcome(status=TaskStatus.FAILED.value, error=decision.note or reason)
+        return {**base, "outcome": rejected}
     output = output_schema.model_validate(decision.value)
-    return {
-        **base,
-        "outcome": {
-            "status": TaskStatus.DONE.value,
-            "output": output.model_dump(),
-            "tier": "human",
-        },
-    }
+    edited = Outcome(status=TaskStatus.DONE.value, output=output.model_dump(), tier="human")
+    return {**base, "outcome": edited}

@@ -1,0 +1,196 @@
+"""The supervisor's final answer: evidence, the answer call, its check, a repair, human review."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+from pydantic import BaseModel, ValidationError
+
+from tierflow.budget import end_run
+from tierflow.errors import InputError
+from tierflow.nodes._supervisor_call import planner_call, results_digest
+from tierflow.nodes._supervisor_state import (
+    AnswerCheck,
+    ReviewOutcome,
+    SupervisorState,
+    after,
+    changes,
+)
+from tierflow.nodes.human import ReviewDecision, ask_human, event
+from tierflow.nodes.subagent import off_loop
+from tierflow.nodes.verifier import CheckSite, Verdict, as_check, verdict_event
+from tierflow.protocol import EventKind, InterruptKind, Node, ReviewAction, RunStatus, ToolName
+from tierflow.runtime import RunContext, context_of, engine_for
+from tierflow.tiers import Site, SiteKind, start_tier
+
+if TYPE_CHECKING:
+    from tierflow.nodes.supervisor import Supervisor
+
+__all__ = ["ANSWER", "make_answer", "make_review"]
+
+ANSWER = ToolName.ANSWER.value
+
+
+def make_answer(spec: Supervisor) -> Callable[..., Any]:
+    """The answer node: one answer call on the results, checked, repaired once, maybe reviewed."""
+    answer_tool = _answer_tool(spec)  # built once per spec, not per call
+    answer_site = Site(SiteKind.ANSWER, spec.tier)
+
+    async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> Command[str]:
+        update = await _answer(state, runtime)
+        return Command(update=changes(state, update), goto=_after_answer(after(state, update)))
+
+    async def _answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        engine = engine_for(runtime.context)
+        tier = start_tier(answer_site, context_of(runtime).policy, engine.config)
+        user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
+        if spec.answer_evidence:
+            user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
+        problems = state.get("answer_problems") or []
+        if problems:
+            user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
+        messages = [SystemMessage(spec.answer_prompt.strip()), HumanMessage(user)]
+        out = await planner_call(
+            runtime, Node.ANSWER.value, tier, state, messages, answer_tool, ANSWER
+        )
+        if isinstance(out, dict):
+            return {**out, "answer_retry": False}
+        hooked = bool(spec.answer_normalize or spec.answer_verifier)
+        checked: AnswerCheck = await off_loop(
+            hooked, _check_answer, spec, state, out.message, problems
+        )
+        attended = context_of(runtime).policy.human
+        review = attended and _reviewed(spec, checked)
+        return {"answer_retry": False, "answer_review": review, **out.state_update(), **checked}
+
+    return answer
+
+
+def _reviewed(spec: Supervisor, checked: AnswerCheck) -> bool:
+    """Whether a human reviews this answer in an attended run (``spec.review``)."""
+    status = checked.get("status")
+    return checked.get("answer") is not None and (
+        (spec.review == "always" and status == RunStatus.ANSWERED)
+        or (spec.review != "never" and status == RunStatus.UNVERIFIED)
+    )
+
+
+def _answer_tool(spec: Supervisor) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": ANSWER,
+            "description": "Write the final answer.",
+            "parameters": spec.answer_schema.model_json_schema(),
+        },
+    }
+
+
+def _check_answer(
+    spec: Supervisor, state: SupervisorState, msg: Any, problems: list[str]
+) -> AnswerCheck:
+    """Parse, normalize and check the answer; the first rejection asks for one repair."""
+    try:
+        if not msg.tool_calls:
+            raise InputError("no final_answer call was made")
+        parsed = spec.answer_schema.model_validate(msg.tool_calls[0]["args"])
+        if spec.answer_normalize:
+            parsed = spec.answer_normalize(parsed, state)
+        verdict = _answer_check(spec, parsed, state)
+        reason = None if verdict.ok else verdict.reason or "the answer's check rejected it"
+    except (ValidationError, ValueError) as exc:
+        parsed, reason, verdict = None, str(exc)[:500], None
+    notes = [verdict_event(CheckSite.ANSWER, verdict)] if spec.answer_verifier and verdict else []
+    if reason and len(problems) < 1:
+        return {"answer_problems": [*problems, reason], "answer_retry": True, "events": notes}
+    if parsed is None:
+        return {
+            "status": RunStatus.FAILED.value,
+            "answer_problems": [*problems, reason or "invalid"],
+        }
+    status = (RunStatus.UNVERIFIED if reason else RunStatus.ANSWERED).value
+    if state.get("status") == RunStatus.BUDGET_EXHAUSTED:
+        status = RunStatus.BUDGET_EXHAUSTED.value  # answered from the work the budget allowed
+    return {
+        "answer": parsed.model_dump(),
+        "status": status,
+        "answer_problems": [*problems, reason] if reason else problems,
+        "events": notes,
+    }
+
+
+def _answer_check(spec: Supervisor, answer: BaseModel, state: Mapping[str, Any]) -> Verdict:
+    """``spec.answer_verifier`` under the one check contract (accepted when there is none)."""
+    if spec.answer_verifier is None:
+        return Verdict.accept()
+    declared = spec.answer_verifier
+    check = as_check(lambda _request, answer, state: declared(answer, state))
+    return check(str(state.get("request", "")), answer, state)
+
+
+def make_review(spec: Supervisor) -> Callable[..., Any]:
+    """The review node: a human approves, edits or rejects the answer under review."""
+
+    async def review(state: SupervisorState) -> Command[str]:
+        update = _review(spec, state)
+        return Command(update=update, goto=_after_answer(after(state, update)))
+
+    return review
+
+
+def _review(spec: Supervisor, state: SupervisorState) -> ReviewOutcome:
+    """An answer under review (unverified, or ``review="always"``): approve, edit or reject.
+
+    A node of its own, so resuming re-runs only this question, never the paid answer call.
+    """
+    problems = state.get("answer_problems") or []
+
+    def valid(decision: ReviewDecision) -> str | None:
+        if decision.action != ReviewAction.EDIT:
+            return None
+        try:
+            spec.answer_schema.model_validate(decision.value)
+        except ValidationError as exc:
+            return f"the edited answer does not match {spec.answer_schema.__name__}: {exc}"
+        return None
+
+    unverified = state.get("status") == RunStatus.UNVERIFIED
+    why = (
+        f"The answer's checks failed: {problems[-1] if problems else 'unverified'}. "
+        if unverified
+        else "The answer passed its checks and needs your approval. "
+    )
+    decision = ask_human(
+        InterruptKind.ANSWER_REVIEW,
+        why + "Approve it as it is, edit it (value: the corrected answer), or reject it.",
+        check=valid,
+        subject=("final_answer", state.get("answer")),
+        answer=state.get("answer"),
+        problems=problems,
+        result_schema=spec.answer_schema.model_json_schema(),
+    )
+    note = event(EventKind.HUMAN_DECISION, node=Node.ANSWER.value, action=decision.action,
+                 note=decision.note)  # fmt: skip
+    update: ReviewOutcome = {"answer_review": False, "events": [note]}
+    if decision.action == ReviewAction.APPROVE:
+        update["status"] = RunStatus.ANSWERED.value
+    elif decision.action == ReviewAction.EDIT:
+        edited = spec.answer_schema.model_validate(decision.value).model_dump()
+        update |= {"answer": edited, "status": RunStatus.ANSWERED.value}
+    elif not unverified:  # an approval refused: the answer is not the run's answer
+        update["status"] = RunStatus.REJECTED.value
+    return update
+
+
+def _after_answer(state: Mapping[str, Any]) -> str:
+    if state.get("answer_retry"):
+        return Node.ANSWER.value
+    if state.get("answer_review"):
+        return Node.REVIEW.value
+    end_run(state)
+    return END
