@@ -1,12 +1,15 @@
 """The answer checker measured on labelled answer/citation pairs: wrong ones let through, right ones rejected.
 
-Run: python bench/checker.py [--json out.json]
+Run: python bench/checker.py [--json out.json] [--data PAIRS.jsonl ...]
 
-Pairs are in evals/data/answer_checks.jsonl, each labelled ``right`` or ``wrong`` by hand
+Pairs are in evals/data/answer_checks.jsonl (tuned on) and evals/data/answer_checks_heldout.jsonl
+(click's ``test`` split: never tuned on), each labelled ``right`` or ``wrong`` by hand
 against its tree, with where it came from (``source``): a real run of the main job
 (``run:<policy>:<commit>``), an eval suite's reference answer (``reference``), or a real answer
-with one claim changed (``mutated``: another value, file, base or exception). Trees: the pinned
-requests sdist (installed as bench/main_job.py does) and the installed, pinned langgraph.
+with one claim changed (``mutated``: another value, file, base or exception), or hand-written
+from the tree in the shapes of the failures issue 28 reports (``hand:click-dev``,
+``hand:click-test``). Trees: the pinned requests and click sdists (installed as
+bench/main_job.py does) and the installed, pinned langgraph. The table is per file and tree.
 
 Two checks run side by side on every pair: ``claims`` (tierflow.graphs.codebase_qa.claims.check_answer,
 what codebase_qa uses now) and ``cited lines exist`` (the check codebase_qa used before: every
@@ -23,25 +26,30 @@ from typing import Any
 
 from _common import table
 
-DATA = Path(
-    __import__("os").environ.get(
-        "ANSWER_CHECKS",
-        Path(__file__).resolve().parents[1] / "evals" / "data" / "answer_checks.jsonl",
-    )
-)
+_DIR = Path(__file__).resolve().parents[1] / "evals" / "data"
+DATA = [_DIR / "answer_checks.jsonl", _DIR / "answer_checks_heldout.jsonl"]
 
 
-def load(path: Path = DATA) -> list[dict[str, Any]]:
-    """The labelled pairs."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def load(path: Path) -> list[dict[str, Any]]:
+    """The labelled pairs of one file, each marked with its group (file and tree)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    held = "heldout" in path.name
+    for row in rows:
+        tree = row["tree"].split("-")[0]
+        row["group"] = f"{tree} held-out" if held else f"{tree} dev" if tree == "click" else tree
+    return rows
 
 
 def roots() -> dict[str, str]:
     """Tree name -> directory."""
     from tierflow.evals._suites import langgraph_root
-    from tierflow.evals.trees import requests_root
+    from tierflow.evals.trees import click_root, requests_root
 
-    return {"requests-2.32.3": str(requests_root()), "langgraph": str(langgraph_root())}
+    return {
+        "requests-2.32.3": str(requests_root()),
+        "click-8.1.8": str(click_root()),
+        "langgraph": str(langgraph_root()),
+    }
 
 
 def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
@@ -56,6 +64,7 @@ def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
         "id": item["id"],
         "label": item["label"],
         "source": item["source"].split(":")[0],
+        "group": item["group"],
         "claims_accepts": not verdict.problems,
         "exists_accepts": exists,
         "problems": verdict.problems,
@@ -75,9 +84,10 @@ def tally(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
 def measure(args: Any) -> dict[str, Any]:
     """Every pair through both checks."""
     trees = roots()
-    rows = [judge(item, trees[item["tree"]]) for item in load(Path(args.data))]
-    groups = {"all": rows} | {
-        s: [r for r in rows if r["source"] == s] for s in sorted({r["source"] for r in rows})
+    items = [item for path in args.data for item in load(Path(path))]
+    rows = [judge(item, trees[item["tree"]]) for item in items]
+    groups = {
+        g: [r for r in rows if r["group"] == g] for g in dict.fromkeys(r["group"] for r in rows)
     }
     return {
         "rows": rows,
@@ -108,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--data", default=str(DATA), help="labelled pairs (JSON Lines)")
+    p.add_argument("--data", nargs="+", default=[str(d) for d in DATA],
+                   help="labelled pairs (JSON Lines); default: both files")  # fmt: skip
     args = p.parse_args(argv)
     results = measure(args)
     print(report(results))

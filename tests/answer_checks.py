@@ -1,4 +1,4 @@
-"""The labelled answer/citation pairs of evals/data/answer_checks.jsonl, judged by the checker."""
+"""The labelled answer/citation pairs of evals/data/answer_checks*.jsonl, judged by the checker."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 from tierflow.graphs.codebase_qa.claims import check_answer
 
 DATA = Path(__file__).resolve().parents[1] / "evals" / "data" / "answer_checks.jsonl"
+HELDOUT = DATA.with_name("answer_checks_heldout.jsonl")
 
 
-def pairs(tree: str) -> list[dict[str, Any]]:
-    """The labelled pairs about ``tree`` (``langgraph`` or ``requests-2.32.3``)."""
-    rows = [json.loads(x) for x in DATA.read_text().splitlines() if x.strip()]
+def pairs(tree: str, path: Path = DATA) -> list[dict[str, Any]]:
+    """The labelled pairs about ``tree`` (``langgraph``, ``requests-2.32.3``, ``click-8.1.8``)."""
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     return [r for r in rows if r["tree"] == tree]
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import keyword
 import re
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
-__all__ = ["CODE_WORD", "STOP_WORDS", "question_parts", "subject_of", "subjects_of"]
+__all__ = [
+    "CODE_WORD", "STOP_WORDS", "PartKind", "QuestionPart", "WANTS", "parse_parts", "question_parts",
+    "subject_of", "subjects_of",
+]  # fmt: skip
 
 _PARTS = {
     "defined": r"\bwhere is\b.*\b(defined|declared|implemented)\b|\b(defined|declared)\b|^where is\b",
@@ -76,3 +81,132 @@ def subject_of(question: str) -> str | None:
     """The name the question is most likely about (see :func:`subjects_of`)."""
     names = subjects_of(question)
     return names[0] if names else None
+
+
+# --- the question's parts ------------------------------------------------------------------------
+
+
+class PartKind(StrEnum):
+    """The kind of fact one part of a question asks for."""
+
+    VALUE = "value"
+    DEFAULT = "default"
+    LOCATION = "location"
+    BASE = "base"
+    TYPE = "type"
+    BEHAVIOUR = "behaviour"
+    YES_NO = "yes_no"
+    MEMBERS = "members"
+
+
+WANTS = {
+    PartKind.VALUE: "the value the code assigns, as written (or its evident equivalent)",
+    PartKind.DEFAULT: "the default in the definition's signature or field, as written",
+    PartKind.LOCATION: "the file that defines it, citing the definition line",
+    PartKind.BASE: "every base class in its class statement",
+    PartKind.TYPE: "the annotation as written, every name in it",
+    PartKind.BEHAVIOUR: "what its body does, in the body's own terms, citing the body",
+    PartKind.YES_NO: "yes or no, citing the lines of the deciding function's body",
+    PartKind.MEMBERS: "every member, each one in the definition or its docstring",
+}
+"""What counts as an answer to each kind of part (shown to the answering model)."""
+
+_KINDS: list[tuple[PartKind, str]] = [
+    (PartKind.BASE, r"\bbase class|\binherit|\bextends?\b|\bsubclass|\bderives?\b|\bparent class"),
+    (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),
+    (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"
+     r"|\btype (of|hint)\b"),
+    (PartKind.MEMBERS, r"\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
+    (PartKind.VALUE, r"\bhow (many|much|long)\b"),
+    (PartKind.DEFAULT, r"\bdefaults?\b"),
+    (PartKind.BEHAVIOUR, r"\bwhat does\b.*\b(do|compute|calculate|return)\b|\bhow does\b"
+     r"|\braises?\b|\bthrows?\b"),
+]  # fmt: skip
+_SPLIT = re.compile(
+    r"\s*(?:[,;]\s*and\s+|;\s*|\s+and\s+(?=(?:what|where|which|when|how)\b))",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class QuestionPart:
+    """One part of a question: its own clause, the kind of fact it asks, and its subjects.
+
+    ``subjects`` are the clause's own names first, then those of the parts before it (``its
+    constructor`` is the earlier part's class); ``wants`` says what counts as an answer.
+    """
+
+    number: int
+    text: str
+    kind: PartKind
+    subjects: tuple[str, ...]
+    words: tuple[str, ...] = ()
+    of: int = 1
+
+    @property
+    def subject(self) -> str | None:
+        """The name this part is most likely about."""
+        return self.subjects[0] if self.subjects else None
+
+    @property
+    def wants(self) -> str:
+        """What counts as an answer to this part."""
+        return WANTS[self.kind]
+
+    @property
+    def label(self) -> str:
+        """``part 2 of 2 (yes_no about resolve_color_default: "does it fall back ...")``."""
+        about = f" about {self.subject}" if self.subject else ""
+        return f'part {self.number} of {self.of} ({self.kind}{about}: "{self.text}")'
+
+
+def parse_parts(question: str) -> list[QuestionPart]:
+    """The question's parts, in order, each typed (deterministic; no model).
+
+    Example:
+        >>> [(p.kind, p.subject) for p in parse_parts(
+        ...     "Where is make_pass_decorator defined, and what is the default of its ensure parameter?")]
+        [('location', 'make_pass_decorator'), ('default', 'make_pass_decorator')]
+    """
+    clauses = [c.strip(" ?.") for c in _SPLIT.split(question.strip()) if c.strip(" ?.")]
+    parts: list[QuestionPart] = []
+    earlier: list[str] = []
+    for number, clause in enumerate(clauses or [question], start=1):
+        own = _names_in_clause(clause)
+        subjects = tuple(dict.fromkeys([*own, *earlier]))
+        words = tuple(
+            w for w in re.findall(r"(?<![\w.])[a-z_][a-z0-9_]{2,}\b", clause) if w not in STOP_WORDS
+        )
+        parts.append(QuestionPart(number, clause, _kind_of(clause), subjects, words))
+        earlier = [*own, *earlier]
+    return [replace(p, of=len(parts)) for p in parts]
+
+
+def _names_in_clause(clause: str) -> list[str]:
+    """The clause's names: :func:`subjects_of`'s and a plain word named as code ("function echo")."""
+    named = re.findall(
+        r"\b(?:function|class|method|exception|constant|attribute|decorator)\s+`?([A-Za-z_]\w*)\b"
+        r"(?!\s+(?:the|a|an|that|whose|which|to|by|of|for|from|with)\b)",
+        clause,
+    )
+    named += re.findall(r"\b([A-Za-z_]\w*)`?\s+(?:class|function|method|decorator)\b", clause)
+    named += re.findall(r"^where is `?([A-Za-z_]\w*)`?\s+(?:defined|declared)\b", clause, re.I)
+    plain = [n for n in named if n.lower() not in STOP_WORDS]
+    found = [*subjects_of(clause), *plain]
+    return [
+        n for n in dict.fromkeys(found)
+        if not keyword.iskeyword(n) and not n.endswith((".py", ".pyi"))
+    ]  # fmt: skip
+
+
+def _kind_of(clause: str) -> PartKind:
+    conditional = re.match(
+        r"(if|when)\b.*\b(does|do|is|are|can|will)\s+(it|they|this|that)\b", clause, re.I
+    )
+    if _is_yes_no(clause) or conditional and not re.search(r"\b(what|which|how)\b", clause, re.I):
+        return PartKind.YES_NO
+    low = clause.lower()
+    for kind, pattern in _KINDS:
+        if re.search(pattern, low):
+            return kind
+    return PartKind.VALUE

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tierflow.graphs.codebase_qa.claims import ClaimsReport, check_answer, evidence
+from tierflow.graphs.codebase_qa.claims import ClaimsReport, check_answer, evidence, part_evidence
 from tierflow.graphs.codebase_qa.grounding import check, locate
 from tierflow.graphs.codebase_qa.schemas import (
     Answer,
@@ -104,12 +104,23 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
 
 
 def answer_evidence(state: Mapping[str, Any]) -> str:
-    """The source lines that define, set, raise or return what the question names, for the answer."""
+    """The question's parts, each with its index-checked facts, and the source lines they name.
+
+    The answering model sees what each part asks and what counts as an answer to it, then the
+    compact facts the code index holds for it (definition line, default, annotation, bases,
+    members, body lines, each as ``path:line``), then the lines the old reading found.
+    """
     root = (state.get("env") or {}).get("root", ".")
-    found = evidence(str(state.get("request", "")), root)
-    if not found:
+    question = str(state.get("request", ""))
+    out = [part_evidence(question, root)]
+    found = evidence(question, root)
+    if found:
+        out.append(
+            "Evidence from the source (path:line: code), to cite and quote:\n" + "\n".join(found)
+        )
+    elif not out[0]:
         return "Evidence from the source: nothing defines the names in the request."
-    return "Evidence from the source (path:line: code), to cite and quote:\n" + "\n".join(found)
+    return "\n\n".join(o for o in out if o)
 
 
 def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:

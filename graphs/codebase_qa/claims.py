@@ -38,12 +38,22 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tierflow.graphs.codebase_qa._facts import facts, index_for
+from tierflow.graphs.codebase_qa._index_checks import IndexChecker
 from tierflow.graphs.codebase_qa._parts import ClaimChecker
-from tierflow.graphs.codebase_qa._questions import question_parts, subject_of, subjects_of
+from tierflow.graphs.codebase_qa._questions import (
+    QuestionPart,
+    parse_parts,
+    question_parts,
+    subject_of,
+    subjects_of,
+)
+from tierflow.graphs.codebase_qa._refusals import no_answer
 from tierflow.graphs.codebase_qa._tree import Cite, Tree, defines, sets, span
 
 __all__ = [
-    "ClaimsReport", "question_parts", "subject_of", "subjects_of", "check_answer", "evidence",
+    "ClaimsReport", "QuestionPart", "parse_parts", "question_parts", "subject_of", "subjects_of",
+    "check_answer", "evidence", "part_evidence",
 ]  # fmt: skip
 
 
@@ -57,18 +67,40 @@ class ClaimsReport:
 
 
 def check_answer(question: str, answer: str, citations: Sequence[Cite], root: str) -> ClaimsReport:
-    """Check the claims the question asks for; repair citations; say what is still wrong.
+    """Check every part of the question; repair citations; say which part is still wrong.
 
+    Each :class:`~._questions.QuestionPart` is judged against the tree's code index
+    (:mod:`._index_checks`); a tree without Python is read line by line (:func:`_line_checks`).
     Returns the citations to keep (moved to where a claim's evidence is, unsupported ones
-    dropped; the originals when no claim holds) and the problems, empty when every claim holds.
+    dropped; the originals when no claim holds) and the problems, empty when every part holds.
     """
-    checker = ClaimChecker(question, answer, citations, root)
+    index = index_for(root)
+    if index is None:
+        checker: ClaimChecker = ClaimChecker(question, answer, citations, root)
+    else:
+        checker = IndexChecker(question, answer, list(citations), root, index)
     missing = [
         f"{p}:{n} does not exist (copy path and line from the tool output)"
         for p, n in checker.cites
         if checker.tree.text((p, n)) is None
     ]
     checker.cites = [c for c in checker.cites if checker.tree.text(c) is not None]
+    refused = no_answer(question, answer, [checker.tree.text(c) or "" for c in checker.cites])
+    if refused:
+        checker.problems.append(refused)
+    elif isinstance(checker, IndexChecker):
+        for part in parse_parts(question):
+            checker.check_part(part)
+    else:
+        _line_checks(checker, question)
+    kept = checker.used or list(checker.cites)
+    # A missing citation matters only while a claim is unsupported: otherwise it is dropped.
+    problems = missing + checker.problems if checker.problems else []
+    return ClaimsReport(kept, problems, checker.supported)
+
+
+def _line_checks(checker: ClaimChecker, question: str) -> None:
+    """The claims a question asks for, judged by reading the cited lines (no index)."""
     parts = question_parts(question) or ["literal"]
     names = subjects_of(question)
     specific = {
@@ -93,10 +125,18 @@ def check_answer(question: str, answer: str, citations: Sequence[Cite], root: st
             checker.yes_no()
         else:
             checker.literals()
-    kept = checker.used or list(checker.cites)
-    # A missing citation matters only while a claim is unsupported: otherwise it is dropped.
-    problems = missing + checker.problems if checker.problems else []
-    return ClaimsReport(kept, problems, checker.supported)
+
+
+def part_evidence(question: str, root: str, max_facts: int = 14) -> str:
+    """The question's parts (kind, subject, what counts as an answer) and each one's index facts."""
+    parts = parse_parts(question)
+    index = index_for(root)
+    lines = [f"The question has {len(parts)} part(s); answer every one, in order, and cite each:"]
+    for part in parts:
+        lines.append(f"- {part.label}; an answer is {part.wants}")
+        found = facts(index, part) if index is not None else []
+        lines += [f"    {f}" for f in found[:max_facts]]
+    return "\n".join(lines)
 
 
 def evidence(question: str, root: str, max_lines: int = 24) -> list[str]:

@@ -72,14 +72,18 @@ __all__ = [
 
 SEARCH = Subagent(
     name=SEARCH_NAME,
-    description="searches the source tree with list_files/grep/read_file and reports file:line findings",
+    description=(
+        "searches the source tree with the code index (find_definition/signature/class_bases/"
+        "docstring/members/references) and list_files/grep/read_file; reports file:line findings"
+    ),
     tier="mini",
     task_schema=SearchTask,
     output_schema=Findings,
     prompt=(
-        "You search a source tree. The grep output under the task is real. If it shows what the "
-        "task asks for, finish now: copy path, line number and code from those lines. Otherwise "
-        "grep a shorter identifier or read_file around a hit, then finish."
+        "You search a source tree. The definitions and grep output under the task are real. If "
+        "they show what the task asks for, finish now: copy path, line number and code from "
+        "those lines. Otherwise ask find_definition or signature for a Python name, grep a "
+        "shorter identifier for text, or read_file around a hit, then finish."
     ),
     tools=search_tools,
     max_steps=3,
@@ -111,8 +115,10 @@ SUPERVISOR = Supervisor(
     answer_prompt=(
         "Answer every part of the question from the evidence and the results only: give the "
         "value, base classes, exception or file exactly as the code shows them, and say what a "
-        "function does when asked. Cite the path and line of each line you rely on, exactly as "
-        "given."
+        "function does when asked. The evidence lists the question's parts and the checked facts "
+        "for each: answer each part in order (a yes/no part with yes or no and what the cited "
+        "code does), never with the task's own fields. Cite the path and line of each line you "
+        "rely on, exactly as given."
     ),
     max_turns=3,
     max_tasks_per_turn=3,

@@ -1,7 +1,8 @@
 """Grep evidence for the search subagent, its grep shortcut, and the supervisor's fallback plan.
 
-The search subagent gets its query grepped before its first model step (:func:`prefetch_grep`),
-and finishes with no model call when grep found where the query's name is defined
+The search subagent gets where its query is defined (the code index, for a Python name) and the
+lines grep finds for it before its first model step (:func:`prefetch_grep`), and finishes with no
+model call when the index (or, for other trees, grep) found where the query's name is defined
 (:func:`shortcut_search`). :func:`fallback_plan` searches for the question's names when the
 supervisor's plan is unusable.
 """
@@ -15,8 +16,9 @@ from typing import Any
 from langchain_core.tools import ToolException
 from pydantic import BaseModel
 
+from tierflow.graphs.codebase_qa._facts import index_for, lookup
 from tierflow.graphs.codebase_qa.schemas import Finding, Findings, SearchTask
-from tierflow.tools import fs_tools
+from tierflow.tools import fs_tools, index_tools
 
 __all__ = [
     "SEARCH_NAME", "search_tools", "definitions", "place_of", "grep_hits", "prefetch_grep",
@@ -27,15 +29,23 @@ SEARCH_NAME = "search"  # the search subagent's name, which fallback_plan delega
 
 
 def search_tools(env: Mapping[str, Any]) -> list[Any]:
-    """The sandboxed file tools (list_files, grep, read_file) over ``env["root"]``."""
-    return fs_tools(env.get("root", "."))
+    """The file tools (list_files, grep, read_file) and the code-index tools over ``env["root"]``.
+
+    The index tools (find_definition, signature, class_bases, docstring, references, members)
+    answer for Python names; grep stays the tool for text and other files.
+    """
+    return [*fs_tools(env.get("root", ".")), *index_tools(env)]
+
+
+def _fs_grep(env: Mapping[str, Any]) -> Any:
+    return {t.name: t for t in fs_tools(env.get("root", "."))}["grep"]
 
 
 # --- grep evidence ----------------------------------------------------------------------------
 
 
 def _grep_lines(env: Mapping[str, Any], pattern: str, glob: str) -> list[str]:
-    grep = {t.name: t for t in search_tools(env)}["grep"]
+    grep = _fs_grep(env)
     try:
         text = str(grep.invoke({"pattern": pattern, "glob": glob}))
     except ToolException:
@@ -44,10 +54,21 @@ def _grep_lines(env: Mapping[str, Any], pattern: str, glob: str) -> list[str]:
 
 
 def definitions(task: SearchTask, env: Mapping[str, Any]) -> list[str]:
-    """Where the query's identifier is defined: def/class lines first, then assignments."""
+    """Where the query's name is defined, as ``path:line: code`` lines.
+
+    A Python name is looked up in the code index (definition lines, re-exports followed, never
+    an import site); grep finds def/class lines, then assignments, in other trees.
+    """
     name = task.query.split()[-1] if task.query.split() else ""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
         return []
+    index = index_for(env.get("root", ".")) if task.file_glob.endswith(".py") else None
+    if index is not None:
+        found = [d for d in lookup(index, name) if d.kind != "module"]
+        if found:
+            return [f"{d.path}:{d.line}: {index.line_text(d.path, d.line)}" for d in found[:10]]
+    if "." in name:
+        name = name.rsplit(".", 1)[-1]
     defs = _grep_lines(env, rf"\b(def|class)\s+{name}\b", task.file_glob)
     # `name = ...` or `name: T = ...`; PEP 8 keyword arguments (`name=value`) have no spaces.
     assigns = _grep_lines(env, rf"^\s*(self\.)?{name}(\s+=\s|\s*:[^=]+=)", task.file_glob)

@@ -152,7 +152,9 @@ def test_what_a_function_computes_must_be_said(root: str) -> None:
         "The function cost_usd is defined in the pricing.py file at line 1.",
         ("pricing.py", 1),
     )
+    # The unanswered part is named: the second, what it computes.
     assert len(problems) == 1 and problems[0].startswith(
+        'part 2 of 2 (behaviour about cost_usd: "what does it compute"): '
         "the answer does not say what cost_usd does"
     )
 

@@ -1,0 +1,218 @@
+"""What the code index says about one part of a question: its target, and the compact facts.
+
+:func:`index_for` builds a tree's :class:`~tierflow.tools.code_index.CodeIndex` once per
+process (the index itself caches on disk); a tree with no Python definitions has none, and the
+checks fall back to reading lines. :func:`target_of` resolves a part's subject to the definition
+(or a parameter of one) that holds the fact asked for; :func:`facts` renders it for the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
+from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, UnknownName
+
+__all__ = ["Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines"]
+
+_INDEXES: dict[tuple[str, int, int], CodeIndex | None] = {}
+_CALLABLE = (Kind.FUNCTION, Kind.METHOD)
+
+
+def index_for(root: str) -> CodeIndex | None:
+    """The tree's code index (built once per tree state), or None for a tree with no Python."""
+    try:
+        base = Path(root).resolve()
+        files = [
+            p
+            for p in base.rglob("*.py")
+            if not any(s.startswith(".") for s in p.relative_to(base).parts)
+        ]
+        key = (str(base), len(files), max((p.stat().st_mtime_ns for p in files), default=0))
+    except (OSError, ValueError):
+        return None
+    if key not in _INDEXES:
+        try:
+            built: CodeIndex | None = CodeIndex.build(base) if files else None
+        except (OSError, ValueError):
+            built = None
+        _INDEXES[key] = built if built is not None and len(built) else None
+    return _INDEXES[key]
+
+
+def lookup(index: CodeIndex, name: str) -> list[Definition]:
+    """Definitions of ``name`` (re-exports followed), or [] when the tree defines none."""
+    try:
+        return index.find_definition(name)
+    except UnknownName:
+        return []
+
+
+@dataclass(frozen=True)
+class Target:
+    """The definition a part is about, or one parameter of a function (``param``)."""
+
+    definition: Definition
+    param: Parameter | None = None
+    line: int = 0  # the parameter's own line, for a parameter
+
+    @property
+    def name(self) -> str:
+        """``Editor.__init__(extension)`` or the definition's qualname."""
+        d = self.definition
+        return f"{d.qualname}({self.param.name})" if self.param else d.qualname
+
+    @property
+    def path(self) -> str:
+        return self.definition.path
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        """The lines a citation of this fact may be on."""
+        d = self.definition
+        if self.param is not None:
+            return d.line, self.line or d.line
+        return d.line - len(d.decorators), d.end_line if d.kind is not Kind.CLASS else d.line
+
+    @property
+    def default(self) -> str | None:
+        """The default as written: a parameter's, a field's, or the value it is bound to."""
+        if self.param is not None:
+            return self.param.default
+        return self.definition.default or self.definition.value
+
+    @property
+    def annotation(self) -> str | None:
+        return self.param.annotation if self.param else self.definition.annotation
+
+
+def param_line(index: CodeIndex, d: Definition, name: str) -> int:
+    """The line of parameter ``name`` in ``d``'s header (the ``def`` line when on one line)."""
+    for n in range(d.line, min(d.end_line, d.line + 80) + 1):
+        if re.search(rf"(?<![\w.]){re.escape(name)}\s*[:=,)]", index.line_text(d.path, n)):
+            if (
+                n != d.line
+                or not re.match(r"(async\s+)?def\s", index.line_text(d.path, n))
+                or (re.search(rf"[(,]\s*\**{re.escape(name)}\b", index.line_text(d.path, n)))
+            ):
+                return n
+    return d.line
+
+
+def _param(index: CodeIndex, owner: Definition, name: str) -> Target | None:
+    func = owner if owner.kind in _CALLABLE else None
+    if owner.kind is Kind.CLASS:
+        func = index.constructor(owner)
+    if func is None:
+        return None
+    for p in func.parameters:
+        if p.name.lstrip("*") == name:
+            return Target(func, p, param_line(index, func, p.name.lstrip("*")))
+    return None
+
+
+def _member(index: CodeIndex, owner: Definition, name: str) -> Target | None:
+    if owner.kind is Kind.METHOD:  # "the params attribute that Context.__init__ sets"
+        owner = next((d for d in lookup(index, owner.qualname.rsplit(".", 1)[0])
+                      if d.kind is Kind.CLASS and d.path == owner.path), owner)  # fmt: skip
+    if owner.kind is not Kind.CLASS:
+        return None
+    for m in lookup(index, f"{owner.dotted}.{name}"):
+        if m.name == name and m.qualname.startswith(owner.qualname + "."):
+            return Target(m)
+    return None
+
+
+def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
+    """The definition (or parameter) holding the fact ``part`` asks for; None when not indexed.
+
+    A part naming an owner and one of its parameters, fields or attributes (``the default
+    empty_char of ProgressBar.__init__``, ``the extension its constructor uses``) is about that
+    one; else it is about its first subject the index defines.
+    """
+    plain = part.words if part.kind in (PartKind.DEFAULT, PartKind.TYPE, PartKind.MEMBERS) else ()
+    owners = [(n, d) for n in part.subjects for d in lookup(index, n)[:1]]
+    attrs = [n.split(".")[-1] for n in [*part.subjects, *plain]]
+    if part.kind is PartKind.MEMBERS and re.search(r"\b(parameters|arguments)\b", part.text):
+        for _, owner in owners:
+            func = index.constructor(owner) if owner.kind is Kind.CLASS else owner
+            if func is not None and func.kind in _CALLABLE:
+                return Target(func)
+    if part.kind not in (PartKind.LOCATION, PartKind.BASE, PartKind.YES_NO, PartKind.BEHAVIOUR):
+        # A default is the signature's (``the default node name of ToolNode``) unless the part
+        # asks for an attribute; any other value is the member's.
+        params_first = (
+            part.kind in (PartKind.DEFAULT, PartKind.TYPE) and "attribute" not in part.text
+        )
+        for attr in dict.fromkeys(attrs):
+            for own_name, owner in owners:
+                if own_name.split(".")[-1] == attr:
+                    continue
+                tries = (_param, _member) if params_first else (_member, _param)
+                found = tries[0](index, owner, attr) or tries[1](index, owner, attr)
+                if found is not None:
+                    return found
+    for name in part.subjects:
+        found = [d for d in lookup(index, name) if d.kind is not Kind.MODULE]
+        if found:
+            return Target(found[0])
+    return None
+
+
+def body_lines(index: CodeIndex, d: Definition) -> list[int]:
+    """The lines of a function's body that are code: not its header, not its docstring."""
+    start = d.line
+    while start < d.end_line and not index.line_text(d.path, start).endswith(":"):
+        start += 1
+    lines = list(range(start + 1, d.end_line + 1))
+    if d.docstring and lines:
+        first = index.line_text(d.path, lines[0])
+        quote = first[:3] if first[:3] in ('"""', "'''") else first[1:4]
+        end = lines[0]
+        if not (first.count(quote) >= 2 or first.endswith(quote) and len(first) > 3):
+            while end < d.end_line and quote not in index.line_text(d.path, end + 1):
+                end += 1
+            end += 1
+        lines = [n for n in lines if n > end]
+    return [n for n in lines if index.line_text(d.path, n) and not
+            index.line_text(d.path, n).startswith("#")]  # fmt: skip
+
+
+def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
+    """The compact, index-checked facts for one part: ``path:line: what it shows``."""
+    target = target_of(index, part)
+    if target is None:
+        return []
+    d, out = target.definition, []
+    where = f"{d.path}:{target.lines[0]}"
+    if target.param is not None:
+        p = target.param
+        out.append(f"{d.path}:{target.line}: parameter {p.name} of {d.qualname} "
+                   f"(defined at {d.where}): annotation {p.annotation or 'none'}, "
+                   f"default {p.default if p.default is not None else 'none (required)'}")  # fmt: skip
+    else:
+        out.append(f"{where}: {d.kind} {d.qualname} is defined here: {d.signature[:160]}")
+    if d.kind is Kind.CLASS and part.kind in (PartKind.BASE, PartKind.LOCATION):
+        out.append(f"{d.where}: bases of {d.name}: {', '.join(d.bases) or 'none (object)'}")
+    if target.param is None and d.annotation:
+        out.append(f"{d.where}: annotation of {d.qualname}: {d.annotation}")
+    if part.kind is PartKind.MEMBERS:
+        out += _member_facts(index, d)
+    if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR) and d.kind in _CALLABLE:
+        code = body_lines(index, d)[:12]
+        out += [f"{d.path}:{n}: {index.line_text(d.path, n)}" for n in code]
+    return out
+
+
+def _member_facts(index: CodeIndex, d: Definition) -> list[str]:
+    func = d if d.kind in _CALLABLE else index.constructor(d) if d.kind is Kind.CLASS else None
+    out = []
+    if func is not None:
+        params = [p.name for p in func.parameters if p.name not in ("self", "cls")]
+        out.append(f"{func.where}: parameters of {func.qualname}: {', '.join(params) or 'none'}")
+    if d.kind is Kind.CLASS:
+        names = [m.name for m in index.members(d.dotted) if m.kind is not Kind.METHOD][:20]
+        out.append(f"{d.where}: attributes and fields of {d.name}: {', '.join(names) or 'none'}")
+    return out

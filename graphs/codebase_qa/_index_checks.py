@@ -1,0 +1,376 @@
+"""Each part of a question checked against the code index, not against the wording of lines.
+
+- *default*/*value*: the default in the definition's signature or field (a parameter's own
+  default; a constant's, field's or attribute's value); for "what does X become", the values the
+  owner's body assigns to it. The answer must state it; a citation must be on its lines.
+- *type*: every name of the annotation, and no other class (not the owner itself).
+- *base*: every base in the class statement; any other class named must be an ancestor.
+- *members*: member by member against the definition (parameters, the literal's items, fields,
+  attributes) or its docstring; all of them when the definition enumerates them.
+- *yes_no*: yes or no, citing code lines inside the deciding function's body.
+- *location*: the file of the definition (re-exports followed, never an import site), citing the
+  definition line.
+
+A part whose subject the index does not define falls back to :class:`~._parts.ClaimChecker`'s
+line-reading checks (which are also all there is for a tree without Python).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tierflow.graphs.codebase_qa._facts import Target, body_lines, lookup, target_of
+from tierflow.graphs.codebase_qa._parts import ClaimChecker
+from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._tree import Cite
+from tierflow.graphs.codebase_qa._values import in_text, names_in, stated_values, states
+from tierflow.tools.code_index import CodeIndex, Definition, Kind
+
+__all__ = ["IndexChecker", "names_tokens"]
+
+_TYPING = {"t", "typing", "te", "typing_extensions", "os", "collections", "abc"}
+_EQUIVALENT = {"optional": ("none", "optional"), "dict": ("dict", "mapping"),
+               "list": ("list", "sequence"), "union": ()}  # fmt: skip
+_YES_NO = re.compile(r"\b(yes|no|true|false|not|cannot|never)\b|n't\b", re.I)
+
+
+def names_tokens(annotation: str) -> list[str]:
+    """The names an annotation is made of: ``t.Optional["Context"]`` -> Optional, Context."""
+    words = re.findall(r"[A-Za-z_]\w*", annotation.replace('"', " ").replace("'", " "))
+    return list(dict.fromkeys(w for w in words if w not in _TYPING))
+
+
+class IndexChecker(ClaimChecker):
+    """A :class:`~._parts.ClaimChecker` that judges each :class:`QuestionPart` by the index."""
+
+    def __init__(self, question: str, answer: str, cites: list[Cite], root: str,
+                 index: CodeIndex) -> None:  # fmt: skip
+        super().__init__(question, answer, cites, root)
+        self.index = index
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _cited_in(self, path: str, first: int, last: int) -> Cite | None:
+        return next((c for c in self.cites if c[0] == path and first <= c[1] <= last), None)
+
+    def _body(self, name: str) -> tuple[Cite, tuple[int, int]] | None:
+        """The definition of ``name`` by the index (the regex reading when it defines none)."""
+        found = [d for d in lookup(self.index, name) if d.kind is not Kind.MODULE]
+        if not found:
+            return super()._body(name)
+        cited = [d for d in found if self._cited_in(d.path, d.line, d.end_line)]
+        d = (cited or found)[0]
+        return (d.path, d.line), (d.line, d.end_line)
+
+    def definition(self, name: str) -> tuple[Cite | None, list[Cite]]:
+        """A cited definition line of ``name`` and every definition (never an import site)."""
+        found = [d for d in lookup(self.index, name) if d.kind is not Kind.MODULE]
+        found = [d for d in found if d.name == name.split(".")[-1]] or found
+        if not found:
+            return super().definition(name)
+        places = [(d.path, d.line) for d in found]
+        heads = {(d.path, n): (d.path, d.line) for d in found
+                 for n in range(d.line - len(d.decorators), d.line + 1)}  # fmt: skip
+        cited = next((heads[c] for c in self.cites if c in heads), None)
+        return cited, ([cited] if cited else places)
+
+    # -- one part -------------------------------------------------------------------------------
+
+    def check_part(self, part: QuestionPart) -> None:
+        """Judge one part; a problem found is prefixed with the part when there are several."""
+        before, held = len(self.problems), len(self.supported)
+        target = target_of(self.index, part)
+        kind = part.kind
+        if kind is PartKind.LOCATION:
+            self._location(part)
+        elif kind is PartKind.YES_NO:
+            self.yes_no_part(part)
+        elif target is None:
+            self._fallback(part)
+        elif kind is PartKind.BASE:
+            self.bases(target.definition.name)
+        elif kind in (PartKind.DEFAULT, PartKind.VALUE):
+            self.value_of(part, target)
+        elif kind is PartKind.TYPE:
+            self.type_of(part, target)
+        elif kind is PartKind.MEMBERS:
+            self.members_of(target)
+        else:
+            name = target.definition.qualname
+            if re.search(r"\braises?\b|\bthrows?\b|\bexception\b", part.text, re.I):
+                self.raises(name)
+            else:
+                self.behaviour(name)
+        if part.of > 1 and len(self.problems) == before and not self._own_support(held):
+            # Nothing the answer says holds up this part on its own (at most what an earlier
+            # part already claimed): it is unanswered, however well that part is supported.
+            self.problems.append(f"the answer does not answer it ({part.wants})")
+        if part.of > 1:
+            self.problems[before:] = [f"{part.label}: {p}" for p in self.problems[before:]]
+
+    def _own_support(self, held: int) -> bool:
+        """Whether a claim supported since ``held`` is more than a term an earlier one holds."""
+        earlier = " ".join(self.supported[:held])
+        for claim in self.supported[held:]:
+            term = claim.split(" is in ", 1)[0] if " is in " in claim else None
+            if term is None or term not in earlier:
+                return True
+        return False
+
+    def _fallback(self, part: QuestionPart) -> None:
+        name = next((n for n in part.subjects if self.applies("value", n)), None)
+        if part.kind in (PartKind.DEFAULT, PartKind.VALUE) and name:
+            return self.value(name.split(".")[-1])
+        if (
+            part.kind is PartKind.BEHAVIOUR
+            and part.subject
+            and self.applies("behaviour", part.subject)
+        ):
+            return self.behaviour(part.subject)
+        self.literals()
+
+    def _location(self, part: QuestionPart) -> None:
+        defined = re.search(
+            r"\b(defined|declared|implemented|lives?)\b|^where is\b", part.text, re.I
+        )
+        found = [(n, d) for n in part.subjects for d in lookup(self.index, n)[:1]]
+        noun = re.search(r"\b(function|class|method|exception|constant)\b", part.text)
+        kinds = {"function": (Kind.FUNCTION, Kind.METHOD), "method": (Kind.METHOD,),
+                 "class": (Kind.CLASS,), "exception": (Kind.CLASS,),
+                 "constant": (Kind.MODULE_CONSTANT,)}.get(noun.group(1) if noun else "", ())  # fmt: skip
+        found.sort(key=lambda nd: nd[1].kind not in kinds)
+        if not defined:
+            return self.located()
+        if not found:
+            return self.defined(part.subject.split(".")[-1]) if part.subject else self.located()
+        name = found[0][0]
+        cited, places = self.definition(name)
+        pool = self.named_files or self.cited_files()
+        if cited is None and places[0][0] in pool:
+            cited = places[0]  # the answer points at the right file: cite its definition line
+        if cited is None:
+            where = "; ".join(f"{p}:{n}" for p, n in places[:3])
+            self.problems.append(
+                f"no cited line defines {name.split('.')[-1]}; it is defined at {where}"
+            )
+            return
+        if self.named_files and cited[0] not in self.named_files:
+            self.problems.append(f"the answer names {', '.join(self.named_files)}, but "
+                                 f"{name} is defined at {cited[0]}:{cited[1]}")  # fmt: skip
+            return
+        said = {int(n) for n in re.findall(r"\blines?\s+(\d+)", self.answer)}
+        if said and cited[1] not in said:
+            self.problems.append(f"the answer says line {', '.join(map(str, sorted(said)))}, "
+                                 f"but {name} is defined at {cited[0]}:{cited[1]}")  # fmt: skip
+            return
+        self.support(f"{name} is defined at {cited[0]}:{cited[1]}", cited)
+
+    # -- values, types, members -----------------------------------------------------------------
+
+    def _cite_of(self, target: Target, what: str) -> Cite | None:
+        first, last = target.lines
+        cite = self._cited_in(target.path, first, last)
+        if cite is None and target.path in (self.named_files or self.cited_files()):
+            cite = (target.path, last)  # the answer points at the right file: cite the fact's line
+        if cite is None:
+            self.problems.append(f"{what} is at {target.path}:{target.lines[-1]}, but no cited line "
+                                 "is there; cite that line")  # fmt: skip
+        return cite
+
+    def value_of(self, part: QuestionPart, target: Target) -> None:
+        """The default (or assigned value) the index has for the target, stated and cited."""
+        if part.kind is PartKind.VALUE and target.param is not None:
+            if re.search(r"\b(become|becomes|set to|when it is)\b", part.text):
+                return self._assigned(target)
+            return self.literals()  # a value passed at a call site, not the parameter's default
+        expr = target.default
+        if expr is None:
+            return self.literals()
+        said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
+        deeper = self._constant(expr, target.path) if not states(self.answer, expr) else None
+        if not states(self.answer, expr) and deeper is None:
+            self.problems.append(f"{target.name} is set to {expr} at {target.path}:"
+                                 f"{target.lines[-1]}, but the answer says {said}")  # fmt: skip
+            return
+        cite = self._cite_of(target, f"{target.name} = {expr}")
+        if cite is not None:
+            self.support(f"{target.name} = {expr}", cite)
+            if deeper is not None:
+                self.support(f"{expr} = {deeper.value}", (deeper.path, deeper.line))
+
+    def _constant(self, expr: str, path: str) -> Definition | None:
+        """A constant the default names, when the answer states the constant's own value."""
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", expr) or expr in ("True", "False", "None"):
+            return None
+        for d in lookup(self.index, expr)[:3]:
+            if d.value and states(self.answer, d.value):
+                return d
+        return None
+
+    def _assigned(self, target: Target) -> None:
+        """What the owner's body sets a parameter to ("what does max_width become")."""
+        d, name = target.definition, target.param.name if target.param else ""
+        sets = [(n, m.group(1).strip()) for n in body_lines(self.index, d)
+                if (m := re.match(rf"{re.escape(name)}\s*=(?!=)\s*(.+)", self.index.line_text(d.path, n)))]  # fmt: skip
+        if not sets:
+            return self.literals()
+        for n, expr in sets:
+            if states(self.answer, expr):
+                cite = self._cited_in(d.path, n - 1, n)
+                if cite is None:
+                    self.problems.append(f"{name} = {expr} is at {d.path}:{n}; cite that line")
+                    return
+                return self.support(f"{name} = {expr}", cite)
+        shown = "; ".join(f"{d.path}:{n} sets it to {e}" for n, e in sets[:3])
+        said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
+        self.problems.append(f"{shown}, but the answer says {said}")
+
+    def type_of(self, part: QuestionPart, target: Target) -> None:
+        """Every name of the annotation, and no class it does not name (not the owner)."""
+        if not target.annotation:
+            self.problems.append(
+                f"{target.name} has no annotation at {target.path}:{target.lines[-1]}"
+            )
+            return
+        tokens = names_tokens(target.annotation)
+        low = self.answer.lower()
+        missing = [t for t in tokens
+                   if not any(re.search(rf"\b{re.escape(w)}\b", low)
+                              for w in _EQUIVALENT.get(t.lower(), (t.lower(),)))
+                   and _EQUIVALENT.get(t.lower()) != ()]  # fmt: skip
+        owner = target.definition.qualname.split(".")[0]
+        named = {w for w in names_in(self.answer) if re.match(r"[A-Z]\w*[a-z]", w)}
+        known = {t.lower() for t in tokens} | {n.split(".")[-1].lower() for n in part.subjects}
+        extra = sorted(w for w in named if w.lower() not in known and w.lower() not in _EQUIVALENT
+                       and (w == owner or lookup(self.index, w)))  # fmt: skip
+        if missing or extra:
+            why = f"it leaves out {', '.join(missing)}" if missing else ""
+            if extra:
+                why += (
+                    "; " if why else ""
+                ) + f"it names {', '.join(extra)}, which the annotation does not"
+                if owner in extra:
+                    why += f" ({owner} is the class itself, not the type)"
+            self.problems.append(f"{target.name} is annotated {target.annotation} at "
+                                 f"{target.path}:{target.lines[-1]}, but {why}")  # fmt: skip
+            return
+        cite = self._cite_of(target, f"{target.name}: {target.annotation}")
+        if cite is not None:
+            self.support(f"{target.name}: {target.annotation}", cite)
+
+    def members_of(self, target: Target) -> None:
+        """Member by member against the definition (all of them when it enumerates them)."""
+        d = target.definition
+        expected = _enumerated(d)
+        allowed = set(expected) | {m.name for m in _members(self.index, d)}
+        doc = d.docstring or ""
+        low = self.answer.lower()
+        said = [w for w in _listed(self.answer) if w.lower() not in self.question.lower()]
+        wrong = sorted(w for w in said if w not in allowed and not re.search(rf"\b{re.escape(w)}\b", doc)
+                       and not self._in_span(d, w))  # fmt: skip
+        missing = [m for m in expected if m.lower() not in low]
+        if wrong or missing:
+            why = f"the answer leaves out {', '.join(missing)}" if missing else ""
+            if wrong:
+                why += ("; " if why else "") + f"{', '.join(wrong)} is not among them"
+            shown = ", ".join(expected[:12]) or "its members"
+            self.problems.append(f"{d.qualname} ({d.where}) has {shown}: {why}")
+            return
+        cite = self._cited_in(d.path, d.line - len(d.decorators), d.end_line)
+        if cite is None:
+            self.problems.append(
+                f"no cited line is in {d.qualname} ({d.path}:{d.line}-{d.end_line})"
+            )
+            return
+        self.support(f"the members of {d.qualname}", cite)
+
+    def _in_span(self, d: Definition, word: str) -> bool:
+        return any(word in self.index.line_text(d.path, n) for n in range(d.line, d.end_line + 1))
+
+    # -- yes/no ---------------------------------------------------------------------------------
+
+    def yes_no_part(self, part: QuestionPart) -> None:
+        """Yes or no, citing code lines of the deciding function's body."""
+        if not _YES_NO.search(self.answer):
+            self.problems.append(
+                "the question asks yes or no (true or false); the answer says neither"
+            )
+            return
+        bodies = _deciding(self.index, part)
+        if not bodies:
+            return self.yes_no()
+        for d in bodies:
+            code = set(body_lines(self.index, d))
+            cite = next((c for c in self.cites if c[0] == d.path and c[1] in code), None)
+            if cite is not None:
+                return self._yes_no_terms(part, d, cite)
+        where = "; ".join(f"{d.qualname} ({d.path}:{d.line}-{d.end_line})" for d in bodies[:3])
+        self.problems.append(
+            f"a yes/no answer must cite the code that decides it, inside the body of {where} "
+            "(not its def line or docstring); no cited line is there"
+        )
+
+    def _yes_no_terms(self, part: QuestionPart, d: Definition, cite: Cite) -> None:
+        """The answer says what the deciding code does: a name or value of its cited lines."""
+        cited = " ".join(self.index.line_text(p, n) for p, n in self.cites if p == d.path)
+        body = " ".join(self.index.line_text(d.path, n) for n in range(d.line, d.end_line + 1))
+        said = [*self.terms(), *re.findall(r"\b[A-Za-z_]\w*\.[A-Za-z_]\w*\b", self.answer)]
+        terms = [t.strip("\"'") for t in said if t.lower() not in ("yes", "no", "true", "false")
+                 and not t.endswith((".py", ".pyi"))]  # fmt: skip
+        invented = [t for t in terms if t and t not in body and not in_text(t, body)]
+        shown = [t for t in terms if t and in_text(t, cited) and t.lower() not in part.text.lower()]
+        if invented:
+            self.problems.append(f"the answer names {', '.join(invented[:3])}, which the body of "
+                                 f"{d.qualname} ({d.path}:{d.line}-{d.end_line}) does not")  # fmt: skip
+        elif not shown:
+            self.problems.append(
+                f"a bare yes/no cannot be checked: say what the cited code of {d.qualname} does "
+                f"(a name or value of {cite[0]}:{cite[1]}: {self.index.line_text(*cite)[:80]!r})"
+            )
+        else:
+            self.support(f"{d.qualname} decides it at {cite[0]}:{cite[1]}", cite)
+
+
+def _deciding(index: CodeIndex, part: QuestionPart) -> list[Definition]:
+    """Functions whose body can decide the part: its subjects, their methods, or their users."""
+    out: list[Definition] = []
+    for name in part.subjects:
+        for d in lookup(index, name)[:2]:
+            if d.kind in (Kind.FUNCTION, Kind.METHOD):
+                out.append(d)
+            elif d.kind is Kind.CLASS:
+                out += [m for m in index.members(d.dotted) if m.kind is Kind.METHOD]
+            elif d.kind is not Kind.MODULE:
+                out += _users(index, d.name)
+    return list({(d.path, d.line): d for d in out}.values())
+
+
+def _users(index: CodeIndex, name: str) -> list[Definition]:
+    spots = {(r.path, r.line) for r in index.references(name, limit=40) if r.kind == "use"}
+    return [d for d in index if d.kind in (Kind.FUNCTION, Kind.METHOD)
+            and any(p == d.path and d.line < n <= d.end_line for p, n in spots)]  # fmt: skip
+
+
+def _members(index: CodeIndex, d: Definition) -> list[Definition]:
+    try:
+        return index.members(d.dotted) if d.kind in (Kind.CLASS, Kind.MODULE) else []
+    except LookupError:
+        return []
+
+
+def _enumerated(d: Definition) -> list[str]:
+    """What a definition lists: a function's parameters, or a literal's keys or items."""
+    if d.kind in (Kind.FUNCTION, Kind.METHOD):
+        return [p.name.lstrip("*") for p in d.parameters if p.name not in ("self", "cls")]
+    value = d.value or ""
+    keys = re.findall(r"[\"']([^\"']+)[\"']\s*:", value)
+    return keys or re.findall(r"[\"']([^\"']+)[\"']", value)
+
+
+def _listed(answer: str) -> list[str]:
+    """The items an answer lists: quoted, backticked or code-like (snake_case, CamelCase)."""
+    out = [a or b or c for a, b, c in re.findall(r"`([^`]+)`|\"([^\"]+)\"|'([^']+)'", answer)]
+    bare = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", " ", answer)
+    out += [w for w in re.findall(r"[A-Za-z_]\w*", bare)
+            if "_" in w.strip("_") or re.search(r"[a-z][A-Z]", w)]  # fmt: skip
+    return list(dict.fromkeys(w.strip() for w in out if w.strip()))

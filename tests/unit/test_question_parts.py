@@ -1,0 +1,205 @@
+"""Questions answered part by part: typed parts, each checked against the code index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tierflow.graphs.codebase_qa.checks import answer_evidence
+from tierflow.graphs.codebase_qa.claims import check_answer, parse_parts
+from tierflow.graphs.codebase_qa.schemas import SearchTask
+from tierflow.graphs.codebase_qa.search import prefetch_grep, search_tools, shortcut_search
+
+TREE = {
+    "pkg/__init__.py": "from pkg.editor import Editor as Editor\n",
+    "pkg/editor.py": (
+        '"""Editing."""\n'  # 1
+        "import typing as t\n"  # 2
+        "\n"  # 3
+        "LIMIT = 30\n"  # 4
+        "\n"  # 5
+        "\n"  # 6
+        "class Base:\n"  # 7
+        "    pass\n"  # 8
+        "\n"  # 9
+        "\n"  # 10
+        "class Editor(Base):\n"  # 11
+        '    """An editor.\n'  # 12
+        "\n"  # 13
+        "    :param extension: the file's extension.\n"  # 14
+        '    """\n'  # 15
+        "\n"  # 16
+        "    shells = {'bash': 1, 'zsh': 2}\n"  # 17
+        "\n"  # 18
+        "    def __init__(\n"  # 19
+        "        self,\n"  # 20
+        "        parent: t.Optional['Base'] = None,\n"  # 21
+        '        extension: str = ".txt",\n'  # 22
+        "    ) -> None:\n"  # 23
+        "        self.extension = extension\n"  # 24
+        "\n"  # 25
+        "    def edit(self, text: str, strict: bool = False) -> str:\n"  # 26
+        '        """Edit ``text``; never empty."""\n'  # 27
+        "        if not text:\n"  # 28
+        '            raise ValueError("empty")\n'  # 29
+        "        return text\n"  # 30
+    ),
+}
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
+    base = tmp_path / "src"
+    for name, text in TREE.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+    return str(base)
+
+
+def problems(root: str, question: str, answer: str, *cites: tuple[str, int]) -> list[str]:
+    return check_answer(question, answer, list(cites), root).problems
+
+
+def test_a_question_is_split_into_typed_parts() -> None:
+    parts = parse_parts(
+        "Where is the Editor class defined, and what is the default extension its constructor uses?"
+    )
+    assert [(p.number, p.of, p.kind, p.subject) for p in parts] == [
+        (1, 2, "location", "Editor"),
+        (2, 2, "default", "Editor"),  # "its constructor" is the earlier part's class
+    ]
+    assert "signature" in parts[1].wants
+    kinds = {
+        "What is the base class of Editor?": "base",
+        "What is the annotated type of the parent parameter of Editor.__init__?": "type",
+        "Which shells are registered in Editor.shells?": "members",
+        "Does Editor.edit accept an empty text?": "yes_no",
+        "What is the value of LIMIT?": "value",
+        "What does Editor.edit return?": "behaviour",
+        "What are the parameters of Editor.edit?": "members",
+    }
+    assert {q: parse_parts(q)[0].kind for q in kinds} == kinds
+    two = parse_parts("Where is edit defined, and when text is empty does it raise?")
+    assert [p.kind for p in two] == ["location", "yes_no"]
+
+
+def test_location_cites_the_definition_not_an_import_site(root: str) -> None:
+    q = "Where is the class Editor defined?"
+    assert problems(root, q, "In pkg/editor.py.", ("pkg/editor.py", 11)) == []
+    assert problems(root, q, "In pkg/__init__.py.", ("pkg/__init__.py", 1)) == [
+        "no cited line defines Editor; it is defined at pkg/editor.py:11"
+    ]
+    moved = check_answer(q, "In pkg/editor.py.", [("pkg/editor.py", 1)], root)
+    assert moved.problems == [] and moved.citations == [("pkg/editor.py", 11)]
+
+
+def test_a_default_is_the_signature_s(root: str) -> None:
+    q = "What is the default extension of Editor.__init__?"
+    ok = check_answer(q, 'It defaults to ".txt".', [("pkg/editor.py", 19)], root)
+    assert ok.problems == []
+    assert problems(root, q, 'It defaults to ".md".', ("pkg/editor.py", 22)) == [
+        'Editor.__init__(extension) is set to ".txt" at pkg/editor.py:22, but the answer says ".md"'
+    ]
+    assert problems(root, "What is the value of LIMIT?", "LIMIT is 20.", ("pkg/editor.py", 4))
+
+
+def test_a_type_is_the_annotation_and_never_the_class_itself(root: str) -> None:
+    q = "What is the annotated type of the parent parameter of Editor.__init__?"
+    assert problems(root, q, "t.Optional['Base']: a Base or None.", ("pkg/editor.py", 21)) == []
+    (problem,) = problems(root, q, "parent is an Editor.", ("pkg/editor.py", 21))
+    assert "Editor is the class itself" in problem and "leaves out Optional, Base" in problem
+
+
+def test_bases_are_the_class_statement_s(root: str) -> None:
+    q = "What is the base class of Editor?"
+    assert problems(root, q, "Editor extends Base.", ("pkg/editor.py", 11)) == []
+    assert problems(root, q, "Editor extends object.", ("pkg/editor.py", 11))
+
+
+def test_members_are_checked_one_by_one(root: str) -> None:
+    q = "Which shells are registered in Editor.shells?"
+    assert problems(root, q, "bash and zsh", ("pkg/editor.py", 17)) == []
+    (problem,) = problems(root, q, "bash and fish", ("pkg/editor.py", 17))
+    assert "leaves out zsh" in problem
+    q2 = "What are the parameters of Editor.edit?"
+    assert problems(root, q2, "text and strict", ("pkg/editor.py", 26)) == []
+    assert problems(root, q2, "text only", ("pkg/editor.py", 26))
+
+
+def test_a_yes_no_must_cite_the_deciding_body(root: str) -> None:
+    q = "Does Editor.edit accept an empty text?"
+    assert problems(root, q, "No: it raises ValueError.", ("pkg/editor.py", 29)) == []
+    for line in (26, 27, 1):  # its def line, its docstring, line 1
+        (problem,) = problems(root, q, "No: it raises ValueError.", ("pkg/editor.py", line))
+        assert "must cite the code that decides it" in problem
+    assert "says neither" in problems(root, q, "It is in editor.py.", ("pkg/editor.py", 29))[0]
+    assert "names KeyError" in problems(root, q, "No: KeyError.", ("pkg/editor.py", 29))[0]
+
+
+def test_an_unanswered_part_is_named(root: str) -> None:
+    q = "Where is edit defined, and when text is empty does it raise?"
+    (problem,) = problems(root, q, "edit is defined in pkg/editor.py.", ("pkg/editor.py", 26))
+    assert problem.startswith('part 2 of 2 (yes_no about edit: "when text is empty does it raise")')
+
+
+def test_an_echo_of_the_task_fields_or_the_question_is_no_answer(root: str) -> None:
+    q = "Which attributes does Editor document?"
+    (problem,) = problems(root, q, "Its query and its file glob.", ("pkg/editor.py", 11))
+    assert "restates the search tool's task fields (query, file_glob)" in problem
+    (problem,) = problems(
+        root, "Where is Editor defined?", "Editor is defined.", ("pkg/editor.py", 11)
+    )
+    assert "restates the question" in problem
+
+
+def test_the_answer_sees_each_part_and_its_facts(root: str) -> None:
+    q = "Where is the Editor class defined, and what is the default extension its constructor uses?"
+    text = answer_evidence({"request": q, "env": {"root": root}})
+    assert "part 1 of 2 (location about Editor" in text
+    assert "pkg/editor.py:11: class Editor is defined here" in text
+    assert "pkg/editor.py:22: parameter extension of Editor.__init__" in text and '".txt"' in text
+
+
+def test_search_uses_the_index_for_python_names(root: str) -> None:
+    env: dict[str, Any] = {"root": root}
+    names = [t.name for t in search_tools(env)]
+    assert names[:3] == ["list_files", "grep", "read_file"] and "find_definition" in names
+    found = shortcut_search(SearchTask(query="Editor"), env)
+    assert found is not None and [(f.path, f.line) for f in found.findings] == [
+        ("pkg/editor.py", 11)
+    ]
+    assert "pkg/editor.py:11: class Editor(Base):" in prefetch_grep(SearchTask(query="Editor"), env)
+
+
+async def test_a_two_part_answer_missing_a_part_ends_unverified(
+    scripted, make_ctx, thread, root
+) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from tierflow.graphs.codebase_qa import build
+    from tierflow.testing import tool_reply
+    from tierflow.tiers import TierPolicy
+
+    q = "Where is edit defined, and when text is empty does it raise?"
+    half = tool_reply("final_answer", {"answer": "edit is defined in pkg/editor.py.",
+                                       "citations": [{"path": "pkg/editor.py", "line": 26}]})  # fmt: skip
+    search = [{"subagent": "search", "task": {"query": "edit"}}]
+    flag = scripted("flag", [
+        tool_reply("decide", {"plan": "look", "delegate": search, "done": False}),
+        tool_reply("decide", {"plan": "done", "delegate": [], "done": True}),
+        half, half,
+    ])  # fmt: skip
+    found = {"findings": [{"path": "pkg/editor.py", "line": 26, "snippet": "def edit("}],
+             "summary": "pkg/editor.py:26"}  # fmt: skip
+    mini = scripted(
+        "mini", [tool_reply("next_action", {"step": {"action": "finish", "result": found}})]
+    )
+    graph = build().compile(checkpointer=InMemorySaver())
+    ctx = make_ctx({"flagship": flag, "mini": mini}, policy=TierPolicy(human=False))
+    out = await graph.ainvoke({"request": q, "env": {"root": root}}, thread(), context=ctx)
+
+    assert out["status"] == "unverified"
+    assert all(p.startswith("part 2 of 2 (yes_no about edit") for p in out["answer_problems"])
