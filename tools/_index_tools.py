@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import Field
 
+from tierflow.tools._args import ToolArgs
 from tierflow.tools._index_model import Definition, Kind, UnknownName
 
 if TYPE_CHECKING:
@@ -19,15 +20,7 @@ _TEXT_CHARS = 200
 _SIGNATURE_CHARS = 1200
 
 
-class _Args(BaseModel):
-    """Base for tool arguments: ``null`` (often sent by small models) means "use the default"."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def fill_defaults(cls, value: object, info: ValidationInfo) -> object:
-        """Swap ``None`` for the field's default when it has one."""
-        field = cls.model_fields[info.field_name or ""]
-        return field.get_default() if value is None and not field.is_required() else value
+_Args = ToolArgs
 
 
 class _NameArgs(_Args):

@@ -12,8 +12,9 @@ from typing import Any
 
 import regex as rx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import Field
 
+from tierflow.tools._args import ToolArgs
 from tierflow.tools._sandbox import Sandbox, SandboxError, ToolSetupError
 
 __all__ = ["Sandbox", "SandboxError", "ToolSetupError", "fs_tools"]
@@ -59,15 +60,7 @@ def _files_under(box: Sandbox, rel: str, glob: str) -> list[tuple[str, Path]]:
     return sorted(f for f in box.walk_files(real, prefix) if _glob_matches(f[0], glob))
 
 
-class _Args(BaseModel):
-    """Base for tool arguments: ``null`` (often sent by small models) means "use the default"."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def fill_defaults(cls, value: object, info: ValidationInfo) -> object:
-        """Swap ``None`` for the field's default when it has one."""
-        field = cls.model_fields[info.field_name or ""]
-        return field.get_default() if value is None and not field.is_required() else value
+_Args = ToolArgs
 
 
 class _ListFilesArgs(_Args):
