@@ -17,7 +17,9 @@ from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, Un
 
 __all__ = ["Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines"]
 
-_INDEXES: dict[tuple[str, int, int], CodeIndex | None] = {}
+# Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
+# keeps one index per tree rather than one per state it ever saw.
+_INDEXES: dict[str, tuple[tuple[int, int], CodeIndex | None]] = {}
 _CALLABLE = (Kind.FUNCTION, Kind.METHOD)
 
 
@@ -30,16 +32,18 @@ def index_for(root: str) -> CodeIndex | None:
             for p in base.rglob("*.py")
             if not any(s.startswith(".") for s in p.relative_to(base).parts)
         ]
-        key = (str(base), len(files), max((p.stat().st_mtime_ns for p in files), default=0))
+        state = (len(files), max((p.stat().st_mtime_ns for p in files), default=0))
     except (OSError, ValueError):
         return None
-    if key not in _INDEXES:
+    seen = _INDEXES.get(str(base))
+    if seen is None or seen[0] != state:
         try:
             built: CodeIndex | None = CodeIndex.build(base) if files else None
         except (OSError, ValueError):
             built = None
-        _INDEXES[key] = built if built is not None and len(built) else None
-    return _INDEXES[key]
+        seen = (state, built if built is not None and len(built) else None)
+        _INDEXES[str(base)] = seen
+    return seen[1]
 
 
 def lookup(index: CodeIndex, name: str) -> list[Definition]:
