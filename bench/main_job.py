@@ -43,6 +43,7 @@ QUESTIONS = Path(__file__).with_name("main_job_questions.json")
 SETS: dict[str, Path] = {
     "requests": QUESTIONS,
     "click": Path(__file__).with_name("questions") / "click.json",
+    "httpx": Path(__file__).with_name("questions") / "httpx.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")

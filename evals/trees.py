@@ -1,10 +1,11 @@
 """Pinned third-party source trees that questions are asked about, installed on first use.
 
-``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8: each
-downloaded from the package index with pip, checked against its sha256 and unpacked once under
-the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
-answer-checker measurements ask about them: trees the eval suites (which use the installed
-langgraph) and tierflow's own source do not touch. ``TREES`` maps the bench's set names to them.
+``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8 and
+``httpx_root()`` that of httpx 0.28.1: each downloaded from the package index with pip, checked
+against its sha256 and unpacked once under the model cache (``$TIERFLOW_MODEL_CACHE`` or
+``~/.cache/tierflow``). The main-job bench and the answer-checker measurements ask about them:
+trees the eval suites (which use the installed langgraph) and tierflow's own source do not touch.
+``TREES`` maps the bench's set names to them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CLICK", "PinnedTree", "REQUESTS", "TREES", "click_root", "install", "requests_root"]
+__all__ = [
+    "CLICK",
+    "HTTPX",
+    "PinnedTree",
+    "REQUESTS",
+    "TREES",
+    "click_root",
+    "httpx_root",
+    "install",
+    "requests_root",
+]
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,14 @@ CLICK = PinnedTree(
     "click-8.1.8/src/click",
 )
 
-TREES: dict[str, PinnedTree] = {"requests": REQUESTS, "click": CLICK}
+HTTPX = PinnedTree(
+    "httpx",
+    "0.28.1",
+    "75e98c5f16b0f35b567856f597f06ff2270a374470a5c2392242528e3e3e42fc",
+    "httpx-0.28.1/httpx",
+)
+
+TREES: dict[str, PinnedTree] = {"requests": REQUESTS, "click": CLICK, "httpx": HTTPX}
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
 
@@ -92,3 +110,8 @@ def requests_root(cache_dir: Path | None = None) -> Path:
 def click_root(cache_dir: Path | None = None) -> Path:
     """The pinned click 8.1.8 source (``click/``), installed on first use."""
     return install(CLICK, cache_dir)
+
+
+def httpx_root(cache_dir: Path | None = None) -> Path:
+    """The pinned httpx 0.28.1 source (``httpx/``), installed on first use."""
+    return install(HTTPX, cache_dir)

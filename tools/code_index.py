@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +296,7 @@ def index_tools(
     cache_dir: str | Path | None = None,
     max_matches: int = 8,
     max_lines: int = 40,
+    index: Callable[[], CodeIndex] | None = None,
 ) -> list[BaseTool]:
     r"""Build the six code-index tools over one tree's :class:`CodeIndex`.
 
@@ -313,6 +314,8 @@ def index_tools(
         cache_dir: where the index cache goes; overrides ``env["index_cache_dir"]``.
         max_matches: most definitions ``find_definition`` lists.
         max_lines: most lines of a docstring, of members and of references.
+        index: where the tools get their index instead of building one (a graph whose checks
+            hold the tree's index passes it, so one index serves both); called on first use.
 
     Returns:
         The tools, in the order find_definition, signature, class_bases, docstring, references,
@@ -342,7 +345,7 @@ def index_tools(
 
     def get_index() -> CodeIndex:
         if not built:
-            built.append(CodeIndex.build(box.root, cache_dir))
+            built.append(index() if index is not None else CodeIndex.build(box.root, cache_dir))
         return built[0]
 
     return make_tools(get_index, max_matches, max_lines)

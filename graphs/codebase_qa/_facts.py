@@ -12,10 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, UnknownName
 
-__all__ = ["Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines"]
+__all__ = [
+    "Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines",
+    "deciding", "deciding_lines", "term_hits",
+]  # fmt: skip
 
 # Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
 # keeps one index per tree rather than one per state it ever saw.
@@ -204,10 +207,73 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
         out.append(f"{d.where}: annotation of {d.qualname}: {d.annotation}")
     if part.kind is PartKind.MEMBERS:
         out += _member_facts(index, d)
-    if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR) and d.kind in _CALLABLE:
-        code = body_lines(index, d)[:12]
-        out += [f"{d.path}:{n}: {index.line_text(d.path, n)}" for n in code]
+    if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR):
+        out += _deciding_facts(index, d, part)
     return out
+
+
+def _deciding_facts(index: CodeIndex, d: Definition, part: QuestionPart) -> list[str]:
+    """The body lines that decide a yes/no or behaviour part.
+
+    The target's own when it is a function, else those of the functions that decide it (a
+    class's methods, an attribute's users), the two best first, each one's lines in file order.
+    """
+    bodies = [d] if d.kind in _CALLABLE else deciding(index, part)
+    scored = []
+    for fn in bodies[:8]:
+        lines = deciding_lines(index, fn, part.text, limit=8)
+        hits = sum(term_hits(index, fn, n, part.text) for n in lines)
+        scored.append((hits, fn, lines))
+    scored.sort(key=lambda s: -s[0])
+    out = []
+    for _, fn, lines in scored[:2] if d.kind not in _CALLABLE else scored:
+        if fn is not d:
+            out.append(f"{fn.where}: {fn.kind} {fn.qualname}, which uses it:")
+        out += [f"{fn.path}:{n}: {index.line_text(fn.path, n)}" for n in lines]
+    return out
+
+
+def _question_terms(text: str) -> list[str]:
+    """The words of a question that code can contain: names, quoted text, content words."""
+    quoted = [a or b for a, b in re.findall(r"'([^']+)'|\"([^\"]+)\"", text)]
+    words = re.findall(r"[A-Za-z_][\w]*", re.sub(r"'[^']*'|\"[^\"]*\"", " ", text))
+    out = [w.lower() for w in [*quoted, *words] if len(w) > 2 and w.lower() not in STOP_WORDS]
+    return list(dict.fromkeys(out))
+
+
+def term_hits(index: CodeIndex, d: Definition, n: int, question: str) -> int:
+    """How many of the question's terms (as 5-letter stems) line ``n`` of ``d`` contains."""
+    low = index.line_text(d.path, n).lower()
+    terms = [t for t in _question_terms(question) if t != d.name.lower()]
+    return sum(1 for t in terms if (t[:5] if len(t) > 5 else t) in low)
+
+
+def deciding_lines(index: CodeIndex, d: Definition, question: str, limit: int = 12) -> list[int]:
+    """The body lines of ``d`` most likely to decide ``question``, in file order.
+
+    A long body's first lines are rarely the ones that decide a yes/no ("does main catch
+    Abort?"): lines are ranked by how many of the question's terms they contain (a term in a
+    line as a word or a stem: ``upper-case`` finds ``.upper()``), and the block structure around
+    the best ones (the ``if``/``except`` line above a hit) comes with them. With no term in the
+    body, its first lines.
+    """
+    code = body_lines(index, d)
+
+    def score(n: int) -> int:
+        return term_hits(index, d, n, question)
+
+    ranked = sorted((n for n in code if score(n) > 0), key=lambda n: (-score(n), n))
+    if not ranked:
+        return code[:limit]
+    picked: list[int] = []
+    for n in ranked:
+        above = next((m for m in reversed(code) if m < n), None)
+        for m in (above, n):
+            if m is not None and m not in picked:
+                picked.append(m)
+        if len(picked) >= limit:
+            break
+    return sorted(picked[:limit])
 
 
 def _member_facts(index: CodeIndex, d: Definition) -> list[str]:
@@ -220,3 +286,23 @@ def _member_facts(index: CodeIndex, d: Definition) -> list[str]:
         names = [m.name for m in index.members(d.dotted) if m.kind is not Kind.METHOD][:20]
         out.append(f"{d.where}: attributes and fields of {d.name}: {', '.join(names) or 'none'}")
     return out
+
+
+def deciding(index: CodeIndex, part: QuestionPart) -> list[Definition]:
+    """Functions whose body can decide the part: its subjects, their methods, or their users."""
+    out: list[Definition] = []
+    for name in part.subjects:
+        for d in lookup(index, name)[:2]:
+            if d.kind in (Kind.FUNCTION, Kind.METHOD):
+                out.append(d)
+            elif d.kind is Kind.CLASS:
+                out += [m for m in index.members(d.dotted) if m.kind is Kind.METHOD]
+            elif d.kind is not Kind.MODULE:
+                out += _users(index, d.name)
+    return list({(d.path, d.line): d for d in out}.values())
+
+
+def _users(index: CodeIndex, name: str) -> list[Definition]:
+    spots = {(r.path, r.line) for r in index.references(name, limit=40) if r.kind == "use"}
+    return [d for d in index if d.kind in (Kind.FUNCTION, Kind.METHOD)
+            and any(p == d.path and d.line < n <= d.end_line for p, n in spots)]  # fmt: skip

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 import re
 
-from tierflow.graphs.codebase_qa._facts import Target, body_lines, lookup, target_of
+from tierflow.graphs.codebase_qa._facts import (
+    Target,
+    body_lines,
+    deciding,
+    deciding_lines,
+    lookup,
+    param_line,
+    target_of,
+    term_hits,
+)
 from tierflow.graphs.codebase_qa._parts import ClaimChecker
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
 from tierflow.graphs.codebase_qa._tree import Cite
@@ -168,13 +177,19 @@ class IndexChecker(ClaimChecker):
     # -- values, types, members -----------------------------------------------------------------
 
     def _cite_of(self, target: Target, what: str) -> Cite | None:
+        """The citation of a fact the answer states rightly: a cited line of it, else its line.
+
+        The fact was found in the definition by the index, so a right value (or type) cited
+        elsewhere is cited where the index has it; only an answer that names another file
+        (``the default is in core.py``) is held to what it named.
+        """
         first, last = target.lines
         cite = self._cited_in(target.path, first, last)
-        if cite is None and target.path in (self.named_files or self.cited_files()):
-            cite = (target.path, last)  # the answer points at the right file: cite the fact's line
+        if cite is None and (not self.named_files or target.path in self.named_files):
+            cite = (target.path, last)  # the fact's own line, from the index
         if cite is None:
-            self.problems.append(f"{what} is at {target.path}:{target.lines[-1]}, but no cited line "
-                                 "is there; cite that line")  # fmt: skip
+            self.problems.append(f"{what} is at {target.path}:{target.lines[-1]}, but the answer "
+                                 f"names {', '.join(self.named_files)}")  # fmt: skip
         return cite
 
     def value_of(self, part: QuestionPart, target: Target) -> None:
@@ -261,7 +276,7 @@ class IndexChecker(ClaimChecker):
     def members_of(self, target: Target) -> None:
         """Member by member against the definition (all of them when it enumerates them)."""
         d = target.definition
-        expected = _enumerated(d)
+        expected = _enumerated(d) or self._enum_members(d)
         allowed = set(expected) | {m.name for m in _members(self.index, d)}
         doc = d.docstring or ""
         low = self.answer.lower()
@@ -283,6 +298,24 @@ class IndexChecker(ClaimChecker):
             )
             return
         self.support(f"the members of {d.qualname}", cite)
+        for line in self._member_lines(d, said):  # cite the members themselves, as well
+            self.support(f"a member of {d.qualname}", (d.path, line))
+
+    def _enum_members(self, d: Definition) -> list[str]:
+        """An enum's members: every attribute its class body binds (they are all of them)."""
+        if d.kind is not Kind.CLASS or not any(re.search(r"(Enum|Flag)$", b) for b in d.bases):
+            return []
+        return [m.name for m in _members(self.index, d)
+                if m.kind is not Kind.METHOD and not m.name.startswith("_")]  # fmt: skip
+
+    def _member_lines(self, d: Definition, said: list[str]) -> list[int]:
+        """The lines of the members the answer lists (at most three): fields, parameters."""
+        if d.kind in (Kind.FUNCTION, Kind.METHOD):
+            spots = [param_line(self.index, d, w) for w in said[:3] if w in _enumerated(d)]
+            return [n for n in dict.fromkeys(spots) if n != d.line]
+        named = [m.line for m in _members(self.index, d)
+                 if re.search(rf"(?<![\w.]){re.escape(m.name)}\b", self.answer)]  # fmt: skip
+        return list(dict.fromkeys(named))[:3]
 
     def _in_span(self, d: Definition, word: str) -> bool:
         return any(word in self.index.line_text(d.path, n) for n in range(d.line, d.end_line + 1))
@@ -296,7 +329,7 @@ class IndexChecker(ClaimChecker):
                 "the question asks yes or no (true or false); the answer says neither"
             )
             return
-        bodies = _deciding(self.index, part)
+        bodies = deciding(self.index, part)
         if not bodies:
             return self.yes_no()
         for d in bodies:
@@ -307,8 +340,21 @@ class IndexChecker(ClaimChecker):
         where = "; ".join(f"{d.qualname} ({d.path}:{d.line}-{d.end_line})" for d in bodies[:3])
         self.problems.append(
             f"a yes/no answer must cite the code that decides it, inside the body of {where} "
-            "(not its def line or docstring); no cited line is there"
+            f"(not its def line or docstring); no cited line is there{self._likely(part, bodies)}"
         )
+
+    def _likely(self, part: QuestionPart, bodies: list[Definition]) -> str:
+        """``; the lines about it are path:n: code; ...`` for the best-matching body lines."""
+        best = max(bodies, key=lambda d: sum(term_hits(self.index, d, n, part.text)
+                                             for n in deciding_lines(self.index, d, part.text, 6)))  # fmt: skip
+        shown = [n for n in deciding_lines(self.index, best, part.text, 6)
+                 if term_hits(self.index, best, n, part.text)][:3]  # fmt: skip
+        if not shown:
+            return ""
+        lines = "; ".join(
+            f"{best.path}:{n}: {self.index.line_text(best.path, n)[:70]}" for n in shown
+        )
+        return f". The lines about it: {lines}"
 
     def _yes_no_terms(self, part: QuestionPart, d: Definition, cite: Cite) -> None:
         """The answer says what the deciding code does: a name or value of its cited lines."""
@@ -326,29 +372,10 @@ class IndexChecker(ClaimChecker):
             self.problems.append(
                 f"a bare yes/no cannot be checked: say what the cited code of {d.qualname} does "
                 f"(a name or value of {cite[0]}:{cite[1]}: {self.index.line_text(*cite)[:80]!r})"
+                f"{self._likely(part, [d])}"
             )
         else:
             self.support(f"{d.qualname} decides it at {cite[0]}:{cite[1]}", cite)
-
-
-def _deciding(index: CodeIndex, part: QuestionPart) -> list[Definition]:
-    """Functions whose body can decide the part: its subjects, their methods, or their users."""
-    out: list[Definition] = []
-    for name in part.subjects:
-        for d in lookup(index, name)[:2]:
-            if d.kind in (Kind.FUNCTION, Kind.METHOD):
-                out.append(d)
-            elif d.kind is Kind.CLASS:
-                out += [m for m in index.members(d.dotted) if m.kind is Kind.METHOD]
-            elif d.kind is not Kind.MODULE:
-                out += _users(index, d.name)
-    return list({(d.path, d.line): d for d in out}.values())
-
-
-def _users(index: CodeIndex, name: str) -> list[Definition]:
-    spots = {(r.path, r.line) for r in index.references(name, limit=40) if r.kind == "use"}
-    return [d for d in index if d.kind in (Kind.FUNCTION, Kind.METHOD)
-            and any(p == d.path and d.line < n <= d.end_line for p, n in spots)]  # fmt: skip
 
 
 def _members(index: CodeIndex, d: Definition) -> list[Definition]:

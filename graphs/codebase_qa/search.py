@@ -32,9 +32,20 @@ def search_tools(env: Mapping[str, Any]) -> list[Any]:
     """The file tools (list_files, grep, read_file) and the code-index tools over ``env["root"]``.
 
     The index tools (find_definition, signature, class_bases, docstring, references, members)
-    answer for Python names; grep stays the tool for text and other files.
+    answer for Python names; grep stays the tool for text and other files. They share the one
+    index the checks use (:func:`~._facts.index_for`), built on first use.
     """
-    return [*fs_tools(env.get("root", ".")), *index_tools(env)]
+    root = env.get("root", ".")
+
+    def shared() -> Any:
+        index = index_for(root)
+        if index is None:  # no Python here: the tools answer with their own (empty) index
+            from tierflow.tools import CodeIndex
+
+            return CodeIndex.build(root, env.get("index_cache_dir"))
+        return index
+
+    return [*fs_tools(root), *index_tools(env, index=shared)]
 
 
 def _fs_grep(env: Mapping[str, Any]) -> Any:

@@ -46,6 +46,24 @@ TREE = {
         '            raise ValueError("empty")\n'  # 29
         "        return text\n"  # 30
     ),
+    "pkg/colors.py": (
+        "import enum\n"  # 1
+        "\n"  # 2
+        "\n"  # 3
+        "class Color(enum.Enum):\n"  # 4
+        '    """Colours."""\n'  # 5
+        "\n"  # 6
+        "    RED = 1\n"  # 7
+        "    GREEN = 2\n"  # 8
+    ),
+    "pkg/runner.py": (
+        "def run_job(job):\n"  # 1
+        + "".join(f"    step_{i} = job.step({i})\n" for i in range(2, 18))  # 2-17
+        + "    try:\n"  # 18
+        "        job.go()\n"  # 19
+        "    except Abort:\n"  # 20
+        '        print("Aborted!")\n'  # 21
+    ),
 }
 
 
@@ -203,3 +221,31 @@ async def test_a_two_part_answer_missing_a_part_ends_unverified(
 
     assert out["status"] == "unverified"
     assert all(p.startswith("part 2 of 2 (yes_no about edit") for p in out["answer_problems"])
+
+
+def test_a_right_fact_cited_elsewhere_is_cited_where_the_index_has_it(root: str) -> None:
+    q = "What is the default extension of Editor.__init__?"
+    moved = check_answer(q, 'It is ".txt".', [("pkg/__init__.py", 1)], root)
+    assert moved.problems == [] and moved.citations == [("pkg/editor.py", 22)]
+    (problem,) = problems(root, q, 'In pkg/__init__.py: ".txt".', ("pkg/__init__.py", 1))
+    assert "but the answer names pkg/__init__.py" in problem
+    assert problems(root, q, 'It is ".md".', ("pkg/__init__.py", 1))  # a wrong value stays wrong
+
+
+def test_members_are_cited_at_their_own_lines(root: str) -> None:
+    q = "What are the members of the Color enum?"
+    report = check_answer(q, "RED and GREEN", [("pkg/colors.py", 4)], root)
+    assert report.problems == []
+    assert report.citations == [("pkg/colors.py", 4), ("pkg/colors.py", 7), ("pkg/colors.py", 8)]
+    assert "leaves out GREEN" in problems(root, q, "RED only", ("pkg/colors.py", 4))[0]
+
+
+def test_a_yes_no_sees_and_is_pointed_at_the_lines_about_it(root: str) -> None:
+    q = "Does run_job catch Abort and print 'Aborted!'?"
+    text = answer_evidence({"request": q, "env": {"root": root}})
+    assert "pkg/runner.py:20: except Abort:" in text and "pkg/runner.py:21:" in text
+    assert "pkg/runner.py:2:" not in text  # a long body's first lines do not crowd it out
+    (problem,) = problems(root, q, "Yes.", ("pkg/runner.py", 1))
+    assert "The lines about it: pkg/runner.py:20: except Abort:" in problem
+    said = "Yes: job.go() runs in a try whose except Abort prints it."
+    assert problems(root, q, said, ("pkg/runner.py", 19), ("pkg/runner.py", 20)) == []

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tierflow.evals.trees import CLICK, REQUESTS, TREES, install
+from tierflow.evals.trees import CLICK, HTTPX, REQUESTS, TREES, install
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 KINDS = ["value", "location", "base_class", "type", "behaviour", "list", "two_part"]
@@ -42,8 +42,8 @@ def _sets(main_job: ModuleType) -> dict[str, dict[str, Any]]:
 
 
 def test_every_set_loads_and_names_a_pinned_tree(main_job: ModuleType) -> None:
-    assert set(main_job.SETS) == {"requests", "click"}
-    assert TREES == {"requests": REQUESTS, "click": CLICK}
+    assert set(main_job.SETS) == {"requests", "click", "httpx"}
+    assert TREES == {"requests": REQUESTS, "click": CLICK, "httpx": HTTPX}
     for name, spec in _sets(main_job).items():
         assert main_job.set_tree(spec) is TREES[name]
         assert spec["note"] and spec["questions"]
@@ -63,6 +63,11 @@ def test_kinds_and_splits_come_from_the_allowed_lists(main_job: ModuleType) -> N
     assert click["kinds"] == KINDS and click["splits"] == SPLITS
     for q in click["questions"]:
         assert q.get("kind") in KINDS and q.get("split") in SPLITS, q["id"]
+    httpx = sets["httpx"]  # held out whole: every question is in its one split, test
+    assert httpx["kinds"] == KINDS and httpx["splits"] == ["test"]
+    assert {q["split"] for q in httpx["questions"]} == {"test"}
+    per_kind = collections.Counter(q["kind"] for q in httpx["questions"])
+    assert set(per_kind) == set(KINDS) and min(per_kind.values()) >= 4, per_kind
     for q in sets["requests"]["questions"]:  # no kinds or splits yet; any given must be valid
         assert q.get("kind", KINDS[0]) in KINDS and q.get("split", SPLITS[0]) in SPLITS
 
