@@ -168,3 +168,30 @@ def test_every_evidence_range_holds_on_the_pinned_tree(main_job: ModuleType, nam
             for group in q["keywords"]:
                 if not YES_NO & {k.lower() for k in group}:
                     assert any(k.lower() in text for k in group), (q["id"], group)
+
+
+def test_report_shows_tokens_per_tier_and_cost_against_all_flagship(main_job: ModuleType) -> None:
+    def rec(tier: str, inp: int, out: int, usd: float) -> dict[str, Any]:
+        return {"tier": tier, "input_tokens": inp, "output_tokens": out, "cost_usd": usd}
+
+    def row(right: bool, usage: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": "q", "right": right, "status": "answered", "wall_s": 10.0,
+                "calls": len(usage), "prompt_tokens": sum(u["input_tokens"] for u in usage),
+                "cached_tokens": 0, "priced_usd": sum(u["cost_usd"] for u in usage),
+                "prompt_eval_s": 0.0, "gen_s": 0.0, "tiers": main_job.by_tier(usage)}  # fmt: skip
+
+    tiered = [row(True, [rec("flagship", 100, 10, 0.03), rec("mini", 400, 20, 0.01)]),
+              row(False, [rec("nano", 300, 5, 0.002)])]  # fmt: skip
+    flagship = [
+        row(True, [rec("flagship", 500, 30, 0.1)]),
+        row(True, [rec("flagship", 300, 5, 0.1)]),
+    ]
+    runs = [{"policy": p, "rows": r, "headline": main_job.headline(r)}
+            for p, r in (("tiered", tiered), ("all-flagship", flagship))]  # fmt: skip
+    assert runs[0]["headline"]["tiers"]["flagship"] == {
+        "calls": 1, "input": 100, "output": 10, "usd": 0.03,
+    }  # fmt: skip
+    text = main_job.report({"profile": "local", "set": "click", "split": "dev", "runs": runs}, None)
+    assert "flagship 1 calls, 100 in, 10 out, $0.0300 (71%); mini 1 calls, 400 in" in text
+    tiered_line = next(x for x in text.splitlines() if x.startswith("tiered "))
+    assert "21%" in tiered_line and "-50" in tiered_line  # $0.042 of $0.2; 1 of 2 right vs 2
