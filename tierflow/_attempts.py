@@ -1,8 +1,10 @@
 """A gated call's requests: each endpoint of its tier in turn, retries with backoff, breakers.
 
 Every attempt, failed or not, becomes a usage record and settles its reservation on the
-ledger; an attempt that timed out or lost its connection is charged at its reservation
-(``billing="estimated"``). A retry must fit in the budget left, like the first request.
+ledger. A failed attempt is charged at its reservation (``billing="estimated"``) only when the
+provider may have processed it (a timeout after sending, a connection lost mid-reply); one
+never sent or answered with an error status costs $0, its ``cause`` in the record
+(:mod:`tierflow._failures`). A retry must fit in the budget left, like the first request.
 """
 
 from __future__ import annotations

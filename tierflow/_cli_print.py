@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tierflow._failures import unreachable_fix, unreached_endpoints
 from tierflow.errors import TierflowError
 from tierflow.protocol import InterruptKind, RunStatus, StreamEvent
 from tierflow.registry import load_builder
@@ -25,6 +26,7 @@ __all__ = [
     "report",
     "exit_code",
     "EXIT_FAILED",
+    "EXIT_UNREACHABLE",
     "EXIT_WAITING",
     "EXIT_UNVERIFIED",
 ]
@@ -34,18 +36,41 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 # Exit codes of `run` and `resume`, so scripts can tell outcomes apart (bad input is 2).
 EXIT_FAILED = 1  # the run ended failed or stopped
+EXIT_UNREACHABLE = 2  # no request of the run reached a provider: a config (or server) problem
 EXIT_WAITING = 3  # the run waits for a human: answer with `tierflow resume`
 EXIT_UNVERIFIED = 4  # an answer exists but its claims could not be checked against the source
 
 
 def exit_code(result: RunResult) -> int:
-    """The exit code of a run's outcome: 0 finished, 1 failed, 3 waiting, 4 unverified."""
+    """Exit code: 0 finished, 1 failed, 2 no provider reached, 3 waiting, 4 unverified."""
     status = str(result.values.get("status") or "")
+    if _unreached(result.values):
+        return EXIT_UNREACHABLE
     if result.interrupts:
         return EXIT_WAITING
     if status in (RunStatus.FAILED, RunStatus.STOPPED, RunStatus.REJECTED):
         return EXIT_FAILED
     return EXIT_UNVERIFIED if status == RunStatus.UNVERIFIED else 0
+
+
+def _unreached(values: dict[str, Any]) -> dict[str, list[str]] | None:
+    """Endpoint -> tiers when no request of this run (the thread's last) ever connected."""
+    run_id = values.get("run_id")
+    records = [r for r in values.get("usage") or [] if not run_id or r.get("run_id") == run_id]
+    return unreached_endpoints(records)
+
+
+def unreachable_message(values: dict[str, Any]) -> str | None:
+    """What to fix when no request of the run reached a provider, else None."""
+    unreached = _unreached(values)
+    if not unreached:
+        return None
+    named = "; ".join(
+        f"{url} (tier{'s' if len(tiers) > 1 else ''} {', '.join(tiers)}) could not be "
+        f"reached: {unreachable_fix(tiers[0], url)}"
+        for url, tiers in unreached.items()
+    )
+    return f"no request of this run reached a provider: {named}"
 
 
 def fail(exc: Exception) -> NoReturn:
@@ -136,6 +161,9 @@ def report(result: RunResult, cfg: TierConfig) -> None:
         console.print(escape(hint))
     print_usage(console, values.get("usage") or [], cfg)
     console.print(f"thread: [bold]{result.thread_id}[/bold]")
+    unreachable = unreachable_message(values)
+    if unreachable:
+        console.print(f"[red]error:[/red] {escape(unreachable)}")
 
 
 def _print_problems(values: dict[str, Any]) -> None:

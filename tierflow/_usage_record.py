@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Mapping
@@ -11,10 +10,11 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from tierflow._call import CallSite
+from tierflow._failures import failure_cause, never_sent_detail
 from tierflow.budget import Ledger
 from tierflow.config import public_url
 from tierflow.pricing import cost_usd
-from tierflow.protocol import StreamEvent
+from tierflow.protocol import FailureCause, StreamEvent
 from tierflow.runtime import Engine
 
 __all__ = ["usage_record", "maybe_billed", "progress"]
@@ -39,6 +39,7 @@ def usage_record(
     cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
     spec = engine.config.tier(tier)
     cost = cost_usd(spec.price, input_tokens=inp, cached_tokens=cached, output_tokens=out)
+    cause = None if error is None else failure_cause(error)
     # A dict with UsageRecord's fields (a unit test checks it validates and round-trips):
     # building and dumping a model per call would only cost time.
     return dict(
@@ -55,9 +56,8 @@ def usage_record(
         latency_s=round(time.monotonic() - started, 4),
         cost_usd=cost if charge_usd is None else charge_usd,
         billing="reported" if charge_usd is None else "estimated",
-        error=None
-        if error is None
-        else _describe(error, spec.timeout_s).replace(endpoint, public_url(endpoint)),
+        error=None if error is None else _describe(error, cause, tier, endpoint, spec.timeout_s),
+        cause=None if cause is None else cause.value,
         escalation_reason=site.escalation_reason,
         # Wall-clock start of the request (latency_s is measured on the monotonic clock).
         started_at=round(time.time() - (time.monotonic() - started), 4),
@@ -68,25 +68,18 @@ def usage_record(
 
 def maybe_billed(exc: BaseException) -> bool:
     """Failures after which the server may have done (and billed) the work."""
-    import httpx
-    import openai
-
-    billed = (
-        TimeoutError,
-        asyncio.TimeoutError,
-        openai.APITimeoutError,
-        openai.APIConnectionError,
-        httpx.TimeoutException,
-        httpx.RemoteProtocolError,
-        ConnectionError,
-    )
-    return isinstance(exc, billed)
+    return failure_cause(exc) is FailureCause.POSSIBLY_PROCESSED
 
 
-def _describe(error: BaseException, timeout_s: float) -> str:
+def _describe(
+    error: BaseException, cause: FailureCause | None, tier: str, endpoint: str, timeout_s: float
+) -> str:
     if isinstance(error, TimeoutError) and not str(error):
         return f"TimeoutError: no answer within the tier's timeout of {timeout_s:g} s"
-    return f"{type(error).__name__}: {error}"[:500]
+    text = f"{type(error).__name__}: {error}"
+    if cause is FailureCause.NEVER_SENT:
+        text += f" ({never_sent_detail(error, tier, public_url(endpoint))})"
+    return text.replace(endpoint, public_url(endpoint))[:500]
 
 
 def progress(site: CallSite, rec: Mapping[str, Any], ledger: Ledger) -> dict[str, Any]:

@@ -258,6 +258,9 @@ def share_ledgers(url: str | None) -> None:
 
     Replicas (or processes) that run branches of one run then reserve and settle against one
     row, in transactions, so together they cannot pass its budget (:mod:`tierflow.ledger_pg`).
+    A ``sqlite:///path`` URL keeps them in that SQLite file instead, so a request in flight
+    when the process dies stays charged, as estimated, after a restart
+    (:mod:`tierflow.ledger_sqlite`).
     The environment variable ``TIERFLOW_LEDGER_URL`` does the same for servers; the Runner
     does it for a PostgreSQL ``checkpoint_url``.
     """
@@ -281,9 +284,14 @@ def _rebuild(state: Mapping[str, Any], run_key: str) -> Ledger:
         spent, known = 0.0, [r for r in own if r.get("run_id", run_key) == run_key]
     url = _shared_url()
     if url:
+        from tierflow.ledger_sqlite import SqliteLedger, sqlite_path
+
+        # What this state knows seeds the shared row only if no ledger created it yet.
+        path = sqlite_path(url)
+        if path is not None:
+            return SqliteLedger(path, run_key, budget, spent, known)
         from tierflow.ledger_pg import PostgresLedger
 
-        # What this state knows seeds the shared row only if no replica created it yet.
         return PostgresLedger(url, run_key, budget, spent, known)
     ledger = Ledger(budget, spent)
     ledger.absorb(known)

@@ -72,8 +72,9 @@ async def call_model(
     what the budget left can pay; when nothing useful fits it asks a human, or follows
     ``policy.on_budget`` in unattended runs. Transient errors are retried with backoff
     (LangGraph's RetryPolicy values, transient-only ``retry_on``), then the tier's fallback
-    endpoints are tried. Every attempt, failed or not, becomes a UsageRecord; an attempt that
-    timed out or lost its connection is charged at its reservation (``billing="estimated"``).
+    endpoints are tried. Every attempt, failed or not, becomes a UsageRecord; a failed attempt
+    the provider may have processed (a timeout after sending, a connection lost mid-reply) is
+    charged at its reservation (``billing="estimated"``), any other costs $0 (its ``cause``).
 
     Raises:
         ModelCallError: the request failed on every endpoint, or failed for a non-transient reason.

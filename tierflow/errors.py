@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from tierflow._failures import failure_cause, unreachable_fix
+from tierflow.protocol import FailureCause
+
 __all__ = [
     "TierflowError",
     "ConfigError",
@@ -60,27 +63,9 @@ class ModelCallError(TierflowError):
         self.endpoint = endpoint
         self.records: list = []  # usage records of the failed attempts, to keep in state
         text = f"tier '{tier}' ({model}) failed: {type(cause).__name__}: {cause}"
-        if endpoint and _unreachable(cause):
-            fix = (
-                "start the local servers with `tierflow local up`"
-                if _loopback(endpoint)
-                else f"check tiers.{tier}.base_url in the profile, and the network"
-            )
-            text += f" (could not reach {endpoint}; {fix})"
+        if endpoint and failure_cause(cause) is FailureCause.NEVER_SENT:
+            text += f" (could not reach {endpoint}; {unreachable_fix(tier, endpoint)})"
         super().__init__(text)
-
-
-def _unreachable(exc: BaseException) -> bool:
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"APIConnectionError", "ConnectError", "ConnectionError"}) and not (
-        names & {"APITimeoutError", "TimeoutError"}
-    )
-
-
-def _loopback(url: str) -> bool:
-    from urllib.parse import urlparse
-
-    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
 class CircuitOpenError(TierflowError):

@@ -7,8 +7,11 @@ spend. :class:`PostgresLedger` keeps the run's figures in three tables instead:
 
 - ``tierflow_ledgers``: one row per run (budget, spend). Every reservation locks it, so
   reservations of one run are serialised across processes;
-- ``tierflow_ledger_holds``: the worst case of each request in flight, until it settles (a hold
-  of a process that died expires after ``HOLD_TTL_S``, so a lost request cannot freeze a run);
+- ``tierflow_ledger_holds``: the worst case of each request in flight, written before it is
+  sent, until it settles. A hold of a process that died expires after ``HOLD_TTL_S`` into the
+  charge ``hold:<call id>`` at its reservation: the request may have been processed (billed,
+  ``estimated``), so its money is spent, not released. Should its owner settle after all, the
+  record replaces that charge;
 - ``tierflow_ledger_charges``: the cost of each settled request by record id, so a record
   counts once however many processes offer it (a replayed phase, a rebuilt ledger).
 
@@ -32,7 +35,7 @@ from tierflow.config import TierSpec
 
 __all__ = ["PostgresLedger", "HOLD_TTL_S", "SCHEMA"]
 
-# A hold older than this belongs to a process that died mid-request: it no longer counts.
+# A hold older than this belongs to a process that died mid-request: it becomes spend.
 HOLD_TTL_S = 900.0
 
 SCHEMA = """
@@ -136,18 +139,32 @@ class PostgresLedger(Ledger):
             self.budget_usd, self._spent = await cur.fetchone()
             return out
 
-    async def _held_usd(self, cur: Any) -> float:
-        now = time.time()
+    async def _charge_expired(self, cur: Any) -> float:
+        """Turn the run's holds past their TTL into charges at their reservation; USD charged."""
         await cur.execute(
-            "DELETE FROM tierflow_ledger_holds WHERE run_id = %s AND expires_at < %s",
-            (self.run_id, now),
+            "WITH gone AS (DELETE FROM tierflow_ledger_holds WHERE run_id = %s AND expires_at < %s "
+            "RETURNING call_id, usd) INSERT INTO tierflow_ledger_charges (record_id, run_id, usd) "
+            "SELECT 'hold:' || call_id, %s, usd FROM gone ON CONFLICT DO NOTHING RETURNING usd",
+            (self.run_id, time.time(), self.run_id),
         )
+        charged = sum(float(usd) for (usd,) in await cur.fetchall())
+        if charged:
+            await self._add(cur, charged)
+        return charged
+
+    async def _held_usd(self, cur: Any) -> float:
         await cur.execute(
             "SELECT COALESCE(SUM(usd), 0) FROM tierflow_ledger_holds WHERE run_id = %s",
             (self.run_id,),
         )
         (held,) = await cur.fetchone()
         return float(held)
+
+    async def _add(self, cur: Any, usd: float) -> None:
+        await cur.execute(
+            "UPDATE tierflow_ledgers SET spent_usd = spent_usd + %s WHERE run_id = %s",
+            (usd, self.run_id),
+        )
 
     async def areserve(
         self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
@@ -157,6 +174,7 @@ class PostgresLedger(Ledger):
         async def work(cur: Any, budget: float | None, spent: float) -> Reservation | None:
             if budget is None:
                 return Reservation(uuid.uuid4().hex, None, tier.max_output_tokens)
+            spent += await self._charge_expired(cur)
             remaining = budget - spent - await self._held_usd(cur)
             plan = plan_call(tier, messages, tools, remaining)
             if plan is None:
@@ -181,6 +199,13 @@ class PostgresLedger(Ledger):
             await cur.execute(
                 "DELETE FROM tierflow_ledger_holds WHERE call_id = %s", (reservation.call_id,)
             )
+            await cur.execute(  # the hold expired meanwhile: its record replaces its charge
+                "DELETE FROM tierflow_ledger_charges WHERE record_id = %s RETURNING usd",
+                (f"hold:{reservation.call_id}",),
+            )
+            taken = await cur.fetchone()
+            if taken is not None:
+                await self._add(cur, -float(taken[0]))
             if record is not None:
                 await self._charge(cur, record)
 
@@ -211,10 +236,7 @@ class PostgresLedger(Ledger):
             (record["id"], self.run_id, float(record["cost_usd"])),
         )
         if cur.rowcount:  # a record not counted before, by any process
-            await cur.execute(
-                "UPDATE tierflow_ledgers SET spent_usd = spent_usd + %s WHERE run_id = %s",
-                (float(record["cost_usd"]), self.run_id),
-            )
+            await self._add(cur, float(record["cost_usd"]))
         self._seen.add(record["id"])  # in the database now, whoever put it there
 
     def reserve(self, *args: Any, **kwargs: Any) -> Reservation | None:

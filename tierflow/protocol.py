@@ -19,6 +19,7 @@ __all__ = [
     "ReviewAction",
     "StreamEvent",
     "ToolName",
+    "FailureCause",
     "PHASE_EDGES",
     "SUBAGENT_NODE",
 ]
@@ -120,6 +121,17 @@ class StreamEvent(StrEnum):
     TOOL_CALL = "tool_call"  # one tool call finished
     ENDPOINT_SKIPPED = "endpoint_skipped"  # an endpoint's circuit breaker is open
     NODE_DONE = "node_done"  # a graph node finished a step
+
+
+class FailureCause(StrEnum):
+    """Why a request attempt failed (``cause`` in its usage record); only one kind is billed."""
+
+    NEVER_SENT = "never sent"  # no connection: refused, DNS, TLS, connect timeout ($0)
+    ERROR_STATUS = "error status"  # the server answered 429, 5xx or another 4xx ($0)
+    # Timed out after it was sent, or the connection dropped mid-reply: the provider may
+    # have done the work, so the reservation is charged (billing "estimated").
+    POSSIBLY_PROCESSED = "possibly processed"
+    OTHER = "other"  # not a transport failure (an unreadable body, a bad argument) ($0)
 
 
 class ToolName(StrEnum):

@@ -44,8 +44,12 @@ class UsageRecord(BaseModel):
     started_at: float = 0.0
     run_id: str | None = None
     # "reported": tokens from the server's usage; "estimated": the request timed out or lost
-    # its connection, so the server's bill is unknown and the reservation is charged instead.
+    # its connection after it was sent, so the server's bill is unknown and the reservation
+    # is charged instead.
     billing: Literal["reported", "estimated"] = "reported"
+    # A failed attempt's tierflow.protocol.FailureCause: "never sent", "error status" and
+    # "other" cost $0; only "possibly processed" is charged (billing "estimated").
+    cause: str | None = None
     # Answered from the response cache (tierflow.cache): tokens, cost and latency are the
     # original request's, so figures compare across runs; nothing was paid this time.
     cached_response: bool = False

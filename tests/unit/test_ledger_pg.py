@@ -78,7 +78,9 @@ def test_two_replicas_of_one_run_never_spend_past_its_budget(postgres_url: str) 
     assert spent == pytest.approx(sum(paid)) and holds == 0
 
 
-async def test_a_record_counts_once_and_a_dead_replicas_hold_expires(postgres_url: str) -> None:
+async def test_a_record_counts_once_and_a_dead_replicas_hold_becomes_spend(
+    postgres_url: str,
+) -> None:
     run_id = uuid.uuid4().hex
     a, b = PostgresLedger(postgres_url, run_id, 0.01), PostgresLedger(postgres_url, run_id, 0.01)
     rec = {"id": uuid.uuid4().hex, "cost_usd": 0.004}
@@ -88,7 +90,8 @@ async def test_a_record_counts_once_and_a_dead_replicas_hold_expires(postgres_ur
     await b.aabsorb([rec, rec])  # a replayed phase offers the record again
     assert a.spent_usd == pytest.approx(0.004) and b.spent_usd == pytest.approx(0.004)
 
-    # A replica died holding the rest of the budget: its hold stops counting once it expires.
+    # A replica died holding the rest of the budget, its request maybe processed: once the
+    # hold expires it is charged at its reservation (estimated), never released.
     with psycopg.connect(postgres_url) as db:
         db.execute(
             "INSERT INTO tierflow_ledger_holds (call_id, run_id, usd, expires_at) "
@@ -98,7 +101,32 @@ async def test_a_record_counts_once_and_a_dead_replicas_hold_expires(postgres_ur
     assert await b.areserve(FLAGSHIP, MSGS, []) is None  # still held
     with psycopg.connect(postgres_url) as db:
         db.execute("UPDATE tierflow_ledger_holds SET expires_at = 0 WHERE call_id = 'dead'")
-    assert await b.areserve(FLAGSHIP, MSGS, []) is not None
+    assert await b.areserve(FLAGSHIP, MSGS, []) is None  # now spent
+    assert b.spent_usd == pytest.approx(0.01)
+    with psycopg.connect(postgres_url) as db:
+        charges = dict(db.execute(
+            "SELECT record_id, usd FROM tierflow_ledger_charges WHERE run_id = %s", (run_id,)
+        ).fetchall())  # fmt: skip
+    assert charges == {rec["id"]: 0.004, "hold:dead": 0.006}
+
+
+async def test_an_expired_hold_whose_owner_settles_counts_its_record_instead(
+    postgres_url: str,
+) -> None:
+    run_id = uuid.uuid4().hex
+    a, b = PostgresLedger(postgres_url, run_id, 1.0), PostgresLedger(postgres_url, run_id, 1.0)
+    hold = await a.areserve(FLAGSHIP, MSGS, [])
+    assert hold is not None and hold.estimate_usd
+    with psycopg.connect(postgres_url) as db:  # a request slower than the hold's TTL
+        db.execute(
+            "UPDATE tierflow_ledger_holds SET expires_at = 0 WHERE call_id = %s", (hold.call_id,)
+        )
+    assert await b.areserve(FLAGSHIP, MSGS, []) is not None  # b charges the expired hold
+    assert b.spent_usd == pytest.approx(hold.estimate_usd)
+
+    await a.asettle(hold, {"id": "rec-slow", "cost_usd": 0.002})
+
+    assert a.spent_usd == pytest.approx(0.002)
 
 
 async def test_a_budget_raised_by_one_replica_holds_for_all(postgres_url: str) -> None:

@@ -247,3 +247,76 @@ async def test_local_run_repriced_at_openai(scripted, make_ctx, thread, qa_root)
         [SUPERVISOR_1, MINI_GREP, MINI_FINISH, SUPERVISOR_2, ANSWER]
     )
     assert [r.id for r in priced] == [r.id for r in as_records(out["usage"])]
+
+
+def test_a_server_s_cached_tokens_reach_the_record_show_the_run_view_and_langsmith(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The usage of an OpenAI-compatible answer (what the local server now reports), end to end.
+
+    langchain-openai reads ``prompt_tokens_details.cached_tokens`` into
+    ``input_token_details.cache_read``; the record, its cost, the per-tier table of
+    ``tierflow show``, the run view and LangSmith's cost fields must all say the same.
+    """
+    import asyncio
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from langchain_core.messages import HumanMessage
+    from rich.console import Console
+
+    from tierflow.calling import CallSite, call_model
+    from tierflow.report import usage_table
+    from tierflow.runner import RunResult
+    from tierflow.runtime import RunContext, engine_for
+    from tierflow.runview import render_html
+
+    class Chat(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({
+                "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "hello"}}],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 20, "total_tokens": 1020,
+                          "prompt_tokens_details": {"cached_tokens": 600}},
+            }).encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(
+        "TIERFLOW_TIERS__NANO__BASE_URL", f"http://127.0.0.1:{server.server_port}/v1"
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    site = CallSite(node="unit", tier="nano")
+    try:
+        engine = engine_for(RunContext(profile="openai"))
+        out = asyncio.run(call_model(engine, site, {"run_id": "r1"}, [HumanMessage("hi")]))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    record = UsageRecord.model_validate(out.records[0])
+    expected = cost_usd(NANO, input_tokens=1000, cached_tokens=600, output_tokens=20)
+    assert (record.input_tokens, record.cached_tokens, record.output_tokens) == (1000, 600, 20)
+    assert (record.cost_usd, record.billing) == (expected, "reported")
+    usage: Any = out.message.usage_metadata
+    assert usage["input_token_details"]["cache_read"] == 600
+    assert usage["total_cost"] == expected
+    assert usage["input_cost_details"]["cache_read"] == 600 * NANO.cached_input / 1e6
+    console = Console(record=True, width=200)
+    console.print(usage_table(out.records, "tier"))
+    nano_row = next(line for line in console.export_text().splitlines() if "nano" in line)
+    assert [cell.strip() for cell in nano_row.split("│")[4:7]] == ["1000", "600", "20"]
+    cfg = load_config("openai", require_keys=False)
+    page = render_html(RunResult("t1", "codebase_qa", {"usage": out.records}, []), cfg)
+    assert "id='cached-tokens'>600<" in page

@@ -1,4 +1,4 @@
-"""llama-cpp-python's OpenAI-compatible server, with two repairs tierflow's local tiers need.
+"""llama-cpp-python's OpenAI-compatible server, with the repairs tierflow's local tiers need.
 
 Run as ``python -m tierflow.local.llama_server <llama_cpp.server arguments>`` (that is what
 ``tierflow local up`` starts). It is llama-cpp-python's own server with:
@@ -26,6 +26,9 @@ Run as ``python -m tierflow.local.llama_server <llama_cpp.server arguments>`` (t
    template and the calls in the reply (``<tool_call>`` blocks, or the bare or fenced call
    objects this model also writes) become the response's tool calls.
    Forced calls (a named ``tool_choice``) keep ``chatml-function-calling``'s grammar.
+4. **Cached prompt tokens reported** (:mod:`tierflow.local._prompt_reuse`): each answer's
+   ``usage.prompt_tokens_details.cached_tokens`` is the part of its prompt llama.cpp found in
+   its context or prompt cache and did not evaluate, so records price it at the cached rate.
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from llama_cpp import llama_chat_format
 from llama_cpp.llama_cache import LlamaRAMCache
 
+from tierflow.local._prompt_reuse import metered_chat_completion, metered_eval, metered_generate
+
 __all__ = [
     "BoundedRAMCache", "AbandonWatch", "RequestAbandoned", "native_tool_calls", "read_tool_calls",
-    "main",
+    "keep_usage_details", "main",
 ]  # fmt: skip
 
 _ABANDONED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
@@ -240,13 +245,27 @@ _SAMPLING = (
 )  # fmt: skip
 
 
+def keep_usage_details() -> None:
+    """Let ``usage.prompt_tokens_details`` through the server's response model.
+
+    The server validates each answer against llama-cpp-python's TypedDicts, and pydantic drops
+    keys a TypedDict does not declare; ``CompletionUsage`` declares only the three counts.
+    Must run before ``llama_cpp.server.app`` is imported (its routes build their validators).
+    """
+    llama_cpp.llama_types.CompletionUsage.__pydantic_config__ = {"extra": "allow"}  # type: ignore[attr-defined]
+
+
 def main() -> None:
     """Start llama-cpp-python's server with the repairs above."""
+    keep_usage_details()
     import llama_cpp.server.app as server_app
     from llama_cpp.server.__main__ import main as serve
 
     llama_cpp.LlamaRAMCache = BoundedRAMCache  # type: ignore[misc]  # what model.py builds
-    llama_cpp.Llama.eval = _checked_eval(llama_cpp.Llama.eval)  # type: ignore[method-assign]
+    llama = llama_cpp.Llama
+    llama.eval = metered_eval(_checked_eval(llama.eval))  # type: ignore[method-assign]
+    llama.generate = metered_generate(llama.generate)  # type: ignore[method-assign]
+    llama.create_chat_completion = metered_chat_completion(llama.create_chat_completion)  # type: ignore[method-assign]
     registry = llama_chat_format.LlamaChatCompletionHandlerRegistry()
     fallback = registry.get_chat_completion_handler_by_name("chatml-function-calling")
     registry.register_chat_completion_handler(
