@@ -24,7 +24,15 @@ from tierflow.nodes._supervisor_state import (
 from tierflow.nodes.human import ReviewDecision, ask_human, event
 from tierflow.nodes.subagent import off_loop
 from tierflow.nodes.verifier import CheckSite, Verdict, as_check, verdict_event
-from tierflow.protocol import EventKind, InterruptKind, Node, ReviewAction, RunStatus, ToolName
+from tierflow.protocol import (
+    EscalationReason,
+    EventKind,
+    InterruptKind,
+    Node,
+    ReviewAction,
+    RunStatus,
+    ToolName,
+)
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.tiers import Site, SiteKind, start_tier
 
@@ -40,29 +48,42 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
     """The answer node: one answer call on the results, checked, repaired once, maybe reviewed."""
     answer_tool = _answer_tool(spec)  # built once per spec, not per call
     answer_site = Site(SiteKind.ANSWER, spec.tier)
+    draft_site = Site(SiteKind.DRAFT, spec.answer_tier) if spec.answer_tier else None
+
+    def tier_of(attempt: int, runtime: Runtime[RunContext]) -> tuple[str, bool]:
+        """The tier of answer try ``attempt`` (0 first), and whether it climbed from a draft."""
+        policy, config = context_of(runtime).policy, engine_for(runtime.context).config
+        top = start_tier(answer_site, policy, config)
+        if draft_site is None:
+            return top, False
+        draft = start_tier(draft_site, policy, config)
+        if attempt == 0 or draft == top or not policy.escalate:
+            return draft, False
+        return top, True
 
     async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> Command[str]:
         update = await _answer(state, runtime)
         return Command(update=changes(state, update), goto=_after_answer(after(state, update)))
 
     async def _answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-        engine = engine_for(runtime.context)
-        tier = start_tier(answer_site, context_of(runtime).policy, engine.config)
+        problems = state.get("answer_problems") or []
+        tier, climbed = tier_of(len(problems), runtime)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
             user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
-        problems = state.get("answer_problems") or []
         if problems:
             user += f"\n\nYour previous answer had problems: {problems[-1]}. Fix them."
         messages = [SystemMessage(spec.answer_prompt.strip()), HumanMessage(user)]
+        reason = EscalationReason.VERIFIER_REJECTED.value if climbed else None
         out = await planner_call(
-            runtime, Node.ANSWER.value, tier, state, messages, answer_tool, ANSWER
+            runtime, Node.ANSWER.value, tier, state, messages, answer_tool, ANSWER, reason
         )
         if isinstance(out, dict):
             return {**out, "answer_retry": False}
         hooked = bool(spec.answer_normalize or spec.answer_verifier)
+        repairs = 1 + int(tier_of(1, runtime)[1])  # a draft below the top gets one more
         checked: AnswerCheck = await off_loop(
-            hooked, _check_answer, spec, state, out.message, problems
+            hooked, _check_answer, spec, state, out.message, problems, repairs
         )
         attended = context_of(runtime).policy.human
         review = attended and _reviewed(spec, checked)
@@ -92,9 +113,9 @@ def _answer_tool(spec: Supervisor) -> dict[str, Any]:
 
 
 def _check_answer(
-    spec: Supervisor, state: SupervisorState, msg: Any, problems: list[str]
+    spec: Supervisor, state: SupervisorState, msg: Any, problems: list[str], repairs: int = 1
 ) -> AnswerCheck:
-    """Parse, normalize and check the answer; the first rejection asks for one repair."""
+    """Parse, normalize and check the answer; a rejection asks for a repair, ``repairs`` times."""
     try:
         if not msg.tool_calls:
             raise InputError("no final_answer call was made")
@@ -106,7 +127,7 @@ def _check_answer(
     except (ValidationError, ValueError) as exc:
         parsed, reason, verdict = None, str(exc)[:500], None
     notes = [verdict_event(CheckSite.ANSWER, verdict)] if spec.answer_verifier and verdict else []
-    if reason and len(problems) < 1:
+    if reason and len(problems) < repairs:
         return {"answer_problems": [*problems, reason], "answer_retry": True, "events": notes}
     if parsed is None:
         return {

@@ -44,17 +44,19 @@ async def planner_call(
     messages: list[Any],
     tool: Any,
     tool_choice: str,
+    escalation_reason: str | None = None,
 ) -> Any:
     """One forced tool call for the supervisor or answer node.
 
     Returns the CallOutcome, or the final state update when the call failed or was stopped.
+    ``escalation_reason`` is recorded on the call when it climbed from a rejected draft.
     """
     engine = engine_for(runtime.context)
     ctx = context_of(runtime)
     try:
         out = await call_model(
             engine,
-            CallSite(node=node, tier=tier),
+            CallSite(node=node, tier=tier, escalation_reason=escalation_reason),
             state,
             messages,
             tools=[tool],

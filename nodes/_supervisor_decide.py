@@ -24,7 +24,7 @@ from tierflow.nodes._supervisor_state import (
     new_run,
 )
 from tierflow.nodes.human import event
-from tierflow.nodes.subagent import ContextPolicy, Subagent, subagent_input
+from tierflow.nodes.subagent import ContextPolicy, Subagent, off_loop, subagent_input
 from tierflow.protocol import EventKind, Node, RunStatus, TaskStatus, ToolName
 from tierflow.runtime import RunContext, context_of, engine_for
 from tierflow.tiers import Site, SiteKind, start_tier
@@ -107,6 +107,10 @@ def make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., 
             return {"status": RunStatus.BUDGET_EXHAUSTED.value, "dispatch": []}
         if turn >= spec.max_turns:
             return {"dispatch": [], "events": [event(EventKind.TURN_LIMIT, turn=turn)]}
+        if state.get("results") and spec.enough and await off_loop(True, spec.enough, state):
+            # The results answer the request by the graph's own test: no planning call.
+            note = event(EventKind.SHORTCUT, node=Node.SUPERVISOR.value, reason="enough")
+            return {"dispatch": [], "turn": turn + 1, "events": [note]}
         engine = engine_for(runtime.context)
         tier = start_tier(planner, context_of(runtime).policy, engine.config)
         system = SystemMessage(f"{spec.prompt.strip()}\n\n{_roster(spec, state, runtime)}")

@@ -20,6 +20,8 @@ from typing import Any, Literal
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
+from tierflow.errors import SpecError
+
 # ANSWER, DECIDE and RunStatusName are importable from here as before (redundant aliases).
 from tierflow.nodes._supervisor_answer import ANSWER as ANSWER
 from tierflow.nodes._supervisor_answer import make_answer, make_review
@@ -66,6 +68,15 @@ class Supervisor:
             in unattended runs; a rejected answer ends the run ``rejected``.
         answer_evidence: ``state -> text`` shown to the answer beside the results, e.g. the
             lines of the source that define what the question names (found without a model).
+        answer_tier: a cheaper tier that writes the answer first (a draft); when
+            ``answer_verifier`` rejects it, the repairs are written on the supervisor's own tier
+            (when the policy escalates), one more than a plain answer gets. Worth it only when
+            the verifier can tell a poor answer (the draft's check is the escalation trigger).
+            A policy's ``planner_tier`` overrides it (all-flagship drafts on the flagship).
+        enough: ``state -> bool``, a deterministic test that the results so far answer the
+            request (e.g. every part of a question has facts from an index): after a round of
+            delegations that passes it, the run goes to the answer without another planning
+            call (a ``shortcut`` event says so). None: the supervisor decides when it is done.
     """
 
     subagents: Sequence[Subagent]
@@ -80,6 +91,16 @@ class Supervisor:
     answer_normalize: Callable[[BaseModel, Mapping[str, Any]], BaseModel] | None = None
     answer_evidence: Callable[[Mapping[str, Any]], str] | None = None
     review: Literal["unverified", "always", "never"] = "unverified"
+    answer_tier: str | None = None
+    enough: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if self.answer_tier is not None and self.answer_verifier is None:
+            raise SpecError(
+                f"Supervisor answer_tier={self.answer_tier!r} needs an answer_verifier: a draft "
+                "is escalated only when its check rejects it; pass answer_verifier=... or drop "
+                "answer_tier"
+            )
 
 
 def build_supervisor_graph(

@@ -78,8 +78,9 @@ def demo_models(root: Path | str, needle: str = "def fs_tools") -> dict[str, Scr
     """Scripted flagship/mini/nano models for one codebase_qa run on ``root`` (openai profile).
 
     Calls, in order: flagship ``decide`` (search) -> mini ``grep`` -> mini ``finish`` with a wrong
-    snippet (verifier rejects, escalation mini -> flagship) -> flagship ``finish`` -> flagship
-    ``decide`` (done) -> flagship ``final_answer``. The nano tier is never asked. Run them with
+    snippet (verifier rejects, escalation mini -> flagship) -> flagship ``finish`` -> mini
+    ``final_answer`` (codebase_qa drafts its answer on mini; the code index covers the question,
+    so no second planning turn). The nano tier is never asked. Run them with
     ``RunContext(shortcuts=False)``: the scripted mini does the search grep could shortcut.
     """
     target = find_target(root, needle)
@@ -99,14 +100,13 @@ def demo_models(root: Path | str, needle: str = "def fs_tools") -> dict[str, Scr
             usage=(1000, 100),
         ),
         tool_reply("finish", good, usage=(900, 60)),
-        tool_reply("decide", {"plan": "found it", "delegate": [], "done": True}, usage=(1500, 40)),
-        _final_answer(target),
     ]
     mini = [
         tool_reply(
             "grep", {"pattern": target.needle, "path": ".", "glob": "*.py"}, usage=(600, 30)
         ),
         tool_reply("finish", wrong, usage=(800, 50)),
+        _final_answer(target),
     ]
     return {
         "flagship": ScriptedChatModel(script=flagship, label="demo-flagship"),

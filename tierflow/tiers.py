@@ -13,9 +13,9 @@ says which rows apply, see ``_RULES``):
    (``start="router"``), on routed sites (a cascade's first tier).
 2. The policy's coin seeded by ``Site.key`` (``start="random"``), on routed sites.
 3. The declared tier, on sites where it wins (``Site.declared_wins``: the supervisor's planner
-   and answer, the router node).
+   and answer, the router node; not a draft answer's ``answer_tier``).
 4. The policy's forced tier for the site's role: ``subagent_tier`` on subagent and cascade
-   sites, ``planner_tier`` on planner, answer and router sites (``@cheapest``/``@flagship``
+   sites, ``planner_tier`` on planner, answer, draft and router sites (``@cheapest``/``@flagship``
    allowed).
 5. The declared tier: the calibration's ``start_tier`` when one is given, else ``Site.declared``.
 6. The top of the ladder (the flagship).
@@ -141,6 +141,7 @@ class SiteKind(StrEnum):
     CASCADE = "cascade"  # a cascade's routed task: its first tier
     PLANNER = "planner"  # the supervisor's decision
     ANSWER = "answer"  # the supervisor's final answer
+    DRAFT = "draft"  # the final answer's first try on a cheaper declared tier (answer_tier)
     ROUTER = "router"  # the router node's one call
 
 
@@ -157,6 +158,9 @@ _RULES: dict[SiteKind, _Rule] = {
     SiteKind.CASCADE: _Rule("subagent_tier", declared_wins=False, routed=True),
     SiteKind.PLANNER: _Rule("planner_tier", declared_wins=True, routed=False),
     SiteKind.ANSWER: _Rule("planner_tier", declared_wins=True, routed=False),
+    # A draft's declared tier is a cost choice the policy may override, as a subagent's is
+    # (all-flagship drafts on the flagship, so the comparison stays fair).
+    SiteKind.DRAFT: _Rule("planner_tier", declared_wins=False, routed=False),
     SiteKind.ROUTER: _Rule("planner_tier", declared_wins=True, routed=False),
 }
 

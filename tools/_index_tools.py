@@ -20,10 +20,7 @@ _TEXT_CHARS = 200
 _SIGNATURE_CHARS = 1200
 
 
-_Args = ToolArgs
-
-
-class _NameArgs(_Args):
+class _NameArgs(ToolArgs):
     name: str = Field(
         description="A name as written in code: 'Session', 'Session.request' or 'module.Session'."
     )

@@ -60,21 +60,18 @@ def _files_under(box: Sandbox, rel: str, glob: str) -> list[tuple[str, Path]]:
     return sorted(f for f in box.walk_files(real, prefix) if _glob_matches(f[0], glob))
 
 
-_Args = ToolArgs
-
-
-class _ListFilesArgs(_Args):
+class _ListFilesArgs(ToolArgs):
     path: str = Field(".", description="Folder to list, relative to the project root. '.' = root.")
     pattern: str = Field("*", description="File name pattern, e.g. '*.py'. '*' = all files.")
 
 
-class _GrepArgs(_Args):
+class _GrepArgs(ToolArgs):
     pattern: str = Field(description="Text or regular expression to search for.")
     path: str = Field(".", description="Folder or file to search, relative to the root. '.' = all.")
     glob: str = Field("*.py", description="Only search files whose name matches, e.g. '*.md'.")
 
 
-class _ReadFileArgs(_Args):
+class _ReadFileArgs(ToolArgs):
     path: str = Field(description="File to read, relative to the project root, e.g. 'src/app.py'.")
     start_line: int = Field(1, description="First line to read (1 = start of file).")
     end_line: int | None = Field(None, description="Last line to read; leave empty for a page.")

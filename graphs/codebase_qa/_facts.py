@@ -162,9 +162,9 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
                 if found is not None:
                     return found
     for name in part.subjects:
-        found = [d for d in lookup(index, name) if d.kind is not Kind.MODULE]
-        if found:
-            return Target(found[0])
+        defs = [d for d in lookup(index, name) if d.kind is not Kind.MODULE]
+        if defs:
+            return Target(defs[0])
     return None
 
 

@@ -22,17 +22,14 @@ import re
 from tierflow.graphs.codebase_qa._facts import (
     Target,
     body_lines,
-    deciding,
-    deciding_lines,
     lookup,
     param_line,
     target_of,
-    term_hits,
 )
-from tierflow.graphs.codebase_qa._parts import ClaimChecker
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
 from tierflow.graphs.codebase_qa._tree import Cite
-from tierflow.graphs.codebase_qa._values import in_text, names_in, stated_values, states
+from tierflow.graphs.codebase_qa._values import names_in, stated_values, states
+from tierflow.graphs.codebase_qa._yes_no import YesNoChecker
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
 __all__ = ["IndexChecker", "names_tokens"]
@@ -40,7 +37,6 @@ __all__ = ["IndexChecker", "names_tokens"]
 _TYPING = {"t", "typing", "te", "typing_extensions", "os", "collections", "abc"}
 _EQUIVALENT = {"optional": ("none", "optional"), "dict": ("dict", "mapping"),
                "list": ("list", "sequence"), "union": ()}  # fmt: skip
-_YES_NO = re.compile(r"\b(yes|no|true|false|not|cannot|never)\b|n't\b", re.I)
 
 
 def names_tokens(annotation: str) -> list[str]:
@@ -49,7 +45,7 @@ def names_tokens(annotation: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if w not in _TYPING))
 
 
-class IndexChecker(ClaimChecker):
+class IndexChecker(YesNoChecker):
     """A :class:`~._parts.ClaimChecker` that judges each :class:`QuestionPart` by the index."""
 
     def __init__(self, question: str, answer: str, cites: list[Cite], root: str,
@@ -319,63 +315,6 @@ class IndexChecker(ClaimChecker):
 
     def _in_span(self, d: Definition, word: str) -> bool:
         return any(word in self.index.line_text(d.path, n) for n in range(d.line, d.end_line + 1))
-
-    # -- yes/no ---------------------------------------------------------------------------------
-
-    def yes_no_part(self, part: QuestionPart) -> None:
-        """Yes or no, citing code lines of the deciding function's body."""
-        if not _YES_NO.search(self.answer):
-            self.problems.append(
-                "the question asks yes or no (true or false); the answer says neither"
-            )
-            return
-        bodies = deciding(self.index, part)
-        if not bodies:
-            return self.yes_no()
-        for d in bodies:
-            code = set(body_lines(self.index, d))
-            cite = next((c for c in self.cites if c[0] == d.path and c[1] in code), None)
-            if cite is not None:
-                return self._yes_no_terms(part, d, cite)
-        where = "; ".join(f"{d.qualname} ({d.path}:{d.line}-{d.end_line})" for d in bodies[:3])
-        self.problems.append(
-            f"a yes/no answer must cite the code that decides it, inside the body of {where} "
-            f"(not its def line or docstring); no cited line is there{self._likely(part, bodies)}"
-        )
-
-    def _likely(self, part: QuestionPart, bodies: list[Definition]) -> str:
-        """``; the lines about it are path:n: code; ...`` for the best-matching body lines."""
-        best = max(bodies, key=lambda d: sum(term_hits(self.index, d, n, part.text)
-                                             for n in deciding_lines(self.index, d, part.text, 6)))  # fmt: skip
-        shown = [n for n in deciding_lines(self.index, best, part.text, 6)
-                 if term_hits(self.index, best, n, part.text)][:3]  # fmt: skip
-        if not shown:
-            return ""
-        lines = "; ".join(
-            f"{best.path}:{n}: {self.index.line_text(best.path, n)[:70]}" for n in shown
-        )
-        return f". The lines about it: {lines}"
-
-    def _yes_no_terms(self, part: QuestionPart, d: Definition, cite: Cite) -> None:
-        """The answer says what the deciding code does: a name or value of its cited lines."""
-        cited = " ".join(self.index.line_text(p, n) for p, n in self.cites if p == d.path)
-        body = " ".join(self.index.line_text(d.path, n) for n in range(d.line, d.end_line + 1))
-        said = [*self.terms(), *re.findall(r"\b[A-Za-z_]\w*\.[A-Za-z_]\w*\b", self.answer)]
-        terms = [t.strip("\"'") for t in said if t.lower() not in ("yes", "no", "true", "false")
-                 and not t.endswith((".py", ".pyi"))]  # fmt: skip
-        invented = [t for t in terms if t and t not in body and not in_text(t, body)]
-        shown = [t for t in terms if t and in_text(t, cited) and t.lower() not in part.text.lower()]
-        if invented:
-            self.problems.append(f"the answer names {', '.join(invented[:3])}, which the body of "
-                                 f"{d.qualname} ({d.path}:{d.line}-{d.end_line}) does not")  # fmt: skip
-        elif not shown:
-            self.problems.append(
-                f"a bare yes/no cannot be checked: say what the cited code of {d.qualname} does "
-                f"(a name or value of {cite[0]}:{cite[1]}: {self.index.line_text(*cite)[:80]!r})"
-                f"{self._likely(part, [d])}"
-            )
-        else:
-            self.support(f"{d.qualname} decides it at {cite[0]}:{cite[1]}", cite)
 
 
 def _members(index: CodeIndex, d: Definition) -> list[Definition]:

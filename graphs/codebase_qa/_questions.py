@@ -106,7 +106,10 @@ WANTS = {
     PartKind.BASE: "every base class in its class statement",
     PartKind.TYPE: "the annotation as written, every name in it",
     PartKind.BEHAVIOUR: "what its body does, in the body's own terms, citing the body",
-    PartKind.YES_NO: "yes or no, citing the lines of the deciding function's body",
+    PartKind.YES_NO: (
+        "yes or no, then the code that decides it, quoted from a line of the deciding "
+        "function's body that you cite (for example: No: raise TypeError(...))"
+    ),
     PartKind.MEMBERS: "every member, each one in the definition or its docstring",
 }
 """What counts as an answer to each kind of part (shown to the answering model)."""

@@ -38,6 +38,18 @@ def no_answer(question: str, answer: str, cited_text: Iterable[str]) -> str | No
         )
     words = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", answer.lower())} - STOP_WORDS
     asked = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", question.lower())}
-    if words and words <= asked and not re.search(r"\b(yes|no|true|false|none)\b", answer, re.I):
+    if (
+        words
+        and words <= asked
+        and not re.search(r"\b(yes|no|true|false|none)\b", answer, re.I)
+        and not _new_literal(question, answer)
+    ):
         return "the answer restates the question: that is no answer; state the fact the code shows"
     return None
+
+
+def _new_literal(question: str, answer: str) -> bool:
+    """A quoted string (even ``' '``) or a number in the answer that the question lacks."""
+    quoted = [m.group(0) for m in re.finditer(r"(['\"`])[^'\"`]{0,40}\1", answer)]
+    numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?\b", answer)
+    return any(x not in question for x in (*quoted, *numbers))

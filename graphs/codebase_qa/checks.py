@@ -11,12 +11,20 @@ None, as a :class:`~tierflow.nodes.verifier.Check` declared the short way.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from tierflow.graphs.codebase_qa.claims import ClaimsReport, check_answer, evidence, part_evidence
+from tierflow.graphs.codebase_qa._facts import facts, index_for
+from tierflow.graphs.codebase_qa.claims import (
+    ClaimsReport,
+    check_answer,
+    evidence,
+    parse_parts,
+    part_evidence,
+)
 from tierflow.graphs.codebase_qa.grounding import check, locate
 from tierflow.graphs.codebase_qa.schemas import (
     Answer,
@@ -30,7 +38,7 @@ from tierflow.graphs.codebase_qa.search import definitions, grep_hits, place_of
 
 __all__ = [
     "normalize_findings", "verify_findings", "verify_facts", "normalize_answer", "verify_answer",
-    "answer_evidence",
+    "answer_evidence", "parts_covered",
 ]  # fmt: skip
 
 
@@ -92,15 +100,18 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
     (as long as one real one is left), so the problem is reported against what was cited.
     """
     assert isinstance(answer, Answer)
-    verdict = _claims(answer, state)
+    qa: Answer = answer
+    if "&" in qa.answer:  # some chat templates hand back HTML entities: &#34; for "
+        qa = qa.model_copy(update={"answer": html.unescape(qa.answer)})
+    verdict = _claims(qa, state)
     if not verdict.problems and verdict.citations:
-        return answer.model_copy(
+        return qa.model_copy(
             update={"citations": [Citation(path=p, line=n) for p, n in verdict.citations]}
         )
     root = (state.get("env") or {}).get("root", ".")
-    placed = [locate(root, (c.path, c.line, None)) for c in answer.citations]
+    placed = [locate(root, (c.path, c.line, None)) for c in qa.citations]
     real = [Citation(path=p, line=n) for p, n, _ in filter(None, placed)]
-    return answer.model_copy(update={"citations": real}) if real else answer
+    return qa.model_copy(update={"citations": real}) if real else qa
 
 
 def answer_evidence(state: Mapping[str, Any]) -> str:
@@ -128,3 +139,16 @@ def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
     assert isinstance(answer, Answer)
     problems = _claims(answer, state).problems
     return "; ".join(problems) if problems else None
+
+
+def parts_covered(state: Mapping[str, Any]) -> bool:
+    """Whether a search finished and the code index has facts for every part of the question.
+
+    The supervisor's ``enough`` test: the answer is then written from those facts (they are
+    what :func:`answer_evidence` shows it) with no further planning call.
+    """
+    if not any(r.get("status") == "done" for r in (state.get("results") or {}).values()):
+        return False
+    index = index_for((state.get("env") or {}).get("root", "."))
+    parts = parse_parts(str(state.get("request", "")))
+    return index is not None and bool(parts) and all(facts(index, p) for p in parts)

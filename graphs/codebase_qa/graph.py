@@ -16,6 +16,7 @@ from tierflow.graphs.codebase_qa.checks import (
     answer_evidence,
     normalize_answer,
     normalize_findings,
+    parts_covered,
     verify_answer,
     verify_facts,
     verify_findings,
@@ -126,6 +127,10 @@ SUPERVISOR = Supervisor(
     answer_normalize=normalize_answer,
     answer_evidence=answer_evidence,
     fallback_plan=fallback_plan,
+    # The answer is drafted on mini from the index-checked facts; the check escalates a poor
+    # draft to the flagship. No second planning turn when the index has every part's facts.
+    answer_tier="mini",
+    enough=parts_covered,
 )
 
 

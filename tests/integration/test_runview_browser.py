@@ -96,7 +96,7 @@ def test_dom_after_scripts_shows_totals_and_charts(
     assert re.search(r"<html[^>]*data-runview=\"ready\"", dom), dom[:500]
     assert re.search(rf"id=\"total-cost\"[^>]*>\${total:.6f}<", dom)
     assert re.search(rf"id=\"total-cost-check\"[^>]*>\${total:.6f}<", dom)
-    assert re.search(r"id=\"reference-cost\"[^>]*>\$0\.017110<", dom)
+    assert re.search(r"id=\"reference-cost\"[^>]*>\$0\.009820<", dom)
     for chart in ("chart-cost", "chart-tokens"):
         assert f'<svg id="{chart}"' in dom
         for tier in ("mini", "flagship"):
@@ -105,7 +105,7 @@ def test_dom_after_scripts_shows_totals_and_charts(
     assert dom.count('class="node') == 5 + 2 * 3
     # The path taken, and the Gantt: one bar per recorded call, in the rendered DOM.
     assert dom.count('class="node ran"') == 5
-    assert len(re.findall(r'<rect class="call" data-call="\d+"', dom)) == 6
+    assert len(re.findall(r'<rect class="call" data-call="\d+"', dom)) == 5
     assert '<pre id="answer">' in dom
 
 

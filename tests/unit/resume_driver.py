@@ -52,7 +52,23 @@ def models(phase: str) -> dict[str, ScriptedChatModel]:
     }
 
 
+def plain_codebase_qa() -> None:
+    """The supervisor these scripts were written for: plans every turn, answers on its tier.
+
+    As tests/unit/conftest.py does in-process (this runs in its own process): the budget
+    interrupt this test resumes is the flagship's second planning turn.
+    """
+    import dataclasses
+
+    import tierflow.graphs.codebase_qa  # noqa: F401  (the package re-exports its compiled graph)
+
+    module = sys.modules["tierflow.graphs.codebase_qa.graph"]
+    module.SUPERVISOR = dataclasses.replace(module.SUPERVISOR, answer_tier=None, enough=None)
+    module.graph = module.SPEC.compile()
+
+
 async def main(phase: str, data_dir: str, thread: str) -> None:
+    plain_codebase_qa()
     doubles = models(phase)
     ctx = RunContext(
         profile="openai",
