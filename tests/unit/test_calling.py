@@ -610,45 +610,16 @@ async def test_credentials_in_a_base_url_never_reach_the_records(
 def test_two_runs_in_one_process_reuse_no_client_of_a_closed_event_loop(monkeypatch) -> None:
     """Each asyncio.run has its own loop; a cached async HTTP client must not outlive it."""
     import asyncio
-    import json as _json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    from tests.chat_stub import chat_server
     from tierflow.runtime import RunContext
 
-    class Chat(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive: the client pools the connection
-
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = _json.dumps({
-                "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "hello"}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            }).encode()  # fmt: skip
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv(
-        "TIERFLOW_TIERS__NANO__BASE_URL", f"http://127.0.0.1:{server.server_port}/v1"
-    )
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    ctx = RunContext(profile="openai")
-    try:
+    with chat_server({"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}) as url:
+        monkeypatch.setenv("TIERFLOW_TIERS__NANO__BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        ctx = RunContext(profile="openai")
         first = asyncio.run(call(ctx))
         second = asyncio.run(call(ctx))  # a new loop: the first loop's pool is closed
-    finally:
-        server.shutdown()
-        server.server_close()
     assert first.message is not None and second.message is not None
     assert [r["error"] for r in first.records + second.records] == [None, None]
 

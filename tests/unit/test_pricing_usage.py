@@ -259,51 +259,25 @@ def test_a_server_s_cached_tokens_reach_the_record_show_the_run_view_and_langsmi
     ``tierflow show``, the run view and LangSmith's cost fields must all say the same.
     """
     import asyncio
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from langchain_core.messages import HumanMessage
     from rich.console import Console
 
+    from tests.chat_stub import chat_server
     from tierflow.calling import CallSite, call_model
     from tierflow.report import usage_table
     from tierflow.runner import RunResult
     from tierflow.runtime import RunContext, engine_for
     from tierflow.runview import render_html
 
-    class Chat(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({
-                "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "hello"}}],
-                "usage": {"prompt_tokens": 1000, "completion_tokens": 20, "total_tokens": 1020,
-                          "prompt_tokens_details": {"cached_tokens": 600}},
-            }).encode()  # fmt: skip
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv(
-        "TIERFLOW_TIERS__NANO__BASE_URL", f"http://127.0.0.1:{server.server_port}/v1"
-    )
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    usage = {"prompt_tokens": 1000, "completion_tokens": 20, "total_tokens": 1020,
+             "prompt_tokens_details": {"cached_tokens": 600}}  # fmt: skip
     site = CallSite(node="unit", tier="nano")
-    try:
+    with chat_server(usage) as url:
+        monkeypatch.setenv("TIERFLOW_TIERS__NANO__BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         engine = engine_for(RunContext(profile="openai"))
         out = asyncio.run(call_model(engine, site, {"run_id": "r1"}, [HumanMessage("hi")]))
-    finally:
-        server.shutdown()
-        server.server_close()
 
     record = UsageRecord.model_validate(out.records[0])
     expected = cost_usd(NANO, input_tokens=1000, cached_tokens=600, output_tokens=20)
