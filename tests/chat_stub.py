@@ -1,4 +1,4 @@
-"""A one-route OpenAI-compatible chat server on a free loopback port, for tests."""
+"""A one-route stub HTTP server on a free loopback port, for tests of the OpenAI client path."""
 
 from __future__ import annotations
 
@@ -11,20 +11,14 @@ from typing import Any
 
 
 @contextmanager
-def chat_server(usage: Mapping[str, Any], content: str = "hello") -> Iterator[str]:
-    """Answers every POST with one chat completion carrying ``usage``; yields its ``/v1`` URL."""
+def stub_server(body: bytes) -> Iterator[str]:
+    """Answers every POST with status 200 and ``body`` (as JSON); yields its ``/v1`` URL."""
 
-    class Chat(BaseHTTPRequestHandler):
+    class Stub(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the client pools the connection
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({
-                "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": dict(usage),
-            }).encode()  # fmt: skip
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -34,10 +28,21 @@ def chat_server(usage: Mapping[str, Any], content: str = "hello") -> Iterator[st
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/v1"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def chat_server(usage: Mapping[str, Any], content: str = "hello") -> Any:
+    """:func:`stub_server` answering one chat completion carrying ``usage``."""
+    body = json.dumps({
+        "id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": content}}],
+        "usage": dict(usage),
+    }).encode()  # fmt: skip
+    return stub_server(body)

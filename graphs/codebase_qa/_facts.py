@@ -17,7 +17,7 @@ from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, Un
 
 __all__ = [
     "Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines",
-    "deciding", "deciding_lines", "term_hits",
+    "deciding", "deciding_lines",
 ]  # fmt: skip
 
 # Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
@@ -219,17 +219,13 @@ def _deciding_facts(index: CodeIndex, d: Definition, part: QuestionPart) -> list
     class's methods, an attribute's users), the two best first, each one's lines in file order.
     """
     bodies = [d] if d.kind in _CALLABLE else deciding(index, part)
-    scored = []
-    for fn in bodies[:8]:
-        lines = deciding_lines(index, fn, part.text, limit=8)
-        hits = sum(term_hits(index, fn, n, part.text) for n in lines)
-        scored.append((hits, fn, lines))
-    scored.sort(key=lambda s: -s[0])
+    scored = [(fn, deciding_lines(index, fn, part.text, limit=8)) for fn in bodies[:8]]
+    scored.sort(key=lambda s: -sum(hits for _, hits in s[1]))
     out = []
-    for _, fn, lines in scored[:2] if d.kind not in _CALLABLE else scored:
+    for fn, lines in scored[:2] if d.kind not in _CALLABLE else scored:
         if fn is not d:
             out.append(f"{fn.where}: {fn.kind} {fn.qualname}, which uses it:")
-        out += [f"{fn.path}:{n}: {index.line_text(fn.path, n)}" for n in lines]
+        out += [f"{fn.path}:{n}: {index.line_text(fn.path, n)}" for n, _ in lines]
     return out
 
 
@@ -241,31 +237,23 @@ def _question_terms(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def term_hits(index: CodeIndex, d: Definition, n: int, question: str) -> int:
-    """How many of the question's terms (as 5-letter stems) line ``n`` of ``d`` contains."""
-    low = index.line_text(d.path, n).lower()
-    terms = [t for t in _question_terms(question) if t != d.name.lower()]
-    return sum(1 for t in terms if (t[:5] if len(t) > 5 else t) in low)
-
-
-def deciding_lines(index: CodeIndex, d: Definition, question: str, limit: int = 12) -> list[int]:
-    """The body lines of ``d`` most likely to decide ``question``, in file order.
+def deciding_lines(
+    index: CodeIndex, d: Definition, question: str, limit: int = 12
+) -> list[tuple[int, int]]:
+    """The body lines of ``d`` most likely to decide ``question``, in file order, with their hits.
 
     A long body's first lines are rarely the ones that decide a yes/no ("does main catch
     Abort?"): lines are ranked by how many of the question's terms they contain (a term in a
-    line as a word or a stem: ``upper-case`` finds ``.upper()``), and the block structure around
-    the best ones (the ``if``/``except`` line above a hit) comes with them. With no term in the
-    body, its first lines.
+    line as a word or a 5-letter stem: ``upper-case`` finds ``.upper()``), and the block
+    structure around the best ones (the ``if``/``except`` line above a hit) comes with them.
+    With no term in the body, its first lines. Each line comes as ``(line, hits)``.
     """
+    terms = [t for t in _question_terms(question) if t != d.name.lower()]
+    stems = [t[:5] if len(t) > 5 else t for t in terms]
     code = body_lines(index, d)
-
-    def score(n: int) -> int:
-        return term_hits(index, d, n, question)
-
-    ranked = sorted((n for n in code if score(n) > 0), key=lambda n: (-score(n), n))
-    if not ranked:
-        return code[:limit]
-    picked: list[int] = []
+    hits = {n: sum(s in index.line_text(d.path, n).lower() for s in stems) for n in code}
+    ranked = sorted((n for n in code if hits[n] > 0), key=lambda n: (-hits[n], n))
+    picked: list[int] = [] if ranked else code[:limit]
     for n in ranked:
         above = next((m for m in reversed(code) if m < n), None)
         for m in (above, n):
@@ -273,7 +261,7 @@ def deciding_lines(index: CodeIndex, d: Definition, question: str, limit: int = 
                 picked.append(m)
         if len(picked) >= limit:
             break
-    return sorted(picked[:limit])
+    return [(n, hits[n]) for n in sorted(picked[:limit])]
 
 
 def _member_facts(index: CodeIndex, d: Definition) -> list[str]:

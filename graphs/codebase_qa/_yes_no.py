@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from tierflow.graphs.codebase_qa._facts import body_lines, deciding, deciding_lines, term_hits
+from tierflow.graphs.codebase_qa._facts import body_lines, deciding, deciding_lines
 from tierflow.graphs.codebase_qa._parts import ClaimChecker
 from tierflow.graphs.codebase_qa._questions import QuestionPart
 from tierflow.graphs.codebase_qa._tree import Cite
@@ -52,16 +52,15 @@ class YesNoChecker(ClaimChecker):
 
     def _likely(self, part: QuestionPart, bodies: list[Definition]) -> str:
         """``; the lines about it are path:n: code; ...`` for the best-matching body lines."""
-        best = max(bodies, key=lambda d: sum(term_hits(self.index, d, n, part.text)
-                                             for n in deciding_lines(self.index, d, part.text, 6)))  # fmt: skip
-        shown = [n for n in deciding_lines(self.index, best, part.text, 6)
-                 if term_hits(self.index, best, n, part.text)][:3]  # fmt: skip
+        scored = [(d, deciding_lines(self.index, d, part.text, 6)) for d in bodies]
+        best, lines = max(scored, key=lambda s: sum(hits for _, hits in s[1]))
+        shown = [n for n, hits in lines if hits][:3]
         if not shown:
             return ""
-        lines = "; ".join(
+        text = "; ".join(
             f"{best.path}:{n}: {self.index.line_text(best.path, n)[:70]}" for n in shown
         )
-        return f". The lines about it: {lines}"
+        return f". The lines about it: {text}"
 
     def _yes_no_terms(self, part: QuestionPart, d: Definition, cite: Cite) -> None:
         """The answer says what the deciding code does: a name or value of its cited lines."""

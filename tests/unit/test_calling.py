@@ -556,37 +556,16 @@ async def test_budget_stop_in_a_subagent_marks_the_run_stopped(
 def test_a_200_whose_body_is_not_json_is_transient() -> None:
     """What langchain-openai raises for a proxy's HTML error page is retried, not fatal."""
     import asyncio
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
 
     from langchain_openai import ChatOpenAI
 
+    from tests.chat_stub import stub_server
     from tierflow.runtime import _is_transient
 
-    class Html(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = b"<html><body>502 Bad Gateway</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Html)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        model = ChatOpenAI(
-            base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="x", max_retries=0
-        )
+    with stub_server(b"<html><body>502 Bad Gateway</body></html>") as url:
+        model = ChatOpenAI(base_url=url, api_key="x", max_retries=0)
         with pytest.raises(Exception) as caught:
             asyncio.run(model.ainvoke("hi"))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert _is_transient(caught.value), repr(caught.value)
 
 
