@@ -27,47 +27,69 @@ from typing import Any
 from _common import table
 
 _DIR = Path(__file__).resolve().parents[1] / "evals" / "data"
-DATA = [_DIR / "answer_checks.jsonl", _DIR / "answer_checks_heldout.jsonl"]
+DATA = [
+    _DIR / "answer_checks.jsonl",
+    _DIR / "answer_checks_heldout.jsonl",
+    _DIR / "answer_checks_runs.jsonl",
+]
 
 
 def load(path: Path) -> list[dict[str, Any]]:
     """The labelled pairs of one file, each marked with its group (file and tree)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    held = "heldout" in path.name
+    held, runs = "heldout" in path.name, "runs" in path.name
     for row in rows:
         tree = row["tree"].split("-")[0]
-        row["group"] = f"{tree} held-out" if held else f"{tree} dev" if tree == "click" else tree
+        row["group"] = (
+            f"{tree} runs" if runs
+            else f"{tree} held-out" if held
+            else f"{tree} dev" if tree == "click"
+            else tree
+        )  # fmt: skip
     return rows
 
 
 def roots() -> dict[str, str]:
     """Tree name -> directory."""
     from tierflow.evals._suites import langgraph_root
-    from tierflow.evals.trees import click_root, requests_root
+    from tierflow.evals.trees import click_root, httpx_root, requests_root
 
     return {
         "requests-2.32.3": str(requests_root()),
         "click-8.1.8": str(click_root()),
+        "httpx-0.28.1": str(httpx_root()),
         "langgraph": str(langgraph_root()),
     }
 
 
 def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
     """Both checks' verdicts on one pair."""
-    from tierflow.graphs.codebase_qa.claims import check_answer
+    from main_job import right
+
+    from tierflow.graphs.codebase_qa.checks import normalize_answer, verify_answer
     from tierflow.graphs.codebase_qa.grounding import check
+    from tierflow.graphs.codebase_qa.schemas import Answer, Citation
 
     cites = [(c["path"], int(c["line"])) for c in item["citations"]]
-    verdict = check_answer(item["question"], item["answer"], cites, root)
+    state = {"request": item["question"], "env": {"root": root}}
+    # What the graph does with a final answer: normalise it (citations moved, mangled paths
+    # mapped, a right location's file named), then check it.
+    given = Answer(answer=item["answer"], citations=[Citation(path=p, line=n) for p, n in cites])
+    final = normalize_answer(given, state)
+    assert isinstance(final, Answer)
+    problems = verify_answer(final, state)
     exists = check(root, [(p, n, None) for p, n in cites]) is None
+    label = item.get("label")
+    if "keywords" in item:  # a run's answer: graded by the bench's rule, as normalised
+        label = "right" if right(item, final.model_dump()) else "wrong"
     return {
         "id": item["id"],
-        "label": item["label"],
+        "label": label,
         "source": item["source"].split(":")[0],
         "group": item["group"],
-        "claims_accepts": not verdict.problems,
+        "claims_accepts": problems is None,
         "exists_accepts": exists,
-        "problems": verdict.problems,
+        "problems": [problems] if problems else [],
     }
 
 

@@ -47,6 +47,7 @@ SETS: dict[str, Path] = {
     "requests": QUESTIONS,
     "click": Path(__file__).with_name("questions") / "click.json",
     "httpx": Path(__file__).with_name("questions") / "httpx.json",
+    "attrs": Path(__file__).with_name("questions") / "attrs.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")

@@ -1,8 +1,9 @@
 """Pinned third-party source trees that questions are asked about, installed on first use.
 
-``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8 and
-``httpx_root()`` that of httpx 0.28.1: each downloaded from the package index with pip, checked
-against its sha256 and unpacked once under the model cache (``$TIERFLOW_MODEL_CACHE`` or
+``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8,
+``httpx_root()`` that of httpx 0.28.1 and ``attrs_root()`` that of attrs 25.4.0 (its ``attr``
+package, where the implementation lives): each downloaded from the package index with pip,
+checked against its sha256 and unpacked once under the model cache (``$TIERFLOW_MODEL_CACHE`` or
 ``~/.cache/tierflow``). The main-job bench and the answer-checker measurements ask about them:
 trees the eval suites (which use the installed langgraph) and tierflow's own source do not touch.
 ``TREES`` maps the bench's set names to them.
@@ -18,11 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "ATTRS",
     "CLICK",
     "HTTPX",
     "PinnedTree",
     "REQUESTS",
     "TREES",
+    "attrs_root",
     "click_root",
     "httpx_root",
     "install",
@@ -66,7 +69,19 @@ HTTPX = PinnedTree(
     "httpx-0.28.1/httpx",
 )
 
-TREES: dict[str, PinnedTree] = {"requests": REQUESTS, "click": CLICK, "httpx": HTTPX}
+ATTRS = PinnedTree(
+    "attrs",
+    "25.4.0",
+    "16d5969b87f0859ef33a48b35d55ac1be6e42ae49d5e853b597db70c35c57e11",
+    "attrs-25.4.0/src/attr",
+)
+
+TREES: dict[str, PinnedTree] = {
+    "requests": REQUESTS,
+    "click": CLICK,
+    "httpx": HTTPX,
+    "attrs": ATTRS,
+}
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
 
@@ -115,3 +130,8 @@ def click_root(cache_dir: Path | None = None) -> Path:
 def httpx_root(cache_dir: Path | None = None) -> Path:
     """The pinned httpx 0.28.1 source (``httpx/``), installed on first use."""
     return install(HTTPX, cache_dir)
+
+
+def attrs_root(cache_dir: Path | None = None) -> Path:
+    """The pinned attrs 25.4.0 source (``attr/``, the implementation), installed on first use."""
+    return install(ATTRS, cache_dir)

@@ -10,6 +10,7 @@ from tierflow.graphs.codebase_qa.claims import check_answer
 
 DATA = Path(__file__).resolve().parents[1] / "evals" / "data" / "answer_checks.jsonl"
 HELDOUT = DATA.with_name("answer_checks_heldout.jsonl")
+RUNS = DATA.with_name("answer_checks_runs.jsonl")  # real runs' answers (bench/run_pairs.py)
 
 
 def pairs(tree: str, path: Path = DATA) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ class Checker:
         self.used: list[Cite] = []
         self.problems: list[str] = []
         self.supported: list[str] = []
+        self.support_cites: list[Cite] = []  # the line each supported claim rests on
+        self.defined_at: list[Cite] = []  # where a location part's subject is defined
         self.named_files = [f for f in self.tree.files() if names_file(answer, f)]
 
     def cited_files(self) -> list[str]:
@@ -36,6 +38,7 @@ class Checker:
 
     def support(self, claim: str, cite: Cite) -> None:
         self.supported.append(claim)
+        self.support_cites.append(cite)
         if cite not in self.used:
             self.used.append(cite)
 

@@ -17,7 +17,7 @@ from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, Un
 
 __all__ = [
     "Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines",
-    "deciding", "deciding_lines",
+    "deciding", "deciding_lines", "in_files",
 ]  # fmt: skip
 
 # Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
@@ -140,7 +140,7 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
     one; else it is about its first subject the index defines.
     """
     plain = part.words if part.kind in (PartKind.DEFAULT, PartKind.TYPE, PartKind.MEMBERS) else ()
-    owners = [(n, d) for n in part.subjects for d in lookup(index, n)[:1]]
+    owners = [(n, d) for n in part.subjects for d in in_files(lookup(index, n), part.files)[:1]]
     attrs = [n.split(".")[-1] for n in [*part.subjects, *plain]]
     if part.kind is PartKind.MEMBERS and re.search(r"\b(parameters|arguments)\b", part.text):
         for _, owner in owners:
@@ -164,8 +164,17 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
     for name in part.subjects:
         defs = [d for d in lookup(index, name) if d.kind is not Kind.MODULE]
         if defs:
-            return Target(defs[0])
+            return Target(in_files(defs, part.files)[0])
     return None
+
+
+def in_files(defs: list[Definition], files: tuple[str, ...]) -> list[Definition]:
+    """``defs`` with those in the files the question names first (``the __all__ of _config.py``)."""
+    if not files:
+        return defs
+    named = [d for d in defs if any(d.path == f or d.path.endswith("/" + f.lstrip("./"))
+                                    or f.endswith("/" + d.path) for f in files)]  # fmt: skip
+    return [*named, *(d for d in defs if d not in named)]
 
 
 def body_lines(index: CodeIndex, d: Definition) -> list[int]:

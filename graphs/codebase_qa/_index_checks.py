@@ -106,12 +106,32 @@ class IndexChecker(YesNoChecker):
                 self.raises(name)
             else:
                 self.behaviour(name)
-        if part.of > 1 and len(self.problems) == before and not self._own_support(held):
+        if part.of > 1 and len(self.problems) == before and self._headers_only(part, target, held):
+            # A behaviour (or a value the index does not hold) supported only by the class or
+            # def line an earlier part rests on says nothing of the body it asks about.
+            self.problems.append(f"the answer does not answer it ({part.wants})")
+        elif part.of > 1 and len(self.problems) == before and not self._own_support(held):
             # Nothing the answer says holds up this part on its own (at most what an earlier
             # part already claimed): it is unanswered, however well that part is supported.
             self.problems.append(f"the answer does not answer it ({part.wants})")
         if part.of > 1:
             self.problems[before:] = [f"{part.label}: {p}" for p in self.problems[before:]]
+
+    def _headers_only(self, part: QuestionPart, target: Target | None, held: int) -> bool:
+        """Whether the part's support is only ``class``/``def`` lines earlier parts rest on."""
+        weak = part.kind is PartKind.BEHAVIOUR or (
+            part.kind in (PartKind.VALUE, PartKind.DEFAULT)
+            and (target is None or target.default is None)
+        )
+        own, earlier = self.support_cites[held:], self.support_cites[:held]
+        return (
+            weak
+            and bool(own)
+            and all(
+                c in earlier and re.match(r"(async\s+)?(def|class)\s", self.tree.text(c) or "")
+                for c in own
+            )
+        )
 
     def _own_support(self, held: int) -> bool:
         """Whether a claim supported since ``held`` is more than a term an earlier one holds."""
@@ -169,6 +189,7 @@ class IndexChecker(YesNoChecker):
                                  f"but {name} is defined at {cited[0]}:{cited[1]}")  # fmt: skip
             return
         self.support(f"{name} is defined at {cited[0]}:{cited[1]}", cited)
+        self.defined_at.append(cited)
 
     # -- values, types, members -----------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class ClaimChecker(Checker):
             )
             return
         self.support(f"{name} is defined at {place[0]}:{place[1]}", place)
+        self.defined_at.append(place)
 
     def _pick(self, found: list[Cite]) -> Cite | None:
         """The definition the answer points at: in the file it names, or the only one cited."""
@@ -175,9 +176,10 @@ class ClaimChecker(Checker):
             return
         (path, def_line), (first, last) = body
         lines = self.tree.lines(path) or []
-        text = " ".join(lines[first - 1 : last]).lower()
-        vocab = set(re.findall(r"[a-z]{3,}", re.sub(r"([a-z])([A-Z])", r"\1 \2", text)))
-        vocab |= {w.rstrip("s") for w in vocab}
+        proper = body_proper(lines, first, last) or list(range(first, last + 1))
+        # The body's own words: not the def/class line (its name and bases) nor its docstring.
+        text = " ".join(lines[n - 1] for n in proper)
+        vocab = _words(text)
         words = {
             w
             for w in re.findall(r"[a-z]{3,}", self.answer.lower().replace("_", " "))
@@ -187,11 +189,13 @@ class ClaimChecker(Checker):
         if len(used) < min(2, len(words)) or not words:
             self.problems.append(
                 f"the answer does not say what {name} does: its body ({path}:{first}-{last}) is "
-                f"about {', '.join(sorted(vocab & salient(text))[:8]) or 'other things'}"
+                f"about {', '.join(sorted(vocab & salient(text.lower()))[:8]) or 'other things'}"
             )
             return
-        inside = [c for c in self.cites if c[0] == path and first <= c[1] <= last]
-        self.support(f"{name} does what the answer says", inside[0] if inside else (path, def_line))
+        inside = [c for c in self.cites if c[0] == path and c[1] in proper]
+        # Cited elsewhere (the def line, say): the body line that says most of what it does.
+        best = max(proper, key=lambda n: (len(used & _words(lines[n - 1])), -n))
+        self.support(f"{name} does what the answer says", inside[0] if inside else (path, best))
 
     def mentions(self, name: str) -> None:
         test = re.compile(rf"\b{re.escape(name.split('.')[-1])}\b")
@@ -213,6 +217,31 @@ class ClaimChecker(Checker):
         if part in ("defined", "raises", "behaviour"):
             return bool(self.definition(last)[1])
         return True
+
+
+def _words(code: str) -> set[str]:
+    """The words of code, camelCase split, each also without a plural ``s``."""
+    low = re.sub(r"([a-z])([A-Z])", r"\1 \2", code).lower()
+    found = set(re.findall(r"[a-z]{3,}", low))
+    return found | {w.rstrip("s") for w in found}
+
+
+def body_proper(lines: list[str], first: int, last: int) -> list[int]:
+    """The lines of a def/class block after its header statement and docstring."""
+    n = first
+    while n < last and not lines[n - 1].split("#")[0].rstrip().endswith(":"):
+        n += 1
+    rest = [m for m in range(n + 1, last + 1) if lines[m - 1].strip()]
+    if rest and lines[rest[0] - 1].strip().lstrip("rRuUbB")[:3] in ('"""', "'''"):
+        quote = '"""' if '"""' in lines[rest[0] - 1] else "'''"
+        opening = lines[rest[0] - 1].strip()
+        end = rest[0]
+        if opening.count(quote) < 2:
+            while end < last and quote not in lines[end]:
+                end += 1
+            end += 1
+        rest = [m for m in rest if m > end]
+    return [m for m in rest if not lines[m - 1].strip().startswith("#")]
 
 
 def salient(text: str) -> set[str]:

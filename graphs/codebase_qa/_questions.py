@@ -68,7 +68,7 @@ def subjects_of(question: str) -> list[str]:
         word = word.rstrip(".")
         if "." in word and word == word.lower() and "_" not in word:
             ranked.append((3, i, word))  # a module path, e.g. langgraph.managed
-        elif "." in word or "_" in word.strip("_"):
+        elif "." in word or "_" in word.strip("_") or re.fullmatch(r"__\w+__", word):
             ranked.append((1, i, word))
         elif re.search(r"[a-z][A-Z]|^[A-Z][a-z]+[A-Z]|^[A-Z]{2,}", word):
             ranked.append((2, i, word))
@@ -119,11 +119,11 @@ _KINDS: list[tuple[PartKind, str]] = [
     (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),
     (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"
      r"|\btype (of|hint)\b"),
-    (PartKind.MEMBERS, r"\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
+    (PartKind.MEMBERS, r"\bwhat (names|members|values|items|fields|attributes|parameters|arguments|keys)\b|\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
     (PartKind.VALUE, r"\bhow (many|much|long)\b"),
     (PartKind.DEFAULT, r"\bdefaults?\b"),
     (PartKind.BEHAVIOUR, r"\bwhat does\b.*\b(do|compute|calculate|return)\b|\bhow does\b"
-     r"|\braises?\b|\bthrows?\b"),
+     r"|\braises?\b|\bthrows?\b|\b(in )?what order\b|\bwhat happens\b"),
 ]  # fmt: skip
 _SPLIT = re.compile(
     r"\s*(?:[,;]\s*and\s+|;\s*|\s+and\s+(?=(?:what|where|which|when|how)\b))",
@@ -145,6 +145,7 @@ class QuestionPart:
     subjects: tuple[str, ...]
     words: tuple[str, ...] = ()
     of: int = 1
+    files: tuple[str, ...] = ()  # files the question names (``_config.py``): look there first
 
     @property
     def subject(self) -> str | None:
@@ -172,6 +173,7 @@ def parse_parts(question: str) -> list[QuestionPart]:
         [('location', 'make_pass_decorator'), ('default', 'make_pass_decorator')]
     """
     clauses = [c.strip(" ?.") for c in _SPLIT.split(question.strip()) if c.strip(" ?.")]
+    files = tuple(dict.fromkeys(re.findall(r"[\w./-]*\w\.pyi?\b", question)))
     parts: list[QuestionPart] = []
     earlier: list[str] = []
     for number, clause in enumerate(clauses or [question], start=1):
@@ -182,7 +184,7 @@ def parse_parts(question: str) -> list[QuestionPart]:
         )
         parts.append(QuestionPart(number, clause, _kind_of(clause), subjects, words))
         earlier = [*own, *earlier]
-    return [replace(p, of=len(parts)) for p in parts]
+    return [replace(p, of=len(parts), files=files) for p in parts]
 
 
 def _names_in_clause(clause: str) -> list[str]:

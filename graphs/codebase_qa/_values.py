@@ -84,6 +84,13 @@ def states(answer: str, expr: str) -> bool:
                 return True
     if plain in ("True", "False", "None"):
         return plain.lower() in re.findall(r"\b(true|false|none)\b", low)
+    # Timeout(timeout=5.0), Limits(max_connections=100, ...): a call of literal numbers is
+    # stated when every one of its numbers is.
+    call = re.fullmatch(r"[A-Za-z_][\w.]*\((.*)\)", plain, re.S)
+    nums = re.findall(r"(?<![\w.])-?\d[\d_]*(?:\.\d+)?(?![\w.])", call.group(1)) if call else []
+    if nums and not re.search(r"[\"']", call.group(1) if call else ""):
+        said = [number(t) for t in re.findall(r"-?\d[\d_]*(?:\.\d+)?", low)]
+        return all(number(n) in said for n in nums)
     # sys.intern("__end__"), Literal[...] = "v2": the value is the string literal inside.
     quoted = re.findall(r"\"([^\"]+)\"|'([^']+)'", expr)
     return any(q and re.search(rf"(?<![\w]){re.escape(q.lower())}(?![\w])", low)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import BaseModel
 
 from tierflow.graphs.codebase_qa._facts import facts, index_for
+from tierflow.graphs.codebase_qa._paths import fix_file_names, resolve_cite
+from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.graphs.codebase_qa.claims import (
     ClaimsReport,
     check_answer,
@@ -100,18 +103,41 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
     (as long as one real one is left), so the problem is reported against what was cited.
     """
     assert isinstance(answer, Answer)
-    qa: Answer = answer
-    if "&" in qa.answer:  # some chat templates hand back HTML entities: &#34; for "
-        qa = qa.model_copy(update={"answer": html.unescape(qa.answer)})
+    root = (state.get("env") or {}).get("root", ".")
+    qa = _mended(answer, Tree(root).files())
     verdict = _claims(qa, state)
     if not verdict.problems and verdict.citations:
+        text = qa.answer
+        for path, line in verdict.located:  # a right location the answer's text leaves out
+            if PurePosixPath(path).name not in text:
+                text = f"{text.rstrip()} (defined in {path}, line {line})"
         return qa.model_copy(
-            update={"citations": [Citation(path=p, line=n) for p, n in verdict.citations]}
+            update={
+                "answer": text,
+                "citations": [Citation(path=p, line=n) for p, n in verdict.citations],
+            }
         )
-    root = (state.get("env") or {}).get("root", ".")
     placed = [locate(root, (c.path, c.line, None)) for c in qa.citations]
     real = [Citation(path=p, line=n) for p, n, _ in filter(None, placed)]
     return qa.model_copy(update={"citations": real}) if real else qa
+
+
+def _mended(qa: Answer, files: list[str]) -> Answer:
+    """The answer with HTML entities unescaped and mangled paths mapped to the tree's files.
+
+    Some chat templates hand back ``&#34;`` for ``"``; small models write ``#/models.py`` or
+    ``/client.py:879`` for ``_models.py`` (:mod:`._paths`). Only a path that means one file is
+    changed; the rest are checked as written.
+    """
+    text = html.unescape(qa.answer) if "&" in qa.answer else qa.answer
+    text = fix_file_names(text, files)
+    cites = []
+    for c in qa.citations:
+        found = resolve_cite(c.path, c.line, files)
+        cites.append(Citation(path=found[0], line=found[1]) if found else c)
+    if text == qa.answer and cites == list(qa.citations):
+        return qa
+    return qa.model_copy(update={"answer": text, "citations": cites})
 
 
 def answer_evidence(state: Mapping[str, Any]) -> str:

@@ -64,6 +64,7 @@ class ClaimsReport:
     citations: list[Cite]
     problems: list[str] = field(default_factory=list)
     supported: list[str] = field(default_factory=list)
+    located: list[Cite] = field(default_factory=list)  # definition lines of location parts
 
 
 def check_answer(question: str, answer: str, citations: Sequence[Cite], root: str) -> ClaimsReport:
@@ -96,7 +97,7 @@ def check_answer(question: str, answer: str, citations: Sequence[Cite], root: st
     kept = checker.used or list(checker.cites)
     # A missing citation matters only while a claim is unsupported: otherwise it is dropped.
     problems = missing + checker.problems if checker.problems else []
-    return ClaimsReport(kept, problems, checker.supported)
+    return ClaimsReport(kept, problems, checker.supported, checker.defined_at)
 
 
 def _line_checks(checker: ClaimChecker, question: str) -> None:

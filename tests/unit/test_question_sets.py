@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tierflow.evals.trees import CLICK, HTTPX, REQUESTS, TREES, install
+from tierflow.evals.trees import ATTRS, CLICK, HTTPX, REQUESTS, TREES, install
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 KINDS = ["value", "location", "base_class", "type", "behaviour", "list", "two_part"]
@@ -42,8 +42,8 @@ def _sets(main_job: ModuleType) -> dict[str, dict[str, Any]]:
 
 
 def test_every_set_loads_and_names_a_pinned_tree(main_job: ModuleType) -> None:
-    assert set(main_job.SETS) == {"requests", "click", "httpx"}
-    assert TREES == {"requests": REQUESTS, "click": CLICK, "httpx": HTTPX}
+    assert set(main_job.SETS) == {"requests", "click", "httpx", "attrs"}
+    assert TREES == {"requests": REQUESTS, "click": CLICK, "httpx": HTTPX, "attrs": ATTRS}
     for name, spec in _sets(main_job).items():
         assert main_job.set_tree(spec) is TREES[name]
         assert spec["note"] and spec["questions"]
@@ -68,6 +68,12 @@ def test_kinds_and_splits_come_from_the_allowed_lists(main_job: ModuleType) -> N
     assert {q["split"] for q in httpx["questions"]} == {"test"}
     per_kind = collections.Counter(q["kind"] for q in httpx["questions"])
     assert set(per_kind) == set(KINDS) and min(per_kind.values()) >= 4, per_kind
+    attrs = sets["attrs"]  # held out whole too, and balanced: five of each kind
+    assert attrs["kinds"] == KINDS and attrs["splits"] == ["test"]
+    assert {q["split"] for q in attrs["questions"]} == {"test"}
+    per_kind = collections.Counter(q["kind"] for q in attrs["questions"])
+    assert per_kind == {k: 5 for k in KINDS}, per_kind
+    assert [q["kind"] for q in attrs["questions"]] == KINDS * 5  # round-robin over the kinds
     for q in sets["requests"]["questions"]:  # no kinds or splits yet; any given must be valid
         assert q.get("kind", KINDS[0]) in KINDS and q.get("split", SPLITS[0]) in SPLITS
 
@@ -134,6 +140,17 @@ def test_set_option_picks_the_tree_file_and_split(main_job: ModuleType, capsys: 
     assert out.startswith(f"set click, split test: {len(test)} questions about click-8.1.8")
     assert "ck-02" in out and "ck-01" not in out
     assert main_job.main(["--set", "requests:dev", "--list"]) == 2
+
+
+def test_attrs_set_lists_its_held_out_questions(main_job: ModuleType, capsys: Any) -> None:
+    spec, items = main_job.load_set("attrs")
+    assert spec["tree"]["name"] == ATTRS.name and len(items) == 35
+    assert [q["id"] for q in main_job.load_set("attrs:test")[1]] == [q["id"] for q in items]
+    assert main_job.load_set("attrs:dev")[1] == []
+    assert main_job.main(["--set", "attrs", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("set attrs, split all: 35 questions about attrs-25.4.0")
+    assert "at-01" in out and "at-35" in out
 
 
 def _defines(line: str, names: set[str]) -> bool:
