@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
-from enum import Enum
 from typing import Any, Literal
 
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from tierflow.protocol import ReviewAction
+
+# The timeline event's one shape lives in the engine; the node kinds import it from here.
+from tierflow.state import event
 
 __all__ = ["ReviewDecision", "ask_human", "REVIEW_OPTIONS", "event"]
 
@@ -102,10 +102,3 @@ def ask_human(
         if decision is not None:
             return decision
         payload = {**payload, "error": problem, "question": f"{problem}\n{question}"}
-
-
-def event(kind: str, **fields: Any) -> dict[str, Any]:
-    """A timeline event for the run view (escalations, reviews, budget decisions)."""
-    # Plain strings only: LangGraph's serializer keeps Enum types, which strict loading rejects.
-    clean = {k: v.value if isinstance(v, Enum) else v for k, v in fields.items()}
-    return {"id": uuid.uuid4().hex, "kind": str(kind), "at": time.time(), **clean}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Mapping
+from enum import Enum
 from typing import Annotated, Any
 
 from typing_extensions import TypedDict
 
 from tierflow.usage import merge_usage
 
-__all__ = ["EngineState", "merge_dict", "cleared", "max_budget", "merge_events"]
+__all__ = ["EngineState", "merge_dict", "cleared", "max_budget", "merge_events", "event"]
 
 
 CLEAR = "__clear__"
@@ -52,3 +55,10 @@ class EngineState(TypedDict, total=False):
     usage: Annotated[list[dict[str, Any]], merge_usage]
     budget_usd: Annotated[float | None, max_budget]
     events: Annotated[list[dict[str, Any]], merge_events]
+
+
+def event(kind: str, **fields: Any) -> dict[str, Any]:
+    """A timeline event for the run view (escalations, reviews, budget decisions)."""
+    # Plain strings only: LangGraph's serializer keeps Enum types, which strict loading rejects.
+    clean = {k: v.value if isinstance(v, Enum) else v for k, v in fields.items()}
+    return {"id": uuid.uuid4().hex, "kind": str(kind), "at": time.time(), **clean}
