@@ -28,7 +28,7 @@ from tierflow.breaker import BREAKERS
 from tierflow.budget import Ledger, Reservation
 from tierflow.config import Endpoint, TierSpec, public_url
 from tierflow.errors import CircuitOpenError, ModelCallError
-from tierflow.protocol import RunStatus, StreamEvent
+from tierflow.protocol import FailureCause, RunStatus, StreamEvent
 from tierflow.runtime import Engine, transient_retry_policy
 
 __all__ = ["MAX_RETRY_AFTER_S", "Call", "attempt_all", "retry_policy"]
@@ -76,11 +76,13 @@ async def attempt_all(call: Call) -> CallOutcome:
     spec = engine.config.tier(tier)
     try:
         for endpoint in engine.endpoints(tier):
+            if _unreached(call, endpoint):
+                continue
             out = await _on_endpoint(call, spec, endpoint)
             if out is not None:
                 return out
         assert call.last_error is not None
-        shown = ", ".join(public_url(e.base_url) for e in engine.endpoints(tier))
+        shown = ", ".join(dict.fromkeys(public_url(e.base_url) for e in engine.endpoints(tier)))
         raise ModelCallError(tier, spec.model, call.last_error, shown) from call.last_error
     except ModelCallError as exc:
         exc.records = call.records
@@ -95,7 +97,9 @@ async def _on_endpoint(call: Call, spec: TierSpec, endpoint: Endpoint) -> CallOu
     engine, site, tier, request, gate = call.engine, call.site, call.tier, call.request, call.gate
     model_name = endpoint.model or spec.model
     runnable = engine.bound(tier, endpoint, request.tools, request.tool_choice)
-    circuit = (endpoint.base_url, model_name)
+    service_tier = spec.service_tier_at(endpoint)
+    # Flex capacity is not standard capacity: a flex tier's 429s open only the flex circuit.
+    circuit = (endpoint.base_url, f"{model_name}@{service_tier}" if service_tier else model_name)
     for attempt in range(1, call.retry.max_attempts + 1):
         if not BREAKERS.allow(circuit):
             # Open after consecutive failures (by any call of this process): go on to the next
@@ -155,8 +159,8 @@ async def _failed(
         if maybe_billed(exc)
         else None
     )
-    rec = usage_record(call.engine, call.site, call.tier, endpoint.base_url, model_name,
-                       started, None, exc, call.run_id, charge)  # fmt: skip
+    rec = usage_record(call.engine, call.site, call.tier, endpoint.base_url, model_name, started,
+                       None, exc, call.run_id, charge, spec.service_tier_at(endpoint))  # fmt: skip
     call.records.append(rec)
     await call.ledger.asettle(reservation, rec)
     call.gate.reservation = None
@@ -176,8 +180,9 @@ async def _answered(
 ) -> CallOutcome:
     """Record and settle the attempt that answered; keep its answer in the response cache."""
     engine, ledger = call.engine, call.ledger
+    service_tier = engine.config.tier(call.tier).service_tier_at(endpoint)
     rec = usage_record(engine, call.site, call.tier, endpoint.base_url, model_name, started,
-                       msg, None, call.run_id)  # fmt: skip
+                       msg, None, call.run_id, None, service_tier)  # fmt: skip
     call.records.append(rec)
     await ledger.asettle(reservation, rec)
     call.gate.reservation = None
@@ -185,6 +190,16 @@ async def _answered(
         await asyncio.to_thread(engine.cache.put, call.cache_key, msg, latency_s=rec["latency_s"])
     emit(progress(call.site, rec, ledger))
     return CallOutcome(msg, call.records, call.tier, call.gate.budget_usd, notes=call.gate.notes)
+
+
+def _unreached(call: Call, endpoint: Endpoint) -> bool:
+    """Whether the last attempt never reached this endpoint's server: another try would not.
+
+    A flex tier's standard-tier fallback shares the flex endpoint's URL.
+    """
+    last = call.records[-1] if call.records else None
+    return (last is not None and last["cause"] == FailureCause.NEVER_SENT
+            and last["endpoint"] == public_url(endpoint.base_url))  # fmt: skip
 
 
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (

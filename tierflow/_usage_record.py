@@ -13,7 +13,7 @@ from tierflow._call import CallSite
 from tierflow._failures import failure_cause, never_sent_detail
 from tierflow.budget import Ledger
 from tierflow.config import public_url
-from tierflow.pricing import cost_usd
+from tierflow.pricing import cache_read_tokens, cost_usd
 from tierflow.protocol import FailureCause, StreamEvent
 from tierflow.runtime import Engine
 
@@ -31,14 +31,23 @@ def usage_record(
     error: BaseException | None,
     run_id: str | None,
     charge_usd: float | None = None,
+    service_tier: str | None = None,
 ) -> dict[str, Any]:
-    """The UsageRecord of one attempt, as the plain dict that state keeps (every field set)."""
+    """The UsageRecord of one attempt, as the plain dict that state keeps (every field set).
+
+    ``service_tier`` is the one requested at this endpoint (default: the tier's); the one the
+    reply reports, when it reports one, prices the request instead.
+    """
     usage: Any = (msg.usage_metadata if msg is not None else None) or {}
     inp = int(usage.get("input_tokens") or 0)
     out = int(usage.get("output_tokens") or 0)
-    cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+    cached = cache_read_tokens(usage)
     spec = engine.config.tier(tier)
-    cost = cost_usd(spec.price, input_tokens=inp, cached_tokens=cached, output_tokens=out)
+    served = (msg.response_metadata.get("service_tier") if msg is not None else None) or (
+        service_tier or spec.service_tier
+    )
+    price = spec.price_for(served)
+    cost = cost_usd(price, input_tokens=inp, cached_tokens=cached, output_tokens=out)
     cause = None if error is None else failure_cause(error)
     # A dict with UsageRecord's fields (a unit test checks it validates and round-trips):
     # building and dumping a model per call would only cost time.
@@ -50,6 +59,8 @@ def usage_record(
         tier=tier,
         model=model,
         endpoint=public_url(endpoint),
+        reasoning_effort=spec.reasoning_effort,
+        service_tier=served,
         input_tokens=inp,
         cached_tokens=cached,
         output_tokens=out,

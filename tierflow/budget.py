@@ -111,17 +111,18 @@ def plan_call(
     after the inflated input estimate; below :data:`MIN_OUTPUT_TOKENS` the call is refused.
     """
     input_tokens = _input_tokens(messages, tools)
-    input_usd = cost_usd(tier.price, input_tokens=input_tokens, output_tokens=0)
+    price = tier.ceiling_price  # a priority tier's price, not the standard one
+    input_usd = cost_usd(price, input_tokens=input_tokens, output_tokens=0)
     max_tokens = tier.max_output_tokens
     if remaining_usd is not None:
-        per_token = tier.price.output / 1_000_000
+        per_token = price.output / 1_000_000
         affordable = (
             max_tokens if per_token <= 0 else math.floor((remaining_usd - input_usd) / per_token)
         )
         if remaining_usd < input_usd or affordable < min(MIN_OUTPUT_TOKENS, max_tokens):
             return None
         max_tokens = min(max_tokens, affordable)
-    estimate = cost_usd(tier.price, input_tokens=input_tokens, output_tokens=max_tokens)
+    estimate = cost_usd(price, input_tokens=input_tokens, output_tokens=max_tokens)
     if remaining_usd is not None and estimate > remaining_usd + 1e-12:
         return None  # rounding in cost_usd; never reserve past the budget
     return estimate, max_tokens

@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tierflow._tables import deep_merge as _deep_merge
+from tierflow._tables import inherited as _inherited
 from tierflow._toml import read_toml
 from tierflow.errors import ConfigError, SpecError
 
@@ -30,6 +41,9 @@ __all__ = [
     "Price",
     "Endpoint",
     "TierSpec",
+    "ReasoningEffort",
+    "ServiceTier",
+    "Verbosity",
     "TierConfig",
     "Settings",
     "load_config",
@@ -42,6 +56,13 @@ _PROFILE_DIR = Path(__file__).parent / "profiles"
 BUILTIN_PROFILES = tuple(sorted(p.stem for p in _PROFILE_DIR.glob("*.toml")))
 
 ToolMode = Literal["native", "forced"]
+# What OpenAI's API accepts (models differ: gpt-5 has minimal, gpt-5.1+ none, newer ones xhigh).
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+# "default" is the standard price; "flex" is billed at Batch prices and may answer 429.
+ServiceTier = Literal["auto", "default", "flex", "priority"]
+Verbosity = Literal["low", "medium", "high"]
+# The service tiers billed at a price of their own (TierSpec.<tier>_price), else at ``price``.
+_PRICED_TIERS = ("flex", "priority")
 
 
 def is_loopback(url: str) -> bool:
@@ -95,12 +116,30 @@ class Endpoint(BaseModel):
     base_url: str
     model: str | None = None
     api_key_env: str | None = None
+    # None: the tier's service_tier. A flex tier's standard-tier fallback sets "default".
+    service_tier: ServiceTier | None = None
 
     _url = field_validator("base_url")(classmethod(lambda cls, v: _check_url(v)))
 
 
+def _check_priced(service_tier: str | None, info: ValidationInfo) -> None:
+    if service_tier in _PRICED_TIERS and info.data.get(f"{service_tier}_price") is None:
+        raise PydanticCustomError(
+            "service_tier_price",
+            f"service_tier '{service_tier}' is billed at {service_tier}_price, which is not set",
+            {"fix": f"add {service_tier}_price = {{ input = ..., cached_input = ..., output = ... }}"
+                    " (USD per 1M tokens; OpenAI's flex price is its Batch price) or remove "
+                    "service_tier"},
+        )  # fmt: skip
+
+
 class TierSpec(BaseModel):
-    """One tier: which model, where, at what price, under which limits."""
+    """One tier: which model, where, at what price, under which limits.
+
+    ``reasoning_effort``, ``service_tier`` and ``verbosity`` are sent to the provider only when
+    set (so local servers never see them). ``price`` is the standard price; a tier requesting
+    ``service_tier="flex"`` or ``"priority"`` needs ``flex_price`` / ``priority_price`` too.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -109,6 +148,11 @@ class TierSpec(BaseModel):
     base_url: str
     api_key_env: str | None = None
     price: Price
+    flex_price: Price | None = None
+    priority_price: Price | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    service_tier: ServiceTier | None = None
+    verbosity: Verbosity | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
     requests_per_second: float | None = Field(default=None, gt=0)
@@ -124,6 +168,40 @@ class TierSpec(BaseModel):
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
 
     _url = field_validator("base_url")(classmethod(lambda cls, v: _check_url(v)))
+
+    @field_validator("service_tier", "fallbacks")
+    @classmethod
+    def _priced(cls, value: Any, info: ValidationInfo) -> Any:
+        asked = [e.service_tier for e in value] if isinstance(value, tuple) else [value]
+        for tier in asked:
+            _check_priced(tier, info)
+        return value
+
+    def price_for(self, service_tier: str | None) -> Price:
+        """The price of a request served at ``service_tier``: its own price, else ``price``."""
+        own = getattr(self, f"{service_tier}_price") if service_tier in _PRICED_TIERS else None
+        return own or self.price
+
+    @property
+    def ceiling_price(self) -> Price:
+        """What the budget reserves at: the dearer of ``price`` and the requested tier's price.
+
+        A flex request may end on its standard-tier fallback, so it reserves the standard price.
+        """
+        asked = self.price_for(self.service_tier)
+        return Price(
+            **{k: max(getattr(asked, k), getattr(self.price, k)) for k in Price.model_fields}
+        )
+
+    @property
+    def model_settings(self) -> dict[str, str]:
+        """The settings that change the answer (sent as ChatOpenAI parameters), only those set."""
+        settings = {"reasoning_effort": self.reasoning_effort, "verbosity": self.verbosity}
+        return {k: v for k, v in settings.items() if v is not None}
+
+    def service_tier_at(self, endpoint: Endpoint) -> str | None:
+        """The service tier requested at ``endpoint`` (its own, else the tier's)."""
+        return endpoint.service_tier or self.service_tier
 
     @property
     def is_local(self) -> bool:
@@ -212,16 +290,6 @@ def default_profile() -> str:
     return "openai" if os.environ.get("OPENAI_API_KEY") else "local"
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _raw_profile(profile: str, user_file: dict[str, Any]) -> dict[str, Any]:
     user_profiles = user_file.get("profiles", {})
     raw: dict[str, Any] = {}
@@ -246,7 +314,10 @@ def _error_from_validation(exc: ValidationError) -> ConfigError:
         "greater_than_equal": "use a number >= 0",
         "greater_than": "use a number > 0",
     }
-    fix = fixes.get(err["type"], "correct the value")
+    ctx = err.get("ctx") or {}
+    if err["type"] == "literal_error":
+        fixes["literal_error"] = f"use one of {ctx.get('expected')}"
+    fix = ctx.get("fix") or fixes.get(err["type"], "correct the value")
     return ConfigError(loc, err["msg"], fix)
 
 
@@ -285,6 +356,8 @@ def load_config(
     for name, spec in tiers_raw.items():
         if not isinstance(spec, dict):
             raise ConfigError(f"tiers.{name}", "must be a table", f"write [tiers.{name}]")
+    raw["tiers"] = tiers_raw = {name: _inherited(tiers_raw, name, ()) for name in tiers_raw}
+    for name, spec in tiers_raw.items():
         spec["name"] = name
     raw.setdefault("ladder", list(tiers_raw))
     data_dir = settings.data_dir or user_file.get("data_dir") or ".tierflow"

@@ -15,7 +15,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from tierflow.config import Endpoint, Price, TierSpec, is_loopback, public_url
-from tierflow.pricing import cost_usd
+from tierflow.pricing import cache_read_tokens, cost_usd
 
 __all__ = ["chat_model", "endpoints_of", "PricedChatOpenAI"]
 
@@ -30,6 +30,8 @@ class PricedChatOpenAI(ChatOpenAI):
     """
 
     price: Price
+    # Prices of the service tiers a reply may report (flex, priority) where they differ.
+    service_prices: dict[str, Price] = {}
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
@@ -38,10 +40,12 @@ class PricedChatOpenAI(ChatOpenAI):
 
     def _create_chat_result(self, response: Any, generation_info: dict | None = None) -> ChatResult:
         result = super()._create_chat_result(response, generation_info)
+        served = (result.llm_output or {}).get("service_tier") or self.service_tier
+        price = self.service_prices.get(str(served), self.price)
         for generation in result.generations:
             usage = getattr(generation.message, "usage_metadata", None)
             if usage:
-                usage.update(token_costs(self.price, usage))  # type: ignore[typeddict-item]
+                usage.update(token_costs(price, usage))  # type: ignore[typeddict-item]
         return result
 
 
@@ -54,7 +58,7 @@ def token_costs(price: Price, usage: Mapping[str, Any]) -> dict[str, Any]:
         ...              "input_token_details": {"cache_read": 400}})
         {'input_cost': 0.0014, 'output_cost': 0.0008, 'total_cost': 0.0022, 'input_cost_details': {'cache_read': 0.0002}}
     """
-    cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+    cached = cache_read_tokens(usage)
     inp, out = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
     input_cost = cost_usd(price, input_tokens=inp, cached_tokens=cached, output_tokens=0)
     output_cost = cost_usd(price, input_tokens=0, output_tokens=out)
@@ -78,7 +82,11 @@ def _rate_limiter(tier_name: str, base_url: str, rps: float) -> InMemoryRateLimi
 def endpoints_of(tier: TierSpec) -> list[Endpoint]:
     """The tier's primary endpoint followed by its fallbacks, in the order they are tried."""
     primary = Endpoint(base_url=tier.base_url, model=tier.model, api_key_env=tier.api_key_env)
-    return [primary, *tier.fallbacks]
+    if tier.service_tier != "flex":
+        return [primary, *tier.fallbacks]
+    # Flex may answer 429 (no capacity): after its retries, the same model at the standard
+    # service tier and price, before the declared fallbacks (which keep the tier's flex).
+    return [primary, primary.model_copy(update={"service_tier": "default"}), *tier.fallbacks]
 
 
 def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatModel:
@@ -111,8 +119,15 @@ def chat_model(tier: TierSpec, endpoint: Endpoint | None = None) -> BaseChatMode
         if url.username is not None or url.password is not None
         else None
     )
+    service_tier = tier.service_tier_at(endpoint)
+    # Sent only when set: a local server is never asked for what it may not know.
+    settings: dict[str, Any] = {**tier.model_settings}
+    if service_tier:
+        settings["service_tier"] = service_tier
     return PricedChatOpenAI(
         price=tier.price,
+        service_prices={t: tier.price_for(t) for t in ("flex", "priority")},
+        **settings,
         model=endpoint.model or tier.model,
         base_url=public_url(endpoint.base_url),
         api_key=SecretStr(key_spec.api_key()),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from tierflow.config import Price
 
-__all__ = ["cost_usd"]
+__all__ = ["cost_usd", "cache_read_tokens"]
 
 _PER = 1_000_000
 
@@ -27,3 +30,18 @@ def cost_usd(
     fresh = max(input_tokens, 0) - cached
     total = fresh * price.input + cached * price.cached_input + max(output_tokens, 0) * price.output
     return round(total / _PER, 10)
+
+
+def cache_read_tokens(usage: Mapping[str, Any]) -> int:
+    """The cached input tokens of a reply's ``usage_metadata``.
+
+    langchain-openai files them under ``flex_cache_read`` / ``priority_cache_read`` when the
+    provider reports the flex or priority service tier, else under ``cache_read``.
+
+    Example:
+        >>> cache_read_tokens({"input_token_details": {"flex_cache_read": 40, "flex": 60}})
+        40
+    """
+    details = usage.get("input_token_details") or {}
+    keys = ("cache_read", "flex_cache_read", "priority_cache_read")
+    return sum(int(details.get(k) or 0) for k in keys)

@@ -152,7 +152,7 @@ class Engine:
         self.config = config
         self.cache = cache
         self._overrides = dict(models or {})
-        self._clients: dict[tuple[str, str], BaseChatModel] = {}
+        self._clients: dict[tuple[str, str, str | None], BaseChatModel] = {}
         self._bound: dict[tuple[Any, ...], tuple[list[dict[str, Any]], Any]] = {}
         self._endpoints: dict[str, list[Endpoint]] = {}
         self._lock = threading.Lock()
@@ -200,8 +200,15 @@ class Engine:
         tool_choice: str | None,
         params: Mapping[str, Any],
     ) -> tuple[str, str]:
-        """The response cache's key of one request on ``tier`` (see :mod:`tierflow.cache`)."""
-        return request_key(self.model_name(tier), messages, tools, tool_choice, params)
+        """The response cache's key of one request on ``tier`` (see :mod:`tierflow.cache`).
+
+        A tier's reasoning effort and verbosity are part of it: ``mini`` and ``mini-high`` share
+        a model, not answers. The service tier is not (the same model answers the same).
+        """
+        settings = self.config.tier(tier).model_settings
+        return request_key(
+            self.model_name(tier), messages, tools, tool_choice, {**settings, **params}
+        )
 
     def bound(
         self, tier: str, endpoint: Endpoint, tools: list[dict[str, Any]], tool_choice: str | None
@@ -210,7 +217,8 @@ class Engine:
         client = self.client(tier, endpoint)
         if not tools:
             return client
-        key = (tier, endpoint.base_url, tuple(id(t) for t in tools), tool_choice)
+        key = (tier, endpoint.base_url, endpoint.service_tier, tuple(id(t) for t in tools),
+               tool_choice)  # fmt: skip
         hit = self._bound.get(key)
         if hit is None or any(a is not b for a, b in zip(hit[0], tools, strict=True)):
             hit = (list(tools), client.bind_tools(tools, tool_choice=tool_choice))
@@ -229,7 +237,7 @@ class Engine:
         """The chat client of ``tier`` at ``endpoint`` (built once per process)."""
         if tier in self._overrides:
             return self._overrides[tier]
-        key = (tier, endpoint.base_url)
+        key = (tier, endpoint.base_url, endpoint.service_tier)  # a flex tier's standard fallback
         with self._lock:
             self._same_loop()
             if key not in self._clients:

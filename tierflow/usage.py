@@ -34,6 +34,10 @@ class UsageRecord(BaseModel):
     tier: str
     model: str
     endpoint: str
+    # The tier's reasoning effort (mini and mini-high may share a model), and the service
+    # tier that priced the request: the one the provider reported, else the one requested.
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
     input_tokens: int = 0
     cached_tokens: int = 0
     output_tokens: int = 0
@@ -86,7 +90,10 @@ def spent_usd(records: Iterable[UsageRecord | dict[str, Any]]) -> float:
 def reprice(
     records: Iterable[UsageRecord | dict[str, Any]], config: TierConfig
 ) -> list[UsageRecord]:
-    """The same records priced with another profile's tiers (matched by tier name)."""
+    """The same records priced with another profile's tiers (matched by tier name).
+
+    Each at the price of the service tier that priced it (flex at the other tier's flex price).
+    """
     out = []
     for rec in map(_as_record, records):
         tier = config.tiers.get(rec.tier)
@@ -94,7 +101,7 @@ def reprice(
             out.append(rec)
             continue
         cost = cost_usd(
-            tier.price,
+            tier.price_for(rec.service_tier),
             input_tokens=rec.input_tokens,
             cached_tokens=rec.cached_tokens,
             output_tokens=rec.output_tokens,
