@@ -21,30 +21,13 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import BaseModel
 
+from tests.profiles import NATIVE_PROFILE
 from tierflow.errors import SpecError
 from tierflow.nodes.subagent import Subagent, build_subagent, subagent_input
 from tierflow.testing import free_port, tool_reply
 from tierflow.tools.mcp import McpFailure, McpPolicy, McpToolError, McpToolset
 
-pytest.importorskip("mcp")
-
 SERVER = [sys.executable, str(Path(__file__).resolve().parents[1] / "mcp_server.py")]
-NATIVE_PROFILE = """
-[profiles.native]
-ladder = ["nano", "mini"]
-
-[profiles.native.tiers.nano]
-model = "n"
-base_url = "http://127.0.0.1:9101/v1"
-price = { input = 0.2, cached_input = 0.02, output = 1.25 }
-tool_mode = "native"
-
-[profiles.native.tiers.mini]
-model = "m"
-base_url = "http://127.0.0.1:9102/v1"
-price = { input = 0.75, cached_input = 0.075, output = 4.5 }
-tool_mode = "native"
-"""
 
 
 class Numbers(BaseModel):
