@@ -38,10 +38,13 @@ BENCH_POLICIES = (
 # Mixtral): share of calls to the strong model needed for 95% of its quality ("CPT(95%)"),
 # i.e. the cost, relative to all-strong, at which it keeps 95% of the quality.
 ROUTELLM: dict[str, float] = {"gsm8k": 0.65, "mmlu": 0.55}
+# The replays of RouteLLM's own records (tierflow.evals.replay) are judged by the same figures.
+ROUTELLM |= {f"routellm-{k}": v for k, v in list(ROUTELLM.items())}
 
 # The cost caps the report's "what it would take" section works out (tierflow's targets: 95%
 # of all-flagship's quality at <= this share of its cost); 50% elsewhere.
 TARGET_COST: dict[str, float] = {"gsm8k": 0.50, "mmlu": 0.45}
+TARGET_COST |= {f"routellm-{k}": v for k, v in list(TARGET_COST.items())}
 
 
 @dataclass(frozen=True)

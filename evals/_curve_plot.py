@@ -23,7 +23,7 @@ def curve_plot(report: BenchReport, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 5))
     if report.curve:
         ax.plot([c for _, c, _ in report.curve], [q for _, _, q in report.curve], "-",
-                color="tab:blue", alpha=0.6, label="router+cascade, threshold swept")  # fmt: skip
+                color="tab:blue", alpha=0.6, label=report.curve_label)  # fmt: skip
     rows = [*report.rows, *report.variants]
     # Without all-flagship (or with one that cost or scored nothing): absolute cost and quality.
     relative = all(r.rel_cost is not None and r.rel_quality is not None for r in rows)

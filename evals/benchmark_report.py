@@ -83,6 +83,7 @@ class BenchReport:
     variants: list[Row] = field(default_factory=list)  # the same items through another graph
     variant_results: list[SuiteResult] = field(default_factory=list)
     headroom: Headroom | None = None  # what it would take (tierflow.evals.headroom)
+    curve_label: str = "router+cascade, threshold swept"  # what the curve sweeps
     markdown_path: Path = field(init=False)
     plot_path: Path = field(init=False)
 
@@ -174,7 +175,8 @@ class BenchReport:
             lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.variants]
             lines += ["", *self.variant_lines()]
         if self.curve:
-            lines += ["", "Router threshold sweep (router+cascade, from the measured runs):", "",
+            swept = self.curve_label.split(",")[0]  # router+cascade, or the router alone
+            lines += ["", f"Router threshold sweep ({swept}, from the measured runs):", "",
                       "| threshold | cost vs flagship | quality vs flagship |", "|---|---|---|"]  # fmt: skip
             lines += [f"| {t:.3f} | {c:.1%} | {q:.1%} |" for t, c, q in _thin(self.curve)]
         if self.headroom is not None:
