@@ -14,8 +14,10 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, RetryPolicy
 
+from tierflow.batch import batch_reprice
 from tierflow.config import TierConfig, default_profile, load_config
 from tierflow.errors import InputError
+from tierflow.evals._batch_rounds import BatchArg, abatched, batch_settings, batching
 from tierflow.evals._results import ExampleResult, Progress, SuiteResult
 from tierflow.evals._suites import SUITES, Suite, load_items
 from tierflow.evals._sync import run_sync
@@ -26,7 +28,7 @@ from tierflow.usage import reprice
 
 __all__ = [
     "arun", "acompare", "run", "compare", "resolve_policies", "progress_bar", "Progress",
-    "MAX_RESUMES",
+    "MAX_RESUMES", "batching",
 ]  # fmt: skip
 
 MAX_RESUMES = 8  # interrupt rounds answered per example before giving up
@@ -139,7 +141,9 @@ async def _example(
         error = f"{type(exc).__name__}: {exc}"[:500]
     latency = time.perf_counter() - started
     state = (await graph.aget_state(cfg)).values
-    usage = [r.model_dump() for r in reprice(state.get("usage") or [], prices)]
+    usage = [
+        r.model_dump() for r in batch_reprice(reprice(state.get("usage") or [], prices), prices)
+    ]
     scored = suite.score(item, state)
     return ExampleResult(
         id=str(item["id"]),
@@ -173,12 +177,19 @@ async def arun(
     split: str | None = None,
     response_cache: str | None = None,
     calibration: str | None = None,
+    batch: BatchArg = None,
 ) -> SuiteResult:
     """Async :func:`run`."""
     spec = suite_named(suite)
     if isinstance(policy, str):
         [policy] = resolve_policies([policy], suite)
     profile = profile or default_profile()
+    settings = batch_settings(batch)
+    if settings is not None:
+        return (await abatched(suite, [policy], settings, limit=limit, profile=profile,
+                                models=models, budget_usd=budget_usd, retry=retry,
+                                progress=progress, split=split, response_cache=response_cache,
+                                calibration=calibration))[0]  # fmt: skip
     ctx = RunContext(profile=profile, models=models, retry=retry, policy=unattended(policy),
                      response_cache=response_cache, calibration=calibration)  # fmt: skip
     policy = ctx.policy.name
@@ -205,7 +216,10 @@ async def acompare(
     """Async :func:`compare`."""
     progress = kwargs.pop("progress", None)
     names = resolve_policies(policies, suite)
+    settings = batch_settings(kwargs.pop("batch", None))
     with _reporter(progress) as report:  # one bar per policy, shown together
+        if settings is not None:  # every policy's items in the same batches
+            return await abatched(suite, names, settings, progress=report, **kwargs)
         return [await arun(suite, p, progress=report, **kwargs) for p in names]
 
 
@@ -298,6 +312,7 @@ def run(
     split: str | None = None,
     response_cache: str | None = None,
     calibration: str | None = None,
+    batch: BatchArg = None,
 ) -> SuiteResult:
     """Run one suite under one tier policy.
 
@@ -319,6 +334,9 @@ def run(
         response_cache: SQLite file of the response cache: requests made before (by another
             policy, or an interrupted run) are answered from it (:mod:`tierflow.cache`).
         calibration: calibration file the graph loads (default: the graph's own, if any).
+        batch: send the requests through the tiers' Batch API (True, or
+            :class:`tierflow.batch.BatchSettings`), at batch prices, resumable
+            (:mod:`tierflow.batch`); None: as set by :func:`batching` (default: no batch).
 
     Example:
         >>> from tierflow.evals import run
@@ -329,7 +347,8 @@ def run(
     """
     return run_sync(arun(suite, policy, limit=limit, profile=profile, models=models,
                       budget_usd=budget_usd, retry=retry, progress=progress, split=split,
-                      response_cache=response_cache, calibration=calibration))  # fmt: skip
+                      response_cache=response_cache, calibration=calibration,
+                      batch=batch))  # fmt: skip
 
 
 def compare(
@@ -339,6 +358,7 @@ def compare(
 ) -> list[SuiteResult]:
     """:func:`run` the suite once per policy (``"all"`` expands to every policy).
 
-    ``progress`` (a callback or True) works as in :func:`run`, one bar per policy.
+    ``progress`` (a callback or True) works as in :func:`run`, one bar per policy. With
+    ``batch``, every policy's items share the batches.
     """
     return run_sync(acompare(suite, policies, **kwargs))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,12 +18,20 @@ CacheFile = Annotated[
     Path | None,
     typer.Option("--cache", help="response cache file (default .tierflow/cache/responses.sqlite)"),
 ]
+BatchFlag = Annotated[
+    bool,
+    typer.Option(
+        "--batch",
+        help="send the requests through the OpenAI Batch API, at batch prices (half, or the "
+        "tier's flex_price); waits for the batches, resumes after a crash",
+    ),
+]
 
 
 def eval_command(
     suite: Annotated[
         str,
-        typer.Argument(help="a graph's suite: codebase_qa, triage, routing, gsm8k, mmlu, ..."),
+        typer.Argument(help="a graph's suite (gsm8k, mmlu, ...) or a replay (routellm-gsm8k, ...)"),
     ],
     policy: Annotated[
         list[str] | None,
@@ -61,6 +71,7 @@ def eval_command(
     calib_limit: Annotated[
         int | None, typer.Option(help="calibration items with --calibrate (default: all)")
     ] = None,
+    batch: BatchFlag = False,
 ) -> None:
     """Evaluate tier policies on a suite: quality, cost at openai prices, latency, escalations."""
     from tierflow.evals._runner import resolve_policies
@@ -68,6 +79,7 @@ def eval_command(
 
     # Wide enough for the policy table when output is piped (rich would use 80 columns).
     console = Console(width=None if sys.stdout.isatty() else 160)
+    _replay_and_exit(console, suite, profile, report, calibrate_for)  # a replay: no model call
     if suite not in SUITES:
         raise typer.BadParameter(f"unknown suite {suite!r}; choose from {sorted(SUITES)}")
     try:
@@ -78,14 +90,32 @@ def eval_command(
     cache_file = None if no_cache else str(cache or DEFAULT_CACHE)
     if calibrate_for is not None and SUITES[suite].loader is None:
         raise typer.BadParameter("only benchmark suites are calibrated", param_hint="--calibrate")
-    if SUITES[suite].loader is None:
-        _suite_eval(console, suite, policies, limit, profile, split, cache_file, plot, tolerance)
-        return
-    if calibrate_for is not None:
-        calibration = _calibrate(console, suite, calibrate_for, calibration, calib_limit,
-                                 profile, cache_file)  # fmt: skip
-    _benchmark_eval(console, suite, policies, limit, profile, split, cache_file,
-                    calibration, report)  # fmt: skip
+    with _batching(console, batch):  # every run of this command, batched or not
+        if SUITES[suite].loader is None:
+            _suite_eval(console, suite, policies, limit, profile, split, cache_file, plot,
+                        tolerance)  # fmt: skip
+            return
+        if calibrate_for is not None:
+            calibration = _calibrate(console, suite, calibrate_for, calibration, calib_limit,
+                                     profile, cache_file)  # fmt: skip
+        _benchmark_eval(console, suite, policies, limit, profile, split, cache_file,
+                        calibration, report)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _batching(console: Console, batch: bool) -> Iterator[None]:
+    """``--batch``: batches in ``<data_dir>/batch/<suite>``, their progress printed."""
+    from tierflow.batch import BatchError, BatchSettings
+    from tierflow.evals._batch_rounds import batching
+
+    def log(line: str) -> None:
+        console.print(f"[dim]{line}[/dim]", soft_wrap=True)
+
+    try:
+        with batching(BatchSettings(log=log) if batch else None):
+            yield
+    except BatchError as exc:  # a batch still running, or one that failed: say what to do
+        _cache_error(str(exc))
 
 
 def _calibrate(
@@ -136,6 +166,28 @@ def _benchmark_eval(
     console.print(bench.table())
     console.print(bench.headline(), soft_wrap=True)
     console.print(f"report: {bench.markdown_path}\ncurve: {bench.plot_path}")
+
+
+def _replay_and_exit(
+    console: Console, suite: str, profile: str | None, report: Path | None, target: float | None
+) -> None:
+    """When ``suite`` replays recorded outcomes (RouteLLM's): its report, then exit 0.
+
+    Every policy, from no model call and no server; ``--calibrate`` sets the target quality.
+    """
+    from tierflow.evals.replay import REPLAYS, replay_options, replay_report
+
+    if suite not in REPLAYS:
+        return
+    options = replay_options(suite, profile=profile or "openai", target=target or 0.95)
+    if not options.needs_embeddings:
+        console.print(f"[dim]{suite}: no committed prompt embeddings; the router reads the "
+                      "prompts' structure (and subject) only[/dim]")  # fmt: skip
+    replay = replay_report(suite, out_dir=report, options=options)
+    console.print(replay.bench.table())
+    console.print(replay.bench.headline(), soft_wrap=True)
+    console.print(f"report: {replay.bench.markdown_path}\ncurve: {replay.bench.plot_path}")
+    raise typer.Exit(0)
 
 
 def _suite_eval(
@@ -194,6 +246,7 @@ def calibrate_command(
         Path | None, typer.Option(help="file to write (default .tierflow/calibration/<suite>.json)")
     ] = None,
     cache: CacheFile = None,
+    batch: BatchFlag = False,
 ) -> None:
     """Calibrate a benchmark graph: start tier, cascade ladder, router threshold, with evidence."""
     from tierflow.evals import progress_bar
@@ -203,7 +256,7 @@ def calibrate_command(
     if not 0 < target_quality <= 1:
         raise typer.BadParameter("give a share in (0, 1], e.g. 0.95", param_hint="--target-quality")
     _start_local_servers(console, profile)
-    with progress_bar(console) as bar:
+    with _batching(console, batch), progress_bar(console) as bar:
         cal = calibrate(suite, target_quality, limit=limit, profile=profile, progress=bar,
                         response_cache=str(cache or DEFAULT_CACHE), out=out)  # fmt: skip
     sub = next(iter(cal.subagents.values()))

@@ -27,6 +27,12 @@ At ``rate``, a fault chosen from ``kinds`` replaces the answer:
 Faults are drawn from their own seeded generator, so a harness run is reproducible. They are
 bounded: at most ``max_faults`` of them, and none after ``fault_window_s`` seconds. The server
 listens on 127.0.0.1 only.
+
+It also serves the Batch API (``POST /v1/files``, ``POST /v1/batches``, ``GET
+/v1/batches/{id}``, ``GET /v1/files/{id}/content``; see :mod:`tierflow._faults_batch`): each
+line is answered as a chat completion request would be (the transport faults above do not
+apply to lines); ``batch_polls``, ``batch_fail_lines`` and ``batch_expire`` set how long a
+batch runs and which lines fail. ``s.batch.created`` counts the batches created.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tierflow._faults_batch import BatchDesk
 from tierflow.errors import SpecError
 
 __all__ = ["StandIn", "TRANSPORT_FAULTS", "ALL_FAULTS", "profile_toml", "standin_context"]
@@ -113,6 +120,9 @@ class StandIn:
         responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         max_faults: int | None = None,
         fault_window_s: float | None = None,
+        batch_polls: int = 1,
+        batch_fail_lines: int = 0,
+        batch_expire: int = 0,
     ) -> None:
         unknown = set(kinds) - set(ALL_FAULTS)
         if unknown or not 0.0 <= rate <= 1.0:
@@ -137,6 +147,7 @@ class StandIn:
         self.faults: Counter[str] = Counter()
         self.authorizations: Counter[str] = Counter()  # Authorization headers received
         self.requests = 0
+        self.batch = BatchDesk(self._line_answer, batch_polls, batch_fail_lines, batch_expire)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
 
@@ -187,10 +198,21 @@ class StandIn:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _batch_reply(self, status: int, reply: Any) -> None:
+                self._send(
+                    status, reply if isinstance(reply, bytes) else json.dumps(reply).encode()
+                )
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                self._batch_reply(*outer.batch.get(self.path))
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with outer._lock:
                     outer.authorizations[self.headers.get("Authorization") or ""] += 1
+                if self.path.startswith(("/v1/files", "/v1/batches")):
+                    kind = self.headers.get("Content-Type") or ""
+                    return self._batch_reply(*outer.batch.post(self.path, kind, raw))
                 request = json.loads(raw)
                 fault = outer._fault()
                 if fault == "drop":
@@ -230,6 +252,13 @@ class StandIn:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+
+    def _line_answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A batch line's status and body: the stand-in's (or the upstream's) answer."""
+        if self.upstream is None:
+            return 200, self.answer(body)
+        status, reply = self.forward("/v1/chat/completions", json.dumps(body).encode())
+        return status, json.loads(reply)
 
     def answer(self, request: dict[str, Any], broken: bool = False) -> dict[str, Any]:
         """The stand-in model's completion for ``request``."""
