@@ -27,7 +27,12 @@ kind costs far less than a flagship request:
   tier, must give the same answer (self-consistency; each sample is a recorded request);
 - ``tests``: code passes the tests the task states, in a sandboxed subprocess (no model call);
 - ``schema``: tool calls name an offered function, with its required arguments, no unknown
-  ones, and values of the declared JSON types (no model call).
+  ones, and values of the declared JSON types (no model call);
+- ``confidence``: the answering request's own token log-probabilities (:mod:`tierflow.trust`)
+  give a confidence of the answer's span, kept at or above a calibrated ``threshold`` (no
+  model call: 0 extra requests). The log-probabilities are read from the check's context
+  under :data:`tierflow.trust.LOGPROBS`; without them (an endpoint that gives none) the answer
+  is rejected, so it climbs rather than being trusted blind.
 
 Example:
     >>> v = Verifier(kind="format", check=lambda task, out: None if out.get("answer") else "empty")
@@ -59,15 +64,19 @@ from tierflow.checks import (
     verdict_event,
 )
 from tierflow.errors import SpecError
+from tierflow.trust import LOGPROBS
 
 __all__ = [
-    "Check", "CheckFn", "CheckSite", "Verdict", "Verifier", "as_check", "verdict_event",
+    "Check", "CheckFn", "CheckSite", "Signal", "Verdict", "Verifier", "as_check", "verdict_event",
     "schema_problems", "json_type_ok",
 ]  # fmt: skip
 
 
 # A cascade verifier's deterministic part, as declared: ``(task, output) -> reason | None``.
 TaskCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], Said]
+# A confidence signal: ``(logprobs, output) -> confidence in [0, 1] | None`` (tierflow.trust).
+Signal = Callable[[Any, Mapping[str, Any]], float | None]
+_KINDS = ("format", "agreement", "tests", "schema", "confidence")
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,8 @@ class Verifier:
     """Declaration of a cascade's verifier.
 
     Attributes:
-        kind: ``format``, ``agreement``, ``tests`` or ``schema`` (see the module docstring).
+        kind: ``format``, ``agreement``, ``tests``, ``schema`` or ``confidence`` (see the
+            module docstring).
         check: ``(task, output) -> reason | None`` (or a :class:`Verdict`): the deterministic
             part (format, tests, schema); a rejection stands before any sample is drawn.
         agree_on: ``output -> value`` compared across samples (``agreement``): e.g. the
@@ -84,6 +94,9 @@ class Verifier:
         temperature: sampling temperature of the extra samples.
         repairs: rejected answers sent back to the same tier, with the rejection's reason,
             before the cascade climbs (0: climb on the first rejection).
+        signal: ``(logprobs, output) -> confidence | None`` (``confidence``), e.g.
+            ``lambda lp, out: letter_confidence(lp, out["answer"])``.
+        threshold: the least confidence accepted (``confidence``), chosen by calibration.
     """
 
     kind: str
@@ -92,14 +105,21 @@ class Verifier:
     samples: int = 1
     temperature: float = 0.7
     repairs: int = 0
+    signal: Signal | None = None
+    threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.repairs < 0:
             raise SpecError(f"verifier repairs={self.repairs}: use 0 or more")
-        if self.kind not in ("format", "agreement", "tests", "schema"):
-            raise SpecError(f"verifier kind {self.kind!r}: use format, agreement, tests or schema")
+        if self.kind not in _KINDS:
+            raise SpecError(f"verifier kind {self.kind!r}: use one of {', '.join(_KINDS)}")
         if self.kind == "agreement" and (self.agree_on is None or self.samples < 2):
             raise SpecError("an agreement verifier needs agree_on and samples >= 2")
+        if self.kind == "confidence" and (self.signal is None or not 0 <= self.threshold <= 1):
+            raise SpecError(
+                "a confidence verifier needs signal=(logprobs, output) -> float and a "
+                f"threshold from 0 to 1 (got {self.threshold!r})"
+            )
 
     def settle(
         self,
@@ -115,7 +135,27 @@ class Verifier:
             verdict = as_check(lambda t, o, _context: declared(t, o))(task, output, context or {})
             if not verdict.ok:
                 return verdict
+        if self.kind == "confidence":
+            return self.trust(output, (context or {}).get(LOGPROBS))
         return None if self.kind == "agreement" else Verdict.accept()
+
+    def trust(self, output: Mapping[str, Any], logprobs: Any) -> Verdict:
+        """Verdict of ``confidence``: the signal's confidence against the threshold.
+
+        Example:
+            >>> v = Verifier("confidence", signal=lambda lp, out: lp, threshold=0.8)
+            >>> v.trust({}, 0.9), v.trust({}, 0.5).ok, v.trust({}, None).reason
+            (Verdict(ok=True, reason=None, confidence=0.9), False, 'no log-probabilities to judge by')
+        """
+        assert self.signal is not None
+        confidence = self.signal(logprobs, output) if logprobs is not None else None
+        if confidence is None:
+            return Verdict.reject("no log-probabilities to judge by")
+        confidence = min(max(float(confidence), 0.0), 1.0)
+        if confidence >= self.threshold:
+            return Verdict.accept(confidence)
+        reason = f"confidence {confidence:.3f} is below {self.threshold:.3f}"
+        return Verdict.reject(reason, confidence)
 
     def agree(
         self, first: Mapping[str, Any], others: Sequence[Mapping[str, Any] | None]

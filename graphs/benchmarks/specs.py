@@ -10,6 +10,10 @@ subagent, with the verifier that suits the task and costs less than escalating i
 | ``mbpp`` | a function to write + one stated test | Python code | the stated test, sandboxed (a failure is sent back once, with its error) |
 | ``bfcl`` | a request + function docs | the function calls | calls fit the functions' schemas |
 
+:func:`confidence_verifier` is the trust-signal variant of a verifier (the answering request's
+token log-probabilities, 0 extra requests; :data:`SIGNALS`), measured by
+``bench/trust_signals.py`` beside the shipped ones before it replaces any.
+
 ``tierflow eval gsm8k --policy all`` compares every tier policy on it; ``tierflow calibrate
 gsm8k --target-quality 0.95`` writes the calibration these graphs load at run time.
 
@@ -28,14 +32,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tierflow.errors import SpecError
 from tierflow.nodes.cascade import Cascade
 from tierflow.nodes.subagent import Subagent
-from tierflow.nodes.verifier import Verifier, schema_problems
+from tierflow.nodes.verifier import Signal, Verifier, schema_problems
+from tierflow.trust import call_confidence, letter_confidence, number_confidence
 
 __all__ = [
     "CASCADES", "GSM8K", "GSM8K_SHOTS", "render_gsm8k", "MMLU", "MBPP", "BFCL", "BFCL_NATIVE", "read_number", "read_letter", "read_code",
     "MathProblem", "MathAnswer", "MultipleChoice", "Letter", "CodingTask", "Code",
-    "ToolTask", "ToolCalls",
+    "ToolTask", "ToolCalls", "SIGNALS", "confidence_verifier",
 ]  # fmt: skip
 
 SOLVE = "solve"  # the subagent's node name in every benchmark graph
@@ -332,3 +338,35 @@ BFCL_NATIVE = Cascade(
 )  # fmt: skip
 
 CASCADES: dict[str, Cascade] = {c.name: c for c in (GSM8K, MMLU, MBPP, BFCL, BFCL_NATIVE)}
+
+
+# --- trust-signal variants (issue 25) ------------------------------------------------------
+SIGNALS: dict[str, dict[str, Signal]] = {
+    "gsm8k": {f"number_{how}": (lambda lp, out, how=how: number_confidence(lp, how))
+              for how in ("min", "mean", "geo")},
+    "mmlu": {
+        "letter_p": lambda lp, out: letter_confidence(lp, out.get("answer"), variants=False),
+        "letter_variants": lambda lp, out: letter_confidence(lp, out.get("answer")),
+        "letter_share": lambda lp, out: letter_confidence(lp, out.get("answer"), share=True),
+    },
+    "bfcl": {f"call_{how}": (lambda lp, out, how=how: call_confidence(lp, how))
+             for how in ("min", "mean", "geo")},
+}  # fmt: skip
+"""Each benchmark's candidate confidence signals, ``(logprobs, output) -> confidence``."""
+
+_DETERMINISTIC = {"gsm8k": _finite, "mmlu": None, "bfcl": _calls_fit}
+
+
+def confidence_verifier(suite: str, signal: str, threshold: float) -> Verifier:
+    """The ``confidence`` verifier of ``suite`` with one of its :data:`SIGNALS`.
+
+    The suite's deterministic check (a finite number, calls that fit the schemas) still runs
+    first. Example:
+        >>> confidence_verifier("mmlu", "letter_share", 0.6).kind
+        'confidence'
+    """
+    if suite not in SIGNALS or signal not in SIGNALS[suite]:
+        known = {k: sorted(v) for k, v in SIGNALS.items()}
+        raise SpecError(f"no trust signal {signal!r} for {suite!r}; known: {known}")
+    return Verifier("confidence", check=_DETERMINISTIC[suite], signal=SIGNALS[suite][signal],
+                    threshold=threshold)  # fmt: skip

@@ -29,6 +29,11 @@ Run as ``python -m tierflow.local.llama_server <llama_cpp.server arguments>`` (t
 4. **Cached prompt tokens reported** (:mod:`tierflow.local._prompt_reuse`): each answer's
    ``usage.prompt_tokens_details.cached_tokens`` is the part of its prompt llama.cpp found in
    its context or prompt cache and did not evaluate, so records price it at the cached rate.
+5. **Token log-probabilities without ``logits_all``** (:mod:`tierflow.local._logprobs`): a
+   request with ``logprobs: true`` (``top_logprobs`` k optional) gets OpenAI's
+   ``choices[0].logprobs.content`` from the last-position logits sampling computes anyway; the
+   server runs with ``--logits_all False`` unless told otherwise (llama-cpp-python's server
+   defaults to True: a logits row per prompt token, the output layer run on every one).
 """
 
 from __future__ import annotations
@@ -50,11 +55,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from llama_cpp import llama_chat_format
 from llama_cpp.llama_cache import LlamaRAMCache
 
+from tierflow.local._logprobs import logprob_chat_completion, logprob_completion, recorded_sample
 from tierflow.local._prompt_reuse import metered_chat_completion, metered_eval, metered_generate
 
 __all__ = [
     "BoundedRAMCache", "AbandonWatch", "RequestAbandoned", "native_tool_calls", "read_tool_calls",
-    "keep_usage_details", "main",
+    "keep_usage_details", "patch_llama", "main",
 ]  # fmt: skip
 
 _ABANDONED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
@@ -210,6 +216,7 @@ def native_tool_calls(fallback: Any) -> Any:
         done: Any = llama.create_completion(  # not streamed: one response
             prompt=prompt, stop=[*([stop] if isinstance(stop, str) else stop), "<|im_end|>"],
             max_tokens=request.get("max_tokens"),  # None: to the end of the context
+            logprobs=(request.get("top_logprobs") or 0) if request.get("logprobs") else None,
             **{k: request[k] for k in _SAMPLING if request.get(k) is not None},
         )  # fmt: skip
         names = {t["function"]["name"] for t in tools if t.get("type") == "function"}
@@ -220,11 +227,17 @@ def native_tool_calls(fallback: Any) -> Any:
         return {
             "id": "chat" + done["id"], "object": "chat.completion", "created": done["created"],
             "model": done["model"], "usage": done["usage"],
-            "choices": [{"index": 0, "message": message, "logprobs": None,
+            "choices": [{"index": 0, "message": message, "logprobs": _chat_logprobs(done),
                          "finish_reason": "tool_calls" if calls else "stop"}],
         }  # fmt: skip
 
     return handler
+
+
+def _chat_logprobs(done: Any) -> Any:
+    """The completion's logprobs (of the whole reply, calls included) in the chat shape."""
+    convert = llama_chat_format._convert_text_completion_logprobs_to_chat
+    return convert(done["choices"][0].get("logprobs"))
 
 
 @functools.lru_cache(maxsize=4)
@@ -255,22 +268,32 @@ def keep_usage_details() -> None:
     llama_cpp.llama_types.CompletionUsage.__pydantic_config__ = {"extra": "allow"}  # type: ignore[attr-defined]
 
 
-def main() -> None:
-    """Start llama-cpp-python's server with the repairs above."""
-    keep_usage_details()
-    import llama_cpp.server.app as server_app
-    from llama_cpp.server.__main__ import main as serve
-
+def patch_llama() -> None:
+    """Install the repairs above on ``llama_cpp.Llama`` and the chat handler registry."""
     llama_cpp.LlamaRAMCache = BoundedRAMCache  # type: ignore[misc]  # what model.py builds
     llama = llama_cpp.Llama
     llama.eval = metered_eval(_checked_eval(llama.eval))  # type: ignore[method-assign]
     llama.generate = metered_generate(llama.generate)  # type: ignore[method-assign]
-    llama.create_chat_completion = metered_chat_completion(llama.create_chat_completion)  # type: ignore[method-assign]
+    llama.sample = recorded_sample(llama.sample)  # type: ignore[method-assign]
+    llama.create_completion = logprob_completion(llama.create_completion)  # type: ignore[method-assign]
+    chat = logprob_chat_completion(metered_chat_completion(llama.create_chat_completion))
+    llama.create_chat_completion = chat  # type: ignore[method-assign]
     registry = llama_chat_format.LlamaChatCompletionHandlerRegistry()
     fallback = registry.get_chat_completion_handler_by_name("chatml-function-calling")
     registry.register_chat_completion_handler(
         "chatml-function-calling", native_tool_calls(fallback), overwrite=True
     )
+
+
+def main() -> None:
+    """Start llama-cpp-python's server with the repairs above."""
+    keep_usage_details()
+    if not any(a.split("=")[0] == "--logits_all" for a in sys.argv[1:]):
+        sys.argv += ["--logits_all", "False"]  # logprobs come from _logprobs instead
+    import llama_cpp.server.app as server_app
+    from llama_cpp.server.__main__ import main as serve
+
+    patch_llama()
     create_app = server_app.create_app
 
     def create_watched_app(*args: Any, **kwargs: Any) -> Any:
