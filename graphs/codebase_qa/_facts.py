@@ -54,7 +54,20 @@ def lookup(index: CodeIndex, name: str) -> list[Definition]:
     try:
         return index.find_definition(name)
     except UnknownName:
-        return []
+        pass
+    # ``attrs.validators.not_`` about a tree whose package is ``attr``: the public package's
+    # name is not the tree's, the rest of the path is.
+    head, _, rest = name.partition(".")
+    if rest and not _defines_module(index, head):
+        return lookup(index, rest)
+    return []
+
+
+def _defines_module(index: CodeIndex, name: str) -> bool:
+    try:
+        return any(d.kind is Kind.MODULE for d in index.find_definition(name))
+    except UnknownName:
+        return False
 
 
 @dataclass(frozen=True)

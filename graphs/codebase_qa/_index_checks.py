@@ -202,6 +202,8 @@ class IndexChecker(YesNoChecker):
         """
         first, last = target.lines
         cite = self._cited_in(target.path, first, last)
+        if cite is not None and target.param is not None:
+            cite = (target.path, last)  # the parameter's own line, not the def line above it
         if cite is None and (not self.named_files or target.path in self.named_files):
             cite = (target.path, last)  # the fact's own line, from the index
         if cite is None:
@@ -301,6 +303,9 @@ class IndexChecker(YesNoChecker):
         wrong = sorted(w for w in said if w not in allowed and not re.search(rf"\b{re.escape(w)}\b", doc)
                        and not self._in_span(d, w))  # fmt: skip
         missing = [m for m in expected if m.lower() not in low]
+        if not said and not expected:
+            self.problems.append(f"the answer names no member of {d.qualname} ({d.where})")
+            return
         if wrong or missing:
             why = f"the answer leaves out {', '.join(missing)}" if missing else ""
             if wrong:

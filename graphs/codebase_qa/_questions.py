@@ -25,7 +25,7 @@ CODE_WORD = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 STOP_WORDS = set(
     "the a an of in on to is are was be it its this that which what where when how does do did "
     "for from with by as and or not no yes new file line class function method module value "
-    "default set called defined named base exception return returns".split()
+    "default set called defined named base exception return returns i".split()
 )
 _YES_NO_OPENERS = {"does", "is", "are", "can", "do", "will", "should", "has", "have", "did"}
 
@@ -42,9 +42,12 @@ def question_parts(question: str) -> list[str]:
 
 
 def _is_yes_no(question: str) -> bool:
-    q = question.strip().lower()
-    first = re.match(r"(?:[^.?!]*[,:;]\s*)?(\w+)", q)
-    opens = first is not None and first.group(1) in _YES_NO_OPENERS
+    # Code such as ``attrs.validators.set_disabled(True)`` is one word here: its dots and
+    # brackets are no sentence's end ("After x.y(True), does ...?" is a yes/no question).
+    q = re.sub(r"[\w.]*\w\([^()]*\)|\w+(?:\.\w+)+", "code", question.strip().lower())
+    # The first word, or the first after a leading clause ("If x is 0, does it ...?").
+    heads = [re.match(r"(\w+)", q), re.match(r"[^.?!]*?[,:;]\s*(\w+)", q)]
+    opens = any(m is not None and m.group(1) in _YES_NO_OPENERS for m in heads)
     return opens or "true or false" in q or "yes or no" in q
 
 
@@ -119,6 +122,8 @@ _KINDS: list[tuple[PartKind, str]] = [
     (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),
     (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"
      r"|\btype (of|hint)\b"),
+    (PartKind.DEFAULT, r"\bif (?:i|you|we) (?:don't|do not|never) (?:pass|give|set|provide)"
+     r"|\bwithout (?:giving|passing|setting|providing)\b|\b(?:is|are) (?:not given|omitted|not passed)\b"),
     (PartKind.MEMBERS, r"\bwhat (names|members|values|items|fields|attributes|parameters|arguments|keys)\b|\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
     (PartKind.VALUE, r"\bhow (many|much|long)\b"),
     (PartKind.DEFAULT, r"\bdefaults?\b"),

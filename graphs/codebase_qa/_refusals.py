@@ -38,11 +38,17 @@ def no_answer(question: str, answer: str, cited_text: Iterable[str]) -> str | No
         )
     words = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", answer.lower())} - STOP_WORDS
     asked = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", question.lower())}
+    # The question itself, asked back ("After x(True), does ...?"), is no answer whatever it
+    # holds; a short answer in the question's own words is one unless it says yes/no or a value.
+    asked_back = answer.strip().endswith("?") or len(words) >= max(4, len(asked - STOP_WORDS))
     if (
         words
         and words <= asked
-        and not re.search(r"\b(yes|no|true|false|none)\b", answer, re.I)
-        and not _new_literal(question, answer)
+        and (
+            asked_back
+            or not re.search(r"\b(yes|no|true|false|none)\b", answer, re.I)
+            and not _new_literal(question, answer)
+        )
     ):
         return "the answer restates the question: that is no answer; state the fact the code shows"
     return None

@@ -84,6 +84,12 @@ def states(answer: str, expr: str) -> bool:
                 return True
     if plain in ("True", "False", "None"):
         return plain.lower() in re.findall(r"\b(true|false|none)\b", low)
+    # (ValueError, TypeError), ["a", "b"]: a tuple or list is stated when each item is.
+    seq = re.fullmatch(r"[(\[]\s*(.+?)\s*,?\s*[)\]]", plain, re.S)
+    if seq and "," in plain:
+        items = [i.strip().strip("\"'") for i in seq.group(1).split(",") if i.strip()]
+        if items and all(re.fullmatch(r"[\w.]+", i) for i in items):
+            return all(re.search(rf"(?<![\w]){re.escape(i.lower())}(?![\w])", low) for i in items)
     # Timeout(timeout=5.0), Limits(max_connections=100, ...): a call of literal numbers is
     # stated when every one of its numbers is.
     call = re.fullmatch(r"[A-Za-z_][\w.]*\((.*)\)", plain, re.S)

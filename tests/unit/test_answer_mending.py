@@ -154,3 +154,57 @@ def test_a_call_of_literal_numbers_is_stated_by_its_numbers() -> None:
     assert states("100 connections, 20 kept alive", "Limits(max_connections=100, keep=20)")
     assert not states("100 connections", "Limits(max_connections=100, keep=20)")
     assert not states("5.0", 'Timeout(5.0, unit="ms")')  # a string argument: not numbers only
+
+
+# --- shapes first seen on attrs (its package is ``attr``; users write ``attrs.``) ---------------
+
+ATTR_TREE = {
+    "validators.py": (
+        "def set_disabled(disabled):\n"  # 1
+        "    global _run_validators\n"  # 2
+        "    _run_validators = not disabled\n"  # 3
+        "\n"  # 4
+        "\n"  # 5
+        "def not_(validator, *, msg=None,\n"  # 6
+        "         exc_types=(ValueError, TypeError)):\n"  # 7
+        "    return validator\n"  # 8
+        "\n"  # 9
+        "\n"  # 10
+        "class _NotValidator:\n"  # 11
+        "    exc_types = None\n"  # 12
+    ),
+}
+
+
+@pytest.fixture
+def attr_root(tmp_path: Path) -> str:
+    for name, text in ATTR_TREE.items():
+        (tmp_path / name).write_text(text)
+    return str(tmp_path)
+
+
+def test_the_public_package_name_finds_the_tree_s_definition(attr_root: str) -> None:
+    q = "attrs.validators.not_ takes exc_types. Which exception types does it catch if I don't pass it?"
+    (part,) = parse_parts(q)
+    assert part.kind == "default" and "I" not in part.subjects
+    # the not_ parameter's default, not the _NotValidator attribute of the same name
+    assert check_answer(q, "exc_types is defined at validators.py:12", [("validators.py", 12)],
+                        attr_root).problems  # fmt: skip
+    ok = check_answer(q, "ValueError and TypeError", [("validators.py", 6)], attr_root)
+    assert ok.problems == []
+    assert ok.citations == [("validators.py", 7)]  # moved from the def line to the parameter's
+
+
+def test_the_question_asked_back_is_no_answer_even_with_true_in_it(attr_root: str) -> None:
+    q = "After attrs.validators.set_disabled(True), does the __init__ still call the validators?"
+    assert [p.kind for p in parse_parts(q)] == ["yes_no"]
+    problems = check_answer(q, q, [("validators.py", 3)], attr_root).problems
+    assert problems and "restates the question" in problems[0]
+
+
+def test_a_members_part_naming_no_member_is_unanswered(root: str) -> None:
+    q = "Which names does the __all__ of _config.py list?"
+    problems = check_answer(
+        q, "__all__ is defined at _config.py:1", [("_config.py", 1)], root
+    ).problems
+    assert problems
