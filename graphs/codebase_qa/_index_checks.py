@@ -356,7 +356,26 @@ def _enumerated(d: Definition) -> list[str]:
         return [p.name.lstrip("*") for p in d.parameters if p.name not in ("self", "cls")]
     value = d.value or ""
     keys = re.findall(r"[\"']([^\"']+)[\"']\s*:", value)
-    return keys or re.findall(r"[\"']([^\"']+)[\"']", value)
+    return keys or re.findall(r"[\"']([^\"']+)[\"']", value) or _items(value)
+
+
+def _items(value: str) -> list[str]:
+    """The items of a collection literal of names: ``frozenset({type(None), bool, int})``."""
+    m = re.fullmatch(
+        r"(?:frozenset|set|tuple|list)?\(?\s*[\[{(](.*)[\]})]\s*\)?", value.strip(), re.S
+    )
+    if not m:
+        return []
+    out, depth, cur = [], 0, ""
+    for ch in m.group(1):
+        depth += (ch in "([{") - (ch in ")]}")
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur.strip())
+    return [i for i in out if re.fullmatch(r"[\w.]+(?:\([\w.]*\))?", i)]
 
 
 def _listed(answer: str) -> list[str]:
