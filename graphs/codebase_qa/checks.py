@@ -108,7 +108,7 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
     verdict = _claims(qa, state)
     if not verdict.problems and verdict.citations:
         text = qa.answer
-        for path, line in verdict.located:  # a right location the answer's text leaves out
+        for path, line in verdict.defined_at:  # a right location the answer's text leaves out
             if PurePosixPath(path).name not in text:
                 text = f"{text.rstrip()} (defined in {path}, line {line})"
         return qa.model_copy(

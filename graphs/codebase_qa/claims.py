@@ -64,7 +64,7 @@ class ClaimsReport:
     citations: list[Cite]
     problems: list[str] = field(default_factory=list)
     supported: list[str] = field(default_factory=list)
-    located: list[Cite] = field(default_factory=list)  # definition lines of location parts
+    defined_at: list[Cite] = field(default_factory=list)  # definition lines of location parts
 
 
 def check_answer(question: str, answer: str, citations: Sequence[Cite], root: str) -> ClaimsReport:
