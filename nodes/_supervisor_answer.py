@@ -83,7 +83,7 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
         hooked = bool(spec.answer_normalize or spec.answer_verifier)
         repairs = 1 + int(tier_of(1, runtime)[1])  # a draft below the top gets one more
         checked: AnswerCheck = await off_loop(
-            hooked, _check_answer, spec, state, out.message, problems, repairs
+            hooked, _check_answer, spec, state, out.message, problems, repairs, tier
         )
         attended = context_of(runtime).policy.human
         review = attended and _reviewed(spec, checked)
@@ -113,9 +113,19 @@ def _answer_tool(spec: Supervisor) -> dict[str, Any]:
 
 
 def _check_answer(
-    spec: Supervisor, state: SupervisorState, msg: Any, problems: list[str], repairs: int = 1
+    spec: Supervisor,
+    state: SupervisorState,
+    msg: Any,
+    problems: list[str],
+    repairs: int = 1,
+    tier: str | None = None,
 ) -> AnswerCheck:
-    """Parse, normalize and check the answer; a rejection asks for a repair, ``repairs`` times."""
+    """Parse, normalize and check the answer; a rejection asks for a repair, ``repairs`` times.
+
+    The ``verified`` event carries the answer as checked (after ``answer_normalize``), what the
+    model wrote when that differs, and the tier that wrote it, so a rejected draft can be read
+    in the timeline and in traces.
+    """
     try:
         if not msg.tool_calls:
             raise InputError("no final_answer call was made")
@@ -126,7 +136,17 @@ def _check_answer(
         reason = None if verdict.ok else verdict.reason or "the answer's check rejected it"
     except (ValidationError, ValueError) as exc:
         parsed, reason, verdict = None, str(exc)[:500], None
-    notes = [verdict_event(CheckSite.ANSWER, verdict)] if spec.answer_verifier and verdict else []
+    checked: dict[str, Any] = {"tier": tier}
+    if parsed is not None:
+        checked["answer"] = parsed.model_dump()
+        written = msg.tool_calls[0]["args"]
+        if written != checked["answer"]:  # what the model wrote, before answer_normalize
+            checked["written"] = written
+    notes = (
+        [verdict_event(CheckSite.ANSWER, verdict, **checked)]
+        if spec.answer_verifier and verdict
+        else []
+    )
     if reason and len(problems) < repairs:
         return {"answer_problems": [*problems, reason], "answer_retry": True, "events": notes}
     if parsed is None:

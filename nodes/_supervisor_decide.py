@@ -107,6 +107,10 @@ def make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., 
             return {"status": RunStatus.BUDGET_EXHAUSTED.value, "dispatch": []}
         if turn >= spec.max_turns:
             return {"dispatch": [], "events": [event(EventKind.TURN_LIMIT, turn=turn)]}
+        if turn == 0 and not state.get("results") and spec.first_round:
+            planned = await off_loop(True, spec.first_round, state)
+            if planned:
+                return _first_round(state, planned)
         if state.get("results") and spec.enough and await off_loop(True, spec.enough, state):
             # The results answer the request by the graph's own test: no planning call.
             note = event(EventKind.SHORTCUT, node=Node.SUPERVISOR.value, reason="enough")
@@ -129,6 +133,25 @@ def make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., 
         return {**out.state_update(), **_decide(spec, schema, state, out.message)}
 
     return supervisor
+
+
+def _first_round(
+    state: SupervisorState, planned: Sequence[tuple[str, BaseModel]]
+) -> dict[str, Any]:
+    """The graph's own first round (``Supervisor.first_round``), dispatched with no model call."""
+    wanted: list[Delegation] = [{"subagent": n, "task": t.model_dump()} for n, t in planned]
+    plan = "first round planned without a model: " + ", ".join(
+        f"{d['subagent']} {json.dumps(d['task'], sort_keys=True)}" for d in wanted
+    )
+    note = event(EventKind.SHORTCUT, node=Node.SUPERVISOR.value, reason="first_round",
+                 tasks=len(wanted))  # fmt: skip
+    update = {
+        "turn": 1,
+        "plans": [*(state.get("plans") or []), plan],
+        **_dispatch(state, wanted, 0),
+    }
+    update["events"] = [note, *update.get("events", [])]
+    return update
 
 
 def _decide(

@@ -77,6 +77,11 @@ class Supervisor:
             request (e.g. every part of a question has facts from an index): after a round of
             delegations that passes it, the run goes to the answer without another planning
             call (a ``shortcut`` event says so). None: the supervisor decides when it is done.
+        first_round: ``state -> [(subagent, task), ...]``, delegations the graph can plan
+            without a model (e.g. a search for each name the question asks about, when an
+            index already holds a fact for every part): they run before the first planning
+            call, and with ``enough`` a request they answer needs no planning call at all. An
+            empty list (or None) leaves the first round to the supervisor.
     """
 
     subagents: Sequence[Subagent]
@@ -93,6 +98,7 @@ class Supervisor:
     review: Literal["unverified", "always", "never"] = "unverified"
     answer_tier: str | None = None
     enough: Callable[[Mapping[str, Any]], bool] | None = None
+    first_round: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
 
     def __post_init__(self) -> None:
         if self.answer_tier is not None and self.answer_verifier is None:
