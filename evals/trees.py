@@ -1,12 +1,13 @@
 """Pinned third-party source trees that questions are asked about, installed on first use.
 
 ``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8,
-``httpx_root()`` that of httpx 0.28.1 and ``attrs_root()`` that of attrs 25.4.0 (its ``attr``
-package, where the implementation lives): each downloaded from the package index with pip,
-checked against its sha256 and unpacked once under the model cache (``$TIERFLOW_MODEL_CACHE`` or
-``~/.cache/tierflow``). The main-job bench and the answer-checker measurements ask about them:
-trees the eval suites (which use the installed langgraph) and tierflow's own source do not touch.
-``TREES`` maps the bench's set names to them.
+``httpx_root()`` that of httpx 0.28.1, ``attrs_root()`` that of attrs 25.4.0 (its ``attr``
+package, where the implementation lives) and ``rich_root()`` that of rich 14.3.4 (its ``rich``
+package): each downloaded from the package index with pip, checked against its sha256 and
+unpacked once under the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The
+main-job bench and the answer-checker measurements ask about them: trees the eval suites (which
+use the installed langgraph) and tierflow's own source do not touch. ``TREES`` maps the bench's
+set names to them.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ __all__ = [
     "HTTPX",
     "PinnedTree",
     "REQUESTS",
+    "RICH",
     "TREES",
     "attrs_root",
     "click_root",
     "httpx_root",
     "install",
     "requests_root",
+    "rich_root",
 ]
 
 
@@ -76,11 +79,19 @@ ATTRS = PinnedTree(
     "attrs-25.4.0/src/attr",
 )
 
+RICH = PinnedTree(
+    "rich",
+    "14.3.4",
+    "817e02727f2b25b40ef56f5aa2217f400c8489f79ca8f46ea2b70dd5e14558a9",
+    "rich-14.3.4/rich",
+)
+
 TREES: dict[str, PinnedTree] = {
     "requests": REQUESTS,
     "click": CLICK,
     "httpx": HTTPX,
     "attrs": ATTRS,
+    "rich": RICH,
 }
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
@@ -135,3 +146,8 @@ def httpx_root(cache_dir: Path | None = None) -> Path:
 def attrs_root(cache_dir: Path | None = None) -> Path:
     """The pinned attrs 25.4.0 source (``attr/``, the implementation), installed on first use."""
     return install(ATTRS, cache_dir)
+
+
+def rich_root(cache_dir: Path | None = None) -> Path:
+    """The pinned rich 14.3.4 source (``rich/``), installed on first use."""
+    return install(RICH, cache_dir)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tierflow.evals.trees import ATTRS, CLICK, HTTPX, REQUESTS, TREES, install
+from tierflow.evals.trees import ATTRS, CLICK, HTTPX, REQUESTS, RICH, TREES, install
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 KINDS = ["value", "location", "base_class", "type", "behaviour", "list", "two_part"]
@@ -42,8 +42,10 @@ def _sets(main_job: ModuleType) -> dict[str, dict[str, Any]]:
 
 
 def test_every_set_loads_and_names_a_pinned_tree(main_job: ModuleType) -> None:
-    assert set(main_job.SETS) == {"requests", "click", "httpx", "attrs"}
-    assert TREES == {"requests": REQUESTS, "click": CLICK, "httpx": HTTPX, "attrs": ATTRS}
+    assert set(main_job.SETS) == {"requests", "click", "httpx", "attrs", "rich"}
+    assert TREES == {
+        "requests": REQUESTS, "click": CLICK, "httpx": HTTPX, "attrs": ATTRS, "rich": RICH,
+    }  # fmt: skip
     for name, spec in _sets(main_job).items():
         assert main_job.set_tree(spec) is TREES[name]
         assert spec["note"] and spec["questions"]
@@ -151,6 +153,23 @@ def test_attrs_set_lists_its_held_out_questions(main_job: ModuleType, capsys: An
     out = capsys.readouterr().out
     assert out.startswith("set attrs, split all: 35 questions about attrs-25.4.0")
     assert "at-01" in out and "at-35" in out
+
+
+def test_rich_set_is_balanced_and_split_by_round(main_job: ModuleType, capsys: Any) -> None:
+    """Six of each kind, round-robin; rounds 1, 3, 5 dev and 2, 4, 6 test (three per kind each)."""
+    spec, items = main_job.load_set("rich")
+    assert spec["tree"]["name"] == RICH.name and len(items) == 42
+    assert spec["kinds"] == KINDS and spec["splits"] == SPLITS
+    assert [q["kind"] for q in items] == KINDS * 6
+    assert [q["split"] for q in items] == [SPLITS[i // len(KINDS) % 2] for i in range(42)]
+    for split in SPLITS:
+        chosen = main_job.load_set(f"rich:{split}")[1]
+        assert [q["kind"] for q in chosen] == KINDS * 3, split
+        assert [q["kind"] for q in main_job.load_set(f"rich:{split}", limit=7)[1]] == KINDS
+    assert main_job.main(["--set", "rich:test", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("set rich, split test: 21 questions about rich-14.3.4")
+    assert "rc-08" in out and "rc-01" not in out
 
 
 def _defines(line: str, names: set[str]) -> bool:
