@@ -49,6 +49,7 @@ SETS: dict[str, Path] = {
     "click": Path(__file__).with_name("questions") / "click.json",
     "httpx": Path(__file__).with_name("questions") / "httpx.json",
     "attrs": Path(__file__).with_name("questions") / "attrs.json",
+    "rich": Path(__file__).with_name("questions") / "rich.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")
@@ -175,12 +176,24 @@ async def ask(
         "cached_tokens": max(0, cached),
         "priced_usd": round(priced, 6),
         "tiers": by_tier(repriced),
+        "nodes": by_node(repriced),
         **{k: round(v, 1) for k, v in timings.items()},
         "answer": answer,
         "problems": values.get("answer_problems") or [],
         "error": error,
         "call_errors": sorted({str(r["error"])[:200] for r in usage if r.get("error")}),
+        "answers_checked": answers_checked(values.get("events") or []),
     }
+
+
+def answers_checked(events: list[Any]) -> list[dict[str, Any]]:
+    """Each answer the answer check judged (drafts and repairs): tier, verdict, answer."""
+    out = []
+    for e in events:
+        if e.get("kind") == "verified" and e.get("check") == "answer":
+            keep = ("tier", "ok", "reason", "answer", "written")
+            out.append({k: e[k] for k in keep if e.get(k) is not None})
+    return out
 
 
 def by_tier(usage: list[Any]) -> dict[str, dict[str, float]]:
@@ -194,6 +207,15 @@ def by_tier(usage: list[Any]) -> dict[str, dict[str, float]]:
         t["output"] += rec.get("output_tokens", 0)
         t["usd"] = round(t["usd"] + rec.get("cost_usd", 0.0), 6)
     return out
+
+
+def by_node(usage: list[Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`by_tier` for each node (supervisor, answer, search, extract): where tokens go."""
+    nodes: dict[str, list[Any]] = {}
+    for r in usage:
+        rec = r if isinstance(r, dict) else r.model_dump()
+        nodes.setdefault(rec.get("node") or "?", []).append(rec)
+    return {node: by_tier(records) for node, records in sorted(nodes.items())}
 
 
 def tier_totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -220,6 +242,10 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "cached_share": round(sum(r["cached_tokens"] for r in rows) / prompt, 3) if prompt else 0.0,
         "priced_usd": round(sum(r.get("priced_usd", 0.0) for r in rows), 6),
         "tiers": tier_totals(rows),
+        "nodes": {
+            node: tier_totals([{"tiers": r.get("nodes", {}).get(node, {})} for r in rows])
+            for node in sorted({n for r in rows for n in r.get("nodes", {})})
+        },
     }
 
 
@@ -293,6 +319,8 @@ def report(results: dict[str, Any], args: Any) -> str:
             f"cost at openai prices: ${h['priced_usd']:.4f}",
             "where the tokens go, per tier (calls, input, output, $ at openai prices): "
             + tiers_line(h.get("tiers") or {}),
+            "per node: "
+            + " | ".join(f"{node}: {tiers_line(t)}" for node, t in (h.get("nodes") or {}).items()),
             "",
         ]
     flag = next((r["headline"] for r in results["runs"] if r["policy"] == "all-flagship"), None)

@@ -6,6 +6,10 @@ path), ``httpx/_client.py`` (the package directory the tree's root already is), 
 ``exceptions.py:146`` written in the answer's text for ``_exceptions.py``. Each is mapped to the
 one file of the tree it can mean; a path two files could mean, or none, is left as it is (the
 check then says it does not exist, for the answer to be repaired).
+
+A path that means no file at all (``#/$defs/Citation``, the answer schema's own reference, or a
+tool's name such as ``search``) keeps its line: :func:`shown_lines` and :func:`resolve_cite`'s
+``shown`` map it to the one file the answer was shown that line of.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-__all__ = ["resolve_path", "resolve_cite", "fix_file_names"]
+__all__ = ["resolve_path", "resolve_cite", "fix_file_names", "shown_lines"]
 
 _LINE_IN_PATH = re.compile(r"^(?P<path>.+?\.pyi?)(?::(?P<line>\d+))(?::\d+)?$")
 _FILE_TOKEN = re.compile(r"(?<![\w./#-])[#/]*[\w./-]*\w\.pyi?\b")
+_SHOWN = re.compile(r"(?<![\w./-])([\w./-]*\w\.pyi?):(\d+)\b")
 
 
 def _bare(name: str) -> str:
@@ -49,12 +54,31 @@ def resolve_path(path: str, files: list[str]) -> str | None:
     return same[0] if len(same) == 1 else None
 
 
-def resolve_cite(path: str, line: int, files: list[str]) -> tuple[str, int] | None:
-    """A citation with its path resolved; ``path:line`` inside the path gives the line."""
+def shown_lines(text: str, files: list[str]) -> dict[int, set[str]]:
+    """Line number -> the files of ``files`` whose ``path:line`` ``text`` shows with it."""
+    out: dict[int, set[str]] = {}
+    for m in _SHOWN.finditer(text):
+        if m.group(1) in files:
+            out.setdefault(int(m.group(2)), set()).add(m.group(1))
+    return out
+
+
+def resolve_cite(
+    path: str, line: int, files: list[str], shown: dict[int, set[str]] | None = None
+) -> tuple[str, int] | None:
+    """A citation with its path resolved; ``path:line`` inside the path gives the line.
+
+    A path that is no file's and means none (``#/$defs/Citation``, ``search``) takes the file
+    of ``shown`` (what the answer was shown, :func:`shown_lines`) that has that line, when
+    exactly one has it.
+    """
     m = _LINE_IN_PATH.match(path.strip())
     if m:
         path, line = m.group("path"), int(m.group("line"))
     found = resolve_path(path, files)
+    if found is None and shown and not path.strip().endswith((".py", ".pyi")):
+        owners = shown.get(line, set())
+        found = next(iter(owners)) if len(owners) == 1 else None
     return (found, line) if found is not None else None
 
 

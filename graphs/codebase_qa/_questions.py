@@ -122,11 +122,13 @@ _KINDS: list[tuple[PartKind, str]] = [
     (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),
     (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"
      r"|\btype (of|hint)\b"),
+    # "what happens if I pass default= ..." asks what the code does, whatever it names
+    (PartKind.BEHAVIOUR, r"\bwhat happens\b"),
     (PartKind.DEFAULT, r"\bif (?:i|you|we) (?:don't|do not|never) (?:pass|give|set|provide)"
      r"|\bwithout (?:giving|passing|setting|providing)\b|\b(?:is|are) (?:not given|omitted|not passed)\b"),
     (PartKind.MEMBERS, r"\bwhat (names|members|values|items|fields|attributes|parameters|arguments|keys)\b|\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
     (PartKind.VALUE, r"\bhow (many|much|long)\b"),
-    (PartKind.DEFAULT, r"\bdefaults?\b"),
+    (PartKind.DEFAULT, r"\bdefaults?\b(?!\s*=)"),  # "default=" is an argument, not the word
     (PartKind.BEHAVIOUR, r"\bwhat does\b.*\b(do|compute|calculate|return)\b|\bhow does\b"
      r"|\braises?\b|\bthrows?\b|\b(in )?what order\b|\bwhat happens\b"),
 ]  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tierflow.graphs.codebase_qa._facts import facts, index_for
-from tierflow.graphs.codebase_qa._paths import fix_file_names, resolve_cite
+from tierflow.graphs.codebase_qa._paths import fix_file_names, resolve_cite, shown_lines
 from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.graphs.codebase_qa.claims import (
     ClaimsReport,
@@ -37,11 +37,11 @@ from tierflow.graphs.codebase_qa.schemas import (
     Findings,
     SearchTask,
 )
-from tierflow.graphs.codebase_qa.search import definitions, grep_hits, place_of
+from tierflow.graphs.codebase_qa.search import SEARCH_NAME, definitions, grep_hits, place_of
 
 __all__ = [
     "normalize_findings", "verify_findings", "verify_facts", "normalize_answer", "verify_answer",
-    "answer_evidence", "parts_covered",
+    "answer_evidence", "parts_covered", "first_searches",
 ]  # fmt: skip
 
 
@@ -104,7 +104,8 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
     """
     assert isinstance(answer, Answer)
     root = (state.get("env") or {}).get("root", ".")
-    qa = _mended(answer, Tree(root).files())
+    files = Tree(root).files()
+    qa = _mended(answer, files, shown_lines(_shown_text(state), files))
     verdict = _claims(qa, state)
     if not verdict.problems and verdict.citations:
         text = qa.answer
@@ -122,18 +123,31 @@ def normalize_answer(answer: BaseModel, state: Mapping[str, Any]) -> BaseModel:
     return qa.model_copy(update={"citations": real}) if real else qa
 
 
-def _mended(qa: Answer, files: list[str]) -> Answer:
+def _shown_text(state: Mapping[str, Any]) -> str:
+    """The ``path:line`` places the answer was shown: findings, facts and the evidence."""
+    places = [
+        f"{item.get('path')}:{item.get('line')}"
+        for r in (state.get("results") or {}).values()
+        for key in ("findings", "facts")
+        for item in ((r.get("output") or {}).get(key) or [])
+        if isinstance(item, Mapping)
+    ]
+    return "\n".join([*places, answer_evidence(state)])
+
+
+def _mended(qa: Answer, files: list[str], shown: dict[int, set[str]] | None = None) -> Answer:
     """The answer with HTML entities unescaped and mangled paths mapped to the tree's files.
 
     Some chat templates hand back ``&#34;`` for ``"``; small models write ``#/models.py`` or
-    ``/client.py:879`` for ``_models.py`` (:mod:`._paths`). Only a path that means one file is
-    changed; the rest are checked as written.
+    ``/client.py:879`` for ``_models.py``, or the schema's ``#/$defs/Citation`` for a path
+    with the right line (:mod:`._paths`). Only a path that means one file is changed; the rest
+    are checked as written.
     """
     text = html.unescape(qa.answer) if "&" in qa.answer else qa.answer
     text = fix_file_names(text, files)
     cites = []
     for c in qa.citations:
-        found = resolve_cite(c.path, c.line, files)
+        found = resolve_cite(c.path, c.line, files, shown)
         cites.append(Citation(path=found[0], line=found[1]) if found else c)
     if text == qa.answer and cites == list(qa.citations):
         return qa
@@ -167,6 +181,26 @@ def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
     return "; ".join(problems) if problems else None
 
 
+def _index_answers(state: Mapping[str, Any]) -> list[Any]:
+    """The question's parts when the code index has facts for every one of them, else []."""
+    index = index_for((state.get("env") or {}).get("root", "."))
+    parts = parse_parts(str(state.get("request", "")))
+    if index is None or not parts or not all(facts(index, p) for p in parts):
+        return []
+    return parts
+
+
+def first_searches(state: Mapping[str, Any]) -> list[tuple[str, BaseModel]]:
+    """The supervisor's ``first_round``: a search for each part's subject, planned without a model.
+
+    Only when the code index has facts for every part of the question (what
+    :func:`parts_covered` then finds, so the answer is written with no planning call); a
+    question the index cannot answer part by part is planned by the supervisor's model.
+    """
+    subjects = dict.fromkeys(p.subject for p in _index_answers(state) if p.subject)
+    return [(SEARCH_NAME, SearchTask(query=s)) for s in list(subjects)[:3]]
+
+
 def parts_covered(state: Mapping[str, Any]) -> bool:
     """Whether a search finished and the code index has facts for every part of the question.
 
@@ -175,6 +209,4 @@ def parts_covered(state: Mapping[str, Any]) -> bool:
     """
     if not any(r.get("status") == "done" for r in (state.get("results") or {}).values()):
         return False
-    index = index_for((state.get("env") or {}).get("root", "."))
-    parts = parse_parts(str(state.get("request", "")))
-    return index is not None and bool(parts) and all(facts(index, p) for p in parts)
+    return bool(_index_answers(state))

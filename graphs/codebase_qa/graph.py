@@ -14,6 +14,7 @@ from typing import Any
 
 from tierflow.graphs.codebase_qa.checks import (
     answer_evidence,
+    first_searches,
     normalize_answer,
     normalize_findings,
     parts_covered,
@@ -131,6 +132,9 @@ SUPERVISOR = Supervisor(
     # draft to the flagship. No second planning turn when the index has every part's facts.
     answer_tier="mini",
     enough=parts_covered,
+    # When the index has a fact for every part, the searches are planned without a model and
+    # the flagship is not called at all unless the draft's check fails.
+    first_round=first_searches,
 )
 
 

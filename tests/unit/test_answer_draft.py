@@ -1,5 +1,6 @@
 """codebase_qa as shipped: a draft answer on mini, checked, repaired on the supervisor's tier when
-rejected; no second planning turn when the code index covers every part of the question."""
+rejected; no planning call at all when the code index covers every part of the question (the
+first searches are planned from the question's parts, and their results are enough)."""
 
 from __future__ import annotations
 
@@ -55,16 +56,20 @@ def shortcuts(out: dict[str, Any]) -> list[Any]:
 
 def test_the_shipped_graph_drafts_on_mini_and_knows_when_it_has_enough() -> None:
     assert SUPERVISOR.answer_tier == "mini" and SUPERVISOR.enough is not None
+    assert SUPERVISOR.first_round is not None
 
 
-async def test_a_right_draft_is_the_answer_and_the_flagship_never_writes_it(
+async def test_a_right_draft_is_the_answer_and_the_flagship_is_never_called(
     scripted, make_ctx, thread, qa_root
 ):
     mini = scripted("mini", [finish(), answer("pkg/retry.py", 6)])
-    flag = scripted("flag", [decide(False)])  # one plan; the index covers the one part
+    flag = scripted("flag", [])  # the index covers the one part: no plan, no answer on it
     out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini})
     assert out["status"] == "answered" and answer_calls(out) == [("mini", None)]
-    assert len(shortcuts(out)) == 1 and [r["tier"] for r in out["usage"]].count("flagship") == 1
+    assert [e["reason"] for e in shortcuts(out)] == ["first_round", "enough"]
+    assert "flagship" not in [r["tier"] for r in out["usage"]]
+    assert [r["task"]["query"] for r in out["results"].values()] == ["RetryPolicy"]
+    assert out["plans"][0].startswith("first round planned without a model")
 
 
 async def test_without_index_facts_for_every_part_the_supervisor_plans_again(
@@ -81,8 +86,7 @@ async def test_a_rejected_draft_is_repaired_on_the_supervisor_s_tier(
     scripted, make_ctx, thread, qa_root
 ):
     mini = scripted("mini", [finish(), answer("pkg/budget.py", 1)])
-    flag = scripted("flag", [decide(False), answer("pkg/budget.py", 2),
-                             answer("pkg/retry.py", 6)])  # fmt: skip
+    flag = scripted("flag", [answer("pkg/budget.py", 2), answer("pkg/retry.py", 6)])
     out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini})
     assert out["status"] == "answered"
     assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
@@ -95,8 +99,7 @@ async def test_a_rejected_draft_is_repaired_on_the_supervisor_s_tier(
 async def test_all_flagship_drafts_on_the_flagship_with_one_repair(
     scripted, make_ctx, thread, qa_root
 ):
-    flag = scripted("flag", [decide(False), finish(), answer("pkg/budget.py", 1),
-                             answer("pkg/budget.py", 2)])  # fmt: skip
+    flag = scripted("flag", [finish(), answer("pkg/budget.py", 1), answer("pkg/budget.py", 2)])
     policy = dataclasses.replace(POLICIES["all-flagship"], human=False)
     out = await run(make_ctx, thread, qa_root, {"flagship": flag}, policy=policy)
     assert out["status"] == "unverified"

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tierflow.graphs.codebase_qa._paths import fix_file_names, resolve_cite, resolve_path
+from tierflow.graphs.codebase_qa._paths import (
+    fix_file_names,
+    resolve_cite,
+    resolve_path,
+    shown_lines,
+)
 from tierflow.graphs.codebase_qa._values import states
 from tierflow.graphs.codebase_qa.checks import normalize_answer, verify_answer
 from tierflow.graphs.codebase_qa.claims import check_answer, parse_parts
@@ -80,6 +85,27 @@ def test_a_mangled_path_means_the_one_file_it_can_mean(given: str, meant: str | 
 def test_a_line_inside_the_path_is_the_citation_line() -> None:
     assert resolve_cite("/decoders.py:13", 148, FILES) == ("_decoders.py", 13)
     assert resolve_cite("nowhere.py:3", 3, FILES) is None
+
+
+def test_a_schema_reference_for_a_path_takes_the_one_shown_file_with_that_line() -> None:
+    # seen on attrs: a 0.5B draft cited "#/$defs/Citation" at the right lines of exceptions.py
+    shown = shown_lines("_config.py:4: parameter timeout ...\n_decoders.py:6: class ...", FILES)
+    assert shown == {4: {"_config.py"}, 6: {"_decoders.py"}}
+    assert resolve_cite("#/$defs/Citation", 6, FILES, shown) == ("_decoders.py", 6)
+    assert resolve_cite("search", 4, FILES, shown) == ("_config.py", 4)
+    # a line no shown file has, or one two shown files have, is left for the check to reject
+    assert resolve_cite("#/$defs/Citation", 9, FILES, shown) is None
+    both = shown_lines("_config.py:6: x\n_decoders.py:6: y", FILES)
+    assert resolve_cite("#/$defs/Citation", 6, FILES, both) is None
+    # a path naming a Python file that does not exist is not moved to another file
+    assert resolve_cite("nowhere.py", 6, FILES, shown) is None
+
+
+def test_a_draft_citing_the_schema_reference_is_checked_at_the_evidence_lines(root: str) -> None:
+    q = "What is the default timeout of Timeout's constructor?"
+    out = _final(root, q, "The default is 5.0.", [("#/$defs/Citation", 4)])
+    assert out.citations == [Citation(path="_config.py", line=4)]
+    assert verify_answer(out, {"request": q, "env": {"root": root}}) is None
 
 
 def test_file_names_in_the_text_are_mapped_and_real_ones_kept() -> None:

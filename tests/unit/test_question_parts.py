@@ -98,6 +98,9 @@ def test_a_question_is_split_into_typed_parts() -> None:
         "What is the value of LIMIT?": "value",
         "What does Editor.edit return?": "behaviour",
         "What are the parameters of Editor.edit?": "members",
+        # a keyword argument written as code is not the word "default"
+        "What happens if I pass both default= and factory= to Editor.edit?": "behaviour",
+        "What is the default of Editor.edit's factory?": "default",
     }
     assert {q: parse_parts(q)[0].kind for q in kinds} == kinds
     two = parse_parts("Where is edit defined, and when text is empty does it raise?")

@@ -809,3 +809,42 @@ async def test_a_declared_approval_is_skipped_when_there_is_no_answer(
     graph = build_supervisor_graph(spec).compile(checkpointer=saver)
     _, _, out = await run_qa({"flagship": flag}, make_ctx, thread(), qa_root, graph)
     assert out["status"] == "failed" and "__interrupt__" not in out
+
+
+async def test_a_first_round_runs_before_any_planning_call_and_the_supervisor_plans_after(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    import dataclasses
+
+    from tierflow.graphs.codebase_qa import SUPERVISOR, SearchTask
+
+    planned = dataclasses.replace(
+        SUPERVISOR, first_round=lambda state: [("search", SearchTask(query="RetryPolicy"))]
+    )
+    flag = scripted("flag", [decide(done=True, plan="enough"), answer()])
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+    graph = build_supervisor_graph(planned).compile(checkpointer=InMemorySaver())
+    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root, graph)
+
+    assert out["status"] == "answered" and list(out["results"]) == ["t1.1-search"]
+    # the search ran before the flagship's first call, which saw its results (turn 2 of 3)
+    assert "t1.1-search" in text(flag.requests[0]) and "Turn 2 of 3" in text(flag.requests[0])
+    assert out["plans"][0].startswith("first round planned without a model: search")
+    assert [e["reason"] for e in out["events"] if e["kind"] == "shortcut"
+            and e.get("node") == "supervisor"] == ["first_round"]  # fmt: skip
+
+
+async def test_an_empty_first_round_leaves_the_plan_to_the_supervisor(
+    scripted, make_ctx, thread, qa_root
+) -> None:
+    import dataclasses
+
+    from tierflow.graphs.codebase_qa import SUPERVISOR
+
+    planned = dataclasses.replace(SUPERVISOR, first_round=lambda state: [])
+    flag = scripted("flag", [decide(("search", {"query": "class RetryPolicy"})),
+                             decide(done=True), answer()])  # fmt: skip
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+    graph = build_supervisor_graph(planned).compile(checkpointer=InMemorySaver())
+    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root, graph)
+    assert out["status"] == "answered" and "Turn 1 of 3" in text(flag.requests[0])
