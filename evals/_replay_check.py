@@ -16,12 +16,13 @@ Example:
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Check", "check_solution", "RULES", "evaluate"]
+__all__ = ["Check", "check_solution", "RULES", "evaluate", "RESPONSE_FEATURES", "response_features"]
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _LEFT = re.compile(r"[\d.\s$()+\-*/×÷x]+$")  # the arithmetic just before an "="
@@ -156,3 +157,42 @@ RULES: dict[str, Callable[[Check], bool]] = {
     "steps+final-shown": _final_shown,  # and the final number is a step's result
     "steps+final-last": _final_last,  # and it is the last step's result
 }
+
+
+# What a cascade scorer may read of a worked solution (the replay fits it on calibration rows).
+RESPONSE_FEATURES = (
+    "pass_steps", "pass_final_shown", "pass_final_last", "log_steps", "wrong_step",
+    "wrong_share", "truncated", "no_final", "final_integer", "final_is_last", "final_in_prompt",
+    "log_chars", "log_chars_vs_prompt", "log_equals", "hedge",
+)  # fmt: skip
+_HEDGE = re.compile(r"\b(however|but|actually|wait|mistake|assum|re-?evaluat|approximately|round)",
+                    re.IGNORECASE)  # fmt: skip
+
+
+def response_features(prompt: str, response: str) -> list[float]:
+    """The :data:`RESPONSE_FEATURES` of ``response`` to ``prompt``: its check and its shape.
+
+    Example:
+        >>> solution = "3 x 4 = <<3*4=12>>12, then 12 + 5 = <<12+5=17>>17. #### 17"
+        >>> f = dict(zip(RESPONSE_FEATURES, response_features("Ann has 3 eggs.", solution)))
+        >>> f["pass_final_last"], f["final_integer"], f["final_in_prompt"]
+        (1.0, 1.0, 0.0)
+    """
+    c = check_solution(response)
+    final = c.final
+    given = {float(n) for n in _NUMBER.findall(_THOUSANDS.sub("", prompt))}
+    return [
+        *(float(c.passes(rule)) for rule in RULES),
+        math.log1p(c.steps),
+        float(c.wrong_steps > 0),
+        c.wrong_steps / c.steps if c.steps else 0.0,
+        float(c.truncated),
+        float(final is None),
+        float(final is not None and final == round(final)),
+        float(final is not None and bool(c.results) and _close(final, c.results[-1])),
+        float(final in given),
+        math.log1p(len(response)),
+        math.log1p(len(response)) - math.log1p(len(prompt)),
+        math.log1p(response.count("=")),
+        float(bool(_HEDGE.search(response))),
+    ]

@@ -21,14 +21,17 @@ from tierflow.evals._routellm_data import ReplayRow
 from tierflow.pricing import cost_usd
 
 __all__ = [
+    "SCORED",
     "ItemCosts",
     "item_costs",
     "tier_prices",
     "policy_result",
     "strong_calls",
     "bootstrap_ratio",
+    "bootstrap_captured",
 ]
 
+SCORED = "scored cascade"  # the policy of the cascade scorer (evals.replay)
 MMLU_OUTPUT_TOKENS = 1  # RouteLLM's MMLU prompts end in "Answer:"; the reply is one letter
 
 
@@ -155,3 +158,29 @@ def bootstrap_ratio(
     low, high = np.percentile(ratio, [2.5, 97.5])
     s_low, s_high = np.percentile(share, [2.5, 97.5])
     return (float(low), float(high)), (float(s_low), float(s_high))
+
+
+def bootstrap_captured(
+    sent_strong: Sequence[float],
+    perfect_sent: Sequence[float],
+    *,
+    draws: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """95% bootstrap interval of the captured share ``(1 - share) / (1 - perfect share)``.
+
+    The same resamples as :func:`bootstrap_ratio` (same ``draws`` and ``seed``).
+
+    Example:
+        >>> bootstrap_captured([0.6] * 4, [0.2] * 4)  # every resample: 0.4 / 0.8
+        (0.5, 0.5)
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    c, o = np.asarray(sent_strong, dtype=float), np.asarray(perfect_sent, dtype=float)
+    picks = rng.integers(0, len(c), size=(draws, len(c)))
+    saving = 1 - o[picks].mean(axis=1)
+    share = (1 - c[picks].mean(axis=1)) / np.maximum(saving, 1e-12)
+    low, high = np.percentile(share, [2.5, 97.5])
+    return float(low), float(high)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tierflow.evals._bench_suites import ROUTELLM
+from tierflow.evals._replay_policies import SCORED
 
 if TYPE_CHECKING:
     from tierflow.evals.replay import Replay, ReplayOptions
 
-__all__ = ["replay_lines", "cheapest_at"]
+__all__ = ["replay_lines", "lead_lines", "cheapest_at"]
+
+# The policies whose thresholds (or check rule) calibration chose.
+CALIBRATED = ("router", "cascade", "router+cascade", SCORED)
 
 
 def cheapest_at(
@@ -79,11 +83,54 @@ def _share_table(r: Replay) -> list[str]:
     return lines + ["", "Intervals: 1,000 bootstrap resamples of the report items."]
 
 
+def lead_lines(r: Replay) -> list[str]:
+    """The headline number with its intervals, on RouteLLM's cost measure (report part)."""
+    c = r.bench.captured
+    if c is None:
+        return []
+    (p_lo, p_hi) = r.figures["ci"]["perfect router"][1]
+    perfect = f"the perfect router sends {c.perfect_cost:.1%} [{p_lo:.1%}-{p_hi:.1%}]"
+    if c.policy is None or c.share is None:
+        return [f"**Captured share of the perfect router's saving: none at >= {c.quality:.0%} of "
+                f"GPT-4's quality** (no policy kept it on the report part; {perfect} of requests "
+                "to GPT-4)."]  # fmt: skip
+    (q_lo, q_hi), (s_lo, s_hi) = r.figures["ci"][c.policy]
+    low, high = r.figures["captured_ci"]
+    return [
+        f"**Captured share of the perfect router's saving at >= {c.quality:.0%} of GPT-4's "
+        f"quality: {c.share:.1%} [{low:.1%}-{high:.1%}]**, by {c.policy} (the cheapest policy "
+        f"that kept it on the report part): {c.kept:.1%} [{q_lo:.1%}-{q_hi:.1%}] of GPT-4's "
+        f"quality sending {c.cost:.1%} [{s_lo:.1%}-{s_hi:.1%}] of requests to GPT-4; {perfect}. "
+        "Cost: share of requests sent to the strong model (RouteLLM's measure); intervals: "
+        "1,000 bootstrap resamples of the report items."
+    ]  # fmt: skip
+
+
+def _predicted_table(r: Replay) -> list[str]:
+    """Each calibrated policy: its figures predicted on calibration, then measured on report."""
+    predicted = r.calibration.get("predicted", {})
+    lines = ["", "**Predicted on calibration vs measured on report**, each policy at the threshold "
+             "chosen on calibration (predicted: out-of-fold, except the check rule's own figures, "
+             "which fit nothing):", "",
+             "| policy | predicted quality vs strong | predicted share to strong | measured quality "
+             "vs strong | 95% CI | measured share to strong | 95% CI |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    top = r.results["all-flagship"].quality
+    for name in (n for n in CALIBRATED if n in predicted and n in r.results):
+        pr, (q_ci, s_ci) = predicted[name], r.figures["ci"][name]
+        measured = r.results[name].quality / top if top else 0.0
+        lines.append(
+            f"| {name} | {pr['quality_vs_strong']:.1%} | {pr['share_strong']:.1%} | "
+            f"{measured:.1%} | {q_ci[0]:.1%}-{q_ci[1]:.1%} | {r.shares[name]:.1%} | "
+            f"{s_ci[0]:.1%}-{s_ci[1]:.1%} |"
+        )
+    return lines
+
+
 def _verdict(r: Replay) -> list[str]:
     suite = r.bench.suite
-    best = "router+cascade" if "router+cascade" in r.shares else "router"
+    best = next(n for n in (SCORED, "router+cascade", "router") if n in r.shares)
     row = r.bench.row(best)
-    lines = [""]
+    lines = [*_predicted_table(r), ""]
     if row is not None:
         share = r.shares[best]
         lines.append(
@@ -132,6 +179,25 @@ def _calibration_lines(r: Replay, o: ReplayOptions) -> list[str]:
         ]
         lines += ["", f"Chosen rule `{c['rule']}`; router+cascade threshold "
                   f"{c['cascade_threshold']:.3f} (the same choice, with a weak item checked)."]  # fmt: skip
+    if "scorer" in c:
+        lines += _scorer_lines(c["scorer"], o)
+    return lines
+
+
+def _scorer_lines(s: dict[str, Any], o: ReplayOptions) -> list[str]:
+    lines = [
+        "", "Scored cascade: every item goes to Mixtral; its answer is kept when a model of "
+        "P(Mixtral right) from its response (the check's three rules, steps read, wrong steps, "
+        "cut off, no final answer, a non-integer final, final = last step, final copied from the "
+        "question, length, `=` count, hedging words; `response+router` adds the router's "
+        "out-of-fold P(Mixtral right)) is >= the threshold, else the item goes to GPT-4. Chosen "
+        f"like the router: `{s['model']}` on `{s['features']}` (best cross-validated AUC, "
+        f"{o.folds} folds), threshold {s['threshold']:.3f} on its out-of-fold predictions for "
+        f"{o.target:.0%} of GPT-4's quality at the fewest GPT-4 calls. Tried:", "",
+        "| features | model | AUC | Brier |", "|---|---|---|---|",
+    ]  # fmt: skip
+    for t in sorted(s["cv"], key=lambda t: -t["auc"]):
+        lines.append(f"| {t['features']} | {t['candidate']} | {t['auc']:.3f} | {t['brier']:.3f} |")
     return lines
 
 

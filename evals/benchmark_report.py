@@ -37,7 +37,7 @@ from tierflow.evals._results import SuiteResult, percentile
 from tierflow.evals._runner import arun
 from tierflow.evals._suites import SUITES, load_items
 from tierflow.evals._sync import run_sync
-from tierflow.evals.headroom import TPRS, Headroom, headroom
+from tierflow.evals.headroom import TPRS, Captured, Headroom, captured_share, headroom
 from tierflow.tiers import POLICIES, Start, TierPolicy
 
 __all__ = [
@@ -84,6 +84,8 @@ class BenchReport:
     variant_results: list[SuiteResult] = field(default_factory=list)
     headroom: Headroom | None = None  # what it would take (tierflow.evals.headroom)
     curve_label: str = "router+cascade, threshold swept"  # what the curve sweeps
+    captured: Captured | None = None  # the headline number (tierflow.evals.headroom)
+    lead: list[str] = field(default_factory=list)  # lines right after the headline
     markdown_path: Path = field(init=False)
     plot_path: Path = field(init=False)
 
@@ -138,7 +140,21 @@ class BenchReport:
         )  # fmt: skip
         if self.suite in ROUTELLM:
             parts[-1] += f" (RouteLLM: {ROUTELLM[self.suite]:.0%})"
+        if self.captured is not None:
+            parts.insert(0, self.captured.text())
         return where + "; ".join(parts)
+
+    def captured_usd(self, quality: float = 0.95) -> Captured | None:
+        """The headline number on USD, from the policies that ran (None: no perfect router).
+
+        The swept curve is left out: its thresholds are picked on these same items.
+        """
+        if self.headroom is None or self.row("all-flagship") is None:
+            return None
+        points = [(r.policy, r.rel_cost, r.rel_quality) for r in self.rows
+                  if r.policy != "all-flagship" and r.rel_cost is not None
+                  and r.rel_quality is not None]  # fmt: skip
+        return captured_share(points, self.headroom.oracle[0], quality=quality)
 
     def table(self) -> Table:
         """The policy table (rich)."""
@@ -166,6 +182,7 @@ class BenchReport:
             "",
             f"**Headline.** {self.headline()}",
             "",
+            *([*self.lead, ""] if self.lead else []),
             *_HEAD,
         ]
         lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.rows]
@@ -321,6 +338,7 @@ async def abenchmark_report(
         report.headroom = headroom(done["all-nano"], done["all-flagship"], done.get("cascade"),
                                    router=done.get("router"),
                                    cost=TARGET_COST.get(suite, 0.5))  # fmt: skip
+        report.captured = report.captured_usd()
     _write(report)
     return report
 
@@ -353,8 +371,13 @@ def _write(report: BenchReport) -> None:
          "calibration": report.calibration, "rows": [dataclasses.asdict(r) for r in report.rows],
          "variants": [dataclasses.asdict(r) for r in report.variants],
          "headroom": _headroom_json(report.headroom),
+         "captured": _captured_json(report.captured),
          "curve": report.curve, "items": per_item}, indent=1, default=str))  # fmt: skip
     curve_plot(report, report.plot_path)
+
+
+def _captured_json(c: Captured | None) -> dict[str, Any] | None:
+    return None if c is None else dataclasses.asdict(c) | {"share": c.share}
 
 
 def _headroom_json(h: Headroom | None) -> dict[str, Any] | None:

@@ -15,7 +15,10 @@ all-flagship and the cascade), this works out, with no further model call:
   stay under the cost cap, since every wrong cheap answer is paid again at the flagship;
 - the same table for a **router** that picks the tier before any answer (no check, nothing
   paid twice), judged on the items where the flagship does better than the cheap tier (what
-  RouteLLM's routers are trained to find): the loosest FPR, per TPR.
+  RouteLLM's routers are trained to find): the loosest FPR, per TPR;
+- the report's headline number (:func:`captured_share`): the share of the perfect router's
+  saving that the cheapest policy keeping ``quality`` x all-flagship's quality captured,
+  ``(1 - cost) / (1 - perfect router's cost)``, costs as shares of all-flagship's.
 
 Example:
     >>> from tierflow.evals._results import ExampleResult, SuiteResult
@@ -39,11 +42,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tierflow.evals._results import ExampleResult, SuiteResult
 
-__all__ = ["Headroom", "headroom", "TPRS"]
+__all__ = ["Headroom", "headroom", "TPRS", "Captured", "captured_share"]
 
 TPRS = (1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5)  # the verifier sensitivities the report tabulates
 _FPR_STEPS = 200
@@ -163,6 +167,69 @@ class Headroom:
             shown = ["none" if c is None else f"{c:.1%}" for c in cells]
             out.append(f"| {sensitivity:.0%} | {shown[0]} | {shown[1]} |")
         return out
+
+
+@dataclass(frozen=True)
+class Captured:
+    """How much of the perfect router's saving a policy kept, at >= ``quality`` of the flagship's.
+
+    Costs are shares of all-flagship's cost (``measure`` says what is counted). ``policy`` is
+    the cheapest policy that kept ``quality`` (None: no policy cheaper than all-flagship did).
+    The share can pass 100%: the perfect router keeps all of both tiers' right answers, so a
+    policy that gives up quality down to the target may spend less than it.
+    """
+
+    quality: float
+    perfect_cost: float
+    measure: str = "USD"
+    policy: str | None = None
+    cost: float | None = None
+    kept: float | None = None  # the policy's quality vs all-flagship
+
+    @property
+    def share(self) -> float | None:
+        """``(1 - cost) / (1 - perfect_cost)``; None when no policy kept the quality."""
+        if self.cost is None or self.perfect_cost >= 1.0:
+            return None
+        return (1.0 - self.cost) / (1.0 - self.perfect_cost)
+
+    def text(self) -> str:
+        """The headline sentence (the figure, or that no policy kept the quality)."""
+        at = f">= {self.quality:.0%} of all-flagship's quality"
+        if self.share is None or self.kept is None or self.cost is None:
+            return f"captured share of the perfect router's saving: none at {at}"
+        return (
+            f"captured share of the perfect router's saving at {at}: {self.share:.1%} "
+            f"({self.policy}: {self.kept:.1%} of the quality at {self.cost:.1%} of the cost; "
+            f"perfect router {self.perfect_cost:.1%}; cost: {self.measure})"
+        )
+
+
+def captured_share(
+    points: Iterable[tuple[str, float, float]],
+    perfect_cost: float,
+    *,
+    quality: float = 0.95,
+    measure: str = "USD",
+) -> Captured:
+    """The :class:`Captured` of the cheapest ``(policy, cost, quality)`` keeping ``quality``.
+
+    ``points``: each policy's cost and quality as shares of all-flagship's (all-flagship
+    itself, at cost 1, captures nothing and is never the answer).
+
+    Example:
+        >>> c = captured_share([("router", 0.6, 0.96), ("cascade", 0.3, 0.91)], 0.2)
+        >>> c.policy, round(c.share, 3)
+        ('router', 0.5)
+        >>> captured_share([("cascade", 0.3, 0.91)], 0.2).text()
+        "captured share of the perfect router's saving: none at >= 95% of all-flagship's quality"
+    """
+    kept = [(cost, -q, name) for name, cost, q in points
+            if q >= quality - 1e-9 and cost < 1.0 - 1e-9]  # fmt: skip
+    if not kept:
+        return Captured(quality, perfect_cost, measure)
+    cost, minus_q, name = min(kept)
+    return Captured(quality, perfect_cost, measure, name, cost, -minus_q)
 
 
 def headroom(

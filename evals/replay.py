@@ -8,13 +8,19 @@ their keys (:mod:`tierflow.evals._routellm_data`), and on the calibration part o
   cross-validated AUC, threshold on out-of-fold predictions for ``target`` x the strong
   model's quality at the fewest strong calls;
 - for GSM8K, picks the rule of the response-side check (:mod:`tierflow.evals._replay_check`,
-  the arithmetic of Mixtral's worked solution re-computed) and router+cascade's threshold.
+  the arithmetic of Mixtral's worked solution re-computed), router+cascade's threshold (a
+  weak answer is kept when the router starts the item weak and the check passes), and the
+  scored cascade: a model of P(Mixtral right) from its response (the check and the
+  solution's shape, :data:`~tierflow.evals._replay_check.RESPONSE_FEATURES`, with or without
+  the router's score), chosen and thresholded like the router (CV AUC; out-of-fold).
 
 On the report part it replays all-strong (``all-flagship``), all-weak (``all-nano``), the
-router, the cascade and router+cascade (GSM8K), a perfect router and random routing at the
-share of strong calls of router+cascade (else the router), and writes the live benchmarks'
-report (table, curve, headroom) plus RouteLLM's cost measure (share of requests sent to the
-strong model) under ``.tierflow/reports/<suite>/``.
+router, the cascade, router+cascade and the scored cascade (GSM8K), a perfect router and
+random routing at the share of strong calls of the scored cascade (else the router), and
+writes the live benchmarks' report (table, curve, headroom) plus RouteLLM's cost measure
+(share of requests sent to the strong model) under ``.tierflow/reports/<suite>/``. Its
+headline number is the share of the perfect router's saving captured at >= ``target`` of
+GPT-4's quality (:func:`tierflow.evals.headroom.captured_share`, cost as share of requests).
 
 Example:
     >>> from tierflow.evals.replay import REPLAYS
@@ -35,18 +41,27 @@ from tierflow.difficulty import DifficultyRouter, choose_threshold, fit_router
 from tierflow.errors import InputError
 from tierflow.evals._bench_suites import TARGET_COST
 from tierflow.evals._figures import threshold_sweep
-from tierflow.evals._replay_check import RULES, check_solution
+from tierflow.evals._replay_check import RESPONSE_FEATURES, RULES, check_solution, response_features
 from tierflow.evals._replay_features import FEATURE_SETS, compact_path, feature_matrix, load_compact
-from tierflow.evals._replay_policies import item_costs, policy_result, strong_calls, tier_prices
-from tierflow.evals._replay_report import replay_lines
+from tierflow.evals._replay_policies import (
+    SCORED,
+    bootstrap_captured,
+    item_costs,
+    policy_result,
+    strong_calls,
+    tier_prices,
+)
+from tierflow.evals._replay_report import lead_lines, replay_lines
 from tierflow.evals._results import SuiteResult
 from tierflow.evals._routellm_data import ReplayRow, load_rows, split_rows
 from tierflow.evals.benchmark_report import BenchReport, _relative, _row, _write
-from tierflow.evals.headroom import headroom
+from tierflow.evals.headroom import captured_share, headroom
 
 __all__ = ["REPLAYS", "ReplayOptions", "Replay", "replay_report", "replay_options"]
 
 REPLAYS = {"routellm-gsm8k": "gsm8k", "routellm-mmlu": "mmlu"}
+# What the cascade scorer may read: Mixtral's response, and also the router's P(weak right).
+SCORER_SETS = ("response", "response+router")
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,7 @@ class Replay:
     shares: dict[str, float]  # policy -> share of report items that called the strong model
     results: dict[str, SuiteResult]  # every replayed policy, the perfect router too
     figures: dict[str, Any] = field(default_factory=dict)  # report-split extras (CIs, sweeps)
+    scorer: DifficultyRouter | None = None  # the scored cascade's model (GSM8K)
 
 
 @dataclass(frozen=True)
@@ -93,16 +109,21 @@ def _floats(values: Sequence[bool]) -> list[float]:
     return [float(v) for v in values]
 
 
-def _fit(
-    cal: Sequence[ReplayRow], emb: Mapping[str, Any], domains: Sequence[str], o: ReplayOptions
-) -> _Fitted:
-    """The router on the feature set with the best cross-validated AUC (calibration only)."""
-    weak, strong = [r.weak_correct for r in cal], [r.strong_correct for r in cal]
+Matrix = tuple[list[list[float]], tuple[str, ...]]  # feature rows and column names
+
+
+def _select(
+    matrices: Mapping[str, Matrix], rows: Sequence[ReplayRow], o: ReplayOptions
+) -> tuple[DifficultyRouter, list[float], list[dict[str, Any]]]:
+    """The model fitted on the feature set of the best cross-validated AUC (calibration only).
+
+    Returns it (its threshold from out-of-fold predictions), those predictions and what was
+    tried.
+    """
+    weak, strong = [r.weak_correct for r in rows], [r.strong_correct for r in rows]
     best: tuple[float, str, DifficultyRouter, list[list[float]]] | None = None
     table = []
-    for name in o.feature_sets:
-        parts = FEATURE_SETS[name]
-        x, names = feature_matrix(cal, emb, parts, domains=domains, components=o.components)
+    for name, (x, names) in matrices.items():
         router = fit_router(x, weak, strong, names, target=o.target, folds=o.folds,
                             seed=o.seed, candidates=o.candidates)  # fmt: skip
         cv = {c["candidate"]: c["auc"] for c in router.evidence["cv"]}
@@ -113,8 +134,45 @@ def _fit(
     _, name, router, x = best
     chosen = next(c for c in o.candidates if c.label == router.evidence["chosen"])
     oof = cross_validated(x, weak, chosen, o.folds, o.seed)  # what the threshold was chosen on
-    router = replace(router, evidence=router.evidence | {"features": name})
-    return _Fitted(router, FEATURE_SETS[name], oof, table)
+    return replace(router, evidence=router.evidence | {"features": name}), oof, table
+
+
+def _fit(
+    cal: Sequence[ReplayRow], emb: Mapping[str, Any], domains: Sequence[str], o: ReplayOptions
+) -> _Fitted:
+    """The router on the prompt feature set with the best cross-validated AUC."""
+    matrices = {name: feature_matrix(cal, emb, FEATURE_SETS[name], domains=domains,
+                                     components=o.components) for name in o.feature_sets}  # fmt: skip
+    router, oof, table = _select(matrices, cal, o)
+    return _Fitted(router, FEATURE_SETS[router.evidence["features"]], oof, table)
+
+
+def _scorer_matrix(rows: Sequence[ReplayRow], p: Sequence[float], with_router: bool) -> Matrix:
+    """The cascade scorer's features: Mixtral's response, and the router's score if asked."""
+    x = [response_features(r.prompt, r.weak_response) + ([v] if with_router else [])
+         for r, v in zip(rows, p, strict=True)]  # fmt: skip
+    return x, RESPONSE_FEATURES + (("router_p_weak",) if with_router else ())
+
+
+def _fit_scorer(
+    cal: Sequence[ReplayRow], oof: Sequence[float], o: ReplayOptions
+) -> tuple[DifficultyRouter, list[dict[str, Any]]]:
+    """The scored cascade's model: keep Mixtral's answer when P(right) >= its threshold.
+
+    Fitted like the router (candidates by cross-validated AUC, threshold on out-of-fold
+    predictions for ``target`` at the fewest strong calls); the router's score it may read is
+    its out-of-fold one, so no calibration row is scored by a router fitted on it.
+    """
+    matrices = {name: _scorer_matrix(cal, oof, name.endswith("router")) for name in SCORER_SETS}
+    scorer, _, table = _select(matrices, cal, o)
+    return scorer, table
+
+
+def _scorer_rows(
+    scorer: DifficultyRouter, rows: Sequence[ReplayRow], p: Sequence[float]
+) -> list[list[float]]:
+    """The feature rows ``scorer`` reads for ``rows`` (``p``: the router's scores of them)."""
+    return _scorer_matrix(rows, p, scorer.evidence.get("features") == "response+router")[0]
 
 
 def _rule_table(cal: Sequence[ReplayRow], target: float) -> tuple[str, list[dict[str, Any]]]:
@@ -150,15 +208,20 @@ def _cascade(rows: Sequence[ReplayRow], kept: Sequence[bool], strong_q: float) -
 
 def _cascade_threshold(
     cal: Sequence[ReplayRow], oof: Sequence[float], rule: str, target: float
-) -> float:
-    """Router+cascade's threshold on calibration: a weak item is checked, escalated on a fail."""
+) -> tuple[float, dict[str, float]]:
+    """Router+cascade's threshold and its out-of-fold figures on calibration.
+
+    A weak item is checked, and escalated on a fail.
+    """
     kept = [check_solution(r.weak_response).passes(rule) for r in cal]
     path_q = [
         float(r.weak_correct if k else r.strong_correct) for r, k in zip(cal, kept, strict=True)
     ]
     path_calls = [0.0 if k else 1.0 for k in kept]
     strong = _floats([r.strong_correct for r in cal])
-    return choose_threshold(oof, path_q, strong, target, path_calls, [1.0] * len(cal))
+    threshold = choose_threshold(oof, path_q, strong, target, path_calls, [1.0] * len(cal))
+    joint = [k and x >= threshold for k, x in zip(kept, oof, strict=True)]
+    return threshold, _cascade(cal, joint, sum(strong) / len(strong))
 
 
 def _policies(
@@ -167,8 +230,12 @@ def _policies(
     p: Sequence[float],
     fitted: dict[str, Any],
     o: ReplayOptions,
+    q: Sequence[float] | None = None,
 ) -> tuple[dict[str, SuiteResult], dict[str, list[float]]]:
-    """Every replayed policy on the report rows and, per policy, its strong calls per item."""
+    """Every replayed policy on the report rows and, per policy, its strong calls per item.
+
+    ``q``: the cascade scorer's P(weak right) per report row (GSM8K).
+    """
     weak_p, strong_p = tier_prices(o.profile, o.weak_tier, o.strong_tier)
     costs = [item_costs(r, weak_p, strong_p) for r in rep]
     router = [1.0 if x >= fitted["threshold"] else 0.0 for x in p]
@@ -182,9 +249,11 @@ def _policies(
         plans["cascade"] = ([1.0] * len(rep), kept)
         joint = [1.0 if x >= fitted["cascade_threshold"] else 0.0 for x in p]
         plans["router+cascade"] = (joint, kept)
+    if q is not None:
+        plans[SCORED] = ([1.0] * len(rep), [x >= fitted["scorer"]["threshold"] for x in q])
     plans["perfect router"] = (oracle, None)
     # Random routing at the share of strong calls of the best routed policy, as live reports do.
-    matched = strong_calls(*plans["router+cascade" if "router+cascade" in plans else "router"])
+    matched = strong_calls(*plans[SCORED if SCORED in plans else "router"])
     plans["random"] = ([1 - sum(matched) / len(rep)] * len(rep), None)
     results = {name: policy_result(suite, name, rep, costs, weak, o.profile, accepted)
                for name, (weak, accepted) in plans.items()}  # fmt: skip
@@ -232,11 +301,32 @@ def _calibrate(
         "cv": fit.table, "weak_right": sum(r.weak_correct for r in cal) / len(cal),
         "strong_right": sum(r.strong_correct for r in cal) / len(cal),
     }  # fmt: skip
+    chosen["predicted"] = {"router": {"quality_vs_strong": chosen["router_quality_vs_strong"],
+                                      "share_strong": chosen["router_share_strong"]}}  # fmt: skip
     if name == "gsm8k":
         rule, rules = _rule_table(cal, o.target)
-        chosen |= {"rule": rule, "rules": rules,
-                   "cascade_threshold": _cascade_threshold(cal, fit.oof, rule, o.target)}  # fmt: skip
+        threshold, joint = _cascade_threshold(cal, fit.oof, rule, o.target)
+        chosen |= {"rule": rule, "rules": rules, "cascade_threshold": threshold}
+        chosen["predicted"] |= {"cascade": _pick(next(t for t in rules if t["rule"] == rule)),
+                                "router+cascade": joint}  # fmt: skip
     return fit, chosen
+
+
+def _pick(figures: Mapping[str, Any]) -> dict[str, float]:
+    return {k: round(float(figures[k]), 4) for k in ("quality_vs_strong", "share_strong")}
+
+
+def _calibrate_scorer(
+    cal: Sequence[ReplayRow], fit: _Fitted, chosen: dict[str, Any], o: ReplayOptions
+) -> DifficultyRouter:
+    """Fit the scored cascade on calibration; add what it chose and tried to ``chosen``."""
+    scorer, tried = _fit_scorer(cal, fit.oof, o)
+    e = scorer.evidence
+    chosen["scorer"] = {"features": e["features"], "model": e["chosen"],
+                        "threshold": scorer.threshold, "cv": tried}  # fmt: skip
+    chosen["predicted"][SCORED] = {"quality_vs_strong": e["calibration_quality_vs_strong"],
+                                   "share_strong": e["calibration_share_strong"]}  # fmt: skip
+    return scorer
 
 
 def replay_options(suite: str, **fields: Any) -> ReplayOptions:
@@ -284,9 +374,11 @@ def replay_report(
         raise InputError(f"{len(cal)} calibration and {len(rep)} report rows of {suite} have "
                          "embeddings: too few to fit and report; compute them first")  # fmt: skip
     fit, chosen = _calibrate(name, cal, emb, o)
+    scorer = _calibrate_scorer(cal, fit, chosen, o) if name == "gsm8k" else None
     x, _ = feature_matrix(rep, emb, fit.parts, domains=chosen["domains"], components=o.components)
     p = fit.router.p_weak(x)
-    results, calls = _policies(suite, rep, p, chosen, o)
+    q = scorer.p_weak(_scorer_rows(scorer, rep, p)) if scorer else None
+    results, calls = _policies(suite, rep, p, chosen, o, q)
     # The perfect router is a bound, not a policy: the headroom section and the share table
     # show it; the table and headline of policies do not.
     ran = [r for name, r in results.items() if name != "perfect router"]
@@ -300,19 +392,34 @@ def replay_report(
     report.headroom = headroom(results["all-nano"], results["all-flagship"], results.get("cascade"),
                                router=results["router"], cost=TARGET_COST.get(suite, 0.5))  # fmt: skip
     strong = _floats([r.strong_correct for r in rep])
-    figures = _figures(results, calls, p, strong)
+    figures = _figures(results, calls, p, strong, q)
     shares = {k: sum(v) / len(v) for k, v in calls.items()}
-    out = Replay(report, fit.router, chosen, shares, results, figures)
+    out = Replay(report, fit.router, chosen, shares, results, figures, scorer)
     figures["rows"] = {"file": len(every), "embedded": len(rows), "calibration": len(cal),
                        "report": len(rep)}  # fmt: skip
+    _captured(out, calls, o.target)
     _write(report)
     _write_extras(out, o)
     return out
 
 
+def _captured(replay: Replay, calls: Mapping[str, list[float]], target: float) -> None:
+    """The headline number on RouteLLM's cost measure, with its bootstrap interval."""
+    top = replay.results["all-flagship"].quality
+    points = [(name, replay.shares[name], r.quality / top if top else 0.0)
+              for name, r in replay.results.items()
+              if name not in ("all-flagship", "perfect router")]  # fmt: skip
+    c = captured_share(points, replay.shares["perfect router"], quality=target,
+                       measure="share of requests sent to the strong model")  # fmt: skip
+    replay.bench.captured = c
+    if c.policy is not None:
+        replay.figures["captured_ci"] = bootstrap_captured(calls[c.policy], calls["perfect router"])
+    replay.bench.lead = lead_lines(replay)
+
+
 def _figures(
     results: Mapping[str, SuiteResult], calls: Mapping[str, list[float]], p: Sequence[float],
-    strong: Sequence[float],
+    strong: Sequence[float], q: Sequence[float] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Bootstrap intervals per policy and the sweeps on RouteLLM's axes (report split)."""
     from tierflow.evals._replay_policies import bootstrap_ratio
@@ -328,6 +435,8 @@ def _figures(
         sweeps["router+cascade"] = _share_sweep(
             p, [e.quality for e in results["cascade"].examples], calls["cascade"], strong
         )
+    if q is not None:
+        sweeps[SCORED] = _share_sweep(q, [e.quality for e in weak.examples], [0.0] * len(q), strong)
     return {"ci": cis, "sweeps": sweeps}
 
 
@@ -337,6 +446,8 @@ def _write_extras(replay: Replay, o: ReplayOptions) -> None:
     text = bench.to_markdown() + "\n" + "\n".join(replay_lines(replay, o)) + "\n"
     bench.markdown_path.write_text(text)
     replay.router.save(bench.out_dir / "router.json")
+    if replay.scorer is not None:
+        replay.scorer.save(bench.out_dir / "scorer.json")
     (bench.out_dir / "replay.json").write_text(json.dumps(
         {"options": o.__dict__, "calibration": replay.calibration, "shares": replay.shares,
          "figures": replay.figures}, indent=1, default=str))  # fmt: skip

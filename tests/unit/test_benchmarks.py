@@ -391,3 +391,63 @@ def test_report_works_out_what_a_cascade_would_need_from_its_own_items(tmp_path)
     assert "What it would take to keep 95%" in text and "| TPR | verifier (cascade) |" in text
     saved = json.loads((tmp_path / "results.json").read_text())["headroom"]
     assert saved["measured_tpr_fpr"] == [tpr, fpr]
+
+
+def _synthetic_report(policies: dict[str, list[tuple[float, float]]]):
+    """A report from hand-made per-item (quality, cost) lists, with no model run."""
+    from pathlib import Path
+
+    from tierflow.evals._results import ExampleResult, SuiteResult
+    from tierflow.evals.benchmark_report import BenchReport, _relative, _row
+    from tierflow.evals.headroom import headroom
+
+    def result(name, items):
+        examples = tuple(
+            ExampleResult(str(i), q, {}, {}, c, 0, 0, 0, 0.0, 0, {"solve": name})
+            for i, (q, c) in enumerate(items)
+        )
+        return SuiteResult("mmlu", name, "openai", examples)
+
+    results = {name: result(name, items) for name, items in policies.items()}
+    rows = [_row(r) for r in results.values()]
+    _relative(rows)
+    report = BenchReport("mmlu", "report", "openai", list(results.values()), rows, [], None,
+                         Path("unused"))  # fmt: skip
+    report.headroom = headroom(results["all-nano"], results["all-flagship"], None)
+    report.captured = report.captured_usd()
+    return report
+
+
+def test_headline_is_the_share_of_the_perfect_routers_saving_captured_at_95():
+    # The flagship is right everywhere at $10; nano on items 0 and 2 at $1. A perfect router
+    # pays the flagship on items 1 and 3 only: 22/40 = 55% of the cost, a saving of 45%.
+    # The router keeps 100% at 31/40 = 77.5%: it captures 22.5/45 = 50% of that saving. The
+    # cheaper "cheap" policy keeps 75% only, so it does not count.
+    policies = {
+        "all-flagship": [(1.0, 10.0)] * 4,
+        "all-nano": [(1.0, 1.0), (0.0, 1.0), (1.0, 1.0), (0.0, 1.0)],
+        "router": [(1.0, 1.0), (1.0, 10.0), (1.0, 10.0), (1.0, 10.0)],
+        "cheap": [(1.0, 1.0), (1.0, 10.0), (1.0, 1.0), (0.0, 1.0)],
+    }
+    report = _synthetic_report(policies)
+    c = report.captured
+    assert report.headroom.oracle == pytest.approx((0.55, 1.0))
+    assert c.policy == "router" and c.cost == pytest.approx(0.775) and c.kept == 1.0
+    assert c.share == pytest.approx(0.5)
+    assert "captured share of the perfect router's saving at >= 95% of all-flagship's " \
+           "quality: 50.0% (router" in report.headline()  # fmt: skip
+
+
+def test_headline_says_none_when_no_cheaper_policy_keeps_95_percent():
+    policies = {
+        "all-flagship": [(1.0, 10.0)] * 4,
+        "all-nano": [(1.0, 1.0), (0.0, 1.0), (1.0, 1.0), (0.0, 1.0)],
+        "cheap": [(1.0, 1.0), (1.0, 10.0), (1.0, 1.0), (0.0, 1.0)],  # 75% of the quality
+    }
+    report = _synthetic_report(policies)
+    assert report.captured.policy is None and report.captured.share is None
+    assert "captured share of the perfect router's saving: none at >= 95%" in report.headline()
+    from tierflow.evals.headroom import captured_share
+
+    # All-flagship itself (cost 1) keeps 100% but saves nothing: never the answer.
+    assert captured_share([("all-flagship", 1.0, 1.0)], 0.5).share is None

@@ -74,8 +74,9 @@ def test_fitting_never_sees_the_report_rows(tmp_path):
     b = replay_report("routellm-gsm8k", embeddings=emb, data_dir=tmp_path / "b",
                       out_dir=tmp_path / "rb", options=opts)  # fmt: skip
     assert a.router == b.router and a.router.evidence == b.router.evidence
-    for key in ("threshold", "rule", "cascade_threshold", "cv", "rules"):
+    for key in ("threshold", "rule", "cascade_threshold", "cv", "rules", "scorer", "predicted"):
         assert a.calibration[key] == b.calibration[key]
+    assert a.scorer == b.scorer and a.scorer is not None
     assert a.bench.row("all-nano").quality != b.bench.row("all-nano").quality  # report moved
 
 
@@ -93,6 +94,23 @@ def test_replay_report_writes_the_live_sections_and_routellm_measure(tmp_path):
     assert "perfect router" in out.results and out.bench.row("perfect router") is None
     # In the fixture every right weak answer checks out and every wrong one has a wrong step.
     assert out.bench.headroom is not None and out.bench.headroom.measured == (1.0, 0.0)
+    # So the scorer, reading the response, keeps exactly Mixtral's right answers: what the
+    # perfect router does, all of its saving captured (the check's cascades tie with it).
+    assert out.shares["scored cascade"] == out.shares["perfect router"] < 1.0
+    assert out.bench.row("scored cascade").rel_quality == 1.0
+    c = out.bench.captured
+    assert c is not None and c.share == pytest.approx(1.0) and c.kept == 1.0
+    assert c.policy in ("cascade", "router+cascade", "scored cascade")
+    low, high = out.figures["captured_ci"]
+    assert low == pytest.approx(1.0) and high == pytest.approx(1.0)
+    head = text.split("| policy |")[0]  # the headline number comes before the first table
+    assert "**Captured share of the perfect router's saving at >= 95% of GPT-4's quality: " \
+           "100.0% [100.0%-100.0%]**" in head  # fmt: skip
+    for part in ("Predicted on calibration vs measured on report", "| scored cascade |",
+                 "Scored cascade: every item goes to Mixtral"):  # fmt: skip
+        assert part in text
+    assert out.calibration["predicted"]["scored cascade"]["quality_vs_strong"] == 1.0
+    assert (tmp_path / "report" / "scorer.json").is_file()
 
 
 def test_costs_are_exact_on_a_hand_computed_case():
@@ -124,6 +142,57 @@ def test_the_check_accepts_a_right_solution_and_rejects_a_wrong_step():
         "steps"
     )
     assert evaluate("(12 / 20) x 100") == 60.0 and evaluate("2 ** 99") is None
+
+
+def _cal_rows(spec: list[tuple[bool, str]]) -> list[ReplayRow]:
+    return [ReplayRow(f"gsm8k:{i}", "q", w, True, weak_response=resp)
+            for i, (w, resp) in enumerate(spec)]  # fmt: skip
+
+
+def test_router_and_check_threshold_is_the_cheapest_that_keeps_the_target():
+    """Keep a weak answer when the check passes and the router's score >= the threshold.
+
+    Row 1's wrong answer shows right arithmetic (the check passes it): only a threshold above
+    its score 0.8 keeps 95%, and 0.9 is the cheapest such (row 0 stays weak): 3 of 4 to GPT-4.
+    """
+    from tierflow.evals.replay import _cascade_threshold
+
+    cal = _cal_rows([(True, RIGHT), (False, RIGHT), (False, WRONG_STEP), (True, RIGHT)])
+    oof = [0.9, 0.8, 0.3, 0.2]
+    threshold, predicted = _cascade_threshold(cal, oof, "steps", 0.95)
+    assert threshold == 0.9 and predicted == {"quality_vs_strong": 1.0, "share_strong": 0.75}
+    # At 70% the wrong answer may pass: every checked item stays weak, only row 2 escalates.
+    threshold, predicted = _cascade_threshold(cal, oof, "steps", 0.7)
+    assert threshold == 0.2 and predicted == {"quality_vs_strong": 0.75, "share_strong": 0.25}
+
+
+def test_response_features_read_the_check_and_the_final_answer():
+    from tierflow.evals._replay_check import RESPONSE_FEATURES, response_features
+
+    def features(prompt: str, response: str) -> dict[str, float]:
+        return dict(zip(RESPONSE_FEATURES, response_features(prompt, response), strict=True))
+
+    right = features("Ann has 3 boxes of 4 eggs and buys 5.", RIGHT)
+    assert right["pass_steps"] == right["final_is_last"] == right["final_integer"] == 1.0
+    assert right["wrong_step"] == 0.0 and right["final_in_prompt"] == 0.0
+    wrong = features("Ann has 3 boxes of 4 eggs and buys 5.", WRONG_STEP)
+    assert wrong["pass_steps"] == 0.0 and wrong["wrong_step"] == 1.0
+    assert wrong["wrong_share"] == pytest.approx(1 / 3)  # 3 x 4 = 12 twice (text, annotation)
+    odd = features("Split 5 apples among 2.", "5 / 2 = 2.5 apples each.\n#### 2.5")
+    assert odd["final_integer"] == 0.0 and odd["pass_steps"] == 1.0
+    copied = features("Tom has 5 apples.", "He has 5 apples.\n#### 5")
+    assert copied["final_in_prompt"] == 1.0 and copied["no_final"] == 0.0
+
+
+@pytest.mark.parametrize("module", ["tierflow.evals._replay_check",
+                                    "tierflow.evals._replay_policies", "tierflow.evals.replay",
+                                    "tierflow.evals._replay_report"])  # fmt: skip
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    failed, attempted = doctest.testmod(importlib.import_module(module))
+    assert attempted > 0 and failed == 0
 
 
 def test_the_real_files_hold_no_held_out_gsm8k_ids():
