@@ -1,6 +1,7 @@
 """Soak: both graphs many times behind injected faults, and runs killed with kill -9.
 
 Run: python bench/soak.py [--runs 25] [--rate 0.2] [--kills 12] [--seed 1] [--json out.json]
+     [--ledger sqlite|memory] [--pause-while LOCKFILE]
 
 Every model call goes over HTTP (langchain-openai's client, the engine's retries, the
 circuit breaker, the SQLite checkpointer) to :class:`tierflow.faults.StandIn`, a loopback
@@ -17,13 +18,19 @@ connection) and malformed tool-call JSON injected at ``--rate``.
 2. **kill -9 trials**: ``tierflow run`` in a child process, killed at a random moment, then
    ``tierflow resume``; a trial passes when the resumed run ends like an uninterrupted run of
    the same item and its state records no paid call twice (successful calls equal the
-   uninterrupted run's). Calls the server answered for a process that died before saving
-   them are counted apart: that work is lost, not recorded twice.
+   uninterrupted run's). Each request the server answered in a trial is a record in the
+   resumed state or, its process killed before the checkpoint, a charge in the run's ledger
+   file (``--ledger sqlite``, the default: ``TIERFLOW_LEDGER_URL`` beside the checkpoints),
+   settled as reported or its hold taken as ``estimated``; one that is neither is lost
+   (billed by the provider, counted nowhere). ``--ledger memory`` shows the process's own.
 3. **Tools**: every tool call's time against its timeout, and hostile calls made directly
    (a catastrophic regex, a 20 MB line, grep over 20,000 files) against the subagent's
    tool timeout.
 
-The targets (issue 8) are printed with the figures; nothing fails here.
+The faults' extra cost is split by the ``cause`` of each failed attempt's record (only
+"possibly processed" is charged) and what the answered requests cost more. ``--pause-while
+PATH`` waits before each run and trial while PATH exists. The targets (issues 8 and 26) are
+printed with the figures; nothing fails here.
 """
 
 from __future__ import annotations
@@ -39,10 +46,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from _common import run_bench, table
+from _common import run_bench, table, write_json
 
 PROFILE_FIELDS = {"timeout_s": 1.0, "max_retries": 6}  # every stand-in tier
 ANSWERED = {"codebase_qa": "answered", "triage": "done"}
@@ -58,20 +66,59 @@ def write_profile(work: Path, url: str) -> Path:
     return toml
 
 
+def by_cause(usage: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Failed attempts by their record's ``cause``: how many, how many estimated, what they cost."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in usage:
+        if rec.get("error") is None:
+            continue
+        row = out.setdefault(str(rec.get("cause")), {"attempts": 0, "estimated": 0, "usd": 0.0})
+        row["attempts"] += 1
+        row["estimated"] += rec.get("billing") == "estimated"
+        row["usd"] += float(rec.get("cost_usd") or 0.0)
+    return out
+
+
+def reached(usage: list[dict[str, Any]]) -> int:
+    """Records of requests that reached the server (not from the cache, not never sent)."""
+    from tierflow.protocol import FailureCause
+
+    return sum(
+        1
+        for r in usage
+        if not r.get("cached_response") and r.get("cause") != FailureCause.NEVER_SENT
+    )
+
+
 def summary(values: dict[str, Any]) -> dict[str, Any]:
     """What a run ended with, for comparing runs."""
     from tierflow.usage import spent_usd
 
     usage = values.get("usage") or []
+    ok = [r for r in usage if r.get("error") is None]
     return {
         "status": values.get("status"),
         "answer": json.dumps(values.get("answer") or values.get("tickets_out"), sort_keys=True,
                              default=str),
-        "ok_calls": sum(1 for r in usage if r.get("error") is None),
+        "ok_calls": len(ok),
+        "ok_usd": spent_usd(ok),
+        "failed_attempts": by_cause(usage),
+        "reached_records": reached(usage),
         "duplicate_records": len(usage) - len({r["id"] for r in usage}),
         "spent_usd": spent_usd(usage),
         "budget_usd": values.get("budget_usd") or BUDGET_USD,
     }  # fmt: skip
+
+
+def pause_while(args: Any) -> float:
+    """Wait while ``--pause-while`` names a file that exists (another job needs the CPUs)."""
+    lock = Path(args.pause_while) if args.pause_while else None
+    t0 = time.perf_counter()
+    if lock is not None and lock.exists():
+        print(f"  paused: {lock} exists", flush=True)
+        while lock.exists():
+            time.sleep(20)
+    return time.perf_counter() - t0
 
 
 async def fault_phase(
@@ -98,6 +145,7 @@ async def fault_phase(
         for n, item in enumerate(items):
             inputs = {**spec.make_input(item), "budget_usd": BUDGET_USD}
             thread = f"{suite}-{rate}-{n}"
+            pause_while(args)
             t0 = time.perf_counter()
             try:
                 result = await runner.run(
@@ -163,16 +211,34 @@ def phase_row(phase: dict[str, Any], clean: dict[str, Any] | None) -> dict[str, 
         "cost_usd": sum(r["state"]["spent_usd"] for r in runs if r["state"]),
         "wall_s": sum(r["wall_s"] for r in runs),
         "faults": sum(phase["faults"].values()),
+        "fault_kinds": dict(phase["faults"]),
         "requests": phase["requests"],
+        "records": sum(r["state"]["reached_records"] for r in runs if r["state"]),
+        "ok_usd": sum(r["state"]["ok_usd"] for r in runs if r["state"]),
+        "failed_attempts": merged_causes(r["state"]["failed_attempts"] for r in runs if r["state"]),
     }
+
+
+def merged_causes(rows: Iterable[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The sum of several :func:`by_cause` tables."""
+    out: dict[str, dict[str, Any]] = {}
+    for table_ in rows:
+        for cause, row in table_.items():
+            into = out.setdefault(cause, {"attempts": 0, "estimated": 0, "usd": 0.0})
+            for key in into:
+                into[key] += row[key]
+    return out
 
 
 def _cli(*argv: str) -> list[str]:
     return [str(Path(sys.executable).with_name("tierflow")), *argv]
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(ledger: Path | None = None) -> dict[str, str]:
+    """The CLI's environment; with ``ledger``, the run's ledger lives in that SQLite file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIERFLOW_")}
+    if ledger is not None:
+        env["TIERFLOW_LEDGER_URL"] = f"sqlite:///{ledger}"
     return {**env, "STAND_IN_KEY": "sk-stand-in", "LANGSMITH_TRACING": "false"}
 
 
@@ -181,15 +247,67 @@ def _run_cli(work: Path, data: Path, thread: str, input_file: Path, graph: str) 
                 "--profile", "soak", "--budget-usd", str(BUDGET_USD), "--unattended")  # fmt: skip
 
 
-async def final_state(data: Path, thread: str) -> dict[str, Any] | None:
-    """The thread's state as checkpointed, or None when nothing can be read."""
+async def final_values(data: Path, thread: str) -> dict[str, Any] | None:
+    """The thread's state values as checkpointed, or None when nothing can be read."""
     from tierflow.runner import Runner
 
     try:
         result = await Runner(data).state(thread)
     except Exception:  # noqa: BLE001
         return None
-    return summary(result.values) if result.values else None
+    return dict(result.values) if result.values else None
+
+
+def ledger_account(path: Path, ids: set[str]) -> dict[str, Any] | None:
+    """A kill trial's ledger file after the resume: its charges by kind, its holds left.
+
+    ``estimated``: holds a dead process left, taken as spend at their reservation;
+    ``settled_unrecorded``: requests settled (paid as reported) whose record missed the
+    checkpoint; ``records_uncharged``: records in state the file never charged.
+    """
+    import sqlite3
+
+    if not path.exists():
+        return None
+    with sqlite3.connect(path) as db:
+        charges = db.execute("SELECT record_id, usd FROM charges").fetchall()
+        spent = sum(r[0] for r in db.execute("SELECT spent_usd FROM ledgers"))
+        holds = db.execute("SELECT COUNT(*), COALESCE(SUM(usd), 0) FROM holds").fetchone()
+    estimated = [usd for key, usd in charges if key.startswith("hold:")]
+    unrecorded = [usd for key, usd in charges if not key.startswith("hold:") and key not in ids]
+    return {
+        "estimated": len(estimated),
+        "estimated_usd": sum(estimated),
+        "settled_unrecorded": len(unrecorded),
+        "settled_unrecorded_usd": sum(unrecorded),
+        "records_uncharged": len(ids - {key for key, _ in charges}),
+        "holds_left": holds[0],
+        "holds_left_usd": holds[1],
+        "spent_usd": spent,
+        "charges_usd": sum(usd for _, usd in charges),
+    }
+
+
+def kill_account(
+    values: dict[str, Any] | None, ledger: Path | None, answered: int
+) -> dict[str, Any]:
+    """Where the requests the server answered in one kill trial went (run and resume together).
+
+    Each is a record in the resumed state, or (killed before its checkpoint) a charge in the
+    ledger file: settled as reported, or its hold taken as ``estimated``. What is neither is
+    lost: billed by the provider, counted nowhere.
+    """
+    usage = (values or {}).get("usage") or []
+    book = ledger_account(ledger, {r["id"] for r in usage}) if ledger else None
+    unrecorded = answered - reached(usage)
+    covered = (book["estimated"] + book["settled_unrecorded"]) if book else 0
+    return {
+        "answered": answered,
+        "unrecorded": unrecorded,
+        "lost": max(0, unrecorded - covered),
+        "estimated_unanswered": max(0, covered - unrecorded),
+        "ledger": book,
+    }
 
 
 def _wait_registered(data: Path, thread: str, child: subprocess.Popen[bytes]) -> float:
@@ -221,6 +339,7 @@ def kill_trials(
     rng = random.Random(args.seed)
     spec = SUITES[suite]
     trials = []
+    persist = args.ledger == "sqlite"
     with StandIn(responder=oracle_responder(suite)) as server:
         write_profile(work, server.base_url)
         refs: dict[str, tuple[dict[str, Any] | None, float, int]] = {}
@@ -229,13 +348,16 @@ def kill_trials(
             input_file.write_text(json.dumps(spec.make_input(item)))
             data, before = work / f"ref-{item['id']}", server.requests
             cmd = _run_cli(work, data, "ref", input_file, spec.graph)
-            child = subprocess.Popen(cmd, cwd=work, env=_child_env(), stdout=subprocess.DEVNULL,
+            pause_while(args)
+            env = _child_env(data / "ledger.sqlite" if persist else None)
+            child = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)  # fmt: skip
             registered = _wait_registered(data, "ref", child)
             child.wait(timeout=600)
             wall = time.perf_counter() - registered
+            values = asyncio.run(final_values(data, "ref"))
             refs[item["id"]] = (
-                asyncio.run(final_state(data, "ref")),
+                summary(values) if values else None,
                 wall,
                 server.requests - before,
             )
@@ -244,10 +366,13 @@ def kill_trials(
             ref, wall, ref_requests = refs[item["id"]]
             data, thread = work / f"kill-{suite}-{n}", f"kill-{n}"
             at = rng.uniform(0.0, 1.0) * wall  # after the run is registered, before it ends
+            ledger = data / "ledger.sqlite" if persist else None
+            pause_while(args)
             before = server.requests
             child = subprocess.Popen(
                 _run_cli(work, data, thread, work / f"{item['id']}.json", spec.graph),
-                cwd=work, env=_child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=work, env=_child_env(ledger), stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )  # fmt: skip
             _wait_registered(data, thread, child)
             time.sleep(at)
@@ -257,9 +382,10 @@ def kill_trials(
             child.wait()
             resumed = subprocess.run(
                 _cli("resume", thread, "--data-dir", str(data)),
-                cwd=work, env=_child_env(), capture_output=True, text=True, timeout=600,
+                cwd=work, env=_child_env(ledger), capture_output=True, text=True, timeout=600,
             )  # fmt: skip
-            state = asyncio.run(final_state(data, thread))
+            values = asyncio.run(final_values(data, thread))
+            state = summary(values) if values else None
             ok = bool(
                 state and ref and state["status"] == ref["status"]
                 and state["answer"] == ref["answer"]
@@ -273,6 +399,7 @@ def kill_trials(
                 "duplicate_records": state["duplicate_records"] if state else None,
                 "server_repeats": server.requests - before - ref_requests,
                 "overspent": bool(state and state["spent_usd"] > state["budget_usd"] + 1e-9),
+                **kill_account(values, ledger, server.requests - before),
             })  # fmt: skip
     return trials
 
@@ -331,8 +458,130 @@ async def measure(args: Any) -> dict[str, Any]:
     return {"phases": phases, "kills": kills, "hostile": hostile}
 
 
+CAUSES = ("possibly processed", "error status", "never sent", "other")
+
+
+def _cause_deltas(hit: dict[str, Any], base: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The faulted phase's failed attempts by cause, less the fault-free phase's."""
+    out = {}
+    for cause in dict.fromkeys([*CAUSES, *hit["failed_attempts"], *base["failed_attempts"]]):
+        a = hit["failed_attempts"].get(cause, {"attempts": 0, "estimated": 0, "usd": 0.0})
+        b = base["failed_attempts"].get(cause, {"attempts": 0, "estimated": 0, "usd": 0.0})
+        out[cause] = {k: a[k] - b[k] for k in a}
+    return out
+
+
+def cost_split(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per graph and in all: the faults' extra cost, by the cause of each failed attempt.
+
+    What the failed attempts cost (estimated, at their reservation) beside what the answered
+    requests cost more (bad tool-call JSON repaired, escalations): together the extra cost.
+    """
+    out: dict[str, Any] = {}
+    for hit in (r for r in rows if r["rate"]):
+        base = next(r for r in rows if r["suite"] == hit["suite"] and not r["rate"])
+        out[hit["suite"]] = {
+            "runs": hit["runs"],
+            "extra_usd": hit["cost_usd"] - base["cost_usd"],
+            "extra_wall_s": hit["wall_s"] - base["wall_s"],
+            "answered_usd": hit["ok_usd"] - base["ok_usd"],
+            "causes": _cause_deltas(hit, base),
+            "fault_kinds": hit["fault_kinds"],
+            "requests": hit["requests"],
+            "unrecorded_requests": hit["requests"] - hit["records"],
+        }
+    graphs = list(out.values())
+    out["all"] = {
+        "runs": sum(g["runs"] for g in graphs),
+        "extra_usd": sum(g["extra_usd"] for g in graphs),
+        "answered_usd": sum(g["answered_usd"] for g in graphs),
+        "causes": merged_causes(g["causes"] for g in graphs),
+        "unrecorded_requests": sum(g["unrecorded_requests"] for g in graphs),
+    }
+    return out
+
+
+def _cost_lines(split: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, g in split.items():
+        head = f"{name}: faults cost {g['extra_usd']:+.4f} $ over {g['runs']} runs"
+        if "extra_wall_s" in g:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(g["fault_kinds"].items()))
+            head += f" and {g['extra_wall_s']:+.1f} s; faults injected: {kinds}"
+        causes = "; ".join(
+            f"{c} {row['attempts']} ({row['estimated']} estimated) {row['usd']:+.4f} $"
+            for c, row in g["causes"].items()
+        )
+        lines += [
+            head,
+            f"  failed attempts by cause: {causes}",
+            f"  answered requests (repairs, escalations): {g['answered_usd']:+.4f} $; requests "
+            f"the server got that no record holds: {g['unrecorded_requests']}",
+        ]
+    return lines
+
+
+def kill_totals(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The kill trials' accounting, summed (see :func:`kill_account`)."""
+    books = [t["ledger"] for t in trials if t.get("ledger")]
+    return {
+        "answered": sum(t["answered"] for t in trials),
+        "unrecorded": sum(max(0, t["unrecorded"]) for t in trials),
+        "estimated": sum(b["estimated"] for b in books),
+        "estimated_usd": sum(b["estimated_usd"] for b in books),
+        "settled_unrecorded": sum(b["settled_unrecorded"] for b in books),
+        "lost": sum(t["lost"] for t in trials),
+        "trials_losing": sum(t["lost"] > 0 for t in trials),
+        "estimated_unanswered": sum(t["estimated_unanswered"] for t in trials),
+        "ledgers": len(books),
+        "ledgers_consistent": sum(abs(b["spent_usd"] - b["charges_usd"]) < 1e-9 for b in books),
+        "holds_left": sum(b["holds_left"] for b in books),
+        "records_uncharged": sum(b["records_uncharged"] for b in books),
+        "ledger_overspent": sum(b["spent_usd"] > BUDGET_USD + 1e-9 for b in books),
+        "repeats": sum(max(0, t["recorded_repeats"] or 0) for t in trials),
+        "duplicates": sum(t["duplicate_records"] or 0 for t in trials),
+    }
+
+
+def _kill_lines(trials: list[dict[str, Any]], k: dict[str, Any], ledger: str) -> list[str]:
+    killed = [t for t in trials if t["killed"]]
+    return [
+        f"kill -9 trials ({ledger} ledger): {len(trials)} ({len(killed)} killed mid-run, the rest "
+        f"had finished); resumable to the uninterrupted outcome: "
+        f"{sum(t['resumable'] for t in trials)}/{len(trials)}",
+        f"  recorded paid calls repeated after a resume: {k['repeats']}; duplicate records: "
+        f"{k['duplicates']}; overspent (records): {sum(t['overspent'] for t in trials)}, "
+        f"(ledger): {k['ledger_overspent']}",
+        f"  requests the server answered (run and resume): {k['answered']}; not in the resumed "
+        f"records: {k['unrecorded']}, of which charged in the ledger as estimated (a dead "
+        f"process's hold): {k['estimated']} ({k['estimated_usd']:.4f} $), as settled: "
+        f"{k['settled_unrecorded']}; lost (counted nowhere): {k['lost']} in "
+        f"{k['trials_losing']} trials",
+        f"  estimated holds with no answered request behind them (killed before the reply): "
+        f"{k['estimated_unanswered']}; ledgers whose spend is the sum of their charges: "
+        f"{k['ledgers_consistent']}/{k['ledgers']}; holds left unsettled: {k['holds_left']}; "
+        f"records the ledger never charged: {k['records_uncharged']}",
+        f"  calls repeated by the server after a resume (killed work done again): "
+        f"{sum(max(0, t['server_repeats']) for t in trials)}",
+    ]
+
+
+def _tool_lines(results: dict[str, Any]) -> tuple[list[str], int]:
+    tools = [e for p in results["phases"] for e in p["tools"]]
+    longest = max((e["elapsed_s"] for e in tools), default=0.0)
+    past = sum(1 for e in tools if e["elapsed_s"] > e["timeout_s"] + 1.0)
+    lines = [f"tool calls in the runs: {len(tools)}, longest {longest:.2f} s, past their timeout: "
+             f"{past}"]  # fmt: skip
+    for h in results["hostile"]:
+        lines.append(
+            f"  hostile {h['what']}: {h['elapsed_s']:.2f} s (timeout {h['timeout_s']:g} s): "
+            f"{h['reply'][:70]!r}"
+        )
+    return lines, past + sum(h["elapsed_s"] > h["timeout_s"] for h in results["hostile"])
+
+
 def report(results: dict[str, Any], args: Any) -> str:
-    """The tables and the targets."""
+    """The tables and the targets; the derived figures go into ``results`` (and its JSON)."""
     phases = results["phases"]
     clean = {p["suite"]: p for p in phases if p["rate"] == 0.0}
     rows = [phase_row(p, clean[p["suite"]] if p["rate"] else None) for p in phases]
@@ -345,57 +594,39 @@ def report(results: dict[str, Any], args: Any) -> str:
          f"{r['wall_s']:.1f}"]
         for r in rows
     ]  # fmt: skip
-    lines = ["fault runs (ended: a final status other than answered/done, e.g. unverified)",
-             table(cols, body), ""]  # fmt: skip
-    for suite in clean:
-        base = next(r for r in rows if r["suite"] == suite and not r["rate"])
-        hit = next(r for r in rows if r["suite"] == suite and r["rate"])
-        lines.append(
-            f"{suite}: faults cost {hit['cost_usd'] - base['cost_usd']:+.4f} $ and "
-            f"{hit['wall_s'] - base['wall_s']:+.1f} s over {hit['runs']} runs"
-        )
+    split = results["cost_split"] = cost_split(rows)
     trials = results["kills"]["trials"]
-    killed = [t for t in trials if t["killed"]]
-    lines += [
-        "",
-        f"kill -9 trials: {len(trials)} ({len(killed)} killed mid-run, the rest had finished); "
-        f"resumable to the uninterrupted outcome: {sum(t['resumable'] for t in trials)}/"
-        f"{len(trials)}",
-        f"  recorded paid calls repeated after a resume: "
-        f"{sum(max(0, t['recorded_repeats'] or 0) for t in trials)}; duplicate records: "
-        f"{sum(t['duplicate_records'] or 0 for t in trials)}; overspent: "
-        f"{sum(t['overspent'] for t in trials)}",
-        f"  calls the server answered for a killed process (lost work, not recorded): "
-        f"{sum(max(0, t['server_repeats']) for t in trials)}",
-    ]
-    tools = [e for p in phases for e in p["tools"]]
-    longest = max((e["elapsed_s"] for e in tools), default=0.0)
-    past = sum(1 for e in tools if e["elapsed_s"] > e["timeout_s"] + 1.0)
-    lines += [
-        "",
-        f"tool calls in the runs: {len(tools)}, longest {longest:.2f} s, past their timeout: "
-        f"{past}",
-    ]
-    for h in results["hostile"]:
-        lines.append(
-            f"  hostile {h['what']}: {h['elapsed_s']:.2f} s (timeout {h['timeout_s']:g} s): "
-            f"{h['reply'][:70]!r}"
-        )
+    kills = results["kills"]["totals"] = kill_totals(trials)
+    tool_lines, past = _tool_lines(results)
+    lines = ["fault runs (ended: a final status other than answered/done, e.g. unverified)",
+             table(cols, body), "", *_cost_lines(split), "",
+             *_kill_lines(trials, kills, args.ledger), "", *tool_lines]  # fmt: skip
     faulted = [r for r in rows if r["rate"]]
     total = sum(r["runs"] for r in faulted)
     good = sum(r["answered"] + r["ended"] + r["waiting"] for r in faulted)
+    causes = split["all"]["causes"]
+    unbilled = sum(  # over every phase, the fault-free ones too
+        row["usd"]
+        for r in rows
+        for cause, row in r["failed_attempts"].items()
+        if cause != "possibly processed"
+    )
     lines += [
         "",
         "targets",
         f"  at {args.rate:.0%} faults answered/ended or waiting intact: {good}/{total} = "
         f"{good / total if total else 0:.1%} (>= 99%); lost "
         f"{sum(r['lost'] for r in faulted)} (0); crashed {sum(r['crashed'] for r in faulted)} (0)",
+        f"  failed attempts charged that were never sent or answered with an error status "
+        f"(or other): {unbilled:.4f} $ (0); possibly processed ones: "
+        f"{causes.get('possibly processed', {}).get('usd', 0.0):+.4f} $ of "
+        f"{split['all']['extra_usd']:+.4f} $ extra",
         f"  kill -9 resumable: {sum(t['resumable'] for t in trials)}/{len(trials)} (100%); "
-        f"recorded calls paid twice: {sum(max(0, t['recorded_repeats'] or 0) for t in trials)} (0)",
+        f"recorded calls paid twice: {kills['repeats'] + kills['duplicates']} (0); answered "
+        f"calls lost (neither recorded nor charged): {kills['lost']} (0)",
         f"  overspends: {sum(r['overspent'] for r in rows) + sum(t['overspent'] for t in trials)}"
         " (0)",
-        f"  tool calls past their timeout: "
-        f"{past + sum(h['elapsed_s'] > h['timeout_s'] for h in results['hostile'])} (0)",
+        f"  tool calls past their timeout: {past} (0)",
     ]
     return "\n".join(lines)
 
@@ -408,7 +639,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kills", type=int, default=12, help="kill -9 trials")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    return run_bench("soak", p.parse_args(argv), measure, report)
+    p.add_argument(
+        "--ledger",
+        choices=("sqlite", "memory"),
+        default="sqlite",
+        help="kill trials' ledger: a SQLite file beside the checkpoints "
+        "(TIERFLOW_LEDGER_URL), or the process's own (rebuilt from state)",
+    )
+    p.add_argument(
+        "--pause-while",
+        metavar="PATH",
+        help="before each run and trial, wait while this file exists",
+    )
+    args = p.parse_args(argv)
+    if not args.json:
+        return run_bench("soak", args, measure, report)
+    results = asyncio.run(measure(args))
+    # The measurement is kept before the report derives its figures from it.
+    write_json(args.json, {"bench": "soak", "args": vars(args), "results": results})
+    print()
+    print(report(results, args))
+    write_json(args.json, {"bench": "soak", "args": vars(args), "results": results})
+    return 0
 
 
 if __name__ == "__main__":

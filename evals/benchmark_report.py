@@ -37,7 +37,14 @@ from tierflow.evals._results import SuiteResult, percentile
 from tierflow.evals._runner import arun
 from tierflow.evals._suites import SUITES, load_items
 from tierflow.evals._sync import run_sync
-from tierflow.evals.headroom import TPRS, Captured, Headroom, captured_share, headroom
+from tierflow.evals.headroom import (
+    Captured,
+    Headroom,
+    captured_json,
+    captured_share,
+    headroom,
+    headroom_json,
+)
 from tierflow.tiers import POLICIES, Start, TierPolicy
 
 __all__ = [
@@ -370,26 +377,10 @@ def _write(report: BenchReport) -> None:
         {"suite": report.suite, "split": report.split, "profile": report.profile,
          "calibration": report.calibration, "rows": [dataclasses.asdict(r) for r in report.rows],
          "variants": [dataclasses.asdict(r) for r in report.variants],
-         "headroom": _headroom_json(report.headroom),
-         "captured": _captured_json(report.captured),
+         "headroom": headroom_json(report.headroom),
+         "captured": captured_json(report.captured),
          "curve": report.curve, "items": per_item}, indent=1, default=str))  # fmt: skip
     curve_plot(report, report.plot_path)
-
-
-def _captured_json(c: Captured | None) -> dict[str, Any] | None:
-    return None if c is None else dataclasses.asdict(c) | {"share": c.share}
-
-
-def _headroom_json(h: Headroom | None) -> dict[str, Any] | None:
-    if h is None:
-        return None
-    return {"quality": h.quality, "cost": h.cost, "cheap_accuracy": h.cheap_accuracy,
-            "perfect_router": h.oracle, "perfect_verifier": h.perfect_verifier,
-            "measured_tpr_fpr": h.measured, "measured_outcome": h.measured_outcome,
-            "router_tpr_fpr": h.router_measured,
-            "needed_cheap_accuracy": h.needed_cheap_accuracy,
-            "max_fpr_by_tpr": {str(t): h.max_fpr(t) for t in TPRS},
-            "router_max_fpr_by_tpr": {str(t): h.max_fpr(t, router=True) for t in TPRS}}  # fmt: skip
 
 
 def benchmark_report(suite: str, policies: Sequence[str], **kwargs: Any) -> BenchReport:

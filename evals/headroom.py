@@ -42,12 +42,16 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from tierflow.evals._results import ExampleResult, SuiteResult
 
-__all__ = ["Headroom", "headroom", "TPRS", "Captured", "captured_share"]
+__all__ = [
+    "Headroom", "headroom", "TPRS", "Captured", "captured_share", "captured_json", "headroom_json",
+]  # fmt: skip
 
 TPRS = (1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5)  # the verifier sensitivities the report tabulates
 _FPR_STEPS = 200
@@ -309,3 +313,21 @@ def _measured(cheap: SuiteResult, checked: dict[str, ExampleResult]) -> tuple[fl
     if not kept[True][1] or not kept[False][1]:
         return None
     return kept[True][0] / kept[True][1], kept[False][0] / kept[False][1]
+
+
+def captured_json(c: Captured | None) -> dict[str, Any] | None:
+    """The captured share as JSON (the ``captured`` of a report's results.json)."""
+    return None if c is None else dataclasses.asdict(c) | {"share": c.share}
+
+
+def headroom_json(h: Headroom | None) -> dict[str, Any] | None:
+    """What it would take, as JSON (the ``headroom`` of a report's results.json)."""
+    if h is None:
+        return None
+    return {"quality": h.quality, "cost": h.cost, "cheap_accuracy": h.cheap_accuracy,
+            "perfect_router": h.oracle, "perfect_verifier": h.perfect_verifier,
+            "measured_tpr_fpr": h.measured, "measured_outcome": h.measured_outcome,
+            "router_tpr_fpr": h.router_measured,
+            "needed_cheap_accuracy": h.needed_cheap_accuracy,
+            "max_fpr_by_tpr": {str(t): h.max_fpr(t) for t in TPRS},
+            "router_max_fpr_by_tpr": {str(t): h.max_fpr(t, router=True) for t in TPRS}}  # fmt: skip

@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from tierflow._difficulty_fit import DEFAULT_CANDIDATES, Candidate, cross_validated
-from tierflow.difficulty import DifficultyRouter, choose_threshold, fit_router
+from tierflow.difficulty import DifficultyRouter, fit_router
 from tierflow.errors import InputError
 from tierflow.evals._bench_suites import TARGET_COST
 from tierflow.evals._figures import threshold_sweep
-from tierflow.evals._replay_check import RESPONSE_FEATURES, RULES, check_solution, response_features
+from tierflow.evals._replay_cascade import cascade_threshold, rule_table, scorer_matrix, scorer_rows
+from tierflow.evals._replay_check import check_solution
 from tierflow.evals._replay_features import FEATURE_SETS, compact_path, feature_matrix, load_compact
 from tierflow.evals._replay_policies import (
     SCORED,
@@ -147,13 +148,6 @@ def _fit(
     return _Fitted(router, FEATURE_SETS[router.evidence["features"]], oof, table)
 
 
-def _scorer_matrix(rows: Sequence[ReplayRow], p: Sequence[float], with_router: bool) -> Matrix:
-    """The cascade scorer's features: Mixtral's response, and the router's score if asked."""
-    x = [response_features(r.prompt, r.weak_response) + ([v] if with_router else [])
-         for r, v in zip(rows, p, strict=True)]  # fmt: skip
-    return x, RESPONSE_FEATURES + (("router_p_weak",) if with_router else ())
-
-
 def _fit_scorer(
     cal: Sequence[ReplayRow], oof: Sequence[float], o: ReplayOptions
 ) -> tuple[DifficultyRouter, list[dict[str, Any]]]:
@@ -163,65 +157,9 @@ def _fit_scorer(
     predictions for ``target`` at the fewest strong calls); the router's score it may read is
     its out-of-fold one, so no calibration row is scored by a router fitted on it.
     """
-    matrices = {name: _scorer_matrix(cal, oof, name.endswith("router")) for name in SCORER_SETS}
+    matrices = {name: scorer_matrix(cal, oof, name.endswith("router")) for name in SCORER_SETS}
     scorer, _, table = _select(matrices, cal, o)
     return scorer, table
-
-
-def _scorer_rows(
-    scorer: DifficultyRouter, rows: Sequence[ReplayRow], p: Sequence[float]
-) -> list[list[float]]:
-    """The feature rows ``scorer`` reads for ``rows`` (``p``: the router's scores of them)."""
-    return _scorer_matrix(rows, p, scorer.evidence.get("features") == "response+router")[0]
-
-
-def _rule_table(cal: Sequence[ReplayRow], target: float) -> tuple[str, list[dict[str, Any]]]:
-    """Per check rule, its TPR/FPR and cascade figures on calibration; the rule chosen.
-
-    Chosen: the fewest strong calls among rules whose cascade keeps ``target`` x the strong
-    model's quality; without one, the rule of the highest quality.
-    """
-    strong_q = sum(r.strong_correct for r in cal) / len(cal)
-    table = []
-    for rule in RULES:
-        kept = [check_solution(r.weak_response).passes(rule) for r in cal]
-        table.append({"rule": rule, **_rates(cal, kept), **_cascade(cal, kept, strong_q)})
-    meets = [t for t in table if t["quality_vs_strong"] >= target - 1e-12]
-    chosen = min(meets, key=lambda t: t["share_strong"]) if meets else max(
-        table, key=lambda t: t["quality_vs_strong"])  # fmt: skip
-    return chosen["rule"], table
-
-
-def _rates(rows: Sequence[ReplayRow], kept: Sequence[bool]) -> dict[str, float]:
-    right = [k for r, k in zip(rows, kept, strict=True) if r.weak_correct]
-    wrong = [k for r, k in zip(rows, kept, strict=True) if not r.weak_correct]
-    return {"tpr": sum(right) / max(len(right), 1), "fpr": sum(wrong) / max(len(wrong), 1)}
-
-
-def _cascade(rows: Sequence[ReplayRow], kept: Sequence[bool], strong_q: float) -> dict[str, float]:
-    quality = sum(
-        r.weak_correct if k else r.strong_correct for r, k in zip(rows, kept, strict=True)
-    )
-    return {"quality_vs_strong": quality / len(rows) / strong_q if strong_q else 0.0,
-            "share_strong": sum(not k for k in kept) / len(rows)}  # fmt: skip
-
-
-def _cascade_threshold(
-    cal: Sequence[ReplayRow], oof: Sequence[float], rule: str, target: float
-) -> tuple[float, dict[str, float]]:
-    """Router+cascade's threshold and its out-of-fold figures on calibration.
-
-    A weak item is checked, and escalated on a fail.
-    """
-    kept = [check_solution(r.weak_response).passes(rule) for r in cal]
-    path_q = [
-        float(r.weak_correct if k else r.strong_correct) for r, k in zip(cal, kept, strict=True)
-    ]
-    path_calls = [0.0 if k else 1.0 for k in kept]
-    strong = _floats([r.strong_correct for r in cal])
-    threshold = choose_threshold(oof, path_q, strong, target, path_calls, [1.0] * len(cal))
-    joint = [k and x >= threshold for k, x in zip(kept, oof, strict=True)]
-    return threshold, _cascade(cal, joint, sum(strong) / len(strong))
 
 
 def _policies(
@@ -304,8 +242,8 @@ def _calibrate(
     chosen["predicted"] = {"router": {"quality_vs_strong": chosen["router_quality_vs_strong"],
                                       "share_strong": chosen["router_share_strong"]}}  # fmt: skip
     if name == "gsm8k":
-        rule, rules = _rule_table(cal, o.target)
-        threshold, joint = _cascade_threshold(cal, fit.oof, rule, o.target)
+        rule, rules = rule_table(cal, o.target)
+        threshold, joint = cascade_threshold(cal, fit.oof, rule, o.target)
         chosen |= {"rule": rule, "rules": rules, "cascade_threshold": threshold}
         chosen["predicted"] |= {"cascade": _pick(next(t for t in rules if t["rule"] == rule)),
                                 "router+cascade": joint}  # fmt: skip
@@ -377,7 +315,7 @@ def replay_report(
     scorer = _calibrate_scorer(cal, fit, chosen, o) if name == "gsm8k" else None
     x, _ = feature_matrix(rep, emb, fit.parts, domains=chosen["domains"], components=o.components)
     p = fit.router.p_weak(x)
-    q = scorer.p_weak(_scorer_rows(scorer, rep, p)) if scorer else None
+    q = scorer.p_weak(scorer_rows(scorer, rep, p)) if scorer else None
     results, calls = _policies(suite, rep, p, chosen, o, q)
     # The perfect router is a bound, not a policy: the headroom section and the share table
     # show it; the table and headline of policies do not.

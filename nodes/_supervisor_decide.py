@@ -107,7 +107,8 @@ def make_supervisor(spec: Supervisor, schema: type[BaseModel]) -> Callable[..., 
             return {"status": RunStatus.BUDGET_EXHAUSTED.value, "dispatch": []}
         if turn >= spec.max_turns:
             return {"dispatch": [], "events": [event(EventKind.TURN_LIMIT, turn=turn)]}
-        if turn == 0 and not state.get("results") and spec.first_round:
+        first = turn == 0 and not state.get("results") and context_of(runtime).shortcuts
+        if first and spec.first_round:
             planned = await off_loop(True, spec.first_round, state)
             if planned:
                 return _first_round(state, planned)

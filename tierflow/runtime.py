@@ -56,8 +56,10 @@ class RunContext:
             budget gate stops (unless it says ``cheaper``).
         budget_usd: the run's budget when its input sets none.
         shortcuts: let a subagent's deterministic ``shortcut`` finish a task with no model call
-            (e.g. grep found the definition a search asks for). Off, every task goes to its
-            model: what an eval of the tiers themselves, or a scripted test, wants.
+            (e.g. grep found the definition a search asks for), and a supervisor's
+            ``first_round`` plan its first delegations with no planning call. Off, every task
+            and plan goes to its model: what an eval of the tiers themselves, or a scripted
+            test, wants.
         models: tier name -> chat model to use instead of the configured endpoint (tests; not
             part of the context's JSON schema).
         retry: override of the retry policy for model calls (tests use zero backoff; not part

@@ -37,6 +37,14 @@ def no_answer(question: str, answer: str, cited_text: Iterable[str]) -> str | No
             "code: that is no answer; state what the cited code defines"
         )
     words = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", answer.lower())} - STOP_WORDS
+    if not words:  # a short answer ("uu", "x") is judged by its own tokens, however short
+        short = {w.strip(".") for w in re.findall(r"[a-z0-9_.]+", answer.lower())} - {""}
+        asked_short = {w.strip(".") for w in re.findall(r"[a-z0-9_.]+", question.lower())}
+        says = re.search(r"\b(yes|no|true|false|none)\b", answer, re.I)
+        if short and short <= asked_short and not says and not _new_literal(question, answer):
+            return (
+                "the answer restates the question: that is no answer; state the fact the code shows"
+            )
     asked = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", question.lower())}
     # The question itself, asked back ("After x(True), does ...?"), is no answer whatever it
     # holds; a short answer in the question's own words is one unless it says yes/no or a value.

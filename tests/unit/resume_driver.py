@@ -63,7 +63,9 @@ def plain_codebase_qa() -> None:
     import tierflow.graphs.codebase_qa  # noqa: F401  (the package re-exports its compiled graph)
 
     module = sys.modules["tierflow.graphs.codebase_qa.graph"]
-    module.SUPERVISOR = dataclasses.replace(module.SUPERVISOR, answer_tier=None, enough=None, first_round=None)
+    module.SUPERVISOR = dataclasses.replace(
+        module.SUPERVISOR, answer_tier=None, enough=None, first_round=None
+    )
     module.graph = module.SPEC.compile()
 
 

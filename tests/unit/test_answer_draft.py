@@ -18,8 +18,6 @@ from tierflow.tiers import POLICIES
 
 pytestmark = pytest.mark.shipped_codebase_qa
 
-FOUND = {"findings": [{"path": "pkg/retry.py", "line": 6, "snippet": "class RetryPolicy:"}],
-         "summary": "pkg/retry.py:6"}  # fmt: skip
 REQUEST = "Where is RetryPolicy defined?"
 
 
@@ -33,10 +31,6 @@ def decide(done: bool) -> object:
     return tool_reply("decide", {"plan": "look", "delegate": [] if done else search, "done": done})
 
 
-def finish() -> object:
-    return tool_reply("next_action", {"step": {"action": "finish", "result": FOUND}})
-
-
 def answer_calls(out: dict[str, Any]) -> list[tuple[str, str | None]]:
     return [(r["tier"], r["escalation_reason"]) for r in out["usage"] if r["node"] == "answer"]
 
@@ -47,6 +41,7 @@ async def run(
 ) -> Any:  # fmt: skip
     graph = build_supervisor_graph(SUPERVISOR).compile(checkpointer=InMemorySaver())
     inputs = {"request": request, "env": {"root": str(qa_root)}}
+    kw.setdefault("shortcuts", True)  # as shipped: the index finds RetryPolicy, no search call
     return await graph.ainvoke(inputs, thread(), context=make_ctx(models, **kw))
 
 
@@ -62,20 +57,21 @@ def test_the_shipped_graph_drafts_on_mini_and_knows_when_it_has_enough() -> None
 async def test_a_right_draft_is_the_answer_and_the_flagship_is_never_called(
     scripted, make_ctx, thread, qa_root
 ):
-    mini = scripted("mini", [finish(), answer("pkg/retry.py", 6)])
+    mini = scripted("mini", [answer("pkg/retry.py", 6)])
     flag = scripted("flag", [])  # the index covers the one part: no plan, no answer on it
     out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini})
     assert out["status"] == "answered" and answer_calls(out) == [("mini", None)]
     assert [e["reason"] for e in shortcuts(out)] == ["first_round", "enough"]
     assert "flagship" not in [r["tier"] for r in out["usage"]]
     assert [r["task"]["query"] for r in out["results"].values()] == ["RetryPolicy"]
+    assert [r["node"] for r in out["usage"]] == ["answer"]  # the search came from the index
     assert out["plans"][0].startswith("first round planned without a model")
 
 
 async def test_without_index_facts_for_every_part_the_supervisor_plans_again(
     scripted, make_ctx, thread, qa_root
 ):
-    mini = scripted("mini", [finish(), answer("pkg/retry.py", 6)])
+    mini = scripted("mini", [answer("pkg/retry.py", 6)])
     flag = scripted("flag", [decide(False), decide(True)])
     out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini},
                     request="Which file mentions a backoff?")  # fmt: skip
@@ -85,7 +81,7 @@ async def test_without_index_facts_for_every_part_the_supervisor_plans_again(
 async def test_a_rejected_draft_is_repaired_on_the_supervisor_s_tier(
     scripted, make_ctx, thread, qa_root
 ):
-    mini = scripted("mini", [finish(), answer("pkg/budget.py", 1)])
+    mini = scripted("mini", [answer("pkg/budget.py", 1)])
     flag = scripted("flag", [answer("pkg/budget.py", 2), answer("pkg/retry.py", 6)])
     out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini})
     assert out["status"] == "answered"
@@ -99,7 +95,7 @@ async def test_a_rejected_draft_is_repaired_on_the_supervisor_s_tier(
 async def test_all_flagship_drafts_on_the_flagship_with_one_repair(
     scripted, make_ctx, thread, qa_root
 ):
-    flag = scripted("flag", [finish(), answer("pkg/budget.py", 1), answer("pkg/budget.py", 2)])
+    flag = scripted("flag", [answer("pkg/budget.py", 1), answer("pkg/budget.py", 2)])
     policy = dataclasses.replace(POLICIES["all-flagship"], human=False)
     out = await run(make_ctx, thread, qa_root, {"flagship": flag}, policy=policy)
     assert out["status"] == "unverified"

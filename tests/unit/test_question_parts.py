@@ -174,6 +174,11 @@ def test_an_echo_of_the_task_fields_or_the_question_is_no_answer(root: str) -> N
         root, "Where is Editor defined?", "Editor is defined.", ("pkg/editor.py", 11)
     )
     assert "restates the question" in problem
+    # seen on rich (held out): 'which attribute does the shorthand "uu" stand for?' answered "uu"
+    (problem,) = problems(
+        root, 'Which shorthand "uu" does Editor define?', "uu", ("pkg/editor.py", 11)
+    )
+    assert "restates the question" in problem
 
 
 def test_the_answer_sees_each_part_and_its_facts(root: str) -> None:

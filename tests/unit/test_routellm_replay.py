@@ -155,7 +155,7 @@ def test_router_and_check_threshold_is_the_cheapest_that_keeps_the_target():
     Row 1's wrong answer shows right arithmetic (the check passes it): only a threshold above
     its score 0.8 keeps 95%, and 0.9 is the cheapest such (row 0 stays weak): 3 of 4 to GPT-4.
     """
-    from tierflow.evals.replay import _cascade_threshold
+    from tierflow.evals._replay_cascade import cascade_threshold as _cascade_threshold
 
     cal = _cal_rows([(True, RIGHT), (False, RIGHT), (False, WRONG_STEP), (True, RIGHT)])
     oof = [0.9, 0.8, 0.3, 0.2]

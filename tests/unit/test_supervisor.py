@@ -822,9 +822,8 @@ async def test_a_first_round_runs_before_any_planning_call_and_the_supervisor_pl
         SUPERVISOR, first_round=lambda state: [("search", SearchTask(query="RetryPolicy"))]
     )
     flag = scripted("flag", [decide(done=True, plan="enough"), answer()])
-    mini = scripted("mini", [finish(RETRY_FOUND)])
     graph = build_supervisor_graph(planned).compile(checkpointer=InMemorySaver())
-    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root, graph)
+    *_, out = await run_qa({"flagship": flag}, make_ctx, thread(), qa_root, graph, shortcuts=True)
 
     assert out["status"] == "answered" and list(out["results"]) == ["t1.1-search"]
     # the search ran before the flagship's first call, which saw its results (turn 2 of 3)
@@ -832,6 +831,12 @@ async def test_a_first_round_runs_before_any_planning_call_and_the_supervisor_pl
     assert out["plans"][0].startswith("first round planned without a model: search")
     assert [e["reason"] for e in out["events"] if e["kind"] == "shortcut"
             and e.get("node") == "supervisor"] == ["first_round"]  # fmt: skip
+    # with shortcuts off (an eval of the tiers themselves), the supervisor plans from turn 1
+    flag = scripted("flag", [decide(("search", {"query": "RetryPolicy"})), decide(done=True),
+                             answer()])  # fmt: skip
+    mini = scripted("mini", [finish(RETRY_FOUND)])
+    *_, out = await run_qa({"flagship": flag, "mini": mini}, make_ctx, thread(), qa_root, graph)
+    assert "Turn 1 of 3" in text(flag.requests[0]) and out["status"] == "answered"
 
 
 async def test_an_empty_first_round_leaves_the_plan_to_the_supervisor(
