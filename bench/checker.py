@@ -52,16 +52,10 @@ def load(path: Path) -> list[dict[str, Any]]:
 def roots() -> dict[str, str]:
     """Tree name -> directory."""
     from tierflow.evals._suites import langgraph_root
-    from tierflow.evals.trees import attrs_root, click_root, httpx_root, requests_root, rich_root
+    from tierflow.evals.trees import TREES, install
 
-    return {
-        "requests-2.32.3": str(requests_root()),
-        "click-8.1.8": str(click_root()),
-        "httpx-0.28.1": str(httpx_root()),
-        "attrs-25.4.0": str(attrs_root()),
-        "rich-14.3.4": str(rich_root()),
-        "langgraph": str(langgraph_root()),
-    }
+    pinned = {tree.name: str(install(tree)) for tree in TREES.values()}
+    return pinned | {"langgraph": str(langgraph_root())}
 
 
 def judge(item: dict[str, Any], root: str) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def _first_round(
     state: SupervisorState, planned: Sequence[tuple[str, BaseModel]]
 ) -> dict[str, Any]:
     """The graph's own first round (``Supervisor.first_round``), dispatched with no model call."""
-    wanted: list[Delegation] = [{"subagent": n, "task": t.model_dump()} for n, t in planned]
+    wanted = _delegations(planned)
     plan = "first round planned without a model: " + ", ".join(
         f"{d['subagent']} {json.dumps(d['task'], sort_keys=True)}" for d in wanted
     )
@@ -219,7 +219,11 @@ def _unusable(spec: Supervisor, state: SupervisorState, problem: str) -> dict[st
 
 def _fallback(spec: Supervisor, state: SupervisorState) -> list[Delegation]:
     """The spec's fallback plan as delegations (none without one)."""
-    tasks = spec.fallback_plan(state) if spec.fallback_plan else []
+    return _delegations(spec.fallback_plan(state) if spec.fallback_plan else [])
+
+
+def _delegations(tasks: Sequence[tuple[str, BaseModel]]) -> list[Delegation]:
+    """A graph's own ``(subagent, task)`` plan (first round, fallback) as delegations."""
     return [{"subagent": n, "task": t.model_dump()} for n, t in tasks]
 
 

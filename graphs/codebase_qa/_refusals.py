@@ -36,30 +36,28 @@ def no_answer(question: str, answer: str, cited_text: Iterable[str]) -> str | No
             f"the answer restates the search tool's task fields ({', '.join(echoed)}), not the "
             "code: that is no answer; state what the cited code defines"
         )
-    words = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", answer.lower())} - STOP_WORDS
+    words = _tokens(answer) - STOP_WORDS
+    says = _SAYS.search(answer)
     if not words:  # a short answer ("uu", "x") is judged by its own tokens, however short
-        short = {w.strip(".") for w in re.findall(r"[a-z0-9_.]+", answer.lower())} - {""}
-        asked_short = {w.strip(".") for w in re.findall(r"[a-z0-9_.]+", question.lower())}
-        says = re.search(r"\b(yes|no|true|false|none)\b", answer, re.I)
+        short, asked_short = _tokens(answer, shortest=1) - {""}, _tokens(question, shortest=1)
         if short and short <= asked_short and not says and not _new_literal(question, answer):
-            return (
-                "the answer restates the question: that is no answer; state the fact the code shows"
-            )
-    asked = {w.strip(".") for w in re.findall(r"[a-z0-9_.]{3,}", question.lower())}
+            return _RESTATES
+    asked = _tokens(question)
     # The question itself, asked back ("After x(True), does ...?"), is no answer whatever it
     # holds; a short answer in the question's own words is one unless it says yes/no or a value.
     asked_back = answer.strip().endswith("?") or len(words) >= max(4, len(asked - STOP_WORDS))
-    if (
-        words
-        and words <= asked
-        and (
-            asked_back
-            or not re.search(r"\b(yes|no|true|false|none)\b", answer, re.I)
-            and not _new_literal(question, answer)
-        )
-    ):
-        return "the answer restates the question: that is no answer; state the fact the code shows"
+    if words and words <= asked and (asked_back or not says and not _new_literal(question, answer)):
+        return _RESTATES
     return None
+
+
+_RESTATES = "the answer restates the question: that is no answer; state the fact the code shows"
+_SAYS = re.compile(r"\b(yes|no|true|false|none)\b", re.I)  # a yes/no or a value of its own
+
+
+def _tokens(text: str, shortest: int = 3) -> set[str]:
+    """The lower-cased words, names and dotted names of ``text`` of ``shortest`` chars or more."""
+    return {w.strip(".") for w in re.findall(rf"[a-z0-9_.]{{{shortest},}}", text.lower())}
 
 
 def _new_literal(question: str, answer: str) -> bool:
