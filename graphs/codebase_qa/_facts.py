@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._substitutes import substitute
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, UnknownName
 
 __all__ = [
@@ -105,7 +106,11 @@ class Target:
 
     @property
     def annotation(self) -> str | None:
-        return self.param.annotation if self.param else self.definition.annotation
+        """A parameter's annotation, a field's or constant's, or a function's return annotation."""
+        if self.param is not None:
+            return self.param.annotation
+        d = self.definition
+        return d.returns if d.kind in _CALLABLE else d.annotation
 
 
 def param_line(index: CodeIndex, d: Definition, name: str) -> int:
@@ -154,7 +159,10 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
     """
     plain = part.words if part.kind in (PartKind.DEFAULT, PartKind.TYPE, PartKind.MEMBERS) else ()
     owners = [(n, d) for n in part.subjects for d in in_files(lookup(index, n), part.files)[:1]]
-    attrs = [n.split(".")[-1] for n in [*part.subjects, *plain]]
+    # The part's own names and words before those it inherits from earlier parts: "which box
+    # style does a Table draw with by default" after "the default safe_box" is about ``box``.
+    own = [n for n in part.subjects if re.search(rf"(?<![\w.]){re.escape(n)}\b", part.text)]
+    attrs = [n.split(".")[-1] for n in [*own, *plain, *part.subjects]]
     if part.kind is PartKind.MEMBERS and re.search(r"\b(parameters|arguments)\b", part.text):
         for _, owner in owners:
             func = index.constructor(owner) if owner.kind is Kind.CLASS else owner
@@ -174,7 +182,10 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
                 found = tries[0](index, owner, attr) or tries[1](index, owner, attr)
                 if found is not None:
                     return found
-    for name in part.subjects:
+    names = list(part.subjects)
+    if part.kind is PartKind.BASE:  # "what is its base class": the class among the names
+        names.sort(key=lambda n: not any(d.kind is Kind.CLASS for d in lookup(index, n)))
+    for name in names:
         defs = [d for d in lookup(index, name) if d.kind is not Kind.MODULE]
         if defs:
             return Target(in_files(defs, part.files)[0])
@@ -221,12 +232,16 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
         out.append(f"{d.path}:{target.line}: parameter {p.name} of {d.qualname} "
                    f"(defined at {d.where}): annotation {p.annotation or 'none'}, "
                    f"default {p.default if p.default is not None else 'none (required)'}")  # fmt: skip
+        sub = substitute(index, d, p.name) if p.default in (None, "None") else None
+        if sub is not None:
+            out.append(sub.fact)
     else:
         out.append(f"{where}: {d.kind} {d.qualname} is defined here: {d.signature[:160]}")
     if d.kind is Kind.CLASS and part.kind in (PartKind.BASE, PartKind.LOCATION):
         out.append(f"{d.where}: bases of {d.name}: {', '.join(d.bases) or 'none (object)'}")
-    if target.param is None and d.annotation:
-        out.append(f"{d.where}: annotation of {d.qualname}: {d.annotation}")
+    if target.param is None and target.annotation:
+        what = "return annotation" if d.kind in _CALLABLE else "annotation"
+        out.append(f"{d.where}: {what} of {d.qualname}: {target.annotation}")
     if part.kind is PartKind.MEMBERS:
         out += _member_facts(index, d)
     if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR):

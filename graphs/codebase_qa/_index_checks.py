@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import re
 
+from tierflow.graphs.codebase_qa._branches import case_branch, wrong_branch
 from tierflow.graphs.codebase_qa._facts import (
     Target,
     body_lines,
     lookup,
-    param_line,
     target_of,
 )
+from tierflow.graphs.codebase_qa._members import MembersChecker
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._substitutes import problem as substitute_problem
+from tierflow.graphs.codebase_qa._substitutes import stated, substitute
 from tierflow.graphs.codebase_qa._tree import Cite
 from tierflow.graphs.codebase_qa._values import names_in, stated_values, states
-from tierflow.graphs.codebase_qa._yes_no import YesNoChecker
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
 __all__ = ["IndexChecker", "names_tokens"]
@@ -45,7 +47,7 @@ def names_tokens(annotation: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if w not in _TYPING))
 
 
-class IndexChecker(YesNoChecker):
+class IndexChecker(MembersChecker):
     """A :class:`~._parts.ClaimChecker` that judges each :class:`QuestionPart` by the index."""
 
     def __init__(self, question: str, answer: str, cites: list[Cite], root: str,
@@ -54,9 +56,6 @@ class IndexChecker(YesNoChecker):
         self.index = index
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _cited_in(self, path: str, first: int, last: int) -> Cite | None:
-        return next((c for c in self.cites if c[0] == path and first <= c[1] <= last), None)
 
     def _body(self, name: str) -> tuple[Cite, tuple[int, int]] | None:
         """The definition of ``name`` by the index (the regex reading when it defines none)."""
@@ -170,6 +169,8 @@ class IndexChecker(YesNoChecker):
             return self.defined(part.subject.split(".")[-1]) if part.subject else self.located()
         name = found[0][0]
         cited, places = self.definition(name)
+        if not places:  # a module of that name, say: no definition line to hold it to
+            return self.located()
         pool = self.named_files or self.cited_files()
         if cited is None and places[0][0] in pool:
             cited = places[0]  # the answer points at the right file: cite its definition line
@@ -193,21 +194,23 @@ class IndexChecker(YesNoChecker):
 
     # -- values, types, members -----------------------------------------------------------------
 
-    def _cite_of(self, target: Target, what: str) -> Cite | None:
+    def _cite_of(
+        self, target: Target, what: str, lines: tuple[int, int] | None = None
+    ) -> Cite | None:
         """The citation of a fact the answer states rightly: a cited line of it, else its line.
 
         The fact was found in the definition by the index, so a right value (or type) cited
         elsewhere is cited where the index has it; only an answer that names another file
         (``the default is in core.py``) is held to what it named.
         """
-        first, last = target.lines
+        first, last = lines or target.lines
         cite = self._cited_in(target.path, first, last)
         if cite is not None and target.param is not None:
             cite = (target.path, last)  # the parameter's own line, not the def line above it
         if cite is None and (not self.named_files or target.path in self.named_files):
             cite = (target.path, last)  # the fact's own line, from the index
         if cite is None:
-            self.problems.append(f"{what} is at {target.path}:{target.lines[-1]}, but the answer "
+            self.problems.append(f"{what} is at {target.path}:{last}, but the answer "
                                  f"names {', '.join(self.named_files)}")  # fmt: skip
         return cite
 
@@ -218,9 +221,18 @@ class IndexChecker(YesNoChecker):
                 return self._assigned(target)
             return self.literals()  # a value passed at a call site, not the parameter's default
         expr = target.default
+        said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
+        sub = substitute(self.index, target.definition, target.param.name) if (
+            target.param is not None and expr in (None, "None")) else None  # fmt: skip
+        if sub is not None and (held := stated(self.answer, sub)):
+            return self.support(f"{target.name} left out = {sub.expr}", held[0])
+        if sub is not None and not (expr == "None" and states(self.answer, expr)):
+            self.problems.append(substitute_problem(target.name, sub, said))
+            return
+        if expr is None and target.definition.kind in (Kind.FUNCTION, Kind.METHOD):
+            return self._returned(target.definition)  # "what is Task.percentage when ..."
         if expr is None:
             return self.literals()
-        said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
         deeper = self._constant(expr, target.path) if not states(self.answer, expr) else None
         if not states(self.answer, expr) and deeper is None:
             self.problems.append(f"{target.name} is set to {expr} at {target.path}:"
@@ -231,6 +243,30 @@ class IndexChecker(YesNoChecker):
             self.support(f"{target.name} = {expr}", cite)
             if deeper is not None:
                 self.support(f"{expr} = {deeper.value}", (deeper.path, deeper.line))
+
+    def _returned(self, d: Definition) -> None:
+        """A value a function (or property) gives back: a ``return`` line the answer states.
+
+        Only a ``return`` in a branch the question's case can take counts (its quoted input,
+        its numbers); an answer that states none is held to the lines it cites.
+        """
+        body = body_lines(self.index, d)
+        lines = self.tree.lines(d.path) or []
+        case = case_branch(lines, body, self.question)
+        returns = [(n, m.group(1).strip()) for n in body
+                   if (m := re.match(r"(?:return|yield)\s+(.+)", self.index.line_text(d.path, n)))
+                   and (case is None or n in case)
+                   and wrong_branch(lines, d.line, n, self.question) is None]  # fmt: skip
+        held = [(n, e) for n, e in returns if states(self.answer, e)]
+        if held:
+            return self.support(f"{d.qualname} returns {held[0][1]}", (d.path, held[0][0]))
+        if case is not None and returns:
+            said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
+            shown = "; ".join(f"{d.path}:{n}: return {e}" for n, e in returns[:2])
+            self.problems.append(f"in the question's case {d.qualname} gives back what "
+                                 f"{shown} says, but the answer says {said}")  # fmt: skip
+            return
+        self.literals()  # a value it computes elsewhere (a constant, a callee): the cited lines
 
     def _constant(self, expr: str, path: str) -> Definition | None:
         """A constant the default names, when the answer states the constant's own value."""
@@ -260,11 +296,15 @@ class IndexChecker(YesNoChecker):
         self.problems.append(f"{shown}, but the answer says {said}")
 
     def type_of(self, part: QuestionPart, target: Target) -> None:
-        """Every name of the annotation, and no class it does not name (not the owner)."""
+        """Every name of the annotation, and no class it does not name (not the owner).
+
+        A function's is its return annotation, on its ``def`` line.
+        """
+        d = target.definition
+        returns = target.param is None and d.kind in (Kind.FUNCTION, Kind.METHOD)
+        lines = (target.lines[0], d.line) if returns else target.lines
         if not target.annotation:
-            self.problems.append(
-                f"{target.name} has no annotation at {target.path}:{target.lines[-1]}"
-            )
+            self.problems.append(f"{target.name} has no annotation at {target.path}:{lines[-1]}")
             return
         tokens = names_tokens(target.annotation)
         low = self.answer.lower()
@@ -286,102 +326,8 @@ class IndexChecker(YesNoChecker):
                 if owner in extra:
                     why += f" ({owner} is the class itself, not the type)"
             self.problems.append(f"{target.name} is annotated {target.annotation} at "
-                                 f"{target.path}:{target.lines[-1]}, but {why}")  # fmt: skip
+                                 f"{target.path}:{lines[-1]}, but {why}")  # fmt: skip
             return
-        cite = self._cite_of(target, f"{target.name}: {target.annotation}")
+        cite = self._cite_of(target, f"{target.name}: {target.annotation}", lines)
         if cite is not None:
             self.support(f"{target.name}: {target.annotation}", cite)
-
-    def members_of(self, target: Target) -> None:
-        """Member by member against the definition (all of them when it enumerates them)."""
-        d = target.definition
-        expected = _enumerated(d) or self._enum_members(d)
-        allowed = set(expected) | {m.name for m in _members(self.index, d)}
-        doc = d.docstring or ""
-        low = self.answer.lower()
-        said = [w for w in _listed(self.answer) if w.lower() not in self.question.lower()]
-        wrong = sorted(w for w in said if w not in allowed and not re.search(rf"\b{re.escape(w)}\b", doc)
-                       and not self._in_span(d, w))  # fmt: skip
-        missing = [m for m in expected if m.lower() not in low]
-        if not said and not expected:
-            self.problems.append(f"the answer names no member of {d.qualname} ({d.where})")
-            return
-        if wrong or missing:
-            why = f"the answer leaves out {', '.join(missing)}" if missing else ""
-            if wrong:
-                why += ("; " if why else "") + f"{', '.join(wrong)} is not among them"
-            shown = ", ".join(expected[:12]) or "its members"
-            self.problems.append(f"{d.qualname} ({d.where}) has {shown}: {why}")
-            return
-        cite = self._cited_in(d.path, d.line - len(d.decorators), d.end_line)
-        if cite is None:
-            self.problems.append(
-                f"no cited line is in {d.qualname} ({d.path}:{d.line}-{d.end_line})"
-            )
-            return
-        self.support(f"the members of {d.qualname}", cite)
-        for line in self._member_lines(d, said):  # cite the members themselves, as well
-            self.support(f"a member of {d.qualname}", (d.path, line))
-
-    def _enum_members(self, d: Definition) -> list[str]:
-        """An enum's members: every attribute its class body binds (they are all of them)."""
-        if d.kind is not Kind.CLASS or not any(re.search(r"(Enum|Flag)$", b) for b in d.bases):
-            return []
-        return [m.name for m in _members(self.index, d)
-                if m.kind is not Kind.METHOD and not m.name.startswith("_")]  # fmt: skip
-
-    def _member_lines(self, d: Definition, said: list[str]) -> list[int]:
-        """The lines of the members the answer lists (at most three): fields, parameters."""
-        if d.kind in (Kind.FUNCTION, Kind.METHOD):
-            spots = [param_line(self.index, d, w) for w in said[:3] if w in _enumerated(d)]
-            return [n for n in dict.fromkeys(spots) if n != d.line]
-        named = [m.line for m in _members(self.index, d)
-                 if re.search(rf"(?<![\w.]){re.escape(m.name)}\b", self.answer)]  # fmt: skip
-        return list(dict.fromkeys(named))[:3]
-
-    def _in_span(self, d: Definition, word: str) -> bool:
-        return any(word in self.index.line_text(d.path, n) for n in range(d.line, d.end_line + 1))
-
-
-def _members(index: CodeIndex, d: Definition) -> list[Definition]:
-    try:
-        return index.members(d.dotted) if d.kind in (Kind.CLASS, Kind.MODULE) else []
-    except LookupError:
-        return []
-
-
-def _enumerated(d: Definition) -> list[str]:
-    """What a definition lists: a function's parameters, or a literal's keys or items."""
-    if d.kind in (Kind.FUNCTION, Kind.METHOD):
-        return [p.name.lstrip("*") for p in d.parameters if p.name not in ("self", "cls")]
-    value = d.value or ""
-    keys = re.findall(r"[\"']([^\"']+)[\"']\s*:", value)
-    return keys or re.findall(r"[\"']([^\"']+)[\"']", value) or _items(value)
-
-
-def _items(value: str) -> list[str]:
-    """The items of a collection literal of names: ``frozenset({type(None), bool, int})``."""
-    m = re.fullmatch(
-        r"(?:frozenset|set|tuple|list)?\(?\s*[\[{(](.*)[\]})]\s*\)?", value.strip(), re.S
-    )
-    if not m:
-        return []
-    out, depth, cur = [], 0, ""
-    for ch in m.group(1):
-        depth += (ch in "([{") - (ch in ")]}")
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur.strip())
-    return [i for i in out if re.fullmatch(r"[\w.]+(?:\([\w.]*\))?", i)]
-
-
-def _listed(answer: str) -> list[str]:
-    """The items an answer lists: quoted, backticked or code-like (snake_case, CamelCase)."""
-    out = [a or b or c for a, b, c in re.findall(r"`([^`]+)`|\"([^\"]+)\"|'([^']+)'", answer)]
-    bare = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", " ", answer)
-    out += [w for w in re.findall(r"[A-Za-z_]\w*", bare)
-            if "_" in w.strip("_") or re.search(r"[a-z][A-Z]", w)]  # fmt: skip
-    return list(dict.fromkeys(w.strip() for w in out if w.strip()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tierflow.graphs.codebase_qa._branches import case_branch, outcomes, wrong_branch
 from tierflow.graphs.codebase_qa._checker import Checker
 from tierflow.graphs.codebase_qa._questions import CODE_WORD, STOP_WORDS
 from tierflow.graphs.codebase_qa._tree import Cite, class_bases, defines, sets, span
@@ -103,6 +104,8 @@ class ClaimChecker(Checker):
         if bases is None:
             self.problems.append(f"{place[0]}:{place[1]} is not the class statement of {name}")
             return
+        # A generic base (``PromptBase[int]``) is named by its class: ``PromptBase``.
+        bases = [re.sub(r"\[.*\]$", "", b) for b in bases]
         known = bases + [a for b in bases for a in self._ancestors(b, 3)]
         claimed = {
             w
@@ -195,7 +198,26 @@ class ClaimChecker(Checker):
         inside = [c for c in self.cites if c[0] == path and c[1] in proper]
         # Cited elsewhere (the def line, say): the body line that says most of what it does.
         best = max(proper, key=lambda n: (len(used & _words(lines[n - 1])), -n))
-        self.support(f"{name} does what the answer says", inside[0] if inside else (path, best))
+        cite = inside[0] if inside else (path, best)
+        branches = [wrong_branch(lines, first, c[1], self.question) for c in inside or [cite]]
+        if all(branches) and branches[0]:  # every cited line is in a branch the case rules out
+            (at, header), n = branches[0], (inside or [cite])[0][1]
+            handle = outcomes(lines, proper, first, self.question)
+            where = ", ".join(f"{path}:{m}: {lines[m - 1].strip()}" for m in handle[:3])
+            self.problems.append(
+                f"{path}:{n} is under `{header}` ({path}:{at}), which the question's case does "
+                f"not take; the lines that can handle it: {where or 'none found'}"
+            )
+            return
+        case = case_branch(lines, proper, self.question)
+        if case is not None and not any(c[1] in case for c in inside or [cite]):
+            shown = "; ".join(f"{path}:{m}: {lines[m - 1].strip()}" for m in list(case)[:3])
+            self.problems.append(
+                f"the question's case is decided at {shown}; the answer cites "
+                f"{path}:{(inside or [cite])[0][1]}, which handles another input"
+            )
+            return
+        self.support(f"{name} does what the answer says", cite)
 
     def mentions(self, name: str) -> None:
         test = re.compile(rf"\b{re.escape(name.split('.')[-1])}\b")

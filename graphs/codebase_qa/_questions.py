@@ -27,6 +27,7 @@ STOP_WORDS = set(
     "for from with by as and or not no yes new file line class function method module value "
     "default set called defined named base exception return returns i".split()
 )
+_PRONOUNS = {"i", "you", "we", "they", "he", "she", "one", "someone", "users"}
 _YES_NO_OPENERS = {"does", "is", "are", "can", "do", "will", "should", "has", "have", "did"}
 
 
@@ -48,6 +49,8 @@ def _is_yes_no(question: str) -> bool:
     # The first word, or the first after a leading clause ("If x is 0, does it ...?").
     heads = [re.match(r"(\w+)", q), re.match(r"[^.?!]*?[,:;]\s*(\w+)", q)]
     opens = any(m is not None and m.group(1) in _YES_NO_OPENERS for m in heads)
+    if re.search(r",?\s+or\s+(where|which|what|how)\b", q):
+        return False  # "is it in validators.py, or where is it defined?" asks the where
     return opens or "true or false" in q or "yes or no" in q
 
 
@@ -119,9 +122,11 @@ WANTS = {
 
 _KINDS: list[tuple[PartKind, str]] = [
     (PartKind.BASE, r"\bbase class|\binherit|\bextends?\b|\bsubclass|\bderives?\b|\bparent class"),
+    # "what is NothingType defined as" asks for the value, not the place
+    (PartKind.VALUE, r"^(?!.*\bwhere\b).*\b(defined|declared) as\b"),
     (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),
     (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"
-     r"|\btype (of|hint)\b"),
+     r"|\btype (of|hint)\b|\breturn type\b|\bby (its|the) annotation\b|\bannotated (as|to return)\b"),
     # "what happens if I pass default= ..." asks what the code does, whatever it names
     (PartKind.BEHAVIOUR, r"\bwhat happens\b"),
     (PartKind.DEFAULT, r"\bif (?:i|you|we) (?:don't|do not|never) (?:pass|give|set|provide)"
@@ -179,10 +184,13 @@ def parse_parts(question: str) -> list[QuestionPart]:
         ...     "Where is make_pass_decorator defined, and what is the default of its ensure parameter?")]
         [('location', 'make_pass_decorator'), ('default', 'make_pass_decorator')]
     """
-    clauses = [c.strip(" ?.") for c in _SPLIT.split(question.strip()) if c.strip(" ?.")]
+    context, asked = _context(question)
+    clauses = [c.strip(" ?.") for c in _SPLIT.split(asked) if c.strip(" ?.")]
     files = tuple(dict.fromkeys(re.findall(r"[\w./-]*\w\.pyi?\b", question)))
     parts: list[QuestionPart] = []
-    earlier: list[str] = []
+    # Names of a statement before the question ("Live takes a vertical_overflow argument typed
+    # VerticalOverflowMethod. Where is it declared?") come after the question's own, in order.
+    earlier = sorted(_names_in_clause(context), key=lambda n: context.find(n)) if context else []
     for number, clause in enumerate(clauses or [question], start=1):
         own = _names_in_clause(clause)
         subjects = tuple(dict.fromkeys([*own, *earlier]))
@@ -194,6 +202,17 @@ def parse_parts(question: str) -> list[QuestionPart]:
     return [replace(p, of=len(parts), files=files) for p in parts]
 
 
+def _context(question: str) -> tuple[str, str]:
+    """(the statements before the question, the question): ``"X is Y. What is Z?"``."""
+    sentences = re.split(r"(?<=[a-z0-9)`'\"][.!])\s+(?=[A-Z`])", question.strip())
+    if len(sentences) < 2 or not sentences[-1].rstrip().endswith("?"):
+        return "", question.strip()
+    first = next(
+        i for i, s in enumerate(sentences) if s.rstrip().endswith("?") or i == len(sentences) - 1
+    )
+    return " ".join(sentences[:first]), " ".join(sentences[first:])
+
+
 def _names_in_clause(clause: str) -> list[str]:
     """The clause's names: :func:`subjects_of`'s and a plain word named as code ("function echo")."""
     named = re.findall(
@@ -203,11 +222,14 @@ def _names_in_clause(clause: str) -> list[str]:
     )
     named += re.findall(r"\b([A-Za-z_]\w*)`?\s+(?:class|function|method|decorator)\b", clause)
     named += re.findall(r"^where is `?([A-Za-z_]\w*)`?\s+(?:defined|declared)\b", clause, re.I)
-    plain = [n for n in named if n.lower() not in STOP_WORDS]
+    named += re.findall(r"(?<![\w.`])([A-Za-z_]\w*)\(\)", clause)  # "the attrs() function"
+    plain = [n for n in named if n.lower() not in STOP_WORDS and n.lower() not in _PRONOUNS]
+    # "(..., not attrs.define)": a name the question sets aside is not what it is about
+    ruled_out = set(re.findall(rf"\bnot (?:the )?`?({CODE_WORD})", clause))
     found = [*subjects_of(clause), *plain]
     return [
         n for n in dict.fromkeys(found)
-        if not keyword.iskeyword(n) and not n.endswith((".py", ".pyi"))
+        if not keyword.iskeyword(n) and not n.endswith((".py", ".pyi")) and n not in ruled_out
     ]  # fmt: skip
 
 

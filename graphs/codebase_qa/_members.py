@@ -1,0 +1,120 @@
+"""The *members* check of :class:`~._index_checks.IndexChecker`: a list, member by member.
+
+Checked against the definition (a function's parameters, a literal's items or keys, a class's
+fields and attributes, an enum's members) or its docstring; every one of them is wanted when
+the definition enumerates them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tierflow.graphs.codebase_qa._facts import Target, param_line
+from tierflow.graphs.codebase_qa._tree import Cite
+from tierflow.graphs.codebase_qa._yes_no import YesNoChecker
+from tierflow.tools.code_index import CodeIndex, Definition, Kind
+
+__all__ = ["MembersChecker"]
+
+
+class MembersChecker(YesNoChecker):
+    """A :class:`~._yes_no.YesNoChecker` with the members check (``index`` is set by its subclass)."""
+
+    index: CodeIndex
+
+    def _cited_in(self, path: str, first: int, last: int) -> Cite | None:
+        return next((c for c in self.cites if c[0] == path and first <= c[1] <= last), None)
+
+    def members_of(self, target: Target) -> None:
+        """Member by member against the definition (all of them when it enumerates them)."""
+        d = target.definition
+        expected = _enumerated(d) or self._enum_members(d)
+        allowed = set(expected) | {m.name for m in _members(self.index, d)}
+        doc = d.docstring or ""
+        low = self.answer.lower()
+        said = [w for w in _listed(self.answer) if w.lower() not in self.question.lower()]
+        wrong = sorted(w for w in said if w not in allowed and not re.search(rf"\b{re.escape(w)}\b", doc)
+                       and not self._in_span(d, w))  # fmt: skip
+        missing = [m for m in expected if m.lower() not in low]
+        if not said and not expected:
+            self.problems.append(f"the answer names no member of {d.qualname} ({d.where})")
+            return
+        if wrong or missing:
+            why = f"the answer leaves out {', '.join(missing)}" if missing else ""
+            if wrong:
+                why += ("; " if why else "") + f"{', '.join(wrong)} is not among them"
+            shown = ", ".join(expected[:12]) or "its members"
+            self.problems.append(f"{d.qualname} ({d.where}) has {shown}: {why}")
+            return
+        cite = self._cited_in(d.path, d.line - len(d.decorators), d.end_line)
+        if cite is None:
+            self.problems.append(
+                f"no cited line is in {d.qualname} ({d.path}:{d.line}-{d.end_line})"
+            )
+            return
+        self.support(f"the members of {d.qualname}", cite)
+        for line in self._member_lines(d, said):  # cite the members themselves, as well
+            self.support(f"a member of {d.qualname}", (d.path, line))
+
+    def _enum_members(self, d: Definition) -> list[str]:
+        """An enum's members: every attribute its class body binds (they are all of them)."""
+        if d.kind is not Kind.CLASS or not any(re.search(r"(Enum|Flag)$", b) for b in d.bases):
+            return []
+        return [m.name for m in _members(self.index, d)
+                if m.kind is not Kind.METHOD and not m.name.startswith("_")]  # fmt: skip
+
+    def _member_lines(self, d: Definition, said: list[str]) -> list[int]:
+        """The lines of the members the answer lists (at most three): fields, parameters."""
+        if d.kind in (Kind.FUNCTION, Kind.METHOD):
+            spots = [param_line(self.index, d, w) for w in said[:3] if w in _enumerated(d)]
+            return [n for n in dict.fromkeys(spots) if n != d.line]
+        named = [m.line for m in _members(self.index, d)
+                 if re.search(rf"(?<![\w.]){re.escape(m.name)}\b", self.answer)]  # fmt: skip
+        return list(dict.fromkeys(named))[:3]
+
+    def _in_span(self, d: Definition, word: str) -> bool:
+        return any(word in self.index.line_text(d.path, n) for n in range(d.line, d.end_line + 1))
+
+
+def _members(index: CodeIndex, d: Definition) -> list[Definition]:
+    try:
+        return index.members(d.dotted) if d.kind in (Kind.CLASS, Kind.MODULE) else []
+    except LookupError:
+        return []
+
+
+def _enumerated(d: Definition) -> list[str]:
+    """What a definition lists: a function's parameters, or a literal's keys or items."""
+    if d.kind in (Kind.FUNCTION, Kind.METHOD):
+        return [p.name.lstrip("*") for p in d.parameters if p.name not in ("self", "cls")]
+    value = d.value or ""
+    keys = re.findall(r"[\"']([^\"']+)[\"']\s*:", value)
+    return keys or re.findall(r"[\"']([^\"']+)[\"']", value) or _items(value)
+
+
+def _items(value: str) -> list[str]:
+    """The items of a collection literal of names: ``frozenset({type(None), bool, int})``."""
+    m = re.fullmatch(
+        r"(?:frozenset|set|tuple|list)?\(?\s*[\[{(](.*)[\]})]\s*\)?", value.strip(), re.S
+    )
+    if not m:
+        return []
+    out, depth, cur = [], 0, ""
+    for ch in m.group(1):
+        depth += (ch in "([{") - (ch in ")]}")
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur.strip())
+    return [i for i in out if re.fullmatch(r"[\w.]+(?:\([\w.]*\))?", i)]
+
+
+def _listed(answer: str) -> list[str]:
+    """The items an answer lists: quoted, backticked or code-like (snake_case, CamelCase)."""
+    out = [a or b or c for a, b, c in re.findall(r"`([^`]+)`|\"([^\"]+)\"|'([^']+)'", answer)]
+    bare = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", " ", answer)
+    out += [w for w in re.findall(r"[A-Za-z_]\w*", bare)
+            if "_" in w.strip("_") or re.search(r"[a-z][A-Z]", w)]  # fmt: skip
+    return list(dict.fromkeys(w.strip() for w in out if w.strip()))
