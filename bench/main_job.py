@@ -50,6 +50,7 @@ SETS: dict[str, Path] = {
     "httpx": Path(__file__).with_name("questions") / "httpx.json",
     "attrs": Path(__file__).with_name("questions") / "attrs.json",
     "rich": Path(__file__).with_name("questions") / "rich.json",
+    "marshmallow": Path(__file__).with_name("questions") / "marshmallow.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")

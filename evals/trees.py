@@ -2,7 +2,8 @@
 
 ``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8,
 ``httpx_root()`` that of httpx 0.28.1, ``attrs_root()`` that of attrs 25.4.0 (its ``attr``
-package, where the implementation lives) and ``rich_root()`` that of rich 14.3.4 (its ``rich``
+package, where the implementation lives), ``rich_root()`` that of rich 14.3.4 (its ``rich``
+package) and ``marshmallow_root()`` that of marshmallow 3.26.1 (its ``src/marshmallow``
 package): each downloaded from the package index with pip, checked against its sha256 and
 unpacked once under the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The
 main-job bench and the answer-checker measurements ask about them: trees the eval suites (which
@@ -23,6 +24,7 @@ __all__ = [
     "ATTRS",
     "CLICK",
     "HTTPX",
+    "MARSHMALLOW",
     "PinnedTree",
     "REQUESTS",
     "RICH",
@@ -31,6 +33,7 @@ __all__ = [
     "click_root",
     "httpx_root",
     "install",
+    "marshmallow_root",
     "requests_root",
     "rich_root",
 ]
@@ -86,12 +89,20 @@ RICH = PinnedTree(
     "rich-14.3.4/rich",
 )
 
+MARSHMALLOW = PinnedTree(
+    "marshmallow",
+    "3.26.1",
+    "e6d8affb6cb61d39d26402096dc0aee12d5a26d490a121f118d2e81dc0719dc6",
+    "marshmallow-3.26.1/src/marshmallow",
+)
+
 TREES: dict[str, PinnedTree] = {
     "requests": REQUESTS,
     "click": CLICK,
     "httpx": HTTPX,
     "attrs": ATTRS,
     "rich": RICH,
+    "marshmallow": MARSHMALLOW,
 }
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
@@ -151,3 +162,8 @@ def attrs_root(cache_dir: Path | None = None) -> Path:
 def rich_root(cache_dir: Path | None = None) -> Path:
     """The pinned rich 14.3.4 source (``rich/``), installed on first use."""
     return install(RICH, cache_dir)
+
+
+def marshmallow_root(cache_dir: Path | None = None) -> Path:
+    """The pinned marshmallow 3.26.1 source (``marshmallow/``), installed on first use."""
+    return install(MARSHMALLOW, cache_dir)

@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from tierflow.evals.trees import ATTRS, CLICK, HTTPX, REQUESTS, RICH, TREES, install
+from tierflow.evals.trees import (
+    ATTRS,
+    CLICK,
+    HTTPX,
+    MARSHMALLOW,
+    REQUESTS,
+    RICH,
+    TREES,
+    install,
+)
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 KINDS = ["value", "location", "base_class", "type", "behaviour", "list", "two_part"]
@@ -42,9 +51,10 @@ def _sets(main_job: ModuleType) -> dict[str, dict[str, Any]]:
 
 
 def test_every_set_loads_and_names_a_pinned_tree(main_job: ModuleType) -> None:
-    assert set(main_job.SETS) == {"requests", "click", "httpx", "attrs", "rich"}
+    assert set(main_job.SETS) == {"requests", "click", "httpx", "attrs", "rich", "marshmallow"}
     assert TREES == {
         "requests": REQUESTS, "click": CLICK, "httpx": HTTPX, "attrs": ATTRS, "rich": RICH,
+        "marshmallow": MARSHMALLOW,
     }  # fmt: skip
     for name, spec in _sets(main_job).items():
         assert main_job.set_tree(spec) is TREES[name]
@@ -170,6 +180,17 @@ def test_rich_set_is_balanced_and_split_by_round(main_job: ModuleType, capsys: A
     out = capsys.readouterr().out
     assert out.startswith("set rich, split test: 21 questions about rich-14.3.4")
     assert "rc-08" in out and "rc-01" not in out
+
+
+def test_marshmallow_set_is_balanced_and_split_by_round(main_job: ModuleType) -> None:
+    """Four of each kind, round-robin; rounds 1 and 3 dev, 2 and 4 test (two per kind each)."""
+    spec, items = main_job.load_set("marshmallow")
+    assert spec["tree"]["name"] == MARSHMALLOW.name and len(items) == 28
+    assert spec["kinds"] == KINDS and spec["splits"] == SPLITS
+    assert [q["kind"] for q in items] == KINDS * 4
+    assert [q["split"] for q in items] == [SPLITS[i // len(KINDS) % 2] for i in range(28)]
+    for split in SPLITS:
+        assert [q["kind"] for q in main_job.load_set(f"marshmallow:{split}")[1]] == KINDS * 2
 
 
 def _defines(line: str, names: set[str]) -> bool:
