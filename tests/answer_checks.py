@@ -13,6 +13,19 @@ HELDOUT = DATA.with_name("answer_checks_heldout.jsonl")
 RUNS = DATA.with_name("answer_checks_runs.jsonl")  # real runs' answers (bench/run_pairs.py)
 
 
+def write_tree(base: Path, files: dict[str, str]) -> str:
+    """Write ``{relative path: text}`` under ``base`` (folders made as needed); the root as str."""
+    for name, text in files.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+    return str(base)
+
+
+def problems(root: str, question: str, answer: str, *cites: tuple[str, int]) -> list[str]:
+    """What the checker finds wrong with ``answer`` citing ``cites`` in the tree at ``root``."""
+    return check_answer(question, answer, list(cites), root).problems
+
+
 def pairs(tree: str, path: Path = DATA) -> list[dict[str, Any]]:
     """The labelled pairs about ``tree`` (``langgraph``, ``requests-2.32.3``, ``click-8.1.8``)."""
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]

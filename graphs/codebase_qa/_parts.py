@@ -198,10 +198,11 @@ class ClaimChecker(Checker):
         inside = [c for c in self.cites if c[0] == path and c[1] in proper]
         # Cited elsewhere (the def line, say): the body line that says most of what it does.
         best = max(proper, key=lambda n: (len(used & _words(lines[n - 1])), -n))
-        cite = inside[0] if inside else (path, best)
-        branches = [wrong_branch(lines, first, c[1], self.question) for c in inside or [cite]]
+        cited = inside or [(path, best)]
+        cite = cited[0]
+        branches = [wrong_branch(lines, first, c[1], self.question) for c in cited]
         if all(branches) and branches[0]:  # every cited line is in a branch the case rules out
-            (at, header), n = branches[0], (inside or [cite])[0][1]
+            (at, header), n = branches[0], cite[1]
             handle = outcomes(lines, proper, first, self.question)
             where = ", ".join(f"{path}:{m}: {lines[m - 1].strip()}" for m in handle[:3])
             self.problems.append(
@@ -210,11 +211,11 @@ class ClaimChecker(Checker):
             )
             return
         case = case_branch(lines, proper, self.question)
-        if case is not None and not any(c[1] in case for c in inside or [cite]):
+        if case is not None and not any(c[1] in case for c in cited):
             shown = "; ".join(f"{path}:{m}: {lines[m - 1].strip()}" for m in list(case)[:3])
             self.problems.append(
                 f"the question's case is decided at {shown}; the answer cites "
-                f"{path}:{(inside or [cite])[0][1]}, which handles another input"
+                f"{path}:{cite[1]}, which handles another input"
             )
             return
         self.support(f"{name} does what the answer says", cite)

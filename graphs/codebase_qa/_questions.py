@@ -207,9 +207,7 @@ def _context(question: str) -> tuple[str, str]:
     sentences = re.split(r"(?<=[a-z0-9)`'\"][.!])\s+(?=[A-Z`])", question.strip())
     if len(sentences) < 2 or not sentences[-1].rstrip().endswith("?"):
         return "", question.strip()
-    first = next(
-        i for i, s in enumerate(sentences) if s.rstrip().endswith("?") or i == len(sentences) - 1
-    )
+    first = next(i for i, s in enumerate(sentences) if s.rstrip().endswith("?"))
     return " ".join(sentences[:first]), " ".join(sentences[first:])
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tierflow.graphs.codebase_qa._values import states
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
 __all__ = ["Substitute", "problem", "stated", "substitute"]
@@ -120,8 +121,6 @@ def stated(answer: str, sub: Substitute) -> list[tuple[str, int]]:
 
     Empty when the answer states neither.
     """
-    from tierflow.graphs.codebase_qa._values import states
-
     if sub.returned and all(re.search(rf"\b{re.escape(n)}\b", answer) for n, _ in sub.returned):
         assert sub.returned_by is not None
         return [(sub.returned_by.path, n) for _, n in sub.returned[:2]]

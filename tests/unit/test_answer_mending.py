@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.answer_checks import write_tree
 from tierflow.graphs.codebase_qa._paths import (
     fix_file_names,
     resolve_cite,
@@ -204,9 +205,7 @@ ATTR_TREE = {
 
 @pytest.fixture
 def attr_root(tmp_path: Path) -> str:
-    for name, text in ATTR_TREE.items():
-        (tmp_path / name).write_text(text)
-    return str(tmp_path)
+    return write_tree(tmp_path, ATTR_TREE)
 
 
 def test_the_public_package_name_finds_the_tree_s_definition(attr_root: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.answer_checks import problems, write_tree
 from tierflow.graphs.codebase_qa.claims import check_answer, parse_parts
 
 TREE = {
@@ -109,13 +110,7 @@ TREE = {
 
 @pytest.fixture
 def root(tmp_path: Path) -> str:
-    for name, text in TREE.items():
-        (tmp_path / name).write_text(text)
-    return str(tmp_path)
-
-
-def problems(root: str, question: str, answer: str, *cites: tuple[str, int]) -> list[str]:
-    return check_answer(question, answer, list(cites), root).problems
+    return write_tree(tmp_path, TREE)
 
 
 UNPACK = "What does Padding.unpack do if I give it a tuple of three integers, e.g. (1, 2, 3)?"

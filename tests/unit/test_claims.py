@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.answer_checks import problems as check
+from tests.answer_checks import write_tree
 from tierflow.graphs.codebase_qa.claims import check_answer, question_parts, subjects_of
 
 TREE = {
@@ -48,13 +50,7 @@ TREE = {
 
 @pytest.fixture
 def root(tmp_path: Path) -> str:
-    for name, text in TREE.items():
-        (tmp_path / name).write_text(text)
-    return str(tmp_path)
-
-
-def check(root: str, question: str, answer: str, *cites: tuple[str, int]) -> list[str]:
-    return check_answer(question, answer, list(cites), root).problems
+    return write_tree(tmp_path, TREE)
 
 
 def test_question_parts_and_subjects() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.answer_checks import write_tree
 from tierflow.graphs.codebase_qa.checks import answer_evidence
 from tierflow.graphs.codebase_qa.claims import check_answer, parse_parts
 from tierflow.graphs.codebase_qa.schemas import SearchTask
@@ -70,11 +71,7 @@ TREE = {
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
-    base = tmp_path / "src"
-    for name, text in TREE.items():
-        (base / name).parent.mkdir(parents=True, exist_ok=True)
-        (base / name).write_text(text)
-    return str(base)
+    return write_tree(tmp_path / "src", TREE)
 
 
 def problems(root: str, question: str, answer: str, *cites: tuple[str, int]) -> list[str]:
