@@ -51,6 +51,7 @@ SETS: dict[str, Path] = {
     "attrs": Path(__file__).with_name("questions") / "attrs.json",
     "rich": Path(__file__).with_name("questions") / "rich.json",
     "marshmallow": Path(__file__).with_name("questions") / "marshmallow.json",
+    "jinja2": Path(__file__).with_name("questions") / "jinja2.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")

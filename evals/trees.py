@@ -3,12 +3,12 @@
 ``requests_root()`` is the sdist of requests 2.32.3, ``click_root()`` that of click 8.1.8,
 ``httpx_root()`` that of httpx 0.28.1, ``attrs_root()`` that of attrs 25.4.0 (its ``attr``
 package, where the implementation lives), ``rich_root()`` that of rich 14.3.4 (its ``rich``
-package) and ``marshmallow_root()`` that of marshmallow 3.26.1 (its ``src/marshmallow``
-package): each downloaded from the package index with pip, checked against its sha256 and
-unpacked once under the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The
-main-job bench and the answer-checker measurements ask about them: trees the eval suites (which
-use the installed langgraph) and tierflow's own source do not touch. ``TREES`` maps the bench's
-set names to them.
+package), ``marshmallow_root()`` that of marshmallow 3.26.1 (its ``src/marshmallow``
+package) and ``jinja2_root()`` that of jinja2 3.1.4 (its ``src/jinja2`` package): each
+downloaded from the package index with pip, checked against its sha256 and unpacked once under
+the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
+answer-checker measurements ask about them: trees the eval suites (which use the installed
+langgraph) and tierflow's own source do not touch. ``TREES`` maps the bench's set names to them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "ATTRS",
     "CLICK",
     "HTTPX",
+    "JINJA2",
     "MARSHMALLOW",
     "PinnedTree",
     "REQUESTS",
@@ -33,6 +34,7 @@ __all__ = [
     "click_root",
     "httpx_root",
     "install",
+    "jinja2_root",
     "marshmallow_root",
     "requests_root",
     "rich_root",
@@ -96,6 +98,13 @@ MARSHMALLOW = PinnedTree(
     "marshmallow-3.26.1/src/marshmallow",
 )
 
+JINJA2 = PinnedTree(
+    "jinja2",
+    "3.1.4",
+    "4a3aee7acbbe7303aede8e9648d13b8bf88a429282aa6122a993f0ac800cb369",
+    "jinja2-3.1.4/src/jinja2",
+)
+
 TREES: dict[str, PinnedTree] = {
     "requests": REQUESTS,
     "click": CLICK,
@@ -103,6 +112,7 @@ TREES: dict[str, PinnedTree] = {
     "attrs": ATTRS,
     "rich": RICH,
     "marshmallow": MARSHMALLOW,
+    "jinja2": JINJA2,
 }
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
@@ -167,3 +177,8 @@ def rich_root(cache_dir: Path | None = None) -> Path:
 def marshmallow_root(cache_dir: Path | None = None) -> Path:
     """The pinned marshmallow 3.26.1 source (``marshmallow/``), installed on first use."""
     return install(MARSHMALLOW, cache_dir)
+
+
+def jinja2_root(cache_dir: Path | None = None) -> Path:
+    """The pinned jinja2 3.1.4 source (``jinja2/``), installed on first use."""
+    return install(JINJA2, cache_dir)

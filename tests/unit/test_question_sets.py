@@ -20,6 +20,7 @@ from tierflow.evals.trees import (
     ATTRS,
     CLICK,
     HTTPX,
+    JINJA2,
     MARSHMALLOW,
     REQUESTS,
     RICH,
@@ -51,10 +52,12 @@ def _sets(main_job: ModuleType) -> dict[str, dict[str, Any]]:
 
 
 def test_every_set_loads_and_names_a_pinned_tree(main_job: ModuleType) -> None:
-    assert set(main_job.SETS) == {"requests", "click", "httpx", "attrs", "rich", "marshmallow"}
+    assert set(main_job.SETS) == {
+        "requests", "click", "httpx", "attrs", "rich", "marshmallow", "jinja2",
+    }  # fmt: skip
     assert TREES == {
         "requests": REQUESTS, "click": CLICK, "httpx": HTTPX, "attrs": ATTRS, "rich": RICH,
-        "marshmallow": MARSHMALLOW,
+        "marshmallow": MARSHMALLOW, "jinja2": JINJA2,
     }  # fmt: skip
     for name, spec in _sets(main_job).items():
         assert main_job.set_tree(spec) is TREES[name]
@@ -191,6 +194,18 @@ def test_marshmallow_set_is_balanced_and_split_by_round(main_job: ModuleType) ->
     assert [q["split"] for q in items] == [SPLITS[i // len(KINDS) % 2] for i in range(28)]
     for split in SPLITS:
         assert [q["kind"] for q in main_job.load_set(f"marshmallow:{split}")[1]] == KINDS * 2
+
+
+def test_jinja2_set_is_balanced_and_split_by_round(main_job: ModuleType) -> None:
+    """Four of each kind, round-robin; rounds 1 and 3 dev, 2 and 4 test (two per kind each)."""
+    spec, items = main_job.load_set("jinja2")
+    assert spec["tree"]["name"] == JINJA2.name and len(items) == 28
+    assert spec["kinds"] == KINDS and spec["splits"] == SPLITS
+    assert [q["kind"] for q in items] == KINDS * 4
+    assert [q["split"] for q in items] == [SPLITS[i // len(KINDS) % 2] for i in range(28)]
+    assert [q["id"] for q in items] == [f"jj-{i:02d}" for i in range(1, 29)]
+    for split in SPLITS:
+        assert [q["kind"] for q in main_job.load_set(f"jinja2:{split}")[1]] == KINDS * 2
 
 
 def _defines(line: str, names: set[str]) -> bool:
