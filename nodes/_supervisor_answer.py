@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from tierflow.budget import end_run
 from tierflow.errors import InputError
+from tierflow.nodes._part_drafts import draft_parts
 from tierflow.nodes._supervisor_call import planner_call, results_digest
 from tierflow.nodes._supervisor_state import (
     AnswerCheck,
@@ -68,6 +69,11 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
     async def _answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         problems = state.get("answer_problems") or []
         tier, climbed = tier_of(len(problems), runtime)
+        # A draft part by part first, when declared and the request splits into parts; the
+        # repairs after it are whole answers, one more than a plain answer gets.
+        parted = await off_loop(True, _part_prompts, spec, state) if draft_site else []
+        if parted and not problems:
+            return await _drafted(state, runtime, tier, parted)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
             user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
@@ -80,16 +86,55 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
         )
         if isinstance(out, dict):
             return {**out, "answer_retry": False}
+        # a draft below the top, or one written part by part, gets one more repair
+        repairs = 1 + int(tier_of(1, runtime)[1] or bool(parted))
+        return {
+            **out.state_update(),
+            **await _checked(state, runtime, _args(out.message), repairs, tier),
+        }
+
+    async def _drafted(
+        state: SupervisorState, runtime: Runtime[RunContext], tier: str, prompts: list[str]
+    ) -> dict[str, Any]:
+        assert spec.part_drafts is not None
+        update, texts = await draft_parts(
+            runtime, Node.ANSWER.value, tier, state, prompts, spec.part_drafts
+        )
+        if update.get("status"):  # the budget stopped a part: end as a stopped answer call
+            return {**update, "answer_retry": False}
+        if texts is None:  # a part's call failed: the repair is a whole answer
+            why = "a part's draft call failed; write the whole answer"
+            return {**update, "answer_problems": [why], "answer_retry": True}
+        composed = await off_loop(True, spec.part_drafts.compose, state, texts)
+        return {**update, **await _checked(state, runtime, composed.model_dump(), 2, tier)}
+
+    async def _checked(
+        state: SupervisorState,
+        runtime: Runtime[RunContext],
+        args: Mapping[str, Any] | None,
+        repairs: int,
+        tier: str,
+    ) -> dict[str, Any]:
+        problems = state.get("answer_problems") or []
         hooked = bool(spec.answer_normalize or spec.answer_verifier)
-        repairs = 1 + int(tier_of(1, runtime)[1])  # a draft below the top gets one more
         checked: AnswerCheck = await off_loop(
-            hooked, _check_answer, spec, state, out.message, problems, repairs, tier
+            hooked, _check_answer, spec, state, args, problems, repairs, tier
         )
         attended = context_of(runtime).policy.human
         review = attended and _reviewed(spec, checked)
-        return {"answer_retry": False, "answer_review": review, **out.state_update(), **checked}
+        return {"answer_retry": False, "answer_review": review, **checked}
 
     return answer
+
+
+def _args(msg: Any) -> dict[str, Any] | None:
+    """The arguments of the answer call ``msg`` made (None: it made none)."""
+    return msg.tool_calls[0]["args"] if msg.tool_calls else None
+
+
+def _part_prompts(spec: Supervisor, state: SupervisorState) -> list[str]:
+    """The part drafts' prompts for ``state`` ([] when none are declared or it has no parts)."""
+    return list(spec.part_drafts.parts(state)) if spec.part_drafts else []
 
 
 def _reviewed(spec: Supervisor, checked: AnswerCheck) -> bool:
@@ -115,7 +160,7 @@ def _answer_tool(spec: Supervisor) -> dict[str, Any]:
 def _check_answer(
     spec: Supervisor,
     state: SupervisorState,
-    msg: Any,
+    args: Mapping[str, Any] | None,
     problems: list[str],
     repairs: int = 1,
     tier: str | None = None,
@@ -127,9 +172,9 @@ def _check_answer(
     in the timeline and in traces.
     """
     try:
-        if not msg.tool_calls:
+        if args is None:
             raise InputError("no final_answer call was made")
-        parsed = spec.answer_schema.model_validate(msg.tool_calls[0]["args"])
+        parsed = spec.answer_schema.model_validate(args)
         if spec.answer_normalize:
             parsed = spec.answer_normalize(parsed, state)
         verdict = _answer_check(spec, parsed, state)
@@ -139,7 +184,7 @@ def _check_answer(
     checked: dict[str, Any] = {"tier": tier}
     if parsed is not None:
         checked["answer"] = parsed.model_dump()
-        written = msg.tool_calls[0]["args"]
+        written = dict(args or {})
         if written != checked["answer"]:  # what the model wrote, before answer_normalize
             checked["written"] = written
     notes = (

@@ -21,6 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
 from tierflow.errors import SpecError
+from tierflow.nodes._part_drafts import PartDrafts
 
 # ANSWER, DECIDE and RunStatusName are importable from here as before (redundant aliases).
 from tierflow.nodes._supervisor_answer import ANSWER as ANSWER
@@ -82,6 +83,10 @@ class Supervisor:
             index already holds a fact for every part): they run before the first planning
             call, and with ``enough`` a request they answer needs no planning call at all. An
             empty list (or None) leaves the first round to the supervisor.
+        part_drafts: with ``answer_tier``, the draft is written part by part in plain text
+            (:class:`~tierflow.nodes._part_drafts.PartDrafts`: one short call per part of the
+            request, composed into ``answer_schema``); the repairs after it are whole
+            answers on the supervisor's tier, two of them.
     """
 
     subagents: Sequence[Subagent]
@@ -99,6 +104,7 @@ class Supervisor:
     answer_tier: str | None = None
     enough: Callable[[Mapping[str, Any]], bool] | None = None
     first_round: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
+    part_drafts: PartDrafts | None = None
 
     def __post_init__(self) -> None:
         if self.answer_tier is not None and self.answer_verifier is None:
@@ -106,6 +112,11 @@ class Supervisor:
                 f"Supervisor answer_tier={self.answer_tier!r} needs an answer_verifier: a draft "
                 "is escalated only when its check rejects it; pass answer_verifier=... or drop "
                 "answer_tier"
+            )
+        if self.part_drafts is not None and self.answer_tier is None:
+            raise SpecError(
+                "Supervisor part_drafts needs an answer_tier: the parts are drafted on that "
+                "tier; pass answer_tier='nano' (or another cheap tier) or drop part_drafts"
             )
 
 

@@ -2,7 +2,7 @@
 
 The script exercises the interesting paths of a tiered run without any network: the flagship
 delegates a search, the mini subagent greps, reports a wrong snippet, is rejected by the verifier
-and escalated to the flagship tier, which finishes the task; the flagship then answers.
+and escalated to the flagship tier, which finishes the task; nano then drafts the answer.
 
 Example:
     >>> from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from tierflow.errors import InputError
-from tierflow.testing import ScriptedChatModel, tool_reply
+from tierflow.testing import Rule, ScriptedChatModel, tool_reply
 
 __all__ = [
     "DemoTarget",
@@ -63,6 +63,14 @@ def demo_question(target: DemoTarget) -> str:
     return f"Where is `{target.needle}` defined?"
 
 
+def _part_answer(target: DemoTarget) -> AIMessage:
+    """The answer as codebase_qa drafts it: one plain sentence for the question's one part."""
+    text = f"`{target.needle}` is defined in {target.path}:{target.line}."
+    reply = AIMessage(content=text)
+    reply.usage_metadata = {"input_tokens": 300, "output_tokens": 20, "total_tokens": 320}
+    return reply
+
+
 def _final_answer(target: DemoTarget) -> AIMessage:
     return tool_reply(
         "final_answer",
@@ -78,9 +86,9 @@ def demo_models(root: Path | str, needle: str = "def fs_tools") -> dict[str, Scr
     """Scripted flagship/mini/nano models for one codebase_qa run on ``root`` (openai profile).
 
     Calls, in order: flagship ``decide`` (search) -> mini ``grep`` -> mini ``finish`` with a wrong
-    snippet (verifier rejects, escalation mini -> flagship) -> flagship ``finish`` -> mini
-    ``final_answer`` (codebase_qa drafts its answer on mini; the code index covers the question,
-    so no second planning turn). The nano tier is never asked. Run them with
+    snippet (verifier rejects, escalation mini -> flagship) -> flagship ``finish`` -> nano
+    answers the question's one part in a sentence (codebase_qa drafts its answer on nano, part
+    by part; the code index covers the question, so no second planning turn). Run them with
     ``RunContext(shortcuts=False)``: the scripted mini does the search grep could shortcut.
     """
     target = find_target(root, needle)
@@ -106,20 +114,27 @@ def demo_models(root: Path | str, needle: str = "def fs_tools") -> dict[str, Scr
             "grep", {"pattern": target.needle, "path": ".", "glob": "*.py"}, usage=(600, 30)
         ),
         tool_reply("finish", wrong, usage=(800, 50)),
-        _final_answer(target),
     ]
     return {
         "flagship": ScriptedChatModel(script=flagship, label="demo-flagship"),
         "mini": ScriptedChatModel(script=mini, label="demo-mini"),
-        "nano": ScriptedChatModel(script=[], label="demo-nano"),
+        "nano": ScriptedChatModel(script=[_part_answer(target)], label="demo-nano"),
     }
 
 
 def answer_models(root: Path | str, tier: str, needle: str = "def fs_tools") -> dict[str, Any]:
-    """Models for re-running only the answer step on ``tier`` (the other tiers refuse requests)."""
+    """Models for re-running only the answer step on ``tier`` (the other tiers refuse requests).
+
+    The tier answers as codebase_qa asks it to: a sentence for the question's one part when its
+    answer is drafted part by part, else the whole ``final_answer``.
+    """
     target = find_target(root, needle)
     models: dict[str, Any] = {
         t: ScriptedChatModel(script=[], label=f"demo-{t}") for t in ("nano", "mini", "flagship")
     }
-    models[tier] = ScriptedChatModel(script=[_final_answer(target)], label=f"demo-{tier}")
+    def drafted(messages: list[Any]) -> bool:  # a part's prompt, not a whole answer's
+        return str(messages[-1].content).startswith("Facts from the code:")
+
+    script = [Rule(drafted, _part_answer(target)), _final_answer(target)]
+    models[tier] = ScriptedChatModel(script=script, label=f"demo-{tier}")
     return models

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart
-from tierflow.graphs.codebase_qa._substitutes import substitute
+from tierflow.graphs.codebase_qa._substitutes import UNSET, substitute, unset_default
+from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, UnknownName
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
 # keeps one index per tree rather than one per state it ever saw.
 _INDEXES: dict[str, tuple[tuple[int, int], CodeIndex | None]] = {}
 _CALLABLE = (Kind.FUNCTION, Kind.METHOD)
+_VALUES = (PartKind.VALUE, PartKind.DEFAULT)
 
 
 def index_for(root: str) -> CodeIndex | None:
@@ -226,7 +228,7 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
     if target is None:
         return []
     d, out = target.definition, []
-    where = f"{d.path}:{target.lines[0]}"
+    where = d.where  # the def or class line itself, not a decorator above it
     if target.param is not None:
         p = target.param
         out.append(f"{d.path}:{target.line}: parameter {p.name} of {d.qualname} "
@@ -242,6 +244,16 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
     if target.param is None and target.annotation:
         what = "return annotation" if d.kind in _CALLABLE else "annotation"
         out.append(f"{d.where}: {what} of {d.qualname}: {target.annotation}")
+    if (
+        target.default is None
+        and d.kind not in _CALLABLE
+        and part.kind in _VALUES
+        and UNSET.search(part.text)
+    ):
+        unset = unset_default(Tree(str(index.root)), d.name)
+        if unset is not None:
+            out.append(f"{unset.path}:{unset.line}: when {d.name} is not set, the code "
+                       f"reads it as {unset.expr}")  # fmt: skip
     if part.kind is PartKind.MEMBERS:
         out += _member_facts(index, d)
     if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR):

@@ -28,8 +28,8 @@ from tierflow.graphs.codebase_qa._facts import (
 )
 from tierflow.graphs.codebase_qa._members import MembersChecker
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._substitutes import UNSET, stated, substitute, unset_default
 from tierflow.graphs.codebase_qa._substitutes import problem as substitute_problem
-from tierflow.graphs.codebase_qa._substitutes import stated, substitute
 from tierflow.graphs.codebase_qa._tree import Cite
 from tierflow.graphs.codebase_qa._values import names_in, stated_values, states
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
@@ -101,7 +101,7 @@ class IndexChecker(MembersChecker):
             self.members_of(target)
         else:
             name = target.definition.qualname
-            if re.search(r"\braises?\b|\bthrows?\b|\bexception\b", part.text, re.I):
+            if re.search(r"\brais(?:e|es|ed)\b|\bthrow(?:s|n)?\b|\bexception\b", part.text, re.I):
                 self.raises(name)
             else:
                 self.behaviour(name)
@@ -231,6 +231,14 @@ class IndexChecker(MembersChecker):
             return
         if expr is None and target.definition.kind in (Kind.FUNCTION, Kind.METHOD):
             return self._returned(target.definition)  # "what is Task.percentage when ..."
+        unset = (unset_default(self.tree, target.definition.name)
+                 if expr is None and UNSET.search(part.text) else None)  # fmt: skip
+        if unset is not None:  # an option declared bare, read with getattr(..., default)
+            if states(self.answer, unset.expr):
+                return self.support(f"{target.name} unset = {unset.expr}", (unset.path, unset.line))
+            self.problems.append(f"{target.name} left unset reads as {unset.expr} "
+                                 f"({unset.path}:{unset.line}), but the answer says {said}")  # fmt: skip
+            return
         if expr is None:
             return self.literals()
         deeper = self._constant(expr, target.path) if not states(self.answer, expr) else None
@@ -257,16 +265,46 @@ class IndexChecker(MembersChecker):
                    if (m := re.match(r"(?:return|yield)\s+(.+)", self.index.line_text(d.path, n)))
                    and (case is None or n in case)
                    and wrong_branch(lines, d.line, n, self.question) is None]  # fmt: skip
-        held = [(n, e) for n, e in returns if states(self.answer, e)]
+        returns = self._built(d, body, returns)
+        held = [(n, e) for n, e in returns if states(self.answer, e) or _names_call(self.answer, e)]
         if held:
             return self.support(f"{d.qualname} returns {held[0][1]}", (d.path, held[0][0]))
-        if case is not None and returns:
+        # "which class does get_theme build": every return builds a class, and the answer
+        # must name one of them (not the annotation's base class, not the variable).
+        built = re.search(r"\b(class|instance|object|build|builds|create|creates|construct)\b",
+                          self.question) and all(_concrete(e) for _, e in returns)  # fmt: skip
+        if returns and (case is not None or built):
             said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
-            shown = "; ".join(f"{d.path}:{n}: return {e}" for n, e in returns[:2])
-            self.problems.append(f"in the question's case {d.qualname} gives back what "
-                                 f"{shown} says, but the answer says {said}")  # fmt: skip
+            shown = "; ".join(f"{e} ({d.path}:{n})" for n, e in returns[:3])
+            where = "in the question's case " if case is not None else ""
+            self.problems.append(f"{where}{d.qualname} gives back {shown}, but the answer "
+                                 f"says {said}")  # fmt: skip
             return
         self.literals()  # a value it computes elsewhere (a constant, a callee): the cited lines
+
+    def _built(
+        self, d: Definition, body: list[int], returns: list[tuple[int, str]]
+    ) -> list[tuple[int, str]]:
+        """``returns`` with a returned local name replaced by what the body assigns it.
+
+        ``theme = ANSISyntaxTheme(...)`` ... ``return theme`` gives back an ANSISyntaxTheme: an
+        answer that merely says "theme" states nothing. A returned parameter is the caller's
+        own value (``return name``), which no answer states by naming it; it is dropped.
+        """
+        params = {p.name.lstrip("*") for p in d.parameters} | {"self", "cls"}
+        out: list[tuple[int, str]] = []
+        for n, expr in returns:
+            if not re.fullmatch(r"[A-Za-z_]\w*", expr) or expr in ("True", "False", "None"):
+                out.append((n, expr))
+                continue
+            if expr in params:
+                continue
+            lines = self.tree.lines(d.path) or []
+            sets = [(m, a.group(1).strip()) for m in body if m < n
+                    and (a := re.match(rf"{expr}\s*(?::[^=]+)?=(?!=)\s*(.+)", self.index.line_text(d.path, m)))
+                    and wrong_branch(lines, d.line, m, self.question) is None]  # fmt: skip
+            out += sets or [(n, expr)]
+        return out
 
     def _constant(self, expr: str, path: str) -> Definition | None:
         """A constant the default names, when the answer states the constant's own value."""
@@ -295,6 +333,13 @@ class IndexChecker(MembersChecker):
         said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
         self.problems.append(f"{shown}, but the answer says {said}")
 
+    def _arrow_line(self, d: Definition) -> int:
+        """The line of ``d``'s signature with its return annotation (``-> ...``)."""
+        for n in range(d.line, min(d.end_line, d.line + 30) + 1):
+            if "->" in self.index.line_text(d.path, n):
+                return n
+        return d.line
+
     def type_of(self, part: QuestionPart, target: Target) -> None:
         """Every name of the annotation, and no class it does not name (not the owner).
 
@@ -302,7 +347,7 @@ class IndexChecker(MembersChecker):
         """
         d = target.definition
         returns = target.param is None and d.kind in (Kind.FUNCTION, Kind.METHOD)
-        lines = (target.lines[0], d.line) if returns else target.lines
+        lines = (d.line, self._arrow_line(d)) if returns else target.lines
         if not target.annotation:
             self.problems.append(f"{target.name} has no annotation at {target.path}:{lines[-1]}")
             return
@@ -331,3 +376,17 @@ class IndexChecker(MembersChecker):
         cite = self._cite_of(target, f"{target.name}: {target.annotation}", lines)
         if cite is not None:
             self.support(f"{target.name}: {target.annotation}", cite)
+
+
+def _concrete(expr: str) -> bool:
+    """A literal, or a call of a class (``ANSISyntaxTheme(...)``): a value an answer can state."""
+    literal = re.fullmatch(r"-?\d[\d_.]*|[\"'].*[\"']|True|False|None", expr.strip())
+    return bool(literal or re.match(r"(?:[a-z_]\w*\.)*[A-Z]\w*\(", expr.strip()))
+
+
+def _names_call(answer: str, expr: str) -> bool:
+    """Whether ``answer`` names the class or function ``expr`` calls (``Foo(...)``: Foo)."""
+    m = re.match(r"(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\(", expr.strip())
+    return (
+        m is not None and re.search(rf"(?<![\w.]){re.escape(m.group(1))}(?!\w)", answer) is not None
+    )

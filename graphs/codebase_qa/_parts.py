@@ -218,7 +218,45 @@ class ClaimChecker(Checker):
                 f"{path}:{cite[1]}, which handles another input"
             )
             return
+        wrong = self._other_exception(path, cited)
+        if wrong:
+            self.problems.append(wrong)
+            return
         self.support(f"{name} does what the answer says", cite)
+
+    def _other_exception(self, path: str, cited: list[Cite]) -> str | None:
+        """Why an exception the answer names is not the one the cited ``raise`` raises, or None."""
+        named = {
+            w
+            for w in names_in(self.answer)
+            if re.fullmatch(r"[A-Z]\w*(Error|Exception|Warning)", w)
+        }
+        if not named:
+            return None
+        code = " ".join(self._enclosing(path, n) for _, n in cited)
+        raised = list(
+            dict.fromkeys(m.split(".")[-1] for m in re.findall(r"\braise\s+([\w.]+)", code))
+        )
+        missing = sorted(w for w in named if not re.search(rf"\b{w}\b", code))
+        if not missing or not raised:
+            return None
+        return (f"the answer says {', '.join(missing)}, but the cited code ({path}:{cited[0][1]}) "
+                f"raises {', '.join(raised)}")  # fmt: skip
+
+    def _enclosing(self, path: str, line: int) -> str:
+        """The whole statement ``line`` is part of (a string inside ``raise X(...)``: the raise)."""
+        lines = self.tree.lines(path) or []
+        start = line
+        for k in range(line - 1, max(0, line - 7), -1):
+            depth, end = 0, k
+            for end in range(k, min(len(lines), k + 12) + 1):
+                text = lines[end - 1]
+                depth += text.count("(") + text.count("[") - text.count(")") - text.count("]")
+                if depth <= 0:
+                    break
+            if end >= line:  # the statement that starts at k runs on over ``line``
+                start = k
+        return self.tree.text((path, start)) or ""
 
     def mentions(self, name: str) -> None:
         test = re.compile(rf"\b{re.escape(name.split('.')[-1])}\b")

@@ -135,7 +135,8 @@ _KINDS: list[tuple[PartKind, str]] = [
     (PartKind.VALUE, r"\bhow (many|much|long)\b"),
     (PartKind.DEFAULT, r"\bdefaults?\b(?!\s*=)"),  # "default=" is an argument, not the word
     (PartKind.BEHAVIOUR, r"\bwhat does\b.*\b(do|compute|calculate|return)\b|\bhow does\b"
-     r"|\braises?\b|\bthrows?\b|\b(in )?what order\b|\bwhat happens\b"),
+     r"|\brais(?:e|es|ed)\b|\bthrow(?:s|n)?\b|\b(in )?what order\b|\bwhat happens\b"
+     r"|\b(?:what|which) (?:error|exception)\b"),  # "what error message does loading X produce"
 ]  # fmt: skip
 _SPLIT = re.compile(
     r"\s*(?:[,;]\s*and\s+|;\s*|\s+and\s+(?=(?:what|where|which|when|how)\b))",

@@ -13,10 +13,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.graphs.codebase_qa._values import states
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
-__all__ = ["Substitute", "problem", "stated", "substitute"]
+__all__ = ["UNSET", "Substitute", "problem", "stated", "substitute", "unset_default"]
+
+UNSET = re.compile(
+    r"\b(?:doesn't|does not|don't|do not|never|isn't|is not|not)\s+(?:set|pass|give|provide)|"
+    r"\bunset\b|\bleft out\b|\bwithout\b|\bdefaults?\b",
+    re.I,
+)
+"""A part that asks what an option is when it is not set (``unset_default`` applies)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,39 @@ def substitute(index: CodeIndex, func: Definition, name: str) -> Substitute | No
             if m:
                 return _with_returned(index, func, n + 1, m.group(1).strip())
     return None
+
+
+def unset_default(tree: Tree, name: str) -> Substitute | None:
+    """What an option declared without a value reads as when it is not set, or None.
+
+    ``index_errors: bool`` in a ``class Meta`` has no value; the code that reads it says
+    ``getattr(meta, "index_errors", True)``: left unset, it is True. Only when every such read
+    in the tree agrees on the default (the first one is cited).
+    """
+    read = re.compile(rf"getattr\(\s*[\w.]+\s*,\s*[\"']{re.escape(name)}[\"']\s*,\s*(.+)$")
+    hits = []
+    for path, n in tree.find(read):
+        m = read.search((tree.lines(path) or [""])[n - 1])
+        default = _call_argument(m.group(1)) if m else None
+        if default:
+            hits.append(Substitute(path, n, default))
+    if not hits or len({h.expr for h in hits}) > 1:
+        return None
+    return hits[0]
+
+
+def _call_argument(rest: str) -> str | None:
+    """The argument ``rest`` starts with, up to the comma or parenthesis that ends it."""
+    depth, out = 0, []
+    for ch in rest:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}" and depth == 0 or ch == "," and depth == 0:
+            break
+        elif ch in ")]}":
+            depth -= 1
+        out.append(ch)
+    return "".join(out).strip() or None
 
 
 def _with_returned(index: CodeIndex, func: Definition, line: int, expr: str) -> Substitute:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tierflow.graphs.codebase_qa._drafts import PART_DRAFTS
 from tierflow.graphs.codebase_qa.checks import (
     answer_evidence,
     first_searches,
@@ -128,9 +129,12 @@ SUPERVISOR = Supervisor(
     answer_normalize=normalize_answer,
     answer_evidence=answer_evidence,
     fallback_plan=fallback_plan,
-    # The answer is drafted on mini from the index-checked facts; the check escalates a poor
-    # draft to the flagship. No second planning turn when the index has every part's facts.
-    answer_tier="mini",
+    # The answer is drafted on nano from the index-checked facts, part by part when the index
+    # has facts for every part (one sentence per part: extraction work a small model does
+    # well); the check escalates a poor draft to the flagship, which writes the whole answer.
+    # No second planning turn when the index has every part's facts.
+    answer_tier="nano",
+    part_drafts=PART_DRAFTS,
     enough=parts_covered,
     # When the index has a fact for every part, the searches are planned without a model and
     # the flagship is not called at all unless the draft's check fails.

@@ -64,7 +64,7 @@ def plain_codebase_qa() -> None:
 
     module = sys.modules["tierflow.graphs.codebase_qa.graph"]
     module.SUPERVISOR = dataclasses.replace(
-        module.SUPERVISOR, answer_tier=None, enough=None, first_round=None
+        module.SUPERVISOR, answer_tier=None, enough=None, first_round=None, part_drafts=None
     )
     module.graph = module.SPEC.compile()
 

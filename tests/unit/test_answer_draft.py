@@ -1,6 +1,7 @@
-"""codebase_qa as shipped: a draft answer on mini, checked, repaired on the supervisor's tier when
-rejected; no planning call at all when the code index covers every part of the question (the
-first searches are planned from the question's parts, and their results are enough)."""
+"""codebase_qa as shipped: a draft answer on nano, written part by part when the code index has
+facts for every part, checked, repaired on the supervisor's tier when rejected; no planning call
+at all when the index covers every part of the question (the first searches are planned from the
+question's parts, and their results are enough)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import dataclasses
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from tierflow.errors import SpecError
 from tierflow.graphs.codebase_qa.graph import SUPERVISOR
 from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph
-from tierflow.testing import tool_reply
+from tierflow.testing import Rule, tool_reply
 from tierflow.tiers import POLICIES
 
 pytestmark = pytest.mark.shipped_codebase_qa
@@ -49,60 +51,107 @@ def shortcuts(out: dict[str, Any]) -> list[Any]:
     return [e for e in out["events"] if e["kind"] == "shortcut" and e.get("node") == "supervisor"]
 
 
-def test_the_shipped_graph_drafts_on_mini_and_knows_when_it_has_enough() -> None:
-    assert SUPERVISOR.answer_tier == "mini" and SUPERVISOR.enough is not None
-    assert SUPERVISOR.first_round is not None
+def said(text: str) -> AIMessage:
+    return AIMessage(content=text)
 
 
-async def test_a_right_draft_is_the_answer_and_the_flagship_is_never_called(
+def test_the_shipped_graph_drafts_on_nano_part_by_part_and_knows_when_it_has_enough() -> None:
+    assert SUPERVISOR.answer_tier == "nano" and SUPERVISOR.part_drafts is not None
+    assert SUPERVISOR.enough is not None and SUPERVISOR.first_round is not None
+
+
+async def test_a_right_part_draft_is_the_answer_and_the_flagship_is_never_called(
     scripted, make_ctx, thread, qa_root
 ):
-    mini = scripted("mini", [answer("pkg/retry.py", 6)])
+    nano = scripted("nano", [said("RetryPolicy is defined in pkg/retry.py:6.")])
     flag = scripted("flag", [])  # the index covers the one part: no plan, no answer on it
-    out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini})
-    assert out["status"] == "answered" and answer_calls(out) == [("mini", None)]
+    out = await run(make_ctx, thread, qa_root, {"flagship": flag, "nano": nano})
+    assert out["status"] == "answered" and answer_calls(out) == [("nano", None)]
+    assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
     assert [e["reason"] for e in shortcuts(out)] == ["first_round", "enough"]
-    assert "flagship" not in [r["tier"] for r in out["usage"]]
-    assert [r["task"]["query"] for r in out["results"].values()] == ["RetryPolicy"]
     assert [r["node"] for r in out["usage"]] == ["answer"]  # the search came from the index
     assert out["plans"][0].startswith("first round planned without a model")
+    # the part's prompt is its own question and the index's facts, in plain text (no tool)
+    (request,) = nano.requests
+    assert request.tools == [] and "Question: Where is RetryPolicy defined?" in str(
+        request.messages[-1].content
+    )
+    assert "pkg/retry.py:6: class RetryPolicy" in str(request.messages[-1].content)
+
+
+async def test_each_part_is_drafted_on_its_own_and_the_answer_joins_them(
+    scripted, make_ctx, thread, qa_root
+):
+    def asks(words: str) -> Any:
+        return lambda messages: words in str(messages[-1].content)
+
+    nano = scripted("nano", [
+        Rule(asks("default"), said("attempts defaults to MAX_ATTEMPTS (pkg/retry.py:9).")),
+        Rule(asks("Where"), said("In pkg/retry.py:6.")),
+    ])  # fmt: skip
+    request = "Where is RetryPolicy defined, and what is the default of its attempts parameter?"
+    out = await run(make_ctx, thread, qa_root, {"nano": nano}, request=request)
+    assert out["status"] == "answered" and answer_calls(out) == [("nano", None)] * 2
+    assert out["answer"]["answer"].startswith("In pkg/retry.py:6. attempts defaults to")
+    assert {"path": "pkg/retry.py", "line": 9} in out["answer"]["citations"]
 
 
 async def test_without_index_facts_for_every_part_the_supervisor_plans_again(
     scripted, make_ctx, thread, qa_root
 ):
-    mini = scripted("mini", [answer("pkg/retry.py", 6)])
+    nano = scripted("nano", [answer("pkg/retry.py", 6)])  # a whole answer: no parts to draft
     flag = scripted("flag", [decide(False), decide(True)])
-    out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini},
+    out = await run(make_ctx, thread, qa_root, {"flagship": flag, "nano": nano},
                     request="Which file mentions a backoff?")  # fmt: skip
     assert shortcuts(out) == [] and out["status"] in ("answered", "unverified")
+    assert nano.requests[0].tool_names == ["final_answer"]
 
 
-async def test_a_rejected_draft_is_repaired_on_the_supervisor_s_tier(
+async def test_a_rejected_part_draft_is_repaired_by_whole_answers_on_the_supervisor_s_tier(
     scripted, make_ctx, thread, qa_root
 ):
-    mini = scripted("mini", [answer("pkg/budget.py", 1)])
+    nano = scripted("nano", [said("It is defined in pkg/budget.py:1.")])
     flag = scripted("flag", [answer("pkg/budget.py", 2), answer("pkg/retry.py", 6)])
-    out = await run(make_ctx, thread, qa_root, {"flagship": flag, "mini": mini})
+    out = await run(make_ctx, thread, qa_root, {"flagship": flag, "nano": nano})
     assert out["status"] == "answered"
     assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
-    # the draft, then two repairs on the flagship (one more than a plain answer gets)
-    assert answer_calls(out) == [("mini", None), ("flagship", "verifier_rejected"),
+    # the draft, then two whole answers on the flagship (one more than a plain answer gets)
+    assert answer_calls(out) == [("nano", None), ("flagship", "verifier_rejected"),
                                  ("flagship", "verifier_rejected")]  # fmt: skip
     assert len(out["answer_problems"]) == 2
+    # the repair is told what the check found in the draft
+    told = str(flag.requests[0].messages[-1].content).split("problems:")[-1]
+    assert "it is defined at pkg/retry.py:6" in told
 
 
-async def test_all_flagship_drafts_on_the_flagship_with_one_repair(
+async def test_a_part_draft_whose_call_fails_climbs_to_a_whole_answer(
     scripted, make_ctx, thread, qa_root
 ):
-    flag = scripted("flag", [answer("pkg/budget.py", 1), answer("pkg/budget.py", 2)])
+    nano = scripted("nano", [ValueError("the model server answered 400")])
+    flag = scripted("flag", [answer("pkg/retry.py", 6)])
+    out = await run(make_ctx, thread, qa_root, {"flagship": flag, "nano": nano})
+    assert out["status"] == "answered"
+    assert [t for t, _ in answer_calls(out)] == ["nano", "flagship"]
+    assert any(e["kind"] == "error" for e in out["events"])
+
+
+async def test_all_flagship_drafts_the_parts_on_the_flagship_then_two_whole_answers(
+    scripted, make_ctx, thread, qa_root
+):
+    flag = scripted("flag", [said("In pkg/budget.py:1."), answer("pkg/budget.py", 1),
+                             answer("pkg/budget.py", 2)])  # fmt: skip
     policy = dataclasses.replace(POLICIES["all-flagship"], human=False)
     out = await run(make_ctx, thread, qa_root, {"flagship": flag}, policy=policy)
     assert out["status"] == "unverified"
-    assert answer_calls(out) == [("flagship", None), ("flagship", None)]
+    assert answer_calls(out) == [("flagship", None)] * 3
 
 
 def test_a_draft_tier_needs_a_check_to_escalate_on() -> None:
     with pytest.raises(SpecError, match="answer_tier='mini' needs an answer_verifier"):
         Supervisor(subagents=[], prompt="p", answer_schema=SUPERVISOR.answer_schema,
                    answer_prompt="a", answer_tier="mini")  # fmt: skip
+
+
+def test_part_drafts_need_a_draft_tier() -> None:
+    with pytest.raises(SpecError, match="part_drafts needs an answer_tier"):
+        dataclasses.replace(SUPERVISOR, answer_tier=None)

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2] / "tools"
 # Scripted tokens (tierflow.demo) at openai prices: flagship 2.5/15, mini 0.75/4.5 $ per 1M tokens.
 # codebase_qa drafts its answer on mini and needs no second planning turn (tierflow.demo).
 FLAGSHIP_USD = (1000 * 2.5 + 100 * 15 + 900 * 2.5 + 60 * 15) / 1e6
-MINI_USD = (600 * 0.75 + 30 * 4.5 + 800 * 0.75 + 50 * 4.5 + 1200 * 0.75 + 80 * 4.5) / 1e6
+MINI_USD = (600 * 0.75 + 30 * 4.5 + 800 * 0.75 + 50 * 4.5) / 1e6
+NANO_USD = (300 * 0.20 + 20 * 1.25) / 1e6  # the answer, drafted on nano (one part)
 
 
 @pytest.fixture
@@ -65,12 +66,12 @@ async def test_html_shows_totals_tiers_timeline_and_escalation(
 
     usage = demo_run.values["usage"]
     assert demo_run.values["status"] == "answered"
-    assert spent_usd(usage) == pytest.approx(FLAGSHIP_USD + MINI_USD)
-    assert _by_id(page, "total-cost") == f"${FLAGSHIP_USD + MINI_USD:.6f}" == "$0.009820"
+    assert spent_usd(usage) == pytest.approx(FLAGSHIP_USD + MINI_USD + NANO_USD)
+    assert _by_id(page, "total-cost") == f"${FLAGSHIP_USD + MINI_USD + NANO_USD:.6f}" == "$0.008645"
     assert (
         _by_id(page, "total-tokens")
         == str(sum(u["input_tokens"] + u["output_tokens"] for u in usage))
-        == "4820"
+        == "3860"
     )
     assert _by_id(page, "graph-name") == "codebase_qa"
     assert _by_id(page, "thread-id") == demo_run.thread_id
@@ -78,11 +79,11 @@ async def test_html_shows_totals_tiers_timeline_and_escalation(
     assert _by_id(page, "call-count") == "5"
     assert _by_id(page, "tier-flagship-cost") == f"{FLAGSHIP_USD:.6f}"
     assert _by_id(page, "tier-mini-cost") == f"{MINI_USD:.6f}"
-    assert "tier-nano-cost" not in page  # nano was never called
+    assert _by_id(page, "tier-nano-cost") == f"{NANO_USD:.6f}"
     assert "reference-cost" not in page  # the openai profile is not priced as another
 
     for chart in ("chart-cost", "chart-tokens"):
-        for tier in ("mini", "flagship"):
+        for tier in ("nano", "mini", "flagship"):
             assert f"id='{chart}-{tier}'" in page
     assert re.search(r"id='chart-cost-flagship' data-tier='flagship'\s+data-value='0\.0071", page)
 
@@ -100,7 +101,7 @@ async def test_html_shows_totals_tiers_timeline_and_escalation(
     # The path taken: the nodes that called models are drawn bold with the tiers they used.
     ran = dict(re.findall(r"<g class='node ran' data-node='([^']+)' data-tiers='([^']*)'", page))
     assert ran == {"__start__": "", "__end__": "", "supervisor": "flagship",
-                   "search:step": "mini,flagship", "answer": "mini"}  # fmt: skip
+                   "search:step": "mini,flagship", "answer": "nano"}  # fmt: skip
     assert "graph TD" in page  # mermaid source kept beside the picture
     assert "http://" not in page and "https://" not in page  # endpoints are not embedded
     assert _external_refs(page) == []
