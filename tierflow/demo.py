@@ -132,6 +132,7 @@ def answer_models(root: Path | str, tier: str, needle: str = "def fs_tools") -> 
     models: dict[str, Any] = {
         t: ScriptedChatModel(script=[], label=f"demo-{t}") for t in ("nano", "mini", "flagship")
     }
+
     def drafted(messages: list[Any]) -> bool:  # a part's prompt, not a whole answer's
         return str(messages[-1].content).startswith("Facts from the code:")
 

@@ -28,7 +28,8 @@ def plain_codebase_qa(
     import tierflow.graphs.codebase_qa  # noqa: F401  (the package re-exports its compiled graph)
 
     module = sys.modules["tierflow.graphs.codebase_qa.graph"]
-    plain = dataclasses.replace(module.SUPERVISOR, answer_tier=None, enough=None, first_round=None, part_drafts=None
+    plain = dataclasses.replace(
+        module.SUPERVISOR, answer_tier=None, enough=None, first_round=None, part_drafts=None
     )
     monkeypatch.setattr(module, "SUPERVISOR", plain)  # build() and SPEC.build read it
     monkeypatch.setattr(module, "graph", module.SPEC.compile())  # the registry's entry
