@@ -7,7 +7,8 @@ supervisor: ``parts`` turns the state into one self-contained prompt per part of
 the draft tier answers each in a sentence (the calls run concurrently), and ``compose`` builds
 the answer schema from the sentences. The composed answer goes through the same
 ``answer_normalize`` and ``answer_verifier`` as any answer; when the check rejects it, the
-repair is a whole answer on the supervisor's tier, told what the check found.
+draft is written part by part again on the supervisor's tier (when it was below it), and the
+repairs after that are whole answers on that tier, told what the check found.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ async def draft_parts(
     state: Mapping[str, Any],
     prompts: Sequence[str],
     spec: PartDrafts,
+    escalation_reason: str | None = None,
 ) -> tuple[dict[str, Any], list[str] | None]:
     """Answer each prompt on ``tier``; returns the state update and the texts (None: no draft).
 
@@ -69,7 +71,7 @@ async def draft_parts(
     ``status`` says so and the run ends as a budget stop would).
     """
     engine, ctx = engine_for(runtime.context), context_of(runtime)
-    site = CallSite(node=node, tier=tier)
+    site = CallSite(node=node, tier=tier, escalation_reason=escalation_reason)
 
     async def one(prompt: str) -> Any:
         messages = [SystemMessage(spec.prompt), HumanMessage(prompt)]

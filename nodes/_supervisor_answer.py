@@ -69,11 +69,13 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
     async def _answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         problems = state.get("answer_problems") or []
         tier, climbed = tier_of(len(problems), runtime)
-        # A draft part by part first, when declared and the request splits into parts; the
-        # repairs after it are whole answers, one more than a plain answer gets.
+        # A draft part by part first, when declared and the request splits into parts; a
+        # rejected one is drafted part by part again on the supervisor's tier (when the draft
+        # was below it), and the repairs after that are whole answers.
         parted = await off_loop(True, _part_prompts, spec, state) if draft_site else []
-        if parted and not problems:
-            return await _drafted(state, runtime, tier, parted)
+        repairs = 1 + int(tier_of(1, runtime)[1]) + int(bool(parted))
+        if parted and (not problems or len(problems) == 1 and climbed):
+            return await _drafted(state, runtime, tier, parted, repairs, climbed)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
             user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
@@ -86,27 +88,35 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
         )
         if isinstance(out, dict):
             return {**out, "answer_retry": False}
-        # a draft below the top, or one written part by part, gets one more repair
-        repairs = 1 + int(tier_of(1, runtime)[1] or bool(parted))
+        # a draft below the top gets one more repair, and part drafts one more again
         return {
             **out.state_update(),
             **await _checked(state, runtime, _args(out.message), repairs, tier),
         }
 
     async def _drafted(
-        state: SupervisorState, runtime: Runtime[RunContext], tier: str, prompts: list[str]
+        state: SupervisorState,
+        runtime: Runtime[RunContext],
+        tier: str,
+        prompts: list[str],
+        repairs: int,
+        climbed: bool,
     ) -> dict[str, Any]:
         assert spec.part_drafts is not None
+        reason = EscalationReason.VERIFIER_REJECTED.value if climbed else None
         update, texts = await draft_parts(
-            runtime, Node.ANSWER.value, tier, state, prompts, spec.part_drafts
+            runtime, Node.ANSWER.value, tier, state, prompts, spec.part_drafts, reason
         )
         if update.get("status"):  # the budget stopped a part: end as a stopped answer call
             return {**update, "answer_retry": False}
-        if texts is None:  # a part's call failed: the repair is a whole answer
+        if texts is None:  # a part's call failed: a repair is asked, on the next tier up
+            problems = state.get("answer_problems") or []
             why = "a part's draft call failed; write the whole answer"
-            return {**update, "answer_problems": [why], "answer_retry": True}
+            retry = len(problems) < repairs
+            failed = {} if retry else {"status": RunStatus.FAILED.value}
+            return {**update, **failed, "answer_problems": [*problems, why], "answer_retry": retry}
         composed = await off_loop(True, spec.part_drafts.compose, state, texts)
-        return {**update, **await _checked(state, runtime, composed.model_dump(), 2, tier)}
+        return {**update, **await _checked(state, runtime, composed.model_dump(), repairs, tier)}
 
     async def _checked(
         state: SupervisorState,

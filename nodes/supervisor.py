@@ -36,6 +36,7 @@ from tierflow.protocol import Node
 from tierflow.runtime import RunContext
 
 __all__ = [
+    "PartDrafts",
     "Supervisor",
     "SupervisorState",
     "SupervisorOutput",
@@ -85,8 +86,9 @@ class Supervisor:
             empty list (or None) leaves the first round to the supervisor.
         part_drafts: with ``answer_tier``, the draft is written part by part in plain text
             (:class:`~tierflow.nodes._part_drafts.PartDrafts`: one short call per part of the
-            request, composed into ``answer_schema``); the repairs after it are whole
-            answers on the supervisor's tier, two of them.
+            request, composed into ``answer_schema``). A rejected one is drafted part by part
+            again on the supervisor's tier (when it was below it); the repairs after that are
+            whole answers on the supervisor's tier, two of them.
     """
 
     subagents: Sequence[Subagent]

@@ -107,31 +107,32 @@ async def test_without_index_facts_for_every_part_the_supervisor_plans_again(
     assert nano.requests[0].tool_names == ["final_answer"]
 
 
-async def test_a_rejected_part_draft_is_repaired_by_whole_answers_on_the_supervisor_s_tier(
+async def test_a_rejected_part_draft_climbs_as_part_drafts_then_whole_answers(
     scripted, make_ctx, thread, qa_root
 ):
     nano = scripted("nano", [said("It is defined in pkg/budget.py:1.")])
-    flag = scripted("flag", [answer("pkg/budget.py", 2), answer("pkg/retry.py", 6)])
+    flag = scripted("flag", [said("In pkg/budget.py:2."), answer("pkg/budget.py", 2),
+                             answer("pkg/retry.py", 6)])  # fmt: skip
     out = await run(make_ctx, thread, qa_root, {"flagship": flag, "nano": nano})
     assert out["status"] == "answered"
     assert out["answer"]["citations"] == [{"path": "pkg/retry.py", "line": 6}]
-    # the draft, then two whole answers on the flagship (one more than a plain answer gets)
-    assert answer_calls(out) == [("nano", None), ("flagship", "verifier_rejected"),
-                                 ("flagship", "verifier_rejected")]  # fmt: skip
-    assert len(out["answer_problems"]) == 2
-    # the repair is told what the check found in the draft
-    told = str(flag.requests[0].messages[-1].content).split("problems:")[-1]
+    # nano's parts, the flagship's parts, then two whole answers on the flagship
+    assert answer_calls(out) == [("nano", None)] + [("flagship", "verifier_rejected")] * 3
+    assert len(out["answer_problems"]) == 3
+    assert flag.requests[0].tools == [] and flag.requests[1].tool_names == ["final_answer"]
+    # the whole answer is told what the check found
+    told = str(flag.requests[1].messages[-1].content).split("problems:")[-1]
     assert "it is defined at pkg/retry.py:6" in told
 
 
-async def test_a_part_draft_whose_call_fails_climbs_to_a_whole_answer(
+async def test_a_part_draft_whose_call_fails_climbs_to_the_next_tier(
     scripted, make_ctx, thread, qa_root
 ):
     nano = scripted("nano", [ValueError("the model server answered 400")])
-    flag = scripted("flag", [answer("pkg/retry.py", 6)])
+    flag = scripted("flag", [said("RetryPolicy is in pkg/retry.py:6.")])
     out = await run(make_ctx, thread, qa_root, {"flagship": flag, "nano": nano})
     assert out["status"] == "answered"
-    assert [t for t, _ in answer_calls(out)] == ["nano", "flagship"]
+    assert answer_calls(out) == [("nano", None), ("flagship", "verifier_rejected")]
     assert any(e["kind"] == "error" for e in out["events"])
 
 
