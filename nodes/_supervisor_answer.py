@@ -73,9 +73,10 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
         # rejected one is drafted part by part again on the supervisor's tier (when the draft
         # was below it), and the repairs after that are whole answers.
         parted = await off_loop(True, _part_prompts, spec, state) if draft_site else []
+        # a draft below the top gets one more repair, and part drafts one more again
         repairs = 1 + int(tier_of(1, runtime)[1]) + int(bool(parted))
         if parted and (not problems or len(problems) == 1 and climbed):
-            return await _drafted(state, runtime, tier, parted, repairs, climbed)
+            return await _drafted(spec, state, runtime, tier, parted, repairs, climbed)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
             user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
@@ -88,53 +89,58 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
         )
         if isinstance(out, dict):
             return {**out, "answer_retry": False}
-        # a draft below the top gets one more repair, and part drafts one more again
         return {
             **out.state_update(),
-            **await _checked(state, runtime, _args(out.message), repairs, tier),
+            **await _checked(spec, state, runtime, _args(out.message), repairs, tier),
         }
 
-    async def _drafted(
-        state: SupervisorState,
-        runtime: Runtime[RunContext],
-        tier: str,
-        prompts: list[str],
-        repairs: int,
-        climbed: bool,
-    ) -> dict[str, Any]:
-        assert spec.part_drafts is not None
-        reason = EscalationReason.VERIFIER_REJECTED.value if climbed else None
-        update, texts = await draft_parts(
-            runtime, Node.ANSWER.value, tier, state, prompts, spec.part_drafts, reason
-        )
-        if update.get("status"):  # the budget stopped a part: end as a stopped answer call
-            return {**update, "answer_retry": False}
-        if texts is None:  # a part's call failed: a repair is asked, on the next tier up
-            problems = state.get("answer_problems") or []
-            why = "a part's draft call failed; write the whole answer"
-            retry = len(problems) < repairs
-            failed = {} if retry else {"status": RunStatus.FAILED.value}
-            return {**update, **failed, "answer_problems": [*problems, why], "answer_retry": retry}
-        composed = await off_loop(True, spec.part_drafts.compose, state, texts)
-        return {**update, **await _checked(state, runtime, composed.model_dump(), repairs, tier)}
-
-    async def _checked(
-        state: SupervisorState,
-        runtime: Runtime[RunContext],
-        args: Mapping[str, Any] | None,
-        repairs: int,
-        tier: str,
-    ) -> dict[str, Any]:
-        problems = state.get("answer_problems") or []
-        hooked = bool(spec.answer_normalize or spec.answer_verifier)
-        checked: AnswerCheck = await off_loop(
-            hooked, _check_answer, spec, state, args, problems, repairs, tier
-        )
-        attended = context_of(runtime).policy.human
-        review = attended and _reviewed(spec, checked)
-        return {"answer_retry": False, "answer_review": review, **checked}
-
     return answer
+
+
+async def _drafted(
+    spec: Supervisor,
+    state: SupervisorState,
+    runtime: Runtime[RunContext],
+    tier: str,
+    prompts: list[str],
+    repairs: int,
+    climbed: bool,
+) -> dict[str, Any]:
+    """One answer try drafted part by part on ``tier``: the parts, composed, then checked."""
+    assert spec.part_drafts is not None
+    reason = EscalationReason.VERIFIER_REJECTED.value if climbed else None
+    update, texts = await draft_parts(
+        runtime, Node.ANSWER.value, tier, state, prompts, spec.part_drafts, reason
+    )
+    if update.get("status"):  # the budget stopped a part: end as a stopped answer call
+        return {**update, "answer_retry": False}
+    if texts is None:  # a part's call failed: a repair is asked, on the next tier up
+        problems = state.get("answer_problems") or []
+        why = "a part's draft call failed; write the whole answer"
+        retry = len(problems) < repairs
+        failed = {} if retry else {"status": RunStatus.FAILED.value}
+        return {**update, **failed, "answer_problems": [*problems, why], "answer_retry": retry}
+    composed = await off_loop(True, spec.part_drafts.compose, state, texts)
+    return {**update, **await _checked(spec, state, runtime, composed.model_dump(), repairs, tier)}
+
+
+async def _checked(
+    spec: Supervisor,
+    state: SupervisorState,
+    runtime: Runtime[RunContext],
+    args: Mapping[str, Any] | None,
+    repairs: int,
+    tier: str,
+) -> dict[str, Any]:
+    """The answer ``args`` normalized and checked: a repair to ask for, or the run's answer."""
+    problems = state.get("answer_problems") or []
+    hooked = bool(spec.answer_normalize or spec.answer_verifier)
+    checked: AnswerCheck = await off_loop(
+        hooked, _check_answer, spec, state, args, problems, repairs, tier
+    )
+    attended = context_of(runtime).policy.human
+    review = attended and _reviewed(spec, checked)
+    return {"answer_retry": False, "answer_review": review, **checked}
 
 
 def _args(msg: Any) -> dict[str, Any] | None:

@@ -185,27 +185,20 @@ def test_rich_set_is_balanced_and_split_by_round(main_job: ModuleType, capsys: A
     assert "rc-08" in out and "rc-01" not in out
 
 
-def test_marshmallow_set_is_balanced_and_split_by_round(main_job: ModuleType) -> None:
+@pytest.mark.parametrize(("name", "tree", "prefix"), [("marshmallow", MARSHMALLOW, "mm"),
+                                                       ("jinja2", JINJA2, "jj")])  # fmt: skip
+def test_28_question_sets_are_balanced_and_split_by_round(
+    main_job: ModuleType, name: str, tree: Any, prefix: str
+) -> None:
     """Four of each kind, round-robin; rounds 1 and 3 dev, 2 and 4 test (two per kind each)."""
-    spec, items = main_job.load_set("marshmallow")
-    assert spec["tree"]["name"] == MARSHMALLOW.name and len(items) == 28
+    spec, items = main_job.load_set(name)
+    assert spec["tree"]["name"] == tree.name and len(items) == 28
     assert spec["kinds"] == KINDS and spec["splits"] == SPLITS
     assert [q["kind"] for q in items] == KINDS * 4
     assert [q["split"] for q in items] == [SPLITS[i // len(KINDS) % 2] for i in range(28)]
+    assert [q["id"] for q in items] == [f"{prefix}-{i:02d}" for i in range(1, 29)]
     for split in SPLITS:
-        assert [q["kind"] for q in main_job.load_set(f"marshmallow:{split}")[1]] == KINDS * 2
-
-
-def test_jinja2_set_is_balanced_and_split_by_round(main_job: ModuleType) -> None:
-    """Four of each kind, round-robin; rounds 1 and 3 dev, 2 and 4 test (two per kind each)."""
-    spec, items = main_job.load_set("jinja2")
-    assert spec["tree"]["name"] == JINJA2.name and len(items) == 28
-    assert spec["kinds"] == KINDS and spec["splits"] == SPLITS
-    assert [q["kind"] for q in items] == KINDS * 4
-    assert [q["split"] for q in items] == [SPLITS[i // len(KINDS) % 2] for i in range(28)]
-    assert [q["id"] for q in items] == [f"jj-{i:02d}" for i in range(1, 29)]
-    for split in SPLITS:
-        assert [q["kind"] for q in main_job.load_set(f"jinja2:{split}")[1]] == KINDS * 2
+        assert [q["kind"] for q in main_job.load_set(f"{name}:{split}")[1]] == KINDS * 2
 
 
 def _defines(line: str, names: set[str]) -> bool:
