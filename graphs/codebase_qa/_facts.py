@@ -175,7 +175,7 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
         # asks for an attribute; any other value is the member's.
         params_first = (
             part.kind in (PartKind.DEFAULT, PartKind.TYPE) and "attribute" not in part.text
-        )
+        ) or bool(re.search(r"\b(parameter|argument|constructor)\b", part.text))
         for attr in dict.fromkeys(attrs):
             for own_name, owner in owners:
                 if own_name.split(".")[-1] == attr:

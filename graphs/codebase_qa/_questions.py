@@ -126,11 +126,12 @@ _KINDS: list[tuple[PartKind, str]] = [
     (PartKind.VALUE, r"^(?!.*\bwhere\b).*\b(defined|declared) as\b"),
     (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),
     (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"
-     r"|\btype (of|hint)\b|\breturn type\b|\bby (its|the) annotation\b|\bannotated (as|to return)\b"),
+     r"|\btype (of|hint)\b|\breturn type\b|\bby (its|the) annotation\b|\bannotated (as|to return)\b"
+     r"|\bhow (?:is|are)\b.*\bannotated$"),
     # "what happens if I pass default= ..." asks what the code does, whatever it names
     (PartKind.BEHAVIOUR, r"\bwhat happens\b"),
     (PartKind.DEFAULT, r"\bif (?:i|you|we) (?:don't|do not|never) (?:pass|give|set|provide)"
-     r"|\bwithout (?:giving|passing|setting|providing)\b|\b(?:is|are) (?:not given|omitted|not passed)\b"),
+     r"|\bwithout (?:giving|passing|setting|providing|an?|any)\b|\b(?:is|are) (?:not given|omitted|not passed)\b"),
     (PartKind.MEMBERS, r"\bwhat (names|members|values|items|fields|attributes|parameters|arguments|keys)\b|\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
     (PartKind.VALUE, r"\bhow (many|much|long)\b"),
     (PartKind.DEFAULT, r"\bdefaults?\b(?!\s*=)"),  # "default=" is an argument, not the word

@@ -58,6 +58,14 @@ TREE = {
         "    def load(self, data):\n"  # 13
         "        return self._do_load(data, postprocess=False)\n"  # 14
     ),
+    "bccache.py": (
+        "class FileSystemBytecodeCache:\n"  # 1
+        '    """Stores bytecode as files named like jinja2 templates."""\n'
+        "\n"
+        '    def __init__(self, directory=None, pattern: str = "__jinja2_%s.cache"):\n'  # 4
+        "        self.pattern = pattern\n"  # 5
+        "        self.undefined: type = directory\n"  # 6
+    ),
     "validate.py": (
         "class ValidationError(Exception):\n"  # 1
         "    pass\n"
@@ -119,6 +127,23 @@ def test_an_error_asked_for_is_a_behaviour_part() -> None:
     assert [p.kind for p in parse_parts(question)] == ["behaviour"]
     question = "If I don't pass allow_nan, what is it, and what error message does a NaN produce?"
     assert [p.kind for p in parse_parts(question)] == ["default", "behaviour"]
+
+
+def test_a_plain_word_the_question_leaves_out_is_the_constructor_s_parameter(root: str) -> None:
+    # jinja2 test split (after its one run): "without a pattern" asks the default of ``pattern``
+    question = "If I create a FileSystemBytecodeCache without a pattern, what pattern does it use?"
+    found = problems(root, question, 'It uses "jinja2".', ("bccache.py", 1))
+    assert found and '"__jinja2_%s.cache" at bccache.py:4' in found[0]
+    assert problems(root, question, "It uses __jinja2_%s.cache.", ("bccache.py", 4)) == []
+
+
+def test_a_parameter_of_the_constructor_is_not_the_attribute_of_that_name(root: str) -> None:
+    question = (
+        "How is the `directory` parameter of FileSystemBytecodeCache's constructor annotated?"
+    )
+    assert [p.kind for p in parse_parts(question)] == ["type"]
+    found = problems(root, question, "It is annotated type.", ("bccache.py", 6))
+    assert found and "has no annotation at bccache.py:4" in found[0]
 
 
 def test_a_decorated_method_is_located_and_typed_at_its_def_line(root: str) -> None:
