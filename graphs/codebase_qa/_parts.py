@@ -111,7 +111,13 @@ class ClaimChecker(Checker):
             w
             for w in names_in(self.answer)
             if w != name
-            and (w in known or w in _BUILTIN_BASES or re.match(r"[A-Z]\w*[a-z]", w))
+            # "The base classes ...": a capitalised word is a class only when it is not English
+            and (
+                w in known
+                or w in _BUILTIN_BASES
+                or re.match(r"[A-Z]\w*[a-z]", w)
+                and w.lower() not in STOP_WORDS
+            )
             and w not in names_in(self.question)
             and not any(w == Path(f).stem for f in self.named_files)
         }

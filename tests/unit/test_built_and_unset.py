@@ -146,6 +146,14 @@ def test_a_parameter_of_the_constructor_is_not_the_attribute_of_that_name(root: 
     assert found and "has no annotation at bccache.py:4" in found[0]
 
 
+def test_a_sentence_s_first_word_is_not_a_base_it_names(root: str) -> None:
+    question = "What are the base classes of ANSISyntaxTheme?"
+    right = "The base class of ANSISyntaxTheme is SyntaxTheme"
+    assert problems(root, question, right, ("syntax.py", 5)) == []
+    found = problems(root, question, "The base class is PygmentsSyntaxTheme", ("syntax.py", 5))
+    assert found and "are SyntaxTheme" in found[0]
+
+
 def test_a_decorated_method_is_located_and_typed_at_its_def_line(root: str) -> None:
     question = "What does Syntax.get_theme return, by its annotation?"
     (part,) = parse_parts(question)
