@@ -11,15 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart
-from tierflow.graphs.codebase_qa._substitutes import UNSET, substitute, unset_default
+from tierflow.graphs.codebase_qa._substitutes import UNSET, Substitute, substitute, unset_default
 from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, UnknownName
 
 __all__ = [
     "Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines",
-    "deciding", "deciding_lines", "in_files",
+    "deciding", "deciding_lines", "in_files", "unset_of",
 ]  # fmt: skip
 
 # Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
@@ -27,6 +28,7 @@ __all__ = [
 _INDEXES: dict[str, tuple[tuple[int, int], CodeIndex | None]] = {}
 _CALLABLE = (Kind.FUNCTION, Kind.METHOD)
 _VALUES = (PartKind.VALUE, PartKind.DEFAULT)
+_UNSET_MEMO: WeakKeyDictionary[CodeIndex, dict[str, Substitute | None]] = WeakKeyDictionary()
 
 
 def index_for(root: str) -> CodeIndex | None:
@@ -250,7 +252,7 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
         and part.kind in _VALUES
         and UNSET.search(part.text)
     ):
-        unset = unset_default(Tree(str(index.root)), d.name)
+        unset = unset_of(index, d.name)
         if unset is not None:
             out.append(f"{unset.path}:{unset.line}: when {d.name} is not set, the code "
                        f"reads it as {unset.expr}")  # fmt: skip
@@ -259,6 +261,18 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
     if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR):
         out += _deciding_facts(index, d, part)
     return out
+
+
+def unset_of(index: CodeIndex, name: str) -> Substitute | None:
+    """:func:`unset_default` for ``index``'s tree, read once per index and name.
+
+    It scans every file of the tree, and a run asks for the same facts several times (the
+    first round, the shortcut test, the drafts, the evidence); the memo goes with the index.
+    """
+    memo = _UNSET_MEMO.setdefault(index, {})
+    if name not in memo:
+        memo[name] = unset_default(Tree(str(index.root)), name)
+    return memo[name]
 
 
 def _deciding_facts(index: CodeIndex, d: Definition, part: QuestionPart) -> list[str]:

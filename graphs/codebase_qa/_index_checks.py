@@ -25,10 +25,11 @@ from tierflow.graphs.codebase_qa._facts import (
     body_lines,
     lookup,
     target_of,
+    unset_of,
 )
 from tierflow.graphs.codebase_qa._members import MembersChecker
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
-from tierflow.graphs.codebase_qa._substitutes import UNSET, stated, substitute, unset_default
+from tierflow.graphs.codebase_qa._substitutes import UNSET, stated, substitute
 from tierflow.graphs.codebase_qa._substitutes import problem as substitute_problem
 from tierflow.graphs.codebase_qa._tree import Cite
 from tierflow.graphs.codebase_qa._values import names_in, stated_values, states
@@ -231,7 +232,7 @@ class IndexChecker(MembersChecker):
             return
         if expr is None and target.definition.kind in (Kind.FUNCTION, Kind.METHOD):
             return self._returned(target.definition)  # "what is Task.percentage when ..."
-        unset = (unset_default(self.tree, target.definition.name)
+        unset = (unset_of(self.index, target.definition.name)
                  if expr is None and UNSET.search(part.text) else None)  # fmt: skip
         if unset is not None:  # an option declared bare, read with getattr(..., default)
             if states(self.answer, unset.expr):
@@ -292,6 +293,7 @@ class IndexChecker(MembersChecker):
         own value (``return name``), which no answer states by naming it; it is dropped.
         """
         params = {p.name.lstrip("*") for p in d.parameters} | {"self", "cls"}
+        lines = self.tree.lines(d.path) or []
         out: list[tuple[int, str]] = []
         for n, expr in returns:
             if not re.fullmatch(r"[A-Za-z_]\w*", expr) or expr in ("True", "False", "None"):
@@ -299,7 +301,6 @@ class IndexChecker(MembersChecker):
                 continue
             if expr in params:
                 continue
-            lines = self.tree.lines(d.path) or []
             sets = [(m, a.group(1).strip()) for m in body if m < n
                     and (a := re.match(rf"{expr}\s*(?::[^=]+)?=(?!=)\s*(.+)", self.index.line_text(d.path, m)))
                     and wrong_branch(lines, d.line, m, self.question) is None]  # fmt: skip

@@ -12,7 +12,14 @@ from pathlib import Path
 from tierflow.graphs.codebase_qa._branches import case_branch, outcomes, wrong_branch
 from tierflow.graphs.codebase_qa._checker import Checker
 from tierflow.graphs.codebase_qa._questions import CODE_WORD, STOP_WORDS
-from tierflow.graphs.codebase_qa._tree import Cite, class_bases, defines, sets, span
+from tierflow.graphs.codebase_qa._tree import (
+    Cite,
+    class_bases,
+    defines,
+    sets,
+    span,
+    statement_end,
+)
 from tierflow.graphs.codebase_qa._values import names_in, rhs, stated_values, states
 
 __all__ = ["ClaimChecker"]
@@ -252,17 +259,10 @@ class ClaimChecker(Checker):
     def _enclosing(self, path: str, line: int) -> str:
         """The whole statement ``line`` is part of (a string inside ``raise X(...)``: the raise)."""
         lines = self.tree.lines(path) or []
-        start = line
-        for k in range(line - 1, max(0, line - 7), -1):
-            depth, end = 0, k
-            for end in range(k, min(len(lines), k + 12) + 1):
-                text = lines[end - 1]
-                depth += text.count("(") + text.count("[") - text.count(")") - text.count("]")
-                if depth <= 0:
-                    break
-            if end >= line:  # the statement that starts at k runs on over ``line``
-                start = k
-        return self.tree.text((path, start)) or ""
+        # the earliest statement start above ``line`` whose statement runs on over it
+        starts = [k for k in range(line - 1, max(0, line - 7), -1)
+                  if statement_end(lines, k) >= line]  # fmt: skip
+        return self.tree.text((path, min(starts, default=line))) or ""
 
     def mentions(self, name: str) -> None:
         test = re.compile(rf"\b{re.escape(name.split('.')[-1])}\b")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from tierflow.graphs.codebase_qa._tree import Tree
-from tierflow.graphs.codebase_qa._values import states
+from tierflow.graphs.codebase_qa._values import leading_expr, states
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
 __all__ = ["UNSET", "Substitute", "problem", "stated", "substitute", "unset_default"]
@@ -95,26 +95,12 @@ def unset_default(tree: Tree, name: str) -> Substitute | None:
     hits = []
     for path, n in tree.find(read):
         m = read.search((tree.lines(path) or [""])[n - 1])
-        default = _call_argument(m.group(1)) if m else None
+        default = leading_expr(m.group(1), stops=",") if m else None
         if default:
             hits.append(Substitute(path, n, default))
     if not hits or len({h.expr for h in hits}) > 1:
         return None
     return hits[0]
-
-
-def _call_argument(rest: str) -> str | None:
-    """The argument ``rest`` starts with, up to the comma or parenthesis that ends it."""
-    depth, out = 0, []
-    for ch in rest:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}" and depth == 0 or ch == "," and depth == 0:
-            break
-        elif ch in ")]}":
-            depth -= 1
-        out.append(ch)
-    return "".join(out).strip() or None
 
 
 def _with_returned(index: CodeIndex, func: Definition, line: int, expr: str) -> Substitute:

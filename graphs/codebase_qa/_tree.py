@@ -14,15 +14,20 @@ __all__ = ["Cite", "Tree", "statement", "span", "defines", "sets", "class_bases"
 Cite = tuple[str, int]  # path relative to the root, 1-based line
 
 
-def statement(lines: list[str], line: int) -> str:
-    """The logical statement that starts at ``line`` (brackets balanced, at most 8 lines)."""
-    out, depth = [], 0
-    for text in lines[line - 1 : line + 7]:
-        out.append(text)
+def statement_end(lines: list[str], line: int) -> int:
+    """The last line of the logical statement that starts at ``line`` (at most 8 lines)."""
+    depth, end = 0, line
+    for end in range(line, min(len(lines), line + 7) + 1):
+        text = lines[end - 1]
         depth += sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
         if depth <= 0:
             break
-    return " ".join(t.strip() for t in out)
+    return end
+
+
+def statement(lines: list[str], line: int) -> str:
+    """The logical statement that starts at ``line`` (brackets balanced, at most 8 lines)."""
+    return " ".join(t.strip() for t in lines[line - 1 : statement_end(lines, line)])
 
 
 def span(lines: list[str], line: int) -> tuple[int, int]:

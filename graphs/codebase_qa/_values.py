@@ -8,7 +8,7 @@ import re
 from tierflow.graphs.codebase_qa._questions import CODE_WORD
 from tierflow.graphs.codebase_qa._tree import sets
 
-__all__ = ["number", "rhs", "states", "stated_values", "in_text", "names_in"]
+__all__ = ["number", "rhs", "leading_expr", "states", "stated_values", "in_text", "names_in"]
 
 _WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "ten": 10}
 
@@ -55,18 +55,23 @@ def rhs(statement: str, name: str) -> str | None:
     m = sets(name).search(statement)
     if not m:
         return None
-    expr, depth, out = m.group(1), 0, []
-    for ch in expr:
+    return leading_expr(m.group(1)).rstrip(":").strip() or None
+
+
+def leading_expr(text: str, stops: str = ",#") -> str:
+    """``text`` up to a top-level character of ``stops`` or an unmatched closing bracket."""
+    depth, out = 0, []
+    for ch in text:
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
             if depth < 0:
                 break
-        elif ch in ",#" and depth == 0:
+        elif ch in stops and depth == 0:
             break
         out.append(ch)
-    return "".join(out).strip().rstrip(":").strip() or None
+    return "".join(out).strip()
 
 
 def states(answer: str, expr: str) -> bool:
