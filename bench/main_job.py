@@ -52,6 +52,7 @@ SETS: dict[str, Path] = {
     "rich": Path(__file__).with_name("questions") / "rich.json",
     "marshmallow": Path(__file__).with_name("questions") / "marshmallow.json",
     "jinja2": Path(__file__).with_name("questions") / "jinja2.json",
+    "werkzeug": Path(__file__).with_name("questions") / "werkzeug.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")

@@ -4,9 +4,10 @@
 ``httpx_root()`` that of httpx 0.28.1, ``attrs_root()`` that of attrs 25.4.0 (its ``attr``
 package, where the implementation lives), ``rich_root()`` that of rich 14.3.4 (its ``rich``
 package), ``marshmallow_root()`` that of marshmallow 3.26.1 (its ``src/marshmallow``
-package) and ``jinja2_root()`` that of jinja2 3.1.4 (its ``src/jinja2`` package): each
-downloaded from the package index with pip, checked against its sha256 and unpacked once under
-the model cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
+package), ``jinja2_root()`` that of jinja2 3.1.4 (its ``src/jinja2`` package) and
+``werkzeug_root()`` that of werkzeug 3.1.3 (its ``src/werkzeug`` package): each downloaded
+from the package index with pip, checked against its sha256 and unpacked once under the model
+cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
 answer-checker measurements ask about them: trees the eval suites (which use the installed
 langgraph) and tierflow's own source do not touch. ``TREES`` maps the bench's set names to them.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "REQUESTS",
     "RICH",
     "TREES",
+    "WERKZEUG",
     "attrs_root",
     "click_root",
     "httpx_root",
@@ -38,6 +40,7 @@ __all__ = [
     "marshmallow_root",
     "requests_root",
     "rich_root",
+    "werkzeug_root",
 ]
 
 
@@ -105,6 +108,13 @@ JINJA2 = PinnedTree(
     "jinja2-3.1.4/src/jinja2",
 )
 
+WERKZEUG = PinnedTree(
+    "werkzeug",
+    "3.1.3",
+    "60723ce945c19328679790e3282cc758aa4a6040e4bb330f53d30fa546d44746",
+    "werkzeug-3.1.3/src/werkzeug",
+)
+
 TREES: dict[str, PinnedTree] = {
     "requests": REQUESTS,
     "click": CLICK,
@@ -113,6 +123,7 @@ TREES: dict[str, PinnedTree] = {
     "rich": RICH,
     "marshmallow": MARSHMALLOW,
     "jinja2": JINJA2,
+    "werkzeug": WERKZEUG,
 }
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
@@ -182,3 +193,8 @@ def marshmallow_root(cache_dir: Path | None = None) -> Path:
 def jinja2_root(cache_dir: Path | None = None) -> Path:
     """The pinned jinja2 3.1.4 source (``jinja2/``), installed on first use."""
     return install(JINJA2, cache_dir)
+
+
+def werkzeug_root(cache_dir: Path | None = None) -> Path:
+    """The pinned werkzeug 3.1.3 source (``werkzeug/``), installed on first use."""
+    return install(WERKZEUG, cache_dir)
