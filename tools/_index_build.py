@@ -31,7 +31,7 @@ from tierflow.tools._sandbox import Sandbox
 
 __all__ = ["BuildStats", "build_entries", "default_index_dir"]
 
-SCHEMA = 1
+SCHEMA = 2  # 2: registry entries
 MAX_FILE_BYTES = 1_000_000  # the same cap grep applies: bigger .py files are generated data
 
 

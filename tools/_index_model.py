@@ -6,7 +6,10 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-__all__ = ["Definition", "Kind", "Parameter", "ReExport", "Reference", "Skipped", "UnknownName"]
+__all__ = [
+    "Definition", "Kind", "Parameter", "ReExport", "Reference", "Registration", "Skipped",
+    "UnknownName",
+]  # fmt: skip
 
 
 class Kind(StrEnum):
@@ -44,6 +47,24 @@ class ReExport(NamedTuple):
     path: str
     line: int
     in_all: bool
+
+
+class Registration(NamedTuple):
+    """A definition reachable by a string key: ``FILTERS = {"wordwrap": do_wordwrap}``.
+
+    Attributes:
+        container: the mapping as written, e.g. ``FILTERS`` or ``self.globals``.
+        key: the string, e.g. ``wordwrap``.
+        path: the file of the registering line, relative to the root.
+        line: the line of the key.
+        definition: what the value resolves to in that file.
+    """
+
+    container: str
+    key: str
+    path: str
+    line: int
+    definition: Definition
 
 
 class Skipped(NamedTuple):

@@ -14,6 +14,7 @@ from tierflow.tools._index_facts import (
     plain,
 )
 from tierflow.tools._index_model import Definition, Kind
+from tierflow.tools._index_registry import registry_entries
 from tierflow.tools._index_source import Source, first_paragraph, names_used, statements
 
 __all__ = ["parse_file"]
@@ -302,8 +303,9 @@ def parse_file(text: str, path: str, module: str, package: str) -> dict[str, Any
         package: the dotted package its relative imports start from (path-based).
 
     Returns:
-        ``{"module", "defs", "imports", "stars", "all", "uses", "imported"}``; imports are
-        ``[local name, absolute module, imported name or None, line]``.
+        ``{"module", "defs", "imports", "stars", "all", "uses", "imported", "registry"}``;
+        imports are ``[local name, absolute module, imported name or None, line]``, registry
+        entries ``[container, key, value name, line]`` (:mod:`._index_registry`).
 
     Raises:
         SyntaxError: the file is not valid Python (``ValueError`` for NUL bytes).
@@ -333,4 +335,5 @@ def parse_file(text: str, path: str, module: str, package: str) -> dict[str, Any
         "all": parser.all_names,
         "uses": uses,
         "imported": imported,
+        "registry": registry_entries(tree),
     }

@@ -34,6 +34,7 @@ from tierflow.tools._index_model import (
     Parameter,
     ReExport,
     Reference,
+    Registration,
     Skipped,
     UnknownName,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Parameter",
     "ReExport",
     "Reference",
+    "Registration",
     "Skipped",
     "UnknownName",
     "default_index_dir",
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 _LINE_CACHE_FILES = 256
+_REGISTRABLE = (Kind.FUNCTION, Kind.METHOD, Kind.CLASS)
 
 
 def _normalise(name: str) -> str:
@@ -108,6 +111,7 @@ class CodeIndex:
         self._tables = tables
         self._box = Sandbox(root)
         self._lines: dict[str, list[str]] = {}
+        self._registry: dict[str, list[Registration]] | None = None
 
     @classmethod
     def build(cls, root: str | Path, cache_dir: str | Path | None = None) -> CodeIndex:
@@ -147,6 +151,22 @@ class CodeIndex:
                 name, self.suggest(query), self._tables.external_imports(query.rsplit(".", 1)[-1])
             )
         return found
+
+    def registered(self, key: str) -> list[Registration]:
+        """Functions and classes registered under the string ``key`` (``"wordwrap"``), by file.
+
+        Only values that resolve to a function, method or class of the tree count: a registry
+        of builtins or of data is no definition.
+        """
+        if self._registry is None:
+            self._registry = {}
+            for rel, entry in sorted(self._tables.entries.items()):
+                for container, name, value, line in entry.get("registry", ()):
+                    target = self._tables.dotted(rel, value)
+                    if target is not None and target.kind in _REGISTRABLE:
+                        found = Registration(container, name, rel, line, target)
+                        self._registry.setdefault(name, []).append(found)
+        return list(self._registry.get(key, ()))
 
     def signature(self, name: str) -> str:
         """A function's header as written; a class's constructor; a field's or constant's line.

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tierflow.graphs.codebase_qa._facts import facts, index_for
-from tierflow.graphs.codebase_qa._questions import QuestionPart, parse_parts
+from tierflow.graphs.codebase_qa._questions import QuestionPart
+from tierflow.graphs.codebase_qa._registered import index_parts
 from tierflow.graphs.codebase_qa.schemas import Answer, Citation
 from tierflow.nodes._part_drafts import PartDrafts
 
@@ -29,7 +30,7 @@ _MAX_FACTS = 14
 def _parts(state: Mapping[str, Any]) -> list[tuple[QuestionPart, list[str]]]:
     """Each part with its index facts, when every part has some (else [])."""
     index = index_for((state.get("env") or {}).get("root", "."))
-    parts = parse_parts(str(state.get("request", "")))
+    parts = index_parts(index, str(state.get("request", "")))
     if index is None or not parts:
         return []
     found = [(p, facts(index, p)[:_MAX_FACTS]) for p in parts]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from tierflow.graphs.codebase_qa._branches import case_branch, wrong_branch
+from tierflow.graphs.codebase_qa._errors import asks_error, named_error, record_error
 from tierflow.graphs.codebase_qa._facts import (
     Target,
     body_lines,
@@ -100,6 +101,10 @@ class IndexChecker(MembersChecker):
             self.type_of(part, target)
         elif kind is PartKind.MEMBERS:
             self.members_of(target)
+        elif asks_error(part.text) and (
+            error := named_error(self.index, self.answer, target.definition, self.question)
+        ):
+            record_error(self, target.definition, *error)
         else:
             name = target.definition.qualname
             if re.search(r"\brais(?:e|es|ed)\b|\bthrow(?:s|n)?\b|\bexception\b", part.text, re.I):

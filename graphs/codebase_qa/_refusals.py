@@ -6,7 +6,15 @@ import re
 from collections.abc import Iterable
 
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS
-from tierflow.graphs.codebase_qa.schemas import ExtractTask, Fact, Finding, Findings, SearchTask
+from tierflow.graphs.codebase_qa.schemas import (
+    Answer,
+    Citation,
+    ExtractTask,
+    Fact,
+    Finding,
+    Findings,
+    SearchTask,
+)
 
 __all__ = ["SCHEMA_FIELDS", "no_answer"]
 
@@ -20,6 +28,25 @@ SCHEMA_FIELDS = tuple(
 )
 """The subagents' task and result fields: an answer naming them as the code's is an echo."""
 
+_DESCRIPTIONS = tuple(
+    dict.fromkeys(
+        " ".join(re.findall(r"[a-z0-9]+", (info.description or "").lower()))
+        for model in (SearchTask, ExtractTask, Findings, Finding, Fact, Answer, Citation)
+        for info in model.model_fields.values()
+    )
+)
+"""The schemas' field descriptions, as words: an answer that is mostly one is the prompt's echo."""
+
+
+def _schema_echo(answer: str) -> str | None:
+    """The field description the answer repeats ("one sentence: what was found"), else None."""
+    said = " ".join(re.findall(r"[a-z0-9]+", answer.lower()))
+    for text in _DESCRIPTIONS:
+        size = len(text.split())
+        if size >= 3 and f" {text} " in f" {said} " and size >= 0.6 * len(said.split()):
+            return text
+    return None
+
 
 def _mentions(text: str, field: str) -> bool:
     spaced = field.replace("_", r"[_ ]")
@@ -28,6 +55,11 @@ def _mentions(text: str, field: str) -> bool:
 
 def no_answer(question: str, answer: str, cited_text: Iterable[str]) -> str | None:
     """Why ``answer`` is no answer (an echo of the schema, or of the question), else None."""
+    if (echo := _schema_echo(answer)) is not None:
+        return (
+            f"the answer repeats a schema's field description ({echo!r}), not the code: "
+            "that is no answer; state what the cited code defines"
+        )
     cited = " ".join(cited_text)
     echoed = [f for f in SCHEMA_FIELDS if _mentions(answer, f) and not _mentions(question, f)
               and not _mentions(cited, f)]  # fmt: skip

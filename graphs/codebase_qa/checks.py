@@ -25,7 +25,7 @@ from tierflow.graphs.codebase_qa.claims import (
     ClaimsReport,
     check_answer,
     evidence,
-    parse_parts,
+    index_parts,
     part_evidence,
 )
 from tierflow.graphs.codebase_qa.grounding import check, locate
@@ -184,7 +184,7 @@ def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
 def _index_answers(state: Mapping[str, Any]) -> list[Any]:
     """The question's parts when the code index has facts for every one of them, else []."""
     index = index_for((state.get("env") or {}).get("root", "."))
-    parts = parse_parts(str(state.get("request", "")))
+    parts = index_parts(index, str(state.get("request", "")))
     if index is None or not parts or not all(facts(index, p) for p in parts):
         return []
     return parts

@@ -49,10 +49,11 @@ from tierflow.graphs.codebase_qa._questions import (
     subjects_of,
 )
 from tierflow.graphs.codebase_qa._refusals import no_answer
+from tierflow.graphs.codebase_qa._registered import index_parts
 from tierflow.graphs.codebase_qa._tree import Cite, Tree, defines, sets, span
 
 __all__ = [
-    "ClaimsReport", "QuestionPart", "parse_parts", "question_parts", "subject_of", "subjects_of",
+    "ClaimsReport", "QuestionPart", "index_parts", "parse_parts", "question_parts", "subject_of", "subjects_of",
     "check_answer", "evidence", "part_evidence",
 ]  # fmt: skip
 
@@ -90,7 +91,7 @@ def check_answer(question: str, answer: str, citations: Sequence[Cite], root: st
     if refused:
         checker.problems.append(refused)
     elif isinstance(checker, IndexChecker):
-        for part in parse_parts(question):
+        for part in index_parts(index, question):
             checker.check_part(part)
     else:
         _line_checks(checker, question)
@@ -130,8 +131,8 @@ def _line_checks(checker: ClaimChecker, question: str) -> None:
 
 def part_evidence(question: str, root: str, max_facts: int = 14) -> str:
     """The question's parts (kind, subject, what counts as an answer) and each one's index facts."""
-    parts = parse_parts(question)
     index = index_for(root)
+    parts = index_parts(index, question)
     lines = [f"The question has {len(parts)} part(s); answer every one, in order, and cite each:"]
     for part in parts:
         lines.append(f"- {part.label}; an answer is {part.wants}")
