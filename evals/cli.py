@@ -234,7 +234,13 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def calibrate_command(
-    suite: Annotated[str, typer.Argument(help="gsm8k, mmlu, mbpp, bfcl or bfcl_native")],
+    suite: Annotated[
+        str,
+        typer.Argument(
+            help="gsm8k, mmlu, mbpp, bfcl or bfcl_native (a cascade), or a graph's suite "
+            "(codebase_qa, triage, ...): each subagent's start tier"
+        ),
+    ],
     target_quality: Annotated[
         float, typer.Option(help="share of all-flagship's quality to keep")
     ] = 0.95,
@@ -248,14 +254,21 @@ def calibrate_command(
     cache: CacheFile = None,
     batch: BatchFlag = False,
 ) -> None:
-    """Calibrate a benchmark graph: start tier, cascade ladder, router threshold, with evidence."""
+    """Calibrate a graph: start tier, ladder and router of a cascade, or each subagent's start."""
     from tierflow.evals import progress_bar
     from tierflow.evals.calibrate import calibrate
+    from tierflow.graphs.benchmarks.specs import CASCADES
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     if not 0 < target_quality <= 1:
         raise typer.BadParameter("give a share in (0, 1], e.g. 0.95", param_hint="--target-quality")
     _start_local_servers(console, profile)
+    if suite not in CASCADES:
+        if batch:
+            raise typer.BadParameter("a graph's subagents are calibrated live; drop --batch",
+                                     param_hint="--batch")  # fmt: skip
+        _calibrate_graph(console, suite, target_quality, limit, profile, out, cache)
+        return
     with _batching(console, batch), progress_bar(console) as bar:
         cal = calibrate(suite, target_quality, limit=limit, profile=profile, progress=bar,
                         response_cache=str(cache or DEFAULT_CACHE), out=out)  # fmt: skip
@@ -272,6 +285,37 @@ def calibrate_command(
     if sub.router:
         console.print(f"  start tier {sub.start_tier}; router threshold {sub.router.threshold:.3f} "
                       f"(target {cal.target_quality:.0%} of all-flagship = {ev['floor_quality']:.3f})")  # fmt: skip
+
+
+def _calibrate_graph(
+    console: Console, suite: str, target: float, limit: int | None, profile: str | None,
+    out: Path | None, cache: Path | None,
+) -> None:  # fmt: skip
+    """``tierflow calibrate <graph suite>``: each subagent's start tier, printed with its why."""
+    from tierflow.calibration import calibration_path
+    from tierflow.errors import InputError
+    from tierflow.evals import progress_bar
+    from tierflow.evals._suites import SUITES
+    from tierflow.evals.calibrate_graph import calibrate_graph
+
+    try:
+        with progress_bar(console) as bar:
+            cal = calibrate_graph(suite, target, limit=limit, profile=profile, progress=bar,
+                                  response_cache=str(cache or DEFAULT_CACHE), out=out)  # fmt: skip
+    except InputError as exc:  # an unknown suite, or runs that never reached a subagent
+        _cache_error(str(exc))
+    where = out or calibration_path(SUITES[suite].graph)
+    console.print(
+        f"calibration {cal.label()} ({cal.items} items, profile {cal.profile}) -> {where}"
+    )
+    for name, sub in cal.subagents.items():
+        low, high = sub.evidence["declared"], sub.evidence["top"]
+        console.print(
+            f"  {name}: start {sub.start_tier} ({sub.evidence['chosen_because']}); "
+            f"{low['start_tier']} start: {low['climbed']}/{low['tasks']} tasks climbed"
+        )
+        console.print(f"    quality {low['quality']:.3f} {low['ci95']} vs {high['quality']:.3f} "
+                      f"{high['ci95']}, ${low['cost_usd']:.6f} vs ${high['cost_usd']:.6f}")  # fmt: skip
 
 
 cache_app = typer.Typer(

@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
+from tierflow.calibration import subagent_calibration
 from tierflow.calling import CallSite, call_model
 from tierflow.errors import ModelCallError
 from tierflow.nodes._phases import finished, off_loop
@@ -33,8 +34,13 @@ from tierflow.tiers import Site, SiteKind, start_tier
 __all__ = ["make_step", "resample"]
 
 
-def make_step(spec: Subagent) -> Callable[..., Any]:
-    """The ``step`` phase of ``spec``: a shortcut on the first step, else one model request."""
+def make_step(spec: Subagent, graph: str | None = None) -> Callable[..., Any]:
+    """The ``step`` phase of ``spec``: a shortcut on the first step, else one model request.
+
+    A task that has no tier yet starts on the one the calibration of ``graph`` chose for
+    ``spec`` (:func:`~tierflow.calibration.subagent_calibration`), else on ``spec.tier``;
+    a calibrated start is kept in the task's state, where the climbs start from.
+    """
     offer_for = offers(spec)
     tier_site = Site(SiteKind.SUBAGENT, spec.tier)
 
@@ -46,7 +52,11 @@ def make_step(spec: Subagent) -> Callable[..., Any]:
                 return finished(spec, state, done)
         engine = engine_for(runtime.context)
         policy = context_of(runtime).policy
-        tier = state.get("tier") or start_tier(tier_site, policy, engine.config)
+        tier = state.get("tier")
+        if tier is None:
+            ctx = context_of(runtime)
+            sub = await off_loop(True, subagent_calibration, graph, spec.name, ctx.calibration)
+            tier = start_tier(tier_site, policy, engine.config, sub)
         forced = engine.config.tier(tier).tool_mode == "forced"
         # Each tier gets its own max_steps; steps keeps counting across tiers for reports.
         steps_here = state.get("steps", 0) - state.get("tier_start_step", 0)
@@ -76,7 +86,9 @@ def make_step(spec: Subagent) -> Callable[..., Any]:
         except ModelCallError as exc:
             # Keep the transcript so the next tier still sees the task and the work so far.
             failed = Escalation(reason=EscalationReason.ERROR.value, detail=str(exc))
-            return {"usage": exc.records, "transcript": transcript, "escalation": failed}
+            # The tier it failed on is where the climb starts (a calibrated start included).
+            return {"usage": exc.records, "transcript": transcript, "escalation": failed,
+                    "tier": tier}  # fmt: skip
         update: dict[str, Any] = {**out.state_update(), "transcript": transcript}
         if out.tier != state.get("tier"):
             update["tier"] = out.tier

@@ -27,8 +27,6 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
@@ -38,12 +36,7 @@ from typing_extensions import TypedDict
 
 from tierflow import tiers
 from tierflow.budget import begin_run, end_run
-from tierflow.calibration import (
-    Calibration,
-    SubagentCalibration,
-    calibration_path,
-    load_calibration,
-)
+from tierflow.calibration import Calibration, SubagentCalibration, calibration_for
 from tierflow.nodes.human import event
 from tierflow.nodes.subagent import (
     SUBAGENT_NODE,
@@ -130,11 +123,6 @@ class CascadeState(CascadeOutput, total=False):
     feedback: list[dict[str, str]]  # the answers sent back to the current tier, and why
 
 
-@lru_cache(maxsize=32)
-def _load(path: str, mtime_ns: int, suite: str) -> Calibration:
-    return load_calibration(path, suite=suite)
-
-
 def calibration_of(
     spec: Cascade, ctx: RunContext
 ) -> tuple[Calibration | None, SubagentCalibration | None]:
@@ -143,15 +131,8 @@ def calibration_of(
     A file named in the context must exist (ConfigError otherwise); the default file is
     optional.
     """
-    path = calibration_path(spec.name, ctx.calibration)
-    if not ctx.calibration and not path.exists():
-        return None, None
-    try:
-        mtime = Path(path).stat().st_mtime_ns
-    except OSError:
-        mtime = 0  # load_calibration reports the missing file with its fix
-    cal = _load(str(path), mtime, spec.name)
-    return cal, cal.subagents.get(spec.subagent.name)
+    cal = calibration_for(spec.name, ctx.calibration, suite=spec.name)
+    return cal, cal.subagents.get(spec.subagent.name) if cal is not None else None
 
 
 def _send(

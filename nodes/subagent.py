@@ -94,7 +94,7 @@ def subagent_input(
     return payload_in
 
 
-def subagent_node(spec: Subagent) -> Callable[..., Any]:
+def subagent_node(spec: Subagent, graph: str | None = None) -> Callable[..., Any]:
     """The node that runs one task of ``spec`` (the target of a ``Send``) to its outcome.
 
     A task is a loop of phases (``step``: one model request; ``tools``: the calls it asked
@@ -105,9 +105,13 @@ def subagent_node(spec: Subagent) -> Callable[..., Any]:
     call is made twice; the interrupted phase asks its question again and gets the answer.
     A subgraph per task would do the same with three checkpoints per task plus one per phase
     (twice the checkpointer CPU per model call on SQLite; bench/overhead.py).
+
+    ``graph`` names the graph the node is in: a task with no tier starts where that graph's
+    calibration file (``.tierflow/calibration/<graph>.json``, or the run's
+    ``RunContext.calibration``) says this subagent starts.
     """
     phases: dict[str, Any] = {
-        STEP: func.task(name=STEP)(make_step(spec)),
+        STEP: func.task(name=STEP)(make_step(spec, graph)),
         TOOLS: func.task(name=TOOLS)(make_tools_node(spec)),
         ESCALATE: func.task(name=ESCALATE)(make_escalate(spec)),
     }

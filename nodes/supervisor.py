@@ -89,6 +89,9 @@ class Supervisor:
             request, composed into ``answer_schema``). A rejected one is drafted part by part
             again on the supervisor's tier (when it was below it); the repairs after that are
             whole answers on the supervisor's tier, two of them.
+        name: the graph's name, for its calibration file: each subagent's task starts on the
+            tier ``.tierflow/calibration/<name>.json`` chose for it (``tierflow calibrate
+            <name>``), when the file exists; ``RunContext.calibration`` names another file.
     """
 
     subagents: Sequence[Subagent]
@@ -107,6 +110,7 @@ class Supervisor:
     enough: Callable[[Mapping[str, Any]], bool] | None = None
     first_round: Callable[[Mapping[str, Any]], list[tuple[str, BaseModel]]] | None = None
     part_drafts: PartDrafts | None = None
+    name: str | None = None
 
     def __post_init__(self) -> None:
         if self.answer_tier is not None and self.answer_verifier is None:
@@ -150,7 +154,7 @@ def build_supervisor_graph(
     builder.add_node(answer, make_answer(spec), destinations=(answer, Node.REVIEW.value, END))
     builder.add_node(Node.REVIEW.value, make_review(spec), destinations=(END,))
     for sub in spec.subagents:
-        builder.add_node(sub.name, subagent_node(sub), metadata=SUBAGENT_NODE)
+        builder.add_node(sub.name, subagent_node(sub, spec.name), metadata=SUBAGENT_NODE)
         builder.add_edge(sub.name, supervisor)
     builder.add_edge(START, supervisor)
     return builder

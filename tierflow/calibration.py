@@ -26,6 +26,7 @@ import math
 import re
 import zlib
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,8 @@ __all__ = [
     "load_calibration",
     "save_calibration",
     "calibration_path",
+    "calibration_for",
+    "subagent_calibration",
     "BUCKETS",
     "EXTRA",
     "FORMAT",
@@ -204,6 +207,38 @@ def load_calibration(path: str | Path, *, suite: str | None = None) -> Calibrati
             f"pass the file `tierflow calibrate {suite}` wrote",
         )
     return cal
+
+
+@lru_cache(maxsize=32)
+def _cached(path: str, mtime_ns: int, suite: str | None) -> Calibration:
+    return load_calibration(path, suite=suite)
+
+
+def calibration_for(
+    graph: str | None, explicit: str | None, suite: str | None = None
+) -> Calibration | None:
+    """The calibration a run of ``graph`` uses: ``explicit``, else its default file if any.
+
+    A file named explicitly (``RunContext.calibration``) must exist: a ConfigError says so.
+    The default (``.tierflow/calibration/<graph>.json``) is optional; a graph with no name has
+    none. Files are read once per modification time.
+    """
+    if not explicit and (graph is None or not calibration_path(graph).exists()):
+        return None
+    path = calibration_path(graph or "", explicit)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0  # load_calibration reports the missing file with its fix
+    return _cached(str(path), mtime, suite)
+
+
+def subagent_calibration(
+    graph: str | None, subagent: str, explicit: str | None
+) -> SubagentCalibration | None:
+    """What the calibration of ``graph`` chose for one of its subagents, or None."""
+    cal = calibration_for(graph, explicit)
+    return cal.subagents.get(subagent) if cal is not None else None
 
 
 def train_router(

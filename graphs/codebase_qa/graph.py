@@ -139,6 +139,7 @@ SUPERVISOR = Supervisor(
     # When the index has a fact for every part, the searches are planned without a model and
     # the flagship is not called at all unless the draft's check fails.
     first_round=first_searches,
+    name=NAME,  # its subagents start where .tierflow/calibration/codebase_qa.json says
 )
 
 

@@ -164,7 +164,7 @@ def build() -> StateGraph[TriageState, RunContext, TriageInput, TriageOutput]:
     )
     builder.add_node("intake", intake)
     for spec in (CLASSIFY, EXTRACT, DRAFT):
-        builder.add_node(spec.name, subagent_node(spec), metadata=SUBAGENT_NODE)
+        builder.add_node(spec.name, subagent_node(spec, NAME), metadata=SUBAGENT_NODE)
     builder.add_node("plan_drafts", join)
     builder.add_node("plan_reviews", join)
     # review gets a Send payload, not the state; LangGraph's stubs only type state-shaped inputs.
