@@ -30,6 +30,7 @@ from tierflow.graphs.codebase_qa._facts import (
 )
 from tierflow.graphs.codebase_qa._members import MembersChecker
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._registered import also_spelled
 from tierflow.graphs.codebase_qa._substitutes import UNSET, stated, substitute
 from tierflow.graphs.codebase_qa._substitutes import problem as substitute_problem
 from tierflow.graphs.codebase_qa._tree import Cite
@@ -100,7 +101,7 @@ class IndexChecker(MembersChecker):
         elif kind is PartKind.TYPE:
             self.type_of(part, target)
         elif kind is PartKind.MEMBERS:
-            self.members_of(target)
+            self.members_of(target, also_spelled(self.index, part))
         elif asks_error(part.text) and (
             error := named_error(self.index, self.answer, target.definition, self.question)
         ):

@@ -8,6 +8,7 @@ the definition enumerates them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from tierflow.graphs.codebase_qa._facts import Target, param_line
 from tierflow.graphs.codebase_qa._tree import Cite
@@ -25,16 +26,19 @@ class MembersChecker(YesNoChecker):
     def _cited_in(self, path: str, first: int, last: int) -> Cite | None:
         return next((c for c in self.cites if c[0] == path and first <= c[1] <= last), None)
 
-    def members_of(self, target: Target) -> None:
-        """Member by member against the definition (all of them when it enumerates them)."""
-        d = target.definition
-        expected = _enumerated(d) or self._enum_members(d)
-        allowed = set(expected) | {m.name for m in _members(self.index, d)}
-        doc = d.docstring or ""
+    def members_of(self, target: Target, also: Sequence[Definition] = ()) -> None:
+        """Member by member against the definition (all of them when it enumerates them).
+
+        ``also``: more definitions the part asks the members of, taken together with it.
+        """
+        d, every = target.definition, [target.definition, *also]
+        expected = [m for x in every for m in (_enumerated(x) or self._enum_members(x))]
+        allowed = set(expected) | {m.name for x in every for m in _members(self.index, x)}
+        doc = " ".join(x.docstring or "" for x in every)
         low = self.answer.lower()
         said = [w for w in _listed(self.answer) if w.lower() not in self.question.lower()]
         wrong = sorted(w for w in said if w not in allowed and not re.search(rf"\b{re.escape(w)}\b", doc)
-                       and not self._in_span(d, w))  # fmt: skip
+                       and not any(self._in_span(x, w) for x in every))  # fmt: skip
         missing = [m for m in expected if m.lower() not in low]
         if not said and not expected:
             self.problems.append(f"the answer names no member of {d.qualname} ({d.where})")
@@ -46,13 +50,14 @@ class MembersChecker(YesNoChecker):
             shown = ", ".join(expected[:12]) or "its members"
             self.problems.append(f"{d.qualname} ({d.where}) has {shown}: {why}")
             return
-        cite = self._cited_in(d.path, d.line - len(d.decorators), d.end_line)
+        cites = [self._cited_in(x.path, x.line - len(x.decorators), x.end_line) for x in every]
+        cite = next((c for c in cites if c is not None), None)
         if cite is None:
-            self.problems.append(
-                f"no cited line is in {d.qualname} ({d.path}:{d.line}-{d.end_line})"
-            )
+            where = ", ".join(f"{x.qualname} ({x.path}:{x.line}-{x.end_line})" for x in every)
+            self.problems.append(f"no cited line is in {where}")
             return
-        self.support(f"the members of {d.qualname}", cite)
+        for c in dict.fromkeys(c for c in cites if c is not None):
+            self.support(f"the members of {d.qualname}", c)
         for line in self._member_lines(d, said):  # cite the members themselves, as well
             self.support(f"a member of {d.qualname}", (d.path, line))
 

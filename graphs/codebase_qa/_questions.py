@@ -160,6 +160,7 @@ class QuestionPart:
     words: tuple[str, ...] = ()
     of: int = 1
     files: tuple[str, ...] = ()  # files the question names (``_config.py``): look there first
+    spelled: tuple[str, ...] = ()  # subjects found by the words of their names (the index's)
 
     @property
     def subject(self) -> str | None:

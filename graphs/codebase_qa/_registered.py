@@ -1,4 +1,8 @@
-"""A question's parts with the names it reaches by a registered key: "the wordwrap filter".
+"""A question's parts with the names it reaches without writing them as code.
+
+Two ways: by a registered key ("the wordwrap filter"), and by the words of a name spelled out
+("which attributes of generator objects does the sandbox treat as unsafe" is
+``UNSAFE_GENERATOR_ATTRIBUTES``).
 
 ``parse_parts`` reads names off the question's words alone. A name a question reaches only
 through a string key the code registers (``FILTERS = {"wordwrap": do_wordwrap}``, a sandbox's
@@ -9,21 +13,30 @@ that follow (they inherit earlier parts' subjects).
 A key counts when the question uses it as the registry does: written as a call
 (``range(10)``), next to a noun its container is named by (``the wordwrap filter`` and
 ``FILTERS``; ``the path converter`` and ``DEFAULT_CONVERTERS``), or as a code name the tree
-does not define (```wordwrap```).
+does not define (```wordwrap```). A name is spelled out when every word of it (``snake_case``
+or ``CamelCase``; three or more, since two such as ``AttrsInstance`` or ``StateNode`` come up in
+any question) is a word of the part; that is looked for only when none of the part's own names
+is defined in the tree.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
+from weakref import WeakKeyDictionary
 
 from tierflow.graphs.codebase_qa._facts import lookup
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, QuestionPart, parse_parts
-from tierflow.tools.code_index import CodeIndex, Registration
+from tierflow.tools.code_index import CodeIndex, Definition, Kind, Registration
 
-__all__ = ["index_parts", "registered_names"]
+__all__ = ["also_spelled", "index_parts", "registered_names", "spelled_names"]
 
 _WORD = re.compile(r"(?<![\w.])([A-Za-z_][\w-]*)(?![\w.])")
+_SPELLED = (Kind.MODULE_CONSTANT, Kind.CLASS, Kind.FUNCTION, Kind.CLASS_ATTRIBUTE, Kind.FIELD)
+_MAX_SPELLED = 3
+_NAME_WORDS: WeakKeyDictionary[CodeIndex, list[tuple[frozenset[str], Definition]]] = (
+    WeakKeyDictionary()
+)
 
 
 def index_parts(index: CodeIndex | None, question: str) -> list[QuestionPart]:
@@ -35,9 +48,12 @@ def index_parts(index: CodeIndex | None, question: str) -> list[QuestionPart]:
     out: list[QuestionPart] = []
     for part in parts:
         own = [n for n in registered_names(index, part) if n not in part.subjects]
+        spelled: list[str] = []
+        if not own and not any(lookup(index, n) for n in part.subjects):
+            own = spelled = spelled_names(index, part)
         first = [*own, *part.subjects]
         subjects = [*first, *(n for n in inherited if n not in first)]
-        out.append(replace(part, subjects=tuple(subjects)))
+        out.append(replace(part, subjects=tuple(subjects), spelled=tuple(spelled)))
         inherited = [*own, *inherited]
     return out
 
@@ -69,3 +85,39 @@ def _holds(container: str, noun: str) -> bool:
         return False
     tokens = [t for t in re.split(r"[_.]", container.lower()) if t not in ("", "self", "cls")]
     return any(noun in (t, t.removesuffix("s"), t.removesuffix("es")) for t in tokens)
+
+
+def spelled_names(index: CodeIndex, part: QuestionPart) -> list[str]:
+    """Dotted names of the definitions whose every word (three or more) is a word of the part."""
+    said = {w.removesuffix("'s") for w in re.findall(r"[a-z0-9']+", part.text.lower())}
+    said |= {w.removesuffix("s") for w in said} | {f"{w}s" for w in said}
+    found = [
+        (len(words), d)
+        for words, d in _name_words(index)
+        if words <= said and len(words - STOP_WORDS) >= 3
+    ]
+    found.sort(key=lambda x: (-x[0], x[1].path, x[1].line))
+    return list(dict.fromkeys(d.dotted for _, d in found))[:_MAX_SPELLED]
+
+
+def _name_words(index: CodeIndex) -> list[tuple[frozenset[str], Definition]]:
+    """Each definition of a spellable kind with the words of its name (built once per index)."""
+    if index not in _NAME_WORDS:
+        out: list[tuple[frozenset[str], Definition]] = []
+        for d in index:
+            if d.kind in _SPELLED and not d.name.startswith("__"):
+                spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", d.name)
+                words = frozenset(w for w in spaced.lower().split("_") if w)
+                if len(words) >= 3:
+                    out.append((words, d))
+        _NAME_WORDS[index] = out
+    return _NAME_WORDS[index]
+
+
+def also_spelled(index: CodeIndex, part: QuestionPart) -> list[Definition]:
+    """The definitions of the part's spelled names after the first: a list asked of several.
+
+    "Which attributes of generator, coroutine and async generator objects ..." names three
+    constants; the members check takes their members together.
+    """
+    return [d for name in part.spelled[1:] for d in lookup(index, name)[:1]]

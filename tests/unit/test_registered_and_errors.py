@@ -53,6 +53,14 @@ TREE = {
         "        value = globals_\n"
         '        self.globals["other"] = value\n'  # 16: a local: data, not a registration
     ),
+    "unsafe.py": (
+        'UNSAFE_GENERATOR_ATTRIBUTES = {"gi_frame", "gi_code"}\n'  # 1
+        'UNSAFE_COROUTINE_ATTRIBUTES = {"cr_frame", "cr_code"}\n'  # 2
+        "\n"
+        "\n"
+        "class TemplateNode:\n"  # 5: two words of any question name no definition
+        '    attributes = ("lineno", "environment")\n'  # 6
+    ),
     "fields.py": (
         "class Enum:\n"  # 1
         '    default_error_messages = {"unknown": "Must be one of: {choices}."}\n'  # 2
@@ -68,6 +76,7 @@ TREE = {
     ),
 }
 
+UNSAFE = "Which attributes of generator and coroutine objects does the sandbox treat as unsafe?"
 WRAP = "If I use the wordwrap filter without giving a width, at what line width does it wrap?"
 RANGE = "In a SandboxedEnvironment, what happens when a template calls range(1000000)?"
 ENUM = (
@@ -130,3 +139,24 @@ def test_an_answer_that_is_a_schema_s_field_description_is_no_answer() -> None:
     assert why is not None and "schema's field description" in why
     # the same words inside a real answer are the answer's own
     assert no_answer("What is lineno?", "lineno is the 1-based line number of the node", []) is None
+
+
+def test_a_name_spelled_out_in_the_question_s_words_is_its_subject(root: str) -> None:
+    index = _index(root)
+    (part,) = index_parts(index, UNSAFE)
+    assert part.subjects == (
+        "unsafe.UNSAFE_GENERATOR_ATTRIBUTES", "unsafe.UNSAFE_COROUTINE_ATTRIBUTES",
+    )  # fmt: skip
+    # two words of the question ("template", "node") are no name it spells
+    (part,) = index_parts(index, "Which attributes does a template node have?")
+    assert part.subjects == () and part.spelled == ()
+
+
+def test_a_list_asked_of_several_spelled_names_is_their_members_together(root: str) -> None:
+    right = "Generators: gi_frame, gi_code; coroutines: cr_frame, cr_code."
+    assert problems(root, UNSAFE, right, ("unsafe.py", 1), ("unsafe.py", 2)) == []
+    found = problems(root, UNSAFE, "gi_frame and gi_code", ("unsafe.py", 1))
+    assert found and "leaves out cr_frame, cr_code" in found[0]
+    # the jinja2 answer that passed: another class's attributes, cited there
+    found = problems(root, UNSAFE, "'lineno' and 'environment' are unsafe.", ("unsafe.py", 6))
+    assert found and "not among them" in found[0]
