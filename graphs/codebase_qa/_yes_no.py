@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-from tierflow.graphs.codebase_qa._facts import body_lines, deciding, deciding_lines
+from tierflow.graphs.codebase_qa._by_default import default_flag, says_no
+from tierflow.graphs.codebase_qa._facts import Target, body_lines, deciding, deciding_lines
 from tierflow.graphs.codebase_qa._parts import ClaimChecker
 from tierflow.graphs.codebase_qa._questions import QuestionPart
 from tierflow.graphs.codebase_qa._tree import Cite
@@ -36,6 +37,9 @@ class YesNoChecker(ClaimChecker):
                 "the question asks yes or no (true or false); the answer says neither"
             )
             return
+        flag = default_flag(self.index, part)
+        if flag is not None:  # "does it follow links by default": followlinks=False decides it
+            return self._by_default(*flag)
         bodies = deciding(self.index, part)
         if not bodies:
             return self.yes_no()
@@ -49,6 +53,18 @@ class YesNoChecker(ClaimChecker):
             f"a yes/no answer must cite the code that decides it, inside the body of {where} "
             f"(not its def line or docstring); no cited line is there{self._likely(part, bodies)}"
         )
+
+    def _by_default(self, flag: Target, value: bool) -> None:
+        """The answer's yes or no against the flag's default, cited at the parameter."""
+        said_no = says_no(self.answer)
+        where = f"{flag.path}:{flag.line}"
+        if said_no is None or said_no == value:
+            self.problems.append(
+                f"{flag.name} defaults to {value} at {where}: by default the answer is "
+                f"{'yes' if value else 'no'}"
+            )
+        else:
+            self.support(f"{flag.name} defaults to {value} at {where}", (flag.path, flag.line))
 
     def _likely(self, part: QuestionPart, bodies: list[Definition]) -> str:
         """``; the lines about it are path:n: code; ...`` for the best-matching body lines."""

@@ -61,6 +61,16 @@ TREE = {
         "class TemplateNode:\n"  # 5: two words of any question name no definition
         '    attributes = ("lineno", "environment")\n'  # 6
     ),
+    "loaders.py": (
+        "class FileSystemLoader:\n"  # 1
+        "    def __init__(\n"  # 2
+        '        self, searchpath, encoding: str = "utf-8", followlinks: bool = False\n'  # 3
+        "    ) -> None:\n"
+        "        self.followlinks = followlinks\n"  # 5
+        "\n"
+        "    def list_templates(self):\n"  # 7
+        "        return walk(self.searchpath, followlinks=self.followlinks)\n"  # 8
+    ),
     "fields.py": (
         "class Enum:\n"  # 1
         '    default_error_messages = {"unknown": "Must be one of: {choices}."}\n'  # 2
@@ -160,3 +170,17 @@ def test_a_list_asked_of_several_spelled_names_is_their_members_together(root: s
     # the jinja2 answer that passed: another class's attributes, cited there
     found = problems(root, UNSAFE, "'lineno' and 'environment' are unsafe.", ("unsafe.py", 6))
     assert found and "not among them" in found[0]
+
+
+LINKS = "Does FileSystemLoader follow symbolic links by default?"
+
+
+def test_a_yes_no_by_default_is_decided_by_the_flag_the_question_spells(root: str) -> None:
+    # jinja2 (after its held-out run): "follow symbolic links" spells followlinks=False
+    assert problems(root, LINKS, "No, it does not follow them.", ("loaders.py", 1)) == []
+    found = problems(root, LINKS, "Yes, it follows symbolic links.", ("loaders.py", 3))
+    assert found and "followlinks) defaults to False at loaders.py:3" in found[0]
+    assert "the answer is no" in found[0]
+    # without "by default" the body decides, as before: a def line is no citation of it
+    found = problems(root, "Does FileSystemLoader follow symbolic links?", "No.", ("loaders.py", 1))
+    assert found and "inside the body" in found[0]
