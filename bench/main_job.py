@@ -150,7 +150,8 @@ async def ask(
     from tierflow.usage import reprice, spent_usd
 
     policy = dataclasses.replace(POLICIES[policy_name], human=False, on_budget="stop")
-    runner = Runner(args.data_dir, context=RunContext(profile=args.profile, policy=policy))
+    context = RunContext(profile=args.profile, policy=policy, calibration=args.calibration)
+    runner = Runner(args.data_dir, context=context)
     inputs = {"request": item["question"], "env": {"root": str(root)}, "budget_usd": 1.0}
     offsets, t0 = _log_offsets(logs), time.perf_counter()
     try:
@@ -254,6 +255,7 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def main_async(args: Any) -> dict[str, Any]:
     """Install the tree, start the servers, ask every question in turn, stop what we started."""
+    from tierflow.calibration import calibration_for
     from tierflow.config import load_config
     from tierflow.evals.trees import install
     from tierflow.local import ensure_running
@@ -284,7 +286,9 @@ async def main_async(args: Any) -> dict[str, Any]:
         if started:
             servers.down(started)
     name, split = parse_set(args.set)
+    cal = calibration_for("codebase_qa", args.calibration)
     return {
+        "calibration": cal.label() if cal is not None else None,
         "profile": args.profile,
         "set": name,
         "split": split or "all",
@@ -404,6 +408,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=0, help="first N questions only")
     p.add_argument("--data-dir", default=None, help="checkpoints (default: a temporary dir)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument(
+        "--calibration",
+        metavar="PATH",
+        help="the codebase_qa calibration to run with (`tierflow calibrate codebase_qa`); "
+        "default: .tierflow/calibration/codebase_qa.json when it exists",
+    )
     return p.parse_args(argv)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from tierflow.graphs.codebase_qa._facts import Target, lookup, param_line
-from tierflow.graphs.codebase_qa._questions import QuestionPart
+from tierflow.graphs.codebase_qa._questions import QuestionPart, spells
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
 __all__ = ["default_flag", "says_no"]
@@ -44,20 +44,9 @@ def _spelled_flag(
     index: CodeIndex, func: Definition, words: set[str]
 ) -> tuple[Target, bool] | None:
     for p in func.parameters:
-        if p.default in _FLAGS and _segments(p.name.replace("_", "").lower(), words):
+        if p.default in _FLAGS and spells(p.name, words):
             return Target(func, p, param_line(index, func, p.name)), _FLAGS[p.default]
     return None
-
-
-def _segments(name: str, words: set[str]) -> bool:
-    """Whether ``name`` is two or more of ``words`` run together (``followlinks``)."""
-
-    def split(rest: str, count: int) -> bool:
-        if not rest:
-            return count >= 2
-        return any(rest.startswith(w) and split(rest[len(w) :], count + 1) for w in words)
-
-    return split(name, 0)
 
 
 def says_no(answer: str) -> bool | None:

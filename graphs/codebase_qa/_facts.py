@@ -10,69 +10,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from weakref import WeakKeyDictionary
 
-from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._case_params import case_tests
+from tierflow.graphs.codebase_qa._lookup import (
+    body_lines,
+    index_for,
+    listed_in,
+    literal_constant,
+    lookup,
+)  # fmt: skip
+from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart, spells
 from tierflow.graphs.codebase_qa._substitutes import UNSET, Substitute, substitute, unset_default
 from tierflow.graphs.codebase_qa._tree import Tree
-from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter, UnknownName
+from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter
 
 __all__ = [
-    "Target", "index_for", "lookup", "target_of", "facts", "param_line", "body_lines",
-    "deciding", "deciding_lines", "in_files", "unset_of",
+    "Target", "index_for", "literal_constant", "lookup", "target_of", "facts", "param_line",
+    "body_lines", "deciding", "deciding_lines", "in_files", "unset_of",
 ]  # fmt: skip
 
-# Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
-# keeps one index per tree rather than one per state it ever saw.
-_INDEXES: dict[str, tuple[tuple[int, int], CodeIndex | None]] = {}
 _CALLABLE = (Kind.FUNCTION, Kind.METHOD)
 _VALUES = (PartKind.VALUE, PartKind.DEFAULT)
 _UNSET_MEMO: WeakKeyDictionary[CodeIndex, dict[str, Substitute | None]] = WeakKeyDictionary()
-
-
-def index_for(root: str) -> CodeIndex | None:
-    """The tree's code index (built once per tree state), or None for a tree with no Python."""
-    try:
-        base = Path(root).resolve()
-        files = [
-            p
-            for p in base.rglob("*.py")
-            if not any(s.startswith(".") for s in p.relative_to(base).parts)
-        ]
-        state = (len(files), max((p.stat().st_mtime_ns for p in files), default=0))
-    except (OSError, ValueError):
-        return None
-    seen = _INDEXES.get(str(base))
-    if seen is None or seen[0] != state:
-        try:
-            built: CodeIndex | None = CodeIndex.build(base) if files else None
-        except (OSError, ValueError):
-            built = None
-        seen = (state, built if built is not None and len(built) else None)
-        _INDEXES[str(base)] = seen
-    return seen[1]
-
-
-def lookup(index: CodeIndex, name: str) -> list[Definition]:
-    """Definitions of ``name`` (re-exports followed), or [] when the tree defines none."""
-    try:
-        return index.find_definition(name)
-    except UnknownName:
-        pass
-    # ``attrs.validators.not_`` about a tree whose package is ``attr``: the public package's
-    # name is not the tree's, the rest of the path is.
-    head, _, rest = name.partition(".")
-    if rest and not _defines_module(index, head):
-        return lookup(index, rest)
-    return []
-
-
-def _defines_module(index: CodeIndex, name: str) -> bool:
-    try:
-        return any(d.kind is Kind.MODULE for d in index.find_definition(name))
-    except UnknownName:
-        return False
 
 
 @dataclass(frozen=True)
@@ -82,6 +42,7 @@ class Target:
     definition: Definition
     param: Parameter | None = None
     line: int = 0  # the parameter's own line, for a parameter
+    spelled: bool = False  # a parameter the part's words spell: its default is the value asked
 
     @property
     def name(self) -> str:
@@ -172,12 +133,26 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
             func = index.constructor(owner) if owner.kind is Kind.CLASS else owner
             if func is not None and func.kind in _CALLABLE:
                 return Target(func)
+    if part.kind is PartKind.MEMBERS:  # "which mimetypes does get_content_type ...": its list
+        for _, owner in owners:
+            if owner.kind in _CALLABLE and (listed := listed_in(index, owner, part)):
+                return Target(listed)
     if part.kind not in (PartKind.LOCATION, PartKind.BASE, PartKind.YES_NO, PartKind.BEHAVIOUR):
         # A default is the signature's (``the default node name of ToolNode``) unless the part
         # asks for an attribute; any other value is the member's.
         params_first = (
             part.kind in (PartKind.DEFAULT, PartKind.TYPE) and "attribute" not in part.text
         ) or bool(re.search(r"\b(parameter|argument|constructor)\b", part.text))
+        # A parameter the part's own words spell ("fall back" ... "mimetype") before the names
+        # it inherits from earlier parts: ``fallback_mimetype``, not part 1's ``cache_timeout``.
+        plain_text = re.sub(r"[\w.]*_[\w.]*", " ", part.text.lower())  # not log_time_format's
+        named = {w.lower() for n in part.subjects for w in re.findall(r"[A-Za-z][a-z0-9]*", n)}
+        said = set(re.findall(r"[a-z0-9]{3,}", plain_text)) - named  # not Style of Style.parse
+        for _, owner in owners:
+            func = index.constructor(owner) if owner.kind is Kind.CLASS else owner
+            for p in func.parameters if func is not None and func.kind in _CALLABLE else ():
+                if spells(p.name.lstrip("*"), said):
+                    return Target(func, p, param_line(index, func, p.name.lstrip("*")), True)
         for attr in dict.fromkeys(attrs):
             for own_name, owner in owners:
                 if own_name.split(".")[-1] == attr:
@@ -205,25 +180,6 @@ def in_files(defs: list[Definition], files: tuple[str, ...]) -> list[Definition]
     return [*named, *(d for d in defs if d not in named)]
 
 
-def body_lines(index: CodeIndex, d: Definition) -> list[int]:
-    """The lines of a function's body that are code: not its header, not its docstring."""
-    start = d.line
-    while start < d.end_line and not index.line_text(d.path, start).endswith(":"):
-        start += 1
-    lines = list(range(start + 1, d.end_line + 1))
-    if d.docstring and lines:
-        first = index.line_text(d.path, lines[0])
-        quote = first[:3] if first[:3] in ('"""', "'''") else first[1:4]
-        end = lines[0]
-        if not (first.count(quote) >= 2 or first.endswith(quote) and len(first) > 3):
-            while end < d.end_line and quote not in index.line_text(d.path, end + 1):
-                end += 1
-            end += 1
-        lines = [n for n in lines if n > end]
-    return [n for n in lines if index.line_text(d.path, n) and not
-            index.line_text(d.path, n).startswith("#")]  # fmt: skip
-
-
 def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
     """The compact, index-checked facts for one part: ``path:line: what it shows``."""
     target = target_of(index, part)
@@ -241,6 +197,8 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
             out.append(sub.fact)
     else:
         out.append(f"{where}: {d.kind} {d.qualname} is defined here: {d.signature[:160]}")
+    if (named := literal_constant(index, target.default or "")) is not None:
+        out.append(f"{named.where}: {named.name} = {named.value}")
     if d.kind is Kind.CLASS and part.kind in (PartKind.BASE, PartKind.LOCATION):
         out.append(f"{d.where}: bases of {d.name}: {', '.join(d.bases) or 'none (object)'}")
     if target.param is None and target.annotation:
@@ -259,6 +217,7 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
     if part.kind is PartKind.MEMBERS:
         out += _member_facts(index, d)
     if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR):
+        out += [f for t in case_tests(index, d, part.text)[:3] for f in t.fact(index)]
         out += _deciding_facts(index, d, part)
     return out
 

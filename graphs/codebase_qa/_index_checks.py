@@ -20,10 +20,12 @@ from __future__ import annotations
 import re
 
 from tierflow.graphs.codebase_qa._branches import case_branch, wrong_branch
+from tierflow.graphs.codebase_qa._case_params import case_tests, judge_case
 from tierflow.graphs.codebase_qa._errors import asks_error, named_error, record_error
 from tierflow.graphs.codebase_qa._facts import (
     Target,
     body_lines,
+    literal_constant,
     lookup,
     target_of,
     unset_of,
@@ -31,6 +33,7 @@ from tierflow.graphs.codebase_qa._facts import (
 from tierflow.graphs.codebase_qa._members import MembersChecker
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
 from tierflow.graphs.codebase_qa._registered import also_spelled
+from tierflow.graphs.codebase_qa._returns import built_values, concrete, names_call, other_default
 from tierflow.graphs.codebase_qa._substitutes import UNSET, stated, substitute
 from tierflow.graphs.codebase_qa._substitutes import problem as substitute_problem
 from tierflow.graphs.codebase_qa._tree import Cite
@@ -102,6 +105,10 @@ class IndexChecker(MembersChecker):
             self.type_of(part, target)
         elif kind is PartKind.MEMBERS:
             self.members_of(target, also_spelled(self.index, part))
+        elif (tests := case_tests(self.index, target.definition, part.text)) and judge_case(
+            self, self.index, tests
+        ):
+            pass  # "what happens if I call it with a=..., b=...": the test of a and b decides
         elif asks_error(part.text) and (
             error := named_error(self.index, self.answer, target.definition, self.question)
         ):
@@ -223,7 +230,7 @@ class IndexChecker(MembersChecker):
 
     def value_of(self, part: QuestionPart, target: Target) -> None:
         """The default (or assigned value) the index has for the target, stated and cited."""
-        if part.kind is PartKind.VALUE and target.param is not None:
+        if part.kind is PartKind.VALUE and target.param is not None and not target.spelled:
             if re.search(r"\b(become|becomes|set to|when it is)\b", part.text):
                 return self._assigned(target)
             return self.literals()  # a value passed at a call site, not the parameter's default
@@ -248,7 +255,16 @@ class IndexChecker(MembersChecker):
             return
         if expr is None:
             return self.literals()
-        deeper = self._constant(expr, target.path) if not states(self.answer, expr) else None
+        # "what backlog does it use": LISTEN_QUEUE's 128 (a default is asked as written)
+        named = literal_constant(self.index, expr) if part.kind is PartKind.VALUE else None
+        if named is not None and not states(self.answer, named.value or ""):
+            self.problems.append(f"{target.name} is set to {expr} at {target.path}:"
+                                 f"{target.lines[-1]}, and {expr} is {named.value} ({named.where}):"
+                                 f" the answer says {said}; state the value")  # fmt: skip
+            return
+        deeper = named or (
+            self._constant(expr, target.path) if not states(self.answer, expr) else None
+        )
         if not states(self.answer, expr) and deeper is None:
             self.problems.append(f"{target.name} is set to {expr} at {target.path}:"
                                  f"{target.lines[-1]}, but the answer says {said}")  # fmt: skip
@@ -272,14 +288,14 @@ class IndexChecker(MembersChecker):
                    if (m := re.match(r"(?:return|yield)\s+(.+)", self.index.line_text(d.path, n)))
                    and (case is None or n in case)
                    and wrong_branch(lines, d.line, n, self.question) is None]  # fmt: skip
-        returns = self._built(d, body, returns)
-        held = [(n, e) for n, e in returns if states(self.answer, e) or _names_call(self.answer, e)]
+        returns = built_values(self.index, self.tree, d, body, returns, self.question)
+        held = [(n, e) for n, e in returns if states(self.answer, e) or names_call(self.answer, e)]
         if held:
             return self.support(f"{d.qualname} returns {held[0][1]}", (d.path, held[0][0]))
         # "which class does get_theme build": every return builds a class, and the answer
         # must name one of them (not the annotation's base class, not the variable).
         built = re.search(r"\b(class|instance|object|build|builds|create|creates|construct)\b",
-                          self.question) and all(_concrete(e) for _, e in returns)  # fmt: skip
+                          self.question) and all(concrete(e) for _, e in returns)  # fmt: skip
         if returns and (case is not None or built):
             said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
             shown = "; ".join(f"{e} ({d.path}:{n})" for n, e in returns[:3])
@@ -287,31 +303,10 @@ class IndexChecker(MembersChecker):
             self.problems.append(f"{where}{d.qualname} gives back {shown}, but the answer "
                                  f"says {said}")  # fmt: skip
             return
+        if (other := other_default(self.index, d, self.answer, self.question)) is not None:
+            self.problems.append(other)  # "16" for the iterations: the salt_length default
+            return
         self.literals()  # a value it computes elsewhere (a constant, a callee): the cited lines
-
-    def _built(
-        self, d: Definition, body: list[int], returns: list[tuple[int, str]]
-    ) -> list[tuple[int, str]]:
-        """``returns`` with a returned local name replaced by what the body assigns it.
-
-        ``theme = ANSISyntaxTheme(...)`` ... ``return theme`` gives back an ANSISyntaxTheme: an
-        answer that merely says "theme" states nothing. A returned parameter is the caller's
-        own value (``return name``), which no answer states by naming it; it is dropped.
-        """
-        params = {p.name.lstrip("*") for p in d.parameters} | {"self", "cls"}
-        lines = self.tree.lines(d.path) or []
-        out: list[tuple[int, str]] = []
-        for n, expr in returns:
-            if not re.fullmatch(r"[A-Za-z_]\w*", expr) or expr in ("True", "False", "None"):
-                out.append((n, expr))
-                continue
-            if expr in params:
-                continue
-            sets = [(m, a.group(1).strip()) for m in body if m < n
-                    and (a := re.match(rf"{expr}\s*(?::[^=]+)?=(?!=)\s*(.+)", self.index.line_text(d.path, m)))
-                    and wrong_branch(lines, d.line, m, self.question) is None]  # fmt: skip
-            out += sets or [(n, expr)]
-        return out
 
     def _constant(self, expr: str, path: str) -> Definition | None:
         """A constant the default names, when the answer states the constant's own value."""
@@ -383,17 +378,3 @@ class IndexChecker(MembersChecker):
         cite = self._cite_of(target, f"{target.name}: {target.annotation}", lines)
         if cite is not None:
             self.support(f"{target.name}: {target.annotation}", cite)
-
-
-def _concrete(expr: str) -> bool:
-    """A literal, or a call of a class (``ANSISyntaxTheme(...)``): a value an answer can state."""
-    literal = re.fullmatch(r"-?\d[\d_.]*|[\"'].*[\"']|True|False|None", expr.strip())
-    return bool(literal or re.match(r"(?:[a-z_]\w*\.)*[A-Z]\w*\(", expr.strip()))
-
-
-def _names_call(answer: str, expr: str) -> bool:
-    """Whether ``answer`` names the class or function ``expr`` calls (``Foo(...)``: Foo)."""
-    m = re.match(r"(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\(", expr.strip())
-    return (
-        m is not None and re.search(rf"(?<![\w.]){re.escape(m.group(1))}(?!\w)", answer) is not None
-    )

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 __all__ = [
     "CODE_WORD", "STOP_WORDS", "PartKind", "QuestionPart", "WANTS", "parse_parts", "question_parts",
-    "subject_of", "subjects_of",
+    "spells", "subject_of", "subjects_of",
 ]  # fmt: skip
 
 _PARTS = {
@@ -132,6 +132,8 @@ _KINDS: list[tuple[PartKind, str]] = [
     (PartKind.BEHAVIOUR, r"\bwhat happens\b"),
     (PartKind.DEFAULT, r"\bif (?:i|you|we) (?:don't|do not|never) (?:pass|give|set|provide)"
      r"|\bwithout (?:giving|passing|setting|providing|an?|any)\b|\b(?:is|are) (?:not given|omitted|not passed)\b"),
+    # "what are the class-level defaults of a and of b": two defaults, not a list
+    (PartKind.DEFAULT, r"\bwhat (?:is|are) the (?:[\w-]+ )?defaults? (?:values? )?of\b"),
     (PartKind.MEMBERS, r"\bwhat (names|members|values|items|fields|attributes|parameters|arguments|keys)\b|\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
     (PartKind.VALUE, r"\bhow (many|much|long)\b"),
     (PartKind.DEFAULT, r"\bdefaults?\b(?!\s*=)"),  # "default=" is an argument, not the word
@@ -189,6 +191,7 @@ def parse_parts(question: str) -> list[QuestionPart]:
     """
     context, asked = _context(question)
     clauses = [c.strip(" ?.") for c in _SPLIT.split(asked) if c.strip(" ?.")]
+    clauses = [c for clause in clauses for c in _and_of(clause)]
     files = tuple(dict.fromkeys(re.findall(r"[\w./-]*\w\.pyi?\b", question)))
     parts: list[QuestionPart] = []
     # Names of a statement before the question ("Live takes a vertical_overflow argument typed
@@ -203,6 +206,12 @@ def parse_parts(question: str) -> list[QuestionPart]:
         parts.append(QuestionPart(number, clause, _kind_of(clause), subjects, words))
         earlier = [*own, *earlier]
     return [replace(p, of=len(parts), files=files) for p in parts]
+
+
+def _and_of(clause: str) -> list[str]:
+    """``the defaults of a and of b`` as two clauses: ``the defaults of a``, ``the defaults of b``."""
+    m = re.match(r"(.*\bof)\s+(.+?)\s+and of\s+(.+)$", clause)
+    return [f"{m[1]} {m[2]}", f"{m[1]} {m[3]}"] if m else [clause]
 
 
 def _context(question: str) -> tuple[str, str]:
@@ -245,3 +254,18 @@ def _kind_of(clause: str) -> PartKind:
         if re.search(pattern, low):
             return kind
     return PartKind.VALUE
+
+
+def spells(name: str, words: set[str]) -> bool:
+    """Whether ``name`` is two or more of ``words`` run together (``followlinks``: follow, links).
+
+    Underscores and case do not count: ``fallback_mimetype`` is "fall back" + "mimetype".
+    """
+    flat = name.replace("_", "").lower()
+
+    def split(rest: str, count: int) -> bool:
+        if not rest:
+            return count >= 2
+        return any(rest.startswith(w) and split(rest[len(w) :], count + 1) for w in words if w)
+
+    return split(flat, 0)

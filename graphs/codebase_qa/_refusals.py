@@ -77,10 +77,24 @@ def no_answer(question: str, answer: str, cited_text: Iterable[str]) -> str | No
     asked = _tokens(question)
     # The question itself, asked back ("After x(True), does ...?"), is no answer whatever it
     # holds; a short answer in the question's own words is one unless it says yes/no or a value.
+    # Words are compared by their stems ("appends" is the question's "append").
     asked_back = answer.strip().endswith("?") or len(words) >= max(4, len(asked - STOP_WORDS))
-    if words and words <= asked and (asked_back or not says and not _new_literal(question, answer)):
+    stems, asked_stems = _stems(words - _PRONOUNS), _stems(asked)
+    if (
+        words
+        and stems <= asked_stems
+        and (asked_back or not says and not _new_literal(question, answer))
+    ):
         return _RESTATES
     return None
+
+
+_PRONOUNS = {"those", "these", "them", "they", "their", "ones", "which", "that"}
+
+
+def _stems(words: Iterable[str]) -> set[str]:
+    """Words without a plural or verb ending: ``appends``, ``appended`` -> ``append``."""
+    return {re.sub(r"(?<=\w{3})(?:ing|ed|es|s)$", "", w) for w in words}
 
 
 _RESTATES = "the answer restates the question: that is no answer; state the fact the code shows"

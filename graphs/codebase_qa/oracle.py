@@ -8,9 +8,11 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
+from tierflow.graphs.codebase_qa._questions import parse_parts
 from tierflow.graphs.codebase_qa.suite import langgraph_root
-from tierflow.oracle import finish, reply, right, task_of
+from tierflow.oracle import USAGE, finish, reply, right, task_of
 from tierflow.protocol import ToolName
+from tierflow.testing import text_reply
 
 __all__ = ["oracle"]
 
@@ -27,6 +29,8 @@ def oracle(
     """A responder for ``tier``: the supervisor's plan, the search findings and the answer."""
     by_question = {i["question"]: i for i in items}
     by_query = {i["evidence"][0]["contains"]: i for i in items}
+    # A part's own prompt (the answer drafted part by part) names the part, not the question.
+    by_part = {p.text: i for i in items for p in parse_parts(i["question"])}
 
     def item_of(messages: list[BaseMessage]) -> dict[str, Any]:
         text = str(messages[-1].content)
@@ -49,6 +53,12 @@ def oracle(
             task = {"query": item["evidence"][0]["contains"], "file_glob": "*.py"}
             return reply(ToolName.DECIDE, {"plan": "Find the evidence.", "done": False,
                                      "delegate": [{"subagent": "search", "task": task}]})  # fmt: skip
+        part = re.search(r"\n\nQuestion: (.*)\?\nAnswer:$", str(messages[-1].content), re.S)
+        if part is not None:  # one part's sentence, citing where it says (the first evidence)
+            item = by_part.get(part.group(1), items[0])
+            answer = item["reference_answer"] if right(item["id"], tier, accuracy) else "unknown"
+            where = cites(item)[0]
+            return text_reply(f"{answer} ({where['path']}:{where['line']})", usage=USAGE)
         if system.startswith("Answer every part of the question"):
             item = item_of(messages)
             answer = item["reference_answer"] if right(item["id"], tier, accuracy) else "unknown"
