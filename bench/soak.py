@@ -20,15 +20,18 @@ connection) and malformed tool-call JSON injected at ``--rate``.
    the same item and its state records no paid call twice (successful calls equal the
    uninterrupted run's). Each request the server answered in a trial is a record in the
    resumed state or, its process killed before the checkpoint, a charge in the run's ledger
-   file (``--ledger sqlite``, the default: ``TIERFLOW_LEDGER_URL`` beside the checkpoints),
-   settled as reported or its hold taken as ``estimated``; one that is neither is lost
-   (billed by the provider, counted nowhere). ``--ledger memory`` shows the process's own.
+   file (``--ledger sqlite``, the default: the Runner's own, beside the checkpoints), settled
+   as reported or its hold taken as ``estimated`` (with a record in the resumed state); one
+   that is neither is lost (billed by the provider, counted nowhere). Holds still open in the
+   file after the resume are unsettled at run end. ``--ledger memory``
+   (``TIERFLOW_LEDGER_URL=memory``) shows the process's own.
 3. **Tools**: every tool call's time against its timeout, and hostile calls made directly
    (a catastrophic regex, a 20 MB line, grep over 20,000 files) against the subagent's
    tool timeout.
 
 The faults' extra cost is split by the ``cause`` of each failed attempt's record (only
-"possibly processed" is charged) and what the answered requests cost more. ``--pause-while
+"possibly processed", "cancelled after send" and "process died after send" are charged) and
+what the answered requests cost more. ``--pause-while
 PATH`` waits before each run and trial while PATH exists. The targets (issues 8 and 26) are
 printed with the figures; nothing fails here.
 """
@@ -53,6 +56,7 @@ from typing import Any
 from _common import run_bench, table, write_json
 
 PROFILE_FIELDS = {"timeout_s": 1.0, "max_retries": 6}  # every stand-in tier
+HOLD_PREFIX = "hold:"  # a hold taken as spend: its charge and record (tierflow._holds)
 ANSWERED = {"codebase_qa": "answered", "triage": "done"}
 BUDGET_USD = 0.5
 
@@ -234,11 +238,14 @@ def _cli(*argv: str) -> list[str]:
     return [str(Path(sys.executable).with_name("tierflow")), *argv]
 
 
-def _child_env(ledger: Path | None = None) -> dict[str, str]:
-    """The CLI's environment; with ``ledger``, the run's ledger lives in that SQLite file."""
+def _child_env(persist: bool) -> dict[str, str]:
+    """The CLI's environment: the Runner's ledger beside the checkpoints, or (not ``persist``)
+    the process's own."""
+    from tierflow.budget import IN_PROCESS
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIERFLOW_")}
-    if ledger is not None:
-        env["TIERFLOW_LEDGER_URL"] = f"sqlite:///{ledger}"
+    if not persist:
+        env["TIERFLOW_LEDGER_URL"] = IN_PROCESS
     return {**env, "STAND_IN_KEY": "sk-stand-in", "LANGSMITH_TRACING": "false"}
 
 
@@ -261,9 +268,11 @@ async def final_values(data: Path, thread: str) -> dict[str, Any] | None:
 def ledger_account(path: Path, ids: set[str]) -> dict[str, Any] | None:
     """A kill trial's ledger file after the resume: its charges by kind, its holds left.
 
-    ``estimated``: holds a dead process left, taken as spend at their reservation;
-    ``settled_unrecorded``: requests settled (paid as reported) whose record missed the
-    checkpoint; ``records_uncharged``: records in state the file never charged.
+    ``estimated``: holds a dead process left, taken as spend at their reservation (and
+    ``estimated_recorded`` of them with their record in the resumed state, as ``tierflow show``
+    lists them); ``settled_unrecorded``: requests settled (paid as reported) whose record
+    missed the checkpoint; ``records_uncharged``: records in state the file never charged;
+    ``holds_left``: holds still open after the resume ended, unsettled at run end.
     """
     import sqlite3
 
@@ -273,11 +282,12 @@ def ledger_account(path: Path, ids: set[str]) -> dict[str, Any] | None:
         charges = db.execute("SELECT record_id, usd FROM charges").fetchall()
         spent = sum(r[0] for r in db.execute("SELECT spent_usd FROM ledgers"))
         holds = db.execute("SELECT COUNT(*), COALESCE(SUM(usd), 0) FROM holds").fetchone()
-    estimated = [usd for key, usd in charges if key.startswith("hold:")]
-    unrecorded = [usd for key, usd in charges if not key.startswith("hold:") and key not in ids]
+    estimated = [(key, usd) for key, usd in charges if key.startswith(HOLD_PREFIX)]
+    unrecorded = [usd for key, usd in charges if not key.startswith(HOLD_PREFIX) and key not in ids]
     return {
         "estimated": len(estimated),
-        "estimated_usd": sum(estimated),
+        "estimated_usd": sum(usd for _, usd in estimated),
+        "estimated_recorded": sum(key in ids for key, _ in estimated),
         "settled_unrecorded": len(unrecorded),
         "settled_unrecorded_usd": sum(unrecorded),
         "records_uncharged": len(ids - {key for key, _ in charges}),
@@ -299,7 +309,8 @@ def kill_account(
     """
     usage = (values or {}).get("usage") or []
     book = ledger_account(ledger, {r["id"] for r in usage}) if ledger else None
-    unrecorded = answered - reached(usage)
+    # A taken hold's record stands for a request the ledger charged, counted there.
+    unrecorded = answered - reached([r for r in usage if not r["id"].startswith(HOLD_PREFIX)])
     covered = (book["estimated"] + book["settled_unrecorded"]) if book else 0
     return {
         "answered": answered,
@@ -337,6 +348,8 @@ def kill_trials(
     from tierflow.faults import StandIn
 
     rng = random.Random(args.seed)
+    from tierflow.runner import LEDGER_FILE
+
     spec = SUITES[suite]
     trials = []
     persist = args.ledger == "sqlite"
@@ -349,7 +362,7 @@ def kill_trials(
             data, before = work / f"ref-{item['id']}", server.requests
             cmd = _run_cli(work, data, "ref", input_file, spec.graph)
             pause_while(args)
-            env = _child_env(data / "ledger.sqlite" if persist else None)
+            env = _child_env(persist)
             child = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)  # fmt: skip
             registered = _wait_registered(data, "ref", child)
@@ -366,12 +379,12 @@ def kill_trials(
             ref, wall, ref_requests = refs[item["id"]]
             data, thread = work / f"kill-{suite}-{n}", f"kill-{n}"
             at = rng.uniform(0.0, 1.0) * wall  # after the run is registered, before it ends
-            ledger = data / "ledger.sqlite" if persist else None
+            ledger = data / LEDGER_FILE if persist else None
             pause_while(args)
             before = server.requests
             child = subprocess.Popen(
                 _run_cli(work, data, thread, work / f"{item['id']}.json", spec.graph),
-                cwd=work, env=_child_env(ledger), stdout=subprocess.DEVNULL,
+                cwd=work, env=_child_env(persist), stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
             _wait_registered(data, thread, child)
@@ -382,7 +395,7 @@ def kill_trials(
             child.wait()
             resumed = subprocess.run(
                 _cli("resume", thread, "--data-dir", str(data)),
-                cwd=work, env=_child_env(ledger), capture_output=True, text=True, timeout=600,
+                cwd=work, env=_child_env(persist), capture_output=True, text=True, timeout=600,
             )  # fmt: skip
             values = asyncio.run(final_values(data, thread))
             state = summary(values) if values else None
@@ -458,7 +471,8 @@ async def measure(args: Any) -> dict[str, Any]:
     return {"phases": phases, "kills": kills, "hostile": hostile}
 
 
-CAUSES = ("possibly processed", "error status", "never sent", "other")
+CAUSES = ("possibly processed", "cancelled after send", "process died after send",
+          "error status", "never sent", "other")  # fmt: skip
 
 
 def _cause_deltas(hit: dict[str, Any], base: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -529,6 +543,7 @@ def kill_totals(trials: list[dict[str, Any]]) -> dict[str, Any]:
         "unrecorded": sum(max(0, t["unrecorded"]) for t in trials),
         "estimated": sum(b["estimated"] for b in books),
         "estimated_usd": sum(b["estimated_usd"] for b in books),
+        "estimated_recorded": sum(b["estimated_recorded"] for b in books),
         "settled_unrecorded": sum(b["settled_unrecorded"] for b in books),
         "lost": sum(t["lost"] for t in trials),
         "trials_losing": sum(t["lost"] > 0 for t in trials),
@@ -557,10 +572,13 @@ def _kill_lines(trials: list[dict[str, Any]], k: dict[str, Any], ledger: str) ->
         f"process's hold): {k['estimated']} ({k['estimated_usd']:.4f} $), as settled: "
         f"{k['settled_unrecorded']}; lost (counted nowhere): {k['lost']} in "
         f"{k['trials_losing']} trials",
+        f"  dead processes' estimated holds with a record in the resumed state (tierflow show): "
+        f"{k['estimated_recorded']}/{k['estimated']}",
         f"  estimated holds with no answered request behind them (killed before the reply): "
         f"{k['estimated_unanswered']}; ledgers whose spend is the sum of their charges: "
-        f"{k['ledgers_consistent']}/{k['ledgers']}; holds left unsettled: {k['holds_left']}; "
-        f"records the ledger never charged: {k['records_uncharged']}",
+        f"{k['ledgers_consistent']}/{k['ledgers']}; records the ledger never charged: "
+        f"{k['records_uncharged']}",
+        f"  holds unsettled at run end (open in the ledger after the resume): {k['holds_left']}",
         f"  calls repeated by the server after a resume (killed work done again): "
         f"{sum(max(0, t['server_repeats']) for t in trials)}",
     ]
@@ -604,13 +622,16 @@ def report(results: dict[str, Any], args: Any) -> str:
     faulted = [r for r in rows if r["rate"]]
     total = sum(r["runs"] for r in faulted)
     good = sum(r["answered"] + r["ended"] + r["waiting"] for r in faulted)
+    from tierflow._failures import BILLED_CAUSES
+
     causes = split["all"]["causes"]
     unbilled = sum(  # over every phase, the fault-free ones too
         row["usd"]
         for r in rows
         for cause, row in r["failed_attempts"].items()
-        if cause != "possibly processed"
+        if cause not in BILLED_CAUSES
     )
+    billed = sum(causes.get(c, {}).get("usd", 0.0) for c in BILLED_CAUSES)
     lines += [
         "",
         "targets",
@@ -618,12 +639,12 @@ def report(results: dict[str, Any], args: Any) -> str:
         f"{good / total if total else 0:.1%} (>= 99%); lost "
         f"{sum(r['lost'] for r in faulted)} (0); crashed {sum(r['crashed'] for r in faulted)} (0)",
         f"  failed attempts charged that were never sent or answered with an error status "
-        f"(or other): {unbilled:.4f} $ (0); possibly processed ones: "
-        f"{causes.get('possibly processed', {}).get('usd', 0.0):+.4f} $ of "
-        f"{split['all']['extra_usd']:+.4f} $ extra",
+        f"(or other): {unbilled:.4f} $ (0); possibly processed (or cancelled after send) ones: "
+        f"{billed:+.4f} $ of {split['all']['extra_usd']:+.4f} $ extra",
         f"  kill -9 resumable: {sum(t['resumable'] for t in trials)}/{len(trials)} (100%); "
         f"recorded calls paid twice: {kills['repeats'] + kills['duplicates']} (0); answered "
-        f"calls lost (neither recorded nor charged): {kills['lost']} (0)",
+        f"calls lost (neither recorded nor charged): {kills['lost']} (0); holds unsettled at "
+        f"run end: {kills['holds_left']} (0)",
         f"  overspends: {sum(r['overspent'] for r in rows) + sum(t['overspent'] for t in trials)}"
         " (0)",
         f"  tool calls past their timeout: {past} (0)",
@@ -643,8 +664,8 @@ def main(argv: list[str] | None = None) -> int:
         "--ledger",
         choices=("sqlite", "memory"),
         default="sqlite",
-        help="kill trials' ledger: a SQLite file beside the checkpoints "
-        "(TIERFLOW_LEDGER_URL), or the process's own (rebuilt from state)",
+        help="kill trials' ledger: the Runner's SQLite file beside the checkpoints, or "
+        "the process's own (TIERFLOW_LEDGER_URL=memory: rebuilt from state)",
     )
     p.add_argument(
         "--pause-while",

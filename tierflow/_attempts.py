@@ -4,7 +4,10 @@ Every attempt, failed or not, becomes a usage record and settles its reservation
 ledger. A failed attempt is charged at its reservation (``billing="estimated"``) only when the
 provider may have processed it (a timeout after sending, a connection lost mid-reply); one
 never sent or answered with an error status costs $0, its ``cause`` in the record
-(:mod:`tierflow._failures`). A retry must fit in the budget left, like the first request.
+(:mod:`tierflow._failures`). An attempt cancelled after it was sent (a sibling failed, the run
+was cancelled) may have been processed too: it is charged the same way, and the ledger keeps its
+record, since the cancelled node's update is lost; one cancelled before it was sent costs $0.
+A retry must fit in the budget left, like the first request.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from langgraph.types import RetryPolicy
 from tierflow._budget_gate import Gate
 from tierflow._call import CallOutcome, CallSite, Request, emit
 from tierflow._call_trace import trace_config
+from tierflow._holds import hold_label
 from tierflow._usage_record import maybe_billed, progress, usage_record
 from tierflow.breaker import BREAKERS
 from tierflow.budget import Ledger, Reservation
@@ -111,7 +115,10 @@ async def _on_endpoint(call: Call, spec: TierSpec, endpoint: Endpoint) -> CallOu
         if gate.reservation is None:
             # A retry must fit in what is left too; it cannot ask a human now, since an
             # interrupt here would replay the attempts already paid for.
-            gate.reservation = await call.ledger.areserve(spec, request.messages, request.tools)
+            held = hold_label(site, spec, endpoint.base_url, model_name)
+            gate.reservation = await call.ledger.areserve(
+                spec, request.messages, request.tools, held
+            )
             if gate.reservation is None:
                 note = f"budget exhausted before retrying {site.node} on tier {tier}"
                 return CallOutcome(None, call.records, tier, gate.budget_usd,
@@ -121,12 +128,18 @@ async def _on_endpoint(call: Call, spec: TierSpec, endpoint: Endpoint) -> CallOu
         trace = trace_config(site, tier, model_name, endpoint.base_url, call.ledger, spec)
         kwargs = {**engine.request_kwargs(tier, endpoint, reservation.max_tokens),
                   **request.params}  # fmt: skip
+        sent = False
         try:
             async with _slot(spec):
                 # The timeout starts once the request may run, not while it queues.
                 started = time.monotonic()
                 async with asyncio.timeout(spec.timeout_s):  # no extra task per call
+                    sent = True
                     msg = await runnable.ainvoke(list(request.messages), config=trace, **kwargs)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            if sent:  # else it waited for a slot, unsent: attempt_all releases it at $0
+                await _cancelled(call, spec, endpoint, model_name, reservation, started)
+            raise
         except Exception as exc:  # noqa: BLE001
             await _failed(call, spec, endpoint, model_name, reservation, started, exc)
             BREAKERS.failure(
@@ -168,6 +181,26 @@ async def _failed(
           "error": rec["error"]})  # fmt: skip
     if not call.retry.retry_on(exc):  # type: ignore[operator]
         raise ModelCallError(call.tier, model_name, exc) from exc
+
+
+async def _cancelled(
+    call: Call,
+    spec: TierSpec,
+    endpoint: Endpoint,
+    model_name: str,
+    reservation: Reservation,
+    started: float,
+) -> None:
+    """Charge an attempt cancelled after it was sent at its reservation; the ledger keeps it."""
+    request = call.request
+    charge = reservation.worst_case_usd(spec, request.messages, request.tools)
+    why = asyncio.CancelledError("cancelled after the request was sent; charged at its reservation")
+    rec = usage_record(call.engine, call.site, call.tier, endpoint.base_url, model_name, started,
+                       None, why, call.run_id, charge, spec.service_tier_at(endpoint))  # fmt: skip
+    rec["cause"] = FailureCause.CANCELLED_AFTER_SEND.value
+    call.gate.reservation = None
+    # Shielded: the task is being cancelled, and a second cancel must not lose the charge.
+    await asyncio.shield(call.ledger.asettle(reservation, rec, keep=True))
 
 
 async def _answered(

@@ -11,6 +11,7 @@ from langchain_core.messages import BaseMessage
 from langgraph.types import interrupt
 
 from tierflow._call import CallSite
+from tierflow._holds import hold_label
 from tierflow.budget import MIN_OUTPUT_TOKENS, Ledger, Reservation
 from tierflow.config import TierSpec
 from tierflow.errors import InputError
@@ -50,7 +51,9 @@ async def budget_gate(
     problem: str | None = None
     while True:
         spec = engine.config.tier(gate.tier)
-        gate.reservation = await _reserve(ledger, spec, messages, tools)
+        gate.reservation = await _reserve(
+            ledger, spec, messages, tools, _hold_for(engine, site, spec)
+        )
         if gate.reservation is not None:
             return gate
         action = policy.budget_action()
@@ -81,11 +84,20 @@ async def budget_gate(
             gate.tier = cheaper
 
 
+def _hold_for(engine: Engine, site: CallSite, spec: TierSpec) -> dict[str, Any]:
+    """What a hold of ``site`` on ``spec`` is for: the record it becomes if it is taken."""
+    first = next(iter(engine.endpoints(spec.name)), None)
+    url = first.base_url if first is not None else spec.base_url
+    model = (first.model if first is not None else None) or engine.model_name(spec.name)
+    return hold_label(site, spec, url, model)
+
+
 async def _reserve(
     ledger: Ledger,
     spec: TierSpec,
     messages: Sequence[BaseMessage],
     tools: list[dict[str, Any]],
+    held_for: dict[str, Any],
 ) -> Reservation | None:
     """Reserve, waiting while sibling requests are in flight.
 
@@ -93,7 +105,7 @@ async def _reserve(
     only known once they settle.
     """
     while (
-        reservation := await ledger.areserve(spec, messages, tools)
+        reservation := await ledger.areserve(spec, messages, tools, held_for)
     ) is None and ledger.in_flight:
         await asyncio.sleep(_SETTLE_POLL_S)
     return reservation
@@ -112,7 +124,10 @@ async def _unattended_step(
     tier: str | None = gate.tier
     if action == BudgetAction.CHEAPER:
         while (tier := step_down(str(tier), engine.config)) is not None:
-            gate.reservation = await ledger.areserve(engine.config.tier(tier), messages, tools)
+            spec = engine.config.tier(tier)
+            gate.reservation = await ledger.areserve(
+                spec, messages, tools, _hold_for(engine, site, spec)
+            )
             if gate.reservation is not None:
                 gate.notes.append(f"budget: continuing on tier {tier} instead of {gate.tier}")
                 gate.tier = tier

@@ -20,7 +20,22 @@ from urllib.parse import urlparse
 
 from tierflow.protocol import FailureCause
 
-__all__ = ["failure_cause", "unreachable_fix", "never_sent_detail", "unreached_endpoints"]
+__all__ = [
+    "BILLED_CAUSES",
+    "failure_cause",
+    "unreachable_fix",
+    "never_sent_detail",
+    "unreached_endpoints",
+]
+
+# The causes of failed attempts that are charged at their reservation (billing "estimated").
+BILLED_CAUSES = frozenset(
+    {
+        FailureCause.POSSIBLY_PROCESSED,
+        FailureCause.CANCELLED_AFTER_SEND,
+        FailureCause.DIED_AFTER_SEND,
+    }
+)
 
 _HTTP_MODULES = ("httpx", "httpx2")
 # Raised before any byte of the request left: no connection, or none from the pool.

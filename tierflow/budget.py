@@ -1,4 +1,4 @@
-"""The budget of a run: its ledger (spend plus calls in flight) and the gate before each call.
+"""The budget of a run: its one ledger (spend plus calls in flight), found by the run's state.
 
 One :class:`Ledger` per run, shared by the run's parallel branches in this process so that two
 concurrent calls cannot both squeeze under the budget. A run is named by ``run_id`` in its
@@ -7,39 +7,38 @@ new run starts from zero. After a restart the ledger is rebuilt once from checkp
 the run's own usage records in a parent graph, or the spend at dispatch (``spent_usd``) plus
 the task's own records in a subagent. :func:`end_run` drops it when the run ends.
 
-Each request reserves its worst case before it is sent: an inflated estimate of the input plus
-``max_tokens`` output, where ``max_tokens`` is clamped to what the budget left can pay on the
-tier, so small budgets still make progress and spend never passes the budget.
+Where the ledger lives is scoped: :func:`share_ledgers` or ``TIERFLOW_LEDGER_URL`` for every run
+of the process, else the :func:`ledger_scope` a Runner drives its runs in (a SQLite file beside
+its SQLite checkpoints, the database of PostgreSQL ones), else this process
+(:mod:`tierflow._ledger`). The reservation itself is :func:`plan_call`'s.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from langchain_core.messages import BaseMessage
-from langchain_core.messages.utils import count_tokens_approximately
-
-from tierflow._memo import IdentityMemo
-from tierflow.config import TierSpec
+from tierflow._ledger import MIN_OUTPUT_TOKENS, Ledger, Reservation, plan_call
 from tierflow.errors import TierflowError
-from tierflow.pricing import cost_usd
 from tierflow.state import max_budget
 
 __all__ = [
+    "IN_PROCESS",
     "Ledger",
     "Reservation",
     "RunIdentityError",
     "begin_run",
     "budget_of",
     "end_run",
+    "finish_run",
+    "kept_records",
     "ledger_for",
+    "ledger_scope",
     "plan_call",
     "run_id_of",
     "run_spent_usd",
@@ -47,13 +46,6 @@ __all__ = [
     "MIN_OUTPUT_TOKENS",
 ]
 
-# Approximate counts can undershoot real tokenizers (code is dense); the estimate must be an
-# upper bound, so it is inflated. Output is bounded exactly by the request's max_tokens.
-_INPUT_SAFETY = 1.6
-_CHARS_PER_TOKEN = 3.0
-# A request that cannot pay for this much output is not worth sending (it could not even
-# finish a short tool call), so the gate stops there instead of clamping further.
-MIN_OUTPUT_TOKENS = 64
 # Ledgers of runs that never reached their end (an abandoned interrupt) are evicted oldest
 # first beyond this many; a later call of such a run rebuilds its ledger from state.
 _MAX_LEDGERS = 1024
@@ -71,158 +63,11 @@ class RunIdentityError(TierflowError):
         )
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """What the gate set aside for one request: its worst case and its output cap."""
-
-    call_id: str
-    estimate_usd: float | None  # None: the run has no budget, so nothing was estimated yet
-    max_tokens: int
-
-    def worst_case_usd(
-        self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
-    ) -> float:
-        """The reserved worst case (estimated now for a run without a budget)."""
-        if self.estimate_usd is not None:
-            return self.estimate_usd
-        plan = plan_call(tier, messages, tools, None)
-        return plan[0] if plan else 0.0
-
-
-def _input_tokens(messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]) -> int:
-    tokens: float = count_tokens_approximately(messages, chars_per_token=_CHARS_PER_TOKEN)
-    tokens += sum(_schema_chars(t) for t in tools) / _CHARS_PER_TOKEN
-    return int(tokens * _INPUT_SAFETY) + 16
-
-
-# Tool dicts are built once per spec and reused, so their size is measured once.
-_schema_chars: IdentityMemo[int] = IdentityMemo(lambda tool: len(json.dumps(tool)))
-
-
-def plan_call(
-    tier: TierSpec,
-    messages: Sequence[BaseMessage],
-    tools: Sequence[Mapping[str, Any]],
-    remaining_usd: float | None,
-) -> tuple[float, int] | None:
-    """Worst-case cost and output cap of one request, or None when the budget cannot pay it.
-
-    ``max_tokens`` is the tier's ``max_output_tokens`` clamped to what ``remaining_usd`` pays
-    after the inflated input estimate; below :data:`MIN_OUTPUT_TOKENS` the call is refused.
-    """
-    input_tokens = _input_tokens(messages, tools)
-    price = tier.ceiling_price  # a priority tier's price, not the standard one
-    input_usd = cost_usd(price, input_tokens=input_tokens, output_tokens=0)
-    max_tokens = tier.max_output_tokens
-    if remaining_usd is not None:
-        per_token = price.output / 1_000_000
-        affordable = (
-            max_tokens if per_token <= 0 else math.floor((remaining_usd - input_usd) / per_token)
-        )
-        if remaining_usd < input_usd or affordable < min(MIN_OUTPUT_TOKENS, max_tokens):
-            return None
-        max_tokens = min(max_tokens, affordable)
-    estimate = cost_usd(price, input_tokens=input_tokens, output_tokens=max_tokens)
-    if remaining_usd is not None and estimate > remaining_usd + 1e-12:
-        return None  # rounding in cost_usd; never reserve past the budget
-    return estimate, max_tokens
-
-
-class Ledger:
-    """Spend of one run: settled request costs plus reservations of requests in flight.
-
-    ``spent_usd`` is kept as a running total, so every check is O(1) however long the run.
-    """
-
-    def __init__(self, budget_usd: float | None, spent_usd: float = 0.0) -> None:
-        self.budget_usd = budget_usd
-        self._spent = spent_usd
-        self._seen: set[str] = set()
-        self._reserved: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def absorb(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Count records made before this ledger existed (idempotent by record id)."""
-        with self._lock:
-            for rec in records:
-                self._count(rec)
-
-    def _count(self, record: Mapping[str, Any]) -> None:
-        # Caller holds the lock. A record is counted once, however often it is offered.
-        if record["id"] not in self._seen:
-            self._seen.add(record["id"])
-            self._spent += float(record["cost_usd"])
-
-    @property
-    def spent_usd(self) -> float:
-        """Cost of every request settled so far."""
-        return round(self._spent, 10)
-
-    @property
-    def committed_usd(self) -> float:
-        """Spent plus the worst case of the requests in flight."""
-        with self._lock:
-            return round(self._spent + sum(self._reserved.values()), 10)
-
-    def remaining_usd(self) -> float | None:
-        """Budget left after spend and reservations; None when the run has no budget."""
-        if self.budget_usd is None:
-            return None
-        return round(self.budget_usd - self.committed_usd, 10)
-
-    def reserve(
-        self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
-    ) -> Reservation | None:
-        """Reserve one request's worst case on ``tier`` (output clamped to fit), or None."""
-        if self.budget_usd is None:
-            # Nothing to check: skip the input estimate (the hot path of unbudgeted runs).
-            return Reservation(uuid.uuid4().hex, None, tier.max_output_tokens)
-        with self._lock:
-            remaining = self.budget_usd - self._spent - sum(self._reserved.values())
-            plan = plan_call(tier, messages, tools, remaining)
-            if plan is None:
-                return None
-            call_id = uuid.uuid4().hex
-            self._reserved[call_id] = plan[0]
-            return Reservation(call_id, plan[0], plan[1])
-
-    def settle(self, reservation: Reservation, record: Mapping[str, Any] | None) -> None:
-        """Replace a reservation by what the request cost (None: it was never sent)."""
-        with self._lock:
-            self._reserved.pop(reservation.call_id, None)
-            if record is not None:
-                self._count(record)
-
-    @property
-    def in_flight(self) -> int:
-        """Requests reserved and not settled yet."""
-        with self._lock:
-            return len(self._reserved)
-
-    def raise_budget(self, budget_usd: float) -> None:
-        """Set a larger budget (a human decided to raise it)."""
-        with self._lock:
-            self.budget_usd = budget_usd
-
-    # The budget gate awaits these; a ledger kept in a database (tierflow.ledger_pg) overrides
-    # them, so its round trips never block the event loop.
-    async def areserve(
-        self, tier: TierSpec, messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]]
-    ) -> Reservation | None:
-        """:meth:`reserve`, awaitable."""
-        return self.reserve(tier, messages, tools)
-
-    async def asettle(self, reservation: Reservation, record: Mapping[str, Any] | None) -> None:
-        """:meth:`settle`, awaitable."""
-        self.settle(reservation, record)
-
-    async def aabsorb(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """:meth:`absorb`, awaitable."""
-        self.absorb(records)
-
-
-_LEDGERS: OrderedDict[str, Ledger] = OrderedDict()
+# Keyed by (where the ledger lives, run): two scopes never share a ledger object.
+_LEDGERS: OrderedDict[tuple[str, str], Ledger] = OrderedDict()
 _LEDGERS_LOCK = threading.Lock()
+# A ledger URL meaning "this process": overrides a Runner's default like any other URL.
+IN_PROCESS = "memory"
 
 
 def run_id_of(state: Mapping[str, Any]) -> str | None:
@@ -236,46 +81,67 @@ def budget_of(state: Mapping[str, Any]) -> float | None:
     return max_budget((state.get("run") or {}).get("budget_usd"), state.get("budget_usd"))
 
 
-def _run_key(state: Mapping[str, Any]) -> str:
-    run_id = run_id_of(state)
-    if run_id:
-        return run_id
+def _config_thread() -> str | None:
     try:
         from langgraph.config import get_config
 
         thread = get_config().get("configurable", {}).get("thread_id")
-    except RuntimeError:
+    except RuntimeError:  # not inside a graph run
         thread = None
+    return str(thread) if thread else None
+
+
+def _run_key(state: Mapping[str, Any], thread: str | None = None) -> str:
+    run_id = run_id_of(state)
+    if run_id:
+        return run_id
+    thread = thread or _config_thread()
     if not thread:
         raise RunIdentityError()
     return f"thread:{thread}"
 
 
 _SHARED_URL: str | None = None
+_SCOPE: ContextVar[str | None] = ContextVar("tierflow_ledger_scope", default=None)
 
 
 def share_ledgers(url: str | None) -> None:
-    """Keep every run's ledger in the PostgreSQL database at ``url`` (None: in this process).
+    """Keep every run's ledger in the PostgreSQL database at ``url`` (None: no override).
 
     Replicas (or processes) that run branches of one run then reserve and settle against one
     row, in transactions, so together they cannot pass its budget (:mod:`tierflow.ledger_pg`).
     A ``sqlite:///path`` URL keeps them in that SQLite file instead, so a request in flight
     when the process dies stays charged, as estimated, after a restart
-    (:mod:`tierflow.ledger_sqlite`).
-    The environment variable ``TIERFLOW_LEDGER_URL`` does the same for servers; the Runner
-    does it for a PostgreSQL ``checkpoint_url``.
+    (:mod:`tierflow.ledger_sqlite`); :data:`IN_PROCESS` keeps them in this process.
+    The environment variable ``TIERFLOW_LEDGER_URL`` does the same for servers. Either
+    overrides the scope a Runner drives its runs in (:func:`ledger_scope`).
     """
     global _SHARED_URL
     _SHARED_URL = url
 
 
+@contextmanager
+def ledger_scope(url: str | None) -> Iterator[None]:
+    """Within this block (and the tasks it starts), runs keep their ledgers at ``url``.
+
+    What a Runner drives its runs in; :func:`share_ledgers` and ``TIERFLOW_LEDGER_URL``
+    override it. Another Runner, or a graph invoked outside any Runner, is not affected.
+    """
+    token = _SCOPE.set(url)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
 def _shared_url() -> str | None:
     import os
 
-    return _SHARED_URL or os.environ.get("TIERFLOW_LEDGER_URL") or None
+    url = _SHARED_URL or os.environ.get("TIERFLOW_LEDGER_URL") or _SCOPE.get()
+    return None if not url or url == IN_PROCESS else url
 
 
-def _rebuild(state: Mapping[str, Any], run_key: str) -> Ledger:
+def _rebuild(state: Mapping[str, Any], run_key: str, url: str | None, thread: str | None) -> Ledger:
     budget = budget_of(state)
     own = state.get("usage") or ()
     if "run" in state:
@@ -283,18 +149,17 @@ def _rebuild(state: Mapping[str, Any], run_key: str) -> Ledger:
         spent, known = float(state["run"].get("spent_usd") or 0.0), list(own)
     else:
         spent, known = 0.0, [r for r in own if r.get("run_id", run_key) == run_key]
-    url = _shared_url()
     if url:
         from tierflow.ledger_sqlite import SqliteLedger, sqlite_path
 
         # What this state knows seeds the shared row only if no ledger created it yet.
         path = sqlite_path(url)
         if path is not None:
-            return SqliteLedger(path, run_key, budget, spent, known)
+            return SqliteLedger(path, run_key, budget, spent, known, thread=thread)
         from tierflow.ledger_pg import PostgresLedger
 
-        return PostgresLedger(url, run_key, budget, spent, known)
-    ledger = Ledger(budget, spent)
+        return PostgresLedger(url, run_key, budget, spent, known, thread=thread)
+    ledger = Ledger(budget, spent, run_id=run_key)
     ledger.absorb(known)
     return ledger
 
@@ -305,21 +170,74 @@ def ledger_for(state: Mapping[str, Any]) -> Ledger:
     Raises:
         RunIdentityError: the state has no ``run_id`` and the config no thread id.
     """
-    key = _run_key(state)
+    key, url = _run_key(state), _shared_url()
     with _LEDGERS_LOCK:
-        ledger = _LEDGERS.get(key)
+        ledger = _LEDGERS.get((url or "", key))
         if ledger is None:
-            ledger = _LEDGERS[key] = _rebuild(state, key)
+            ledger = _rebuild(state, key, url, _config_thread())
+            _LEDGERS[(url or "", key)] = ledger
             while len(_LEDGERS) > _MAX_LEDGERS:
                 _LEDGERS.popitem(last=False)
         else:
-            _LEDGERS.move_to_end(key)
+            _LEDGERS.move_to_end((url or "", key))
     budget = budget_of(state)
     # A larger budget in state means a human raised it (possibly in another process); a
     # missing one never lifts the cap of a run that has one.
     if budget is not None and (ledger.budget_usd is None or budget > ledger.budget_usd):
         ledger.raise_budget(float(budget))
     return ledger
+
+
+async def finish_run(state: Mapping[str, Any], thread_id: str | None) -> list[dict[str, Any]]:
+    """End a drive of the run ``state`` belongs to: no hold stays open. The records kept.
+
+    Every hold of the run (and of its thread) still open becomes spend at its reservation,
+    with a record (``billing: "estimated"``): its request can no longer settle, and may have
+    been processed. Returns the records the ledger keeps, which no node's update carries
+    (:func:`kept_records`). A Runner calls this when ``astream`` returns or raises.
+    """
+    key, url = _run_key(state, thread_id), _shared_url()
+    with _LEDGERS_LOCK:
+        ledger = _LEDGERS.get((url or "", key))
+    opened = ledger is None
+    if ledger is None:
+        if url is None or _absent(url):
+            return []  # an in-process ledger already ended, or no ledger was ever written
+        ledger = _rebuild(state, key, url, thread_id)  # takes what dead processes left
+    try:
+        await ledger.afinish()
+        return await ledger.akept()
+    finally:
+        if opened:
+            ledger.close()
+
+
+def _absent(url: str) -> bool:
+    from tierflow.ledger_sqlite import sqlite_path
+
+    path = sqlite_path(url)
+    return path is not None and not path.exists()
+
+
+async def kept_records(state: Mapping[str, Any], thread_id: str | None) -> list[dict[str, Any]]:
+    """The records of the run's thread that only its ledger has (it opens no new ledger).
+
+    Attempts cancelled after they were sent, and holds taken as spend (a dead process's, or
+    one still open when a drive ended). They are charged in the ledger already.
+    """
+    key, url = _run_key(state, thread_id), _shared_url()
+    with _LEDGERS_LOCK:
+        ledger = _LEDGERS.get((url or "", key))
+    if url is None:
+        return [] if ledger is None else await ledger.akept()
+    from tierflow.ledger_sqlite import read_kept, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        return read_kept(path, key, thread_id)
+    from tierflow.ledger_pg import aread_kept
+
+    return await aread_kept(url, key, thread_id)
 
 
 def run_spent_usd(state: Mapping[str, Any]) -> float:
@@ -343,4 +261,4 @@ def end_run(state: Mapping[str, Any]) -> None:
     key = state.get("run_id")
     if key:
         with _LEDGERS_LOCK:
-            _LEDGERS.pop(str(key), None)
+            _LEDGERS.pop((_shared_url() or "", str(key)), None)

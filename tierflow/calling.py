@@ -89,7 +89,11 @@ async def call_model(
     run_id = run_id_of(state)
     key = cache_key(engine, gate, request)
     if key is not None:
-        hit = await cached(engine, site, ledger, gate, key, run_id)
+        try:
+            hit = await cached(engine, site, ledger, gate, key, run_id)
+        except BaseException:  # cancelled (or the cache failed) before anything was sent
+            await ledger.asettle(gate.reservation, None)
+            raise
         if hit is not None:
             return hit
     retries = retry_policy(retry, engine.config.tier(gate.tier))

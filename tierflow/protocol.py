@@ -132,6 +132,11 @@ class FailureCause(StrEnum):
     # have done the work, so the reservation is charged (billing "estimated").
     POSSIBLY_PROCESSED = "possibly processed"
     OTHER = "other"  # not a transport failure (an unreadable body, a bad argument) ($0)
+    # Charged at the reservation too (billing "estimated"); the run's ledger keeps these
+    # records, since no node's update carries them: the attempt was cancelled after it was
+    # sent (a sibling failed, the run was cancelled), or its process died with it in flight.
+    CANCELLED_AFTER_SEND = "cancelled after send"
+    DIED_AFTER_SEND = "process died after send"
 
 
 class ToolName(StrEnum):

@@ -1,5 +1,13 @@
 """Run, resume and inspect checkpointed threads (SQLite by default, PostgreSQL by URL).
 
+The runs a Runner drives keep their spend ledger beside its checkpoints: a SQLite file next to
+SQLite checkpoints (:data:`LEDGER_FILE`), the PostgreSQL database of PostgreSQL ones, so a
+request in flight when the process dies stays charged after a restart. The setting is the
+Runner's own (:func:`tierflow.budget.ledger_scope`); ``share_ledgers`` and
+``TIERFLOW_LEDGER_URL`` override it for the whole process. When a drive ends, no hold of the
+run stays open (:func:`tierflow.budget.finish_run`), and its results include the records only
+the ledger has: attempts cancelled after they were sent, holds taken as estimated spend.
+
 Example:
     >>> import asyncio
     >>> from tierflow.runner import Runner
@@ -9,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,7 +33,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
-from tierflow.budget import share_ledgers
+from tierflow.budget import finish_run, kept_records, ledger_scope
 from tierflow.config import public_url
 from tierflow.errors import TierflowError
 from tierflow.protocol import StreamEvent
@@ -33,9 +42,16 @@ from tierflow.runtime import RunContext, TierPolicy
 from tierflow.threads import ThreadRegistry
 from tierflow.tracing import graph_run_config
 
-__all__ = ["Runner", "RunResult", "Interrupt", "open_checkpointer"]
+__all__ = ["LEDGER_FILE", "Runner", "RunResult", "Interrupt", "open_checkpointer"]
 
 EventHandler = Callable[[dict[str, Any]], None]
+# The spend ledger's file beside SQLite checkpoints (``checkpoints.sqlite``), in ``data_dir``.
+LEDGER_FILE = "ledger.sqlite"
+_POSTGRES = ("postgres://", "postgresql://")
+
+
+def _checkpoint_url(url: str | None) -> str | None:
+    return url or os.environ.get("TIERFLOW_CHECKPOINT_URL")
 
 
 @asynccontextmanager
@@ -43,8 +59,8 @@ async def open_checkpointer(
     data_dir: Path, url: str | None = None
 ) -> AsyncIterator[BaseCheckpointSaver]:
     """SQLite file under ``data_dir`` unless ``url`` (or ``$TIERFLOW_CHECKPOINT_URL``) is postgres."""
-    url = url or os.environ.get("TIERFLOW_CHECKPOINT_URL")
-    if url and url.startswith(("postgres://", "postgresql://")):
+    url = _checkpoint_url(url)
+    if url and url.startswith(_POSTGRES):
         try:
             from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         except ImportError as exc:
@@ -101,9 +117,15 @@ class Runner:
         self.data_dir = Path(data_dir)
         self.checkpoint_url = checkpoint_url
         self.context = context or RunContext()
-        if checkpoint_url and checkpoint_url.startswith(("postgres://", "postgresql://")):
+
+    @property
+    def ledger_url(self) -> str:
+        """Where this Runner's runs keep their spend ledger (see the module docstring)."""
+        url = _checkpoint_url(self.checkpoint_url)
+        if url and url.startswith(_POSTGRES):
             # Other processes may run this database's threads too: one budget row per run.
-            share_ledgers(checkpoint_url)
+            return url
+        return f"sqlite:///{(self.data_dir / LEDGER_FILE).absolute()}"
 
     @asynccontextmanager
     async def _registry(self) -> AsyncIterator[tuple[BaseCheckpointSaver, ThreadRegistry]]:
@@ -194,7 +216,11 @@ class Runner:
             info = await self._known(registry, thread_id)
             compiled = load_builder(info["graph"]).compile(checkpointer=saver)
             snap = await compiled.aget_state(_config(thread_id))
-            return _result(thread_id, info["graph"], snap, await _pending_usage(saver, snap))
+            with ledger_scope(self.ledger_url):
+                kept = await kept_records(snap.values or {}, thread_id)
+            return _result(
+                thread_id, info["graph"], snap, [*await _pending_usage(saver, snap), *kept]
+            )
 
     async def history(self, thread_id: str) -> list[Any]:
         """Every checkpoint of a thread, newest first (for time travel)."""
@@ -214,29 +240,51 @@ class Runner:
     ) -> RunResult:
         compiled = load_builder(graph).compile(checkpointer=saver, name=graph)
         config = graph_run_config(graph, thread_id, _config(thread_id))
-        async for _ns, mode, chunk in compiled.astream(
-            payload,
-            config,
-            context=context,
-            stream_mode=["updates", "custom"],
-            subgraphs=True,
-        ):
-            if on_event is None:
-                continue
-            if mode == "custom" and isinstance(chunk, dict):
-                on_event(chunk)
-            elif mode == "updates" and isinstance(chunk, dict):
-                for node in chunk:
-                    if node != "__interrupt__":
-                        on_event(
-                            {
-                                "event": StreamEvent.NODE_DONE.value,
-                                "node": node,
-                                "namespace": list(_ns),
-                            }
-                        )
-        snap = await compiled.aget_state(config)
-        return _result(thread_id, graph, snap, await _pending_usage(saver, snap))
+        with ledger_scope(self.ledger_url):
+            try:
+                await _stream(compiled, payload, config, context, on_event)
+            except BaseException:
+                # The drive ends here too; the run's own error is the one to report.
+                with contextlib.suppress(Exception):
+                    await _finish(saver, compiled, config, thread_id, graph)
+                raise
+            return await _finish(saver, compiled, config, thread_id, graph)
+
+
+async def _stream(
+    compiled: Any,
+    payload: Any,
+    config: dict[str, Any],
+    context: RunContext,
+    on_event: EventHandler | None,
+) -> None:
+    """Drive the graph to its next stop, passing progress events on."""
+    async for _ns, mode, chunk in compiled.astream(
+        payload,
+        config,
+        context=context,
+        stream_mode=["updates", "custom"],
+        subgraphs=True,
+    ):
+        if on_event is None:
+            continue
+        if mode == "custom" and isinstance(chunk, dict):
+            on_event(chunk)
+        elif mode == "updates" and isinstance(chunk, dict):
+            for node in chunk:
+                if node != "__interrupt__":
+                    on_event(
+                        {"event": StreamEvent.NODE_DONE.value, "node": node, "namespace": list(_ns)}
+                    )
+
+
+async def _finish(
+    saver: BaseCheckpointSaver, compiled: Any, config: dict[str, Any], thread_id: str, graph: str
+) -> RunResult:
+    """Where the drive left the thread; no hold of its run stays open (``finish_run``)."""
+    snap = await compiled.aget_state(config)
+    kept = await finish_run(snap.values or {}, thread_id)
+    return _result(thread_id, graph, snap, [*await _pending_usage(saver, snap), *kept])
 
 
 def _config(thread_id: str) -> RunnableConfig:

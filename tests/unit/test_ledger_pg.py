@@ -16,7 +16,7 @@ from tests.unit.test_budget_runs import tickets, worst_case_models
 from tierflow.budget import share_ledgers
 from tierflow.config import load_config
 from tierflow.graphs import triage
-from tierflow.ledger_pg import PostgresLedger
+from tierflow.ledger_pg import PostgresLedger, aread_kept
 from tierflow.runtime import RunContext
 from tierflow.tiers import TierPolicy
 from tierflow.usage import spent_usd
@@ -127,6 +127,38 @@ async def test_an_expired_hold_whose_owner_settles_counts_its_record_instead(
     await a.asettle(hold, {"id": "rec-slow", "cost_usd": 0.002})
 
     assert a.spent_usd == pytest.approx(0.002)
+
+
+async def test_taken_holds_and_cancelled_attempts_are_records_the_database_keeps(
+    postgres_url: str,
+) -> None:
+    run_id = uuid.uuid4().hex
+    a = PostgresLedger(postgres_url, run_id, 1.0, thread=run_id)
+    b = PostgresLedger(postgres_url, run_id, 1.0, thread=run_id)
+    slow = await a.areserve(FLAGSHIP, MSGS, [], {"node": "classify", "model": "gpt-x"})
+    with psycopg.connect(postgres_url) as db:  # replica a died with it in flight
+        db.execute(
+            "UPDATE tierflow_ledger_holds SET expires_at = 0 WHERE call_id = %s", (slow.call_id,)
+        )
+    cancelled = await b.areserve(FLAGSHIP, MSGS, [])
+    left = await b.areserve(FLAGSHIP, MSGS, [], {"node": "extract"})  # never settles
+    assert slow and cancelled and left and slow.estimate_usd and cancelled.estimate_usd
+    await b.asettle(cancelled, {"id": "rec-cancelled", "cost_usd": cancelled.estimate_usd},
+                    keep=True)  # fmt: skip
+
+    await b.afinish()  # the drive ended
+
+    kept = {r["id"]: r for r in await b.akept()}
+    assert set(kept) == {f"hold:{slow.call_id}", "rec-cancelled", f"hold:{left.call_id}"}
+    assert kept[f"hold:{slow.call_id}"]["cause"] == "process died after send"
+    assert kept[f"hold:{slow.call_id}"]["node"] == "classify"
+    assert kept[f"hold:{left.call_id}"]["cause"] == "cancelled after send"
+    assert b.spent_usd == pytest.approx(sum(r["cost_usd"] for r in kept.values()))
+    assert b.in_flight == 0
+    by_thread = await aread_kept(postgres_url, "another-run", run_id)
+    assert {r["id"] for r in by_thread} == set(kept)
+    await a.asettle(slow, {"id": "rec-slow", "cost_usd": 0.002})  # its owner settles after all
+    assert f"hold:{slow.call_id}" not in {r["id"] for r in await b.akept()}
 
 
 async def test_a_budget_raised_by_one_replica_holds_for_all(postgres_url: str) -> None:

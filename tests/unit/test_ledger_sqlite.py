@@ -22,10 +22,10 @@ from tests.unit.test_budget_runs import tickets, worst_case_models
 from tierflow.budget import end_run, ledger_for, share_ledgers
 from tierflow.config import load_config
 from tierflow.graphs import triage
-from tierflow.ledger_sqlite import SqliteLedger
+from tierflow.ledger_sqlite import SqliteLedger, read_kept
 from tierflow.runtime import RunContext
 from tierflow.tiers import TierPolicy
-from tierflow.usage import spent_usd
+from tierflow.usage import UsageRecord, spent_usd
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGSHIP = load_config("openai", require_keys=False).tier("flagship")
@@ -36,7 +36,7 @@ CHILD = """
 import json, os, signal, sys
 from langchain_core.messages import HumanMessage
 from tierflow.config import load_config
-from tierflow.ledger_sqlite import SqliteLedger
+from tierflow.ledger_sqlite import SqliteLedger, read_kept
 path, run_id, settle = sys.argv[1], sys.argv[2], sys.argv[3] == "settle"
 ledger = SqliteLedger(path, run_id, 1.0)
 tier = load_config("openai", require_keys=False).tier("flagship")
@@ -49,9 +49,24 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def _killed_after(path: Path, run_id: str, step: str) -> dict[str, Any]:
+# A process of a run on thread "t" that holds one request for a node and tier, then dies.
+LABELLED = """
+import os, signal, sys
+from langchain_core.messages import HumanMessage
+from tierflow.config import load_config
+from tierflow.ledger_sqlite import SqliteLedger
+tier = load_config("openai", require_keys=False).tier("flagship")
+label = {"node": "classify", "subagent": "triage", "task_id": "t1", "tier": "flagship",
+         "model": "gpt-x", "endpoint": "https://api.example/v1"}
+ledger = SqliteLedger(sys.argv[1], sys.argv[2], 1.0, thread="t")
+print(ledger.reserve(tier, [HumanMessage("a short question")], [], label).estimate_usd, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_after(path: Path, run_id: str, step: str, child: str = CHILD) -> Any:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), run_id, step],
+        [sys.executable, "-c", child, str(path), run_id, step],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == -9, done.stderr[-2000:]
@@ -99,6 +114,7 @@ def test_a_live_owner_settling_a_taken_hold_replaces_it_by_its_record(tmp_path: 
     assert first.spent_usd == pytest.approx(0.002)
     assert SqliteLedger(path, "run-1", 1.0).spent_usd == pytest.approx(0.002)
     assert _charges(path) == {"rec-1": 0.002}
+    assert read_kept(path, "run-1", None) == []  # the taken hold's record went with it
 
 
 def test_state_seeds_a_new_run_once_and_the_file_is_the_truth_after(tmp_path: Path) -> None:
@@ -157,3 +173,71 @@ async def test_graph_runs_on_a_sqlite_ledger_match_their_records(tmp_path: Path)
             assert row[0] == pytest.approx(spent_usd(out["usage"])) and holds == 0
     finally:
         share_ledgers(None)
+
+
+def test_a_hold_taken_as_spend_is_a_record_of_what_it_was_for_kept_once(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    estimate = _killed_after(path, "run-1", "", child=LABELLED)
+
+    (rec,) = SqliteLedger(path, "run-1", 1.0).kept()  # the next process takes the hold
+
+    UsageRecord.model_validate(rec)
+    assert rec["id"] in _charges(path) and rec["id"].startswith("hold:")
+    assert (rec["billing"], rec["cause"]) == ("estimated", "process died after send")
+    assert rec["cost_usd"] == pytest.approx(estimate) and rec["run_id"] == "run-1"
+    assert (rec["node"], rec["subagent"], rec["task_id"], rec["tier"], rec["model"]) == (
+        "classify", "triage", "t1", "flagship", "gpt-x",
+    )  # fmt: skip
+    assert SqliteLedger(path, "run-1", 1.0).kept() == [rec]  # once, however often opened
+    assert read_kept(path, "another-run", "t") == [rec]  # found by its thread too
+
+
+def test_a_drive_end_takes_every_hold_of_the_run_and_its_thread(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    # A run whose begin never reached a checkpoint: its requests are the thread's.
+    lost = SqliteLedger(path, "lost-run", 1.0, thread="t")
+    lost_hold = lost.reserve(FLAGSHIP, MSGS, [], {"node": "plan", "tier": "flagship"})
+    run = SqliteLedger(path, "run-2", 1.0, thread="t")
+    own = run.reserve(FLAGSHIP, MSGS, [])
+    other = SqliteLedger(path, "other", 1.0, thread="u").reserve(FLAGSHIP, MSGS, [])
+    assert lost_hold and own and other
+
+    run.finish()
+
+    kept = {r["run_id"]: r for r in run.kept()}
+    assert set(kept) == {"lost-run", "run-2"}  # the other thread's hold is not this run's
+    assert {r["cause"] for r in kept.values()} == {"cancelled after send"}  # this process's
+    assert kept["lost-run"]["node"] == "plan" and run.in_flight == 0
+    assert run.spent_usd == pytest.approx(own.estimate_usd)
+    assert SqliteLedger(path, "lost-run", 1.0).spent_usd == pytest.approx(lost_hold.estimate_usd)
+    lost.settle(lost_hold, {"id": "rec-late", "cost_usd": 0.001})  # its owner settles after all
+    assert [r["run_id"] for r in run.kept()] == ["run-2"]
+
+
+def test_a_run_without_a_budget_holds_its_request_too(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    hold = SqliteLedger(path, "run-1", None).reserve(FLAGSHIP, MSGS, [])
+    assert hold is not None and hold.estimate_usd and hold.max_tokens == FLAGSHIP.max_output_tokens
+    assert SqliteLedger(path, "run-1", None).spent_usd == pytest.approx(hold.estimate_usd)
+
+
+def test_a_ledger_file_of_an_older_tierflow_is_upgraded_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as db:  # the tables before holds said what they were for
+        db.executescript(
+            "CREATE TABLE ledgers (run_id TEXT PRIMARY KEY, budget_usd REAL, "
+            "spent_usd REAL NOT NULL DEFAULT 0);"
+            "CREATE TABLE holds (call_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, "
+            "usd REAL NOT NULL, owner TEXT NOT NULL);"
+            "CREATE TABLE charges (record_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, "
+            "usd REAL NOT NULL);"
+            "INSERT INTO ledgers VALUES ('run-1', 1.0, 0.0);"
+            "INSERT INTO holds VALUES ('c1', 'run-1', 0.25, 'a-dead-process');"
+        )
+    assert read_kept(path, "run-1", None) == []  # read only: nothing taken, nothing changed
+
+    ledger = SqliteLedger(path, "run-1", 1.0)
+
+    (rec,) = ledger.kept()
+    assert (rec["id"], rec["cost_usd"], rec["node"]) == ("hold:c1", 0.25, "unknown")
+    assert ledger.spent_usd == pytest.approx(0.25)
