@@ -1,8 +1,8 @@
 """Build evals/data/answer_checks_runs.jsonl: the answers real main-job runs gave, as checker pairs.
 
 Run: python bench/run_pairs.py [RUN.json ...] > evals/data/answer_checks_runs.jsonl
-(default: every ``bench/results/main-job-*.json`` about click, httpx, attrs, rich, marshmallow
-or jinja2).
+(default: every ``bench/results/main-job-*.json`` about click, httpx, attrs, rich, marshmallow,
+jinja2 or werkzeug).
 
 Each pair is one final answer a run of ``bench/main_job.py`` gave (model outputs, not written by
 hand), with the question's keywords and evidence lines from its set, so that
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     paths = [Path(a) for a in argv] or sorted(
         p
         for p in (_HERE / "results").glob("main-job-*.json")
-        if any(s in p.name for s in ("click", "httpx", "attrs", "rich", "marshmallow", "jinja2"))
+        if any(s in p.name for s in ("click", "httpx", "attrs", "rich", "marshmallow", "jinja2", "werkzeug"))
     )
     for pair in pairs(paths):
         print(json.dumps(pair))
