@@ -55,7 +55,9 @@ def make_step(spec: Subagent, graph: str | None = None) -> Callable[..., Any]:
         tier = state.get("tier")
         if tier is None:
             ctx = context_of(runtime)
-            sub = await off_loop(True, subagent_calibration, graph, spec.name, ctx.calibration)
+            wanted = graph is not None or ctx.calibration is not None  # else there is no file
+            sub = (await off_loop(True, subagent_calibration, graph, spec.name, ctx.calibration)
+                   if wanted else None)  # fmt: skip
             tier = start_tier(tier_site, policy, engine.config, sub)
         forced = engine.config.tier(tier).tool_mode == "forced"
         # Each tier gets its own max_steps; steps keeps counting across tiers for reports.
