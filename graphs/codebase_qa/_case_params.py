@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
 from tierflow.graphs.codebase_qa._checker import Checker
+from tierflow.graphs.codebase_qa._errors import EXCEPTION
 from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, UnknownName
 
 __all__ = ["CaseTest", "case_tests", "judge_case"]
 
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Warning|Exit|Abort|Interrupt)\b")
 _TREES: WeakKeyDictionary[CodeIndex, dict[str, ast.Module | None]] = WeakKeyDictionary()
 
 
@@ -97,7 +97,7 @@ def judge_case(checker: Checker, index: CodeIndex, tests: list[CaseTest]) -> boo
     where = "the question's case is decided at" if whole else "the code that tests it:"
     first = index.line_text(deciding[0].path, deciding[0].outcome or deciding[0].line)
     raised = re.match(r"raise\s+(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)", first)
-    named = sorted(set(_EXCEPTION.findall(checker.answer)))
+    named = sorted(set(EXCEPTION.findall(checker.answer)))
     said = (f": it raises {raised.group(1)} there, and the answer names "
             f"{', '.join(named) or 'no exception'}") if raised else "; the answer does not say that"  # fmt: skip
     checker.problems.append(f"{where} {shown}{said}")

@@ -14,14 +14,16 @@ from tierflow.graphs.codebase_qa._checker import Checker
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
-__all__ = ["asks_error", "named_error", "record_error"]
+__all__ = ["EXCEPTION", "asks_error", "named_error", "record_error"]
 
 _ASKS = re.compile(
     r"\b(?:what|which)\s+(?:\w+\s+)?(?:error|exception|warning|message)s?\b"
     r"|\b(?:error|exception)\s+(?:message\s+)?(?:is|does|do)\b",
     re.I,
 )
-_EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Warning|Exit|Abort|Interrupt)\b")
+EXCEPTION = re.compile(  # an exception class named in prose
+    r"\b[A-Z]\w*(?:Error|Exception|Warning|Exit|Abort|Interrupt)\b"
+)
 _NONE = re.compile(
     r"\b(?:no|not|never|nothing|none|without)\b[^.;]*\b(?:rais|error|exception|warn)", re.I
 )
@@ -44,7 +46,7 @@ def named_error(
     if _NONE.search(answer):
         return None
     lines = {n: index.line_text(d.path, n) for n in range(d.line, d.end_line + 1)}
-    named = {m[0] for m in _EXCEPTION.finditer(answer)}
+    named = {m[0] for m in EXCEPTION.finditer(answer)}
     named |= {c.name for c in _exception_classes(index, answer)}
     if named:
         at = [n for n, text in lines.items() if any(re.search(rf"\b{x}\b", text) for x in named)]
