@@ -53,6 +53,7 @@ SETS: dict[str, Path] = {
     "marshmallow": Path(__file__).with_name("questions") / "marshmallow.json",
     "jinja2": Path(__file__).with_name("questions") / "jinja2.json",
     "werkzeug": Path(__file__).with_name("questions") / "werkzeug.json",
+    "flask": Path(__file__).with_name("questions") / "flask.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")

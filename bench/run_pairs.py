@@ -60,7 +60,19 @@ def main(argv: list[str]) -> int:
     paths = [Path(a) for a in argv] or sorted(
         p
         for p in (_HERE / "results").glob("main-job-*.json")
-        if any(s in p.name for s in ("click", "httpx", "attrs", "rich", "marshmallow", "jinja2", "werkzeug"))
+        if any(
+            s in p.name
+            for s in (
+                "click",
+                "httpx",
+                "attrs",
+                "rich",
+                "marshmallow",
+                "jinja2",
+                "werkzeug",
+                "flask",
+            )
+        )
     )
     for pair in pairs(paths):
         print(json.dumps(pair))

@@ -4,10 +4,11 @@
 ``httpx_root()`` that of httpx 0.28.1, ``attrs_root()`` that of attrs 25.4.0 (its ``attr``
 package, where the implementation lives), ``rich_root()`` that of rich 14.3.4 (its ``rich``
 package), ``marshmallow_root()`` that of marshmallow 3.26.1 (its ``src/marshmallow``
-package), ``jinja2_root()`` that of jinja2 3.1.4 (its ``src/jinja2`` package) and
-``werkzeug_root()`` that of werkzeug 3.1.3 (its ``src/werkzeug`` package): each downloaded
-from the package index with pip, checked against its sha256 and unpacked once under the model
-cache (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
+package), ``jinja2_root()`` that of jinja2 3.1.4 (its ``src/jinja2`` package),
+``werkzeug_root()`` that of werkzeug 3.1.3 (its ``src/werkzeug`` package) and
+``flask_root()`` that of flask 3.1.0 (its ``src/flask`` package): each downloaded from the
+package index with pip, checked against its sha256 and unpacked once under the model cache
+(``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
 answer-checker measurements ask about them: trees the eval suites (which use the installed
 langgraph) and tierflow's own source do not touch. ``TREES`` maps the bench's set names to them.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 __all__ = [
     "ATTRS",
     "CLICK",
+    "FLASK",
     "HTTPX",
     "JINJA2",
     "MARSHMALLOW",
@@ -34,6 +36,7 @@ __all__ = [
     "WERKZEUG",
     "attrs_root",
     "click_root",
+    "flask_root",
     "httpx_root",
     "install",
     "jinja2_root",
@@ -115,6 +118,13 @@ WERKZEUG = PinnedTree(
     "werkzeug-3.1.3/src/werkzeug",
 )
 
+FLASK = PinnedTree(
+    "flask",
+    "3.1.0",
+    "5f873c5184c897c8d9d1b05df1e3d01b14910ce69607a117bd3277098a5836ac",
+    "flask-3.1.0/src/flask",
+)
+
 TREES: dict[str, PinnedTree] = {
     "requests": REQUESTS,
     "click": CLICK,
@@ -124,6 +134,7 @@ TREES: dict[str, PinnedTree] = {
     "marshmallow": MARSHMALLOW,
     "jinja2": JINJA2,
     "werkzeug": WERKZEUG,
+    "flask": FLASK,
 }
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
@@ -198,3 +209,8 @@ def jinja2_root(cache_dir: Path | None = None) -> Path:
 def werkzeug_root(cache_dir: Path | None = None) -> Path:
     """The pinned werkzeug 3.1.3 source (``werkzeug/``), installed on first use."""
     return install(WERKZEUG, cache_dir)
+
+
+def flask_root(cache_dir: Path | None = None) -> Path:
+    """The pinned flask 3.1.0 source (``flask/``), installed on first use."""
+    return install(FLASK, cache_dir)

@@ -19,7 +19,7 @@ from tierflow.graphs.codebase_qa._errors import EXCEPTION
 from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, UnknownName
 
-__all__ = ["CaseTest", "case_tests", "judge_case"]
+__all__ = ["CaseTest", "case_tests", "def_node", "evaluate", "judge_case", "literal_values"]
 
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _TREES: WeakKeyDictionary[CodeIndex, dict[str, ast.Module | None]] = WeakKeyDictionary()
@@ -56,16 +56,16 @@ def case_tests(index: CodeIndex, d: Definition, text: str) -> list[CaseTest]:
     named = {p for p in params if re.search(rf"(?<![\w.]){re.escape(p)}\s*=", text)}
     if not named:
         return []
-    node = _node(index, func)
+    node = def_node(index, func)
     if node is None:
         return []
-    values = _values(text)
+    values = literal_values(text)
     found = _tests(func, node, named, values)
     if found:
         return found
     for callee, passed in _passed_on(node, named, params):
         for target in _defined(index, callee, func.path)[:2]:
-            inner = _node(index, target) if target.kind in (Kind.FUNCTION, Kind.METHOD) else None
+            inner = def_node(index, target) if target.kind in (Kind.FUNCTION, Kind.METHOD) else None
             if inner is not None:
                 mapped = passed_names(target, passed)  # callee's name -> the caller's
                 found += _tests(target, inner, set(mapped),
@@ -147,7 +147,7 @@ def _tests(
             block = sub.body if not isinstance(sub, ast.Assert) else []
             outcome = next((s.lineno for s in block if isinstance(s, ast.Raise | ast.Return)), None)
             end = max((s.end_lineno or s.lineno for s in block), default=sub.lineno)
-            whole, taken = used == len(names), _evaluate(sub.test, values)
+            whole, taken = used == len(names), evaluate(sub.test, values)
             out.append(CaseTest(d.path, sub.lineno, end, outcome, d.qualname, whole, taken))
     return sorted(out, key=lambda t: (not t.whole, t.line))
 
@@ -178,12 +178,12 @@ _SAFE = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.
          ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot)  # fmt: skip
 
 
-def _values(text: str) -> dict[str, object]:
+def literal_values(text: str) -> dict[str, object]:
     """The literal values the question gives its arguments: ``processes=4`` -> {processes: 4}."""
     return {name: ast.literal_eval(value) for name, value in _LITERAL.findall(text)}
 
 
-def _evaluate(test: ast.expr, values: dict[str, object]) -> bool | None:
+def evaluate(test: ast.expr, values: dict[str, object]) -> bool | None:
     """The test's truth under ``values``; None when it reads anything else (or is not plain)."""
     tree = ast.Expression(test)
     if not all(isinstance(n, _SAFE) for n in ast.walk(tree)):
@@ -201,7 +201,7 @@ def _used(test: ast.expr, names: set[str]) -> int:
     return len({n.id for n in ast.walk(test) if isinstance(n, ast.Name) and n.id in names})
 
 
-def _node(index: CodeIndex, d: Definition) -> ast.AST | None:
+def def_node(index: CodeIndex, d: Definition) -> ast.AST | None:
     """The ``def`` node of ``d`` in its file's syntax tree (each file parsed once per index)."""
     trees = _TREES.setdefault(index, {})
     if d.path not in trees:

@@ -20,7 +20,9 @@ from tierflow.graphs.codebase_qa._lookup import (
     literal_constant,
     lookup,
 )  # fmt: skip
+from tierflow.graphs.codebase_qa._outcomes import case_raise
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart, spells
+from tierflow.graphs.codebase_qa._reads import read_values
 from tierflow.graphs.codebase_qa._substitutes import UNSET, Substitute, substitute, unset_default
 from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter
@@ -214,10 +216,14 @@ def facts(index: CodeIndex, part: QuestionPart) -> list[str]:
         if unset is not None:
             out.append(f"{unset.path}:{unset.line}: when {d.name} is not set, the code "
                        f"reads it as {unset.expr}")  # fmt: skip
+    if part.kind in _VALUES and target.default is None and d.kind in _CALLABLE:
+        out += [r.fact for r in read_values(index, d, part)[:3]]
     if part.kind is PartKind.MEMBERS:
         out += _member_facts(index, d)
     if part.kind in (PartKind.YES_NO, PartKind.BEHAVIOUR):
         out += [f for t in case_tests(index, d, part.text)[:3] for f in t.fact(index)]
+        if (raised := case_raise(index, d, part.case)) is not None:
+            out.append(raised.fact())
         out += _deciding_facts(index, d, part)
     return out
 

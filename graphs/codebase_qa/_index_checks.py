@@ -31,7 +31,9 @@ from tierflow.graphs.codebase_qa._facts import (
     unset_of,
 )
 from tierflow.graphs.codebase_qa._members import MembersChecker
+from tierflow.graphs.codebase_qa._outcomes import case_raise, judge_raise
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
+from tierflow.graphs.codebase_qa._reads import judge_reads, read_values
 from tierflow.graphs.codebase_qa._registered import also_spelled
 from tierflow.graphs.codebase_qa._returns import built_values, concrete, names_call, other_default
 from tierflow.graphs.codebase_qa._substitutes import UNSET, stated, substitute
@@ -109,6 +111,8 @@ class IndexChecker(MembersChecker):
             self, self.index, tests
         ):
             pass  # "what happens if I call it with a=..., b=...": the test of a and b decides
+        elif (raised := case_raise(self.index, target.definition, part.case)) is not None:
+            judge_raise(self, raised)  # the raise whose message speaks of the question's case
         elif asks_error(part.text) and (
             error := named_error(self.index, self.answer, target.definition, self.question)
         ):
@@ -244,7 +248,7 @@ class IndexChecker(MembersChecker):
             self.problems.append(substitute_problem(target.name, sub, said))
             return
         if expr is None and target.definition.kind in (Kind.FUNCTION, Kind.METHOD):
-            return self._returned(target.definition)  # "what is Task.percentage when ..."
+            return self._returned(target.definition, part)  # "what is Task.percentage when ..."
         unset = (unset_of(self.index, target.definition.name)
                  if expr is None and UNSET.search(part.text) else None)  # fmt: skip
         if unset is not None:  # an option declared bare, read with getattr(..., default)
@@ -275,7 +279,7 @@ class IndexChecker(MembersChecker):
             if deeper is not None:
                 self.support(f"{expr} = {deeper.value}", (deeper.path, deeper.line))
 
-    def _returned(self, d: Definition) -> None:
+    def _returned(self, d: Definition, part: QuestionPart) -> None:
         """A value a function (or property) gives back: a ``return`` line the answer states.
 
         Only a ``return`` in a branch the question's case can take counts (its quoted input,
@@ -292,6 +296,8 @@ class IndexChecker(MembersChecker):
         held = [(n, e) for n, e in returns if states(self.answer, e) or names_call(self.answer, e)]
         if held:
             return self.support(f"{d.qualname} returns {held[0][1]}", (d.path, held[0][0]))
+        if reads := read_values(self.index, d, part):  # "max_size=self.max_cookie_size"
+            return judge_reads(self, d, reads)
         # "which class does get_theme build": every return builds a class, and the answer
         # must name one of them (not the annotation's base class, not the variable).
         built = re.search(r"\b(class|instance|object|build|builds|create|creates|construct)\b",

@@ -54,6 +54,12 @@ def lookup(index: CodeIndex, name: str) -> list[Definition]:
     # ``attrs.validators.not_`` about a tree whose package is ``attr``: the public package's
     # name is not the tree's, the rest of the path is.
     head, _, rest = name.partition(".")
+    if rest and head.islower() and head.isidentifier():
+        # ``request.get_json``: an instance named for its class, as users write it.
+        try:
+            return index.find_definition(f"{head.capitalize()}.{rest}")
+        except UnknownName:
+            pass
     if rest and not _defines_module(index, head):
         return lookup(index, rest)
     return []

@@ -163,6 +163,12 @@ class QuestionPart:
     of: int = 1
     files: tuple[str, ...] = ()  # files the question names (``_config.py``): look there first
     spelled: tuple[str, ...] = ()  # subjects found by the words of their names (the index's)
+    context: str = ""  # the statements before the question: "A client POSTs text/plain. ..."
+
+    @property
+    def case(self) -> str:
+        """The part's own words with the statements the question sets its case up with."""
+        return f"{self.context} {self.text}".strip()
 
     @property
     def subject(self) -> str | None:
@@ -205,7 +211,7 @@ def parse_parts(question: str) -> list[QuestionPart]:
         )
         parts.append(QuestionPart(number, clause, _kind_of(clause), subjects, words))
         earlier = [*own, *earlier]
-    return [replace(p, of=len(parts), files=files) for p in parts]
+    return [replace(p, of=len(parts), files=files, context=context) for p in parts]
 
 
 def _and_of(clause: str) -> list[str]:

@@ -29,11 +29,17 @@ from tierflow.graphs.codebase_qa._facts import lookup
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, QuestionPart, parse_parts
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Registration
 
-__all__ = ["also_spelled", "index_parts", "registered_names", "spelled_names"]
+__all__ = ["also_spelled", "index_parts", "operator_methods", "registered_names", "spelled_names"]
 
 _WORD = re.compile(r"(?<![\w.])([A-Za-z_][\w-]*)(?![\w.])")
 _SPELLED = (Kind.MODULE_CONSTANT, Kind.CLASS, Kind.FUNCTION, Kind.CLASS_ATTRIBUTE, Kind.FIELD)
 _MAX_SPELLED = 3
+# Python syntax a question writes, and the method of the object's class it runs.
+_OPERATORS = (
+    (re.compile(r"\bdel\s+[\w.]+\[[^\]]+\]"), "__delitem__"),
+    (re.compile(r"[\w)\]]\[[^\]]+\]\s*=(?!=)"), "__setitem__"),
+    (re.compile(r"[\w)\]]\[[^\]]+\](?!\s*=(?!=))"), "__getitem__"),
+)
 _NAME_WORDS: WeakKeyDictionary[CodeIndex, list[tuple[frozenset[str], Definition]]] = (
     WeakKeyDictionary()
 )
@@ -52,6 +58,7 @@ def index_parts(index: CodeIndex | None, question: str) -> list[QuestionPart]:
         if not own and not any(lookup(index, n) for n in part.subjects):
             own = spelled = spelled_names(index, part)
         first = [*own, *part.subjects]
+        first = [*operator_methods(index, part.text, first), *first]
         subjects = [*first, *(n for n in inherited if n not in first)]
         out.append(replace(part, subjects=tuple(subjects), spelled=tuple(spelled)))
         inherited = [*own, *inherited]
@@ -121,3 +128,20 @@ def also_spelled(index: CodeIndex, part: QuestionPart) -> list[Definition]:
     constants; the members check takes their members together.
     """
     return [d for name in part.spelled[1:] for d in lookup(index, name)[:1]]
+
+
+def operator_methods(index: CodeIndex, text: str, names: list[str]) -> list[str]:
+    """``Headers.__setitem__`` for "``response.headers['X'] = v`` on a Headers object".
+
+    Indexing written as code runs a method of the indexed object's class: of the classes the
+    part names, those that define it (the first such syntax in the text decides which).
+    """
+    for pattern, method in _OPERATORS:
+        if pattern.search(text):
+            return [
+                found[0].dotted
+                for n in names
+                if any(d.kind is Kind.CLASS for d in lookup(index, n))
+                and (found := [d for d in lookup(index, f"{n}.{method}") if d.kind is Kind.METHOD])
+            ]
+    return []

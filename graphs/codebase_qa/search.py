@@ -17,6 +17,7 @@ from langchain_core.tools import ToolException
 from pydantic import BaseModel
 
 from tierflow.graphs.codebase_qa._facts import index_for, lookup
+from tierflow.graphs.codebase_qa._named_like import named_like
 from tierflow.graphs.codebase_qa.schemas import Finding, Findings, SearchTask
 from tierflow.tools import fs_tools, index_tools
 
@@ -105,6 +106,11 @@ def prefetch_grep(task: BaseModel, env: Mapping[str, Any]) -> str:
     defined = definitions(task, env)
     mentions = [ln for ln in _grep_lines(env, task.query, task.file_glob) if ln not in defined]
     parts = []
+    # A phrase ("cookie size") is most often the words of a name (``max_cookie_size``).
+    index = index_for(env.get("root", ".")) if len(task.query.split()) > 1 else None
+    if index is not None and (like := named_like(index, task.query)):
+        shown = [f"{d.path}:{d.line}: {index.line_text(d.path, d.line)}" for d in like]
+        parts.append(f"Definitions named like {task.query!r}:\n" + "\n".join(shown))
     if defined:
         parts.append(f"Where {task.query!r} is defined:\n" + "\n".join(defined[:10]))
     if mentions:
@@ -119,6 +125,9 @@ def shortcut_search(task: BaseModel, env: Mapping[str, Any]) -> Findings | None:
     a definition of, goes to the model as usual.
     """
     assert isinstance(task, SearchTask)
+    words = task.query.split()
+    if len(words) > 1 and re.fullmatch(r"[a-z]+", words[-1]):
+        return None  # "cookie size": a phrase, not the name ``size`` (the model reads the leads)
     defined = definitions(task, env)[:3]
     if not defined:
         return None
