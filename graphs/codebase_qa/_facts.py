@@ -16,13 +16,15 @@ from tierflow.graphs.codebase_qa._case_params import case_tests
 from tierflow.graphs.codebase_qa._lookup import (
     body_lines,
     index_for,
+    is_collection,
     listed_in,
     literal_constant,
     lookup,
 )  # fmt: skip
-from tierflow.graphs.codebase_qa._outcomes import case_raise
+from tierflow.graphs.codebase_qa._outcomes import case_raise, described_raise
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart, spells
 from tierflow.graphs.codebase_qa._reads import read_values
+from tierflow.graphs.codebase_qa._settings import as_definition, setting_for
 from tierflow.graphs.codebase_qa._substitutes import UNSET, Substitute, substitute, unset_default
 from tierflow.graphs.codebase_qa._tree import Tree
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Parameter
@@ -118,6 +120,20 @@ def _member(index: CodeIndex, owner: Definition, name: str) -> Target | None:
 
 
 def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
+    """:func:`_target_of`, or for a value it holds none of, the settings key the part spells."""
+    found = _target_of(index, part)
+    if found is None and part.kind in (PartKind.BEHAVIOUR, PartKind.YES_NO):
+        raised = described_raise(index, part.case)  # "my view function ends without a return"
+        return Target(raised) if raised is not None else None
+    if part.kind not in _VALUES or (found is not None and (
+        found.default is not None or found.param is not None
+        or read_values(index, found.definition, part))):  # fmt: skip
+        return found
+    setting = setting_for(index, part)  # "how long will the session cookie stay valid"
+    return Target(as_definition(setting)) if setting is not None else found
+
+
+def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
     """The definition (or parameter) holding the fact ``part`` asks for; None when not indexed.
 
     A part naming an owner and one of its parameters, fields or attributes (``the default
@@ -137,8 +153,18 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
                 return Target(func)
     if part.kind is PartKind.MEMBERS:  # "which mimetypes does get_content_type ...": its list
         for _, owner in owners:
-            if owner.kind in _CALLABLE and (listed := listed_in(index, owner, part)):
-                return Target(listed)
+            # a class's: the list its methods read ("which method names does MethodView look for")
+            funcs = [owner] if owner.kind in _CALLABLE else [
+                m for m in index.members(owner.dotted) if m.kind is Kind.METHOD
+            ] if owner.kind is Kind.CLASS and not owner.flavor else []  # fmt: skip
+            if owner.kind is Kind.CLASS and (own := _named_list(index, owner, part)):
+                return Target(own)  # "which tag classes does it register by default": default_tags
+            named = "" if owner.kind in _CALLABLE else owner.name  # "Color": not a word of the list
+            for func in funcs:
+                if listed := listed_in(
+                    index, func, part, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", named)
+                ):
+                    return Target(listed)
     if part.kind not in (PartKind.LOCATION, PartKind.BASE, PartKind.YES_NO, PartKind.BEHAVIOUR):
         # A default is the signature's (``the default node name of ToolNode``) unless the part
         # asks for an attribute; any other value is the member's.
@@ -170,6 +196,17 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
         defs = [d for d in lookup(index, name) if d.kind is not Kind.MODULE]
         if defs:
             return Target(in_files(defs, part.files)[0])
+    return None
+
+
+def _named_list(index: CodeIndex, owner: Definition, part: QuestionPart) -> Definition | None:
+    """A list-valued attribute of the class whose every word (two or more) the part says."""
+    said = {w.removesuffix("s") for w in re.findall(r"[a-z]{3,}", part.text.lower())}
+    for m in index.members(owner.dotted):
+        words = {w.removesuffix("s") for w in re.split(r"_+", m.name.lower()) if w}
+        if (m.kind in (Kind.CLASS_ATTRIBUTE, Kind.ATTRIBUTE) and len(words) >= 2
+                and words <= said and is_collection(m.value or "")):  # fmt: skip
+            return m
     return None
 
 

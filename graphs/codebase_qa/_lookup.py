@@ -13,7 +13,7 @@ from pathlib import Path
 from tierflow.graphs.codebase_qa._questions import QuestionPart
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, UnknownName
 
-__all__ = ["body_lines", "index_for", "listed_in", "literal_constant", "lookup"]
+__all__ = ["body_lines", "index_for", "is_collection", "listed_in", "literal_constant", "lookup"]
 
 # Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
 # keeps one index per tree rather than one per state it ever saw.
@@ -87,9 +87,17 @@ def literal_constant(index: CodeIndex, expr: str) -> Definition | None:
     return None
 
 
-def listed_in(index: CodeIndex, func: Definition, part: QuestionPart) -> Definition | None:
-    """A collection constant the function's body reads, named by words of the part."""
+def is_collection(value: str) -> bool:
+    """Whether a value as written is a literal of items (``[...]``, ``frozenset({...})``)."""
+    return bool(_COLLECTION.match(value))
+
+
+def listed_in(
+    index: CodeIndex, func: Definition, part: QuestionPart, skip: str = ""
+) -> Definition | None:
+    """A collection constant the function's body reads, named by words of the part (not ``skip``'s)."""
     words = {w.rstrip("s") for w in re.findall(r"[a-z]{3,}", part.text.lower())}
+    words -= {w.rstrip("s") for w in re.findall(r"[a-z]{3,}", skip.lower())}
     text = " ".join(index.line_text(func.path, n) for n in body_lines(index, func))
     for name in sorted(set(re.findall(r"[A-Za-z_]\w*", text))):
         if {w.rstrip("s") for w in name.lower().split("_") if w} & words:

@@ -17,7 +17,7 @@ from weakref import WeakKeyDictionary
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
-__all__ = ["named_like", "name_words"]
+__all__ = ["name_words", "named_like", "scored_like"]
 
 _RARITY: WeakKeyDictionary[CodeIndex, tuple[dict[str, int], int]] = WeakKeyDictionary()
 
@@ -46,7 +46,12 @@ def _rarity(index: CodeIndex) -> tuple[dict[str, int], int]:
 
 
 def named_like(index: CodeIndex, phrase: str, limit: int = 5) -> list[Definition]:
-    """The definitions whose names carry the most of the phrase's words (two at least, if it has two)."""
+    """Definitions whose names carry the most of the phrase's words (two, if it has two)."""
+    return [d for _, d in scored_like(index, phrase)[:limit]]
+
+
+def scored_like(index: CodeIndex, phrase: str) -> list[tuple[float, Definition]]:
+    """:func:`named_like`'s ranking, best first, with each definition's score."""
     words = [w for w in dict.fromkeys(re.findall(r"[a-z0-9]{3,}", phrase.lower()))
              if w not in STOP_WORDS]  # fmt: skip
     if not words:
@@ -58,12 +63,16 @@ def named_like(index: CodeIndex, phrase: str, limit: int = 5) -> list[Definition
         if d.kind is Kind.MODULE or d.name.startswith("__"):
             continue
         own = name_words(d.name)
-        hits = [t for w in words for t in own if _same(w, t)]
-        if len({w for w in words if any(_same(w, t) for t in own)}) < need:
+        # ``SecureCookieSessionInterface.salt``: the owner's words count, at half weight
+        owner = [t for t in name_words(d.qualname.rpartition(".")[0]) if t not in own]
+        hits = {t for w in words for t in own if _same(w, t)}
+        held = {t for w in words for t in owner if _same(w, t)}
+        if not hits or len({w for w in words if any(_same(w, t) for t in [*own, *owner])}) < need:
             continue
         path = [t for t in name_words(d.path.removesuffix(".py")) if t != "init"]
-        score = sum(math.log(1 + total / counts.get(t, 1)) for t in set(hits))
+        score = sum(math.log(1 + total / counts.get(t, 1)) for t in hits)
+        score += 0.5 * sum(math.log(1 + total / counts.get(t, 1)) for t in held)
         score += 0.5 * sum(1 for w in words if any(_same(w, t) for t in path))
         scored.append((score, d))
     scored.sort(key=lambda s: (-s[0], s[1].path, s[1].line))
-    return [d for _, d in scored[:limit]]
+    return scored

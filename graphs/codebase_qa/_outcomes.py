@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 from tierflow.graphs.codebase_qa._case_params import def_node, evaluate, literal_values
 from tierflow.graphs.codebase_qa._checker import Checker
@@ -28,16 +29,24 @@ from tierflow.graphs.codebase_qa._lookup import lookup
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
-__all__ = ["CaseRaise", "case_raise", "judge_raise", "raises_reached"]
+__all__ = ["CaseRaise", "case_raise", "described_raise", "judge_raise", "raises_reached"]
 
 _CALLABLE = (Kind.FUNCTION, Kind.METHOD)
 _DEPTH = 2
+_SITES: WeakKeyDictionary[CodeIndex, list[CaseRaise]] = WeakKeyDictionary()
 # Words of any "what happens" question: they say nothing of its case.
 _COMMON = STOP_WORDS | set(
     "happens happen call calls called pass passed passing give given gives get gets use used "
     "uses using when what with without after before then there their them they into onto than "
     "about instance object objects argument arguments parameter parameters default defaults "
     "code example e.g like just only also some none true false self".split()
+)
+
+
+# Words of any question: what a message of the code cannot tie it to.
+_GENERIC = set(
+    "what which when where does happens happen that this with from have into will would should "
+    "could also just then than there their they them your mine some".split()
 )
 
 
@@ -84,6 +93,43 @@ def case_raise(index: CodeIndex, d: Definition, question: str) -> CaseRaise | No
         return None  # two exceptions speak of the case as much: the code does not say which
     r = best[1]
     return CaseRaise(r.path, r.line, r.name, r.message, r.owner, r.via, best[2])
+
+
+def described_raise(index: CodeIndex, question: str) -> Definition | None:
+    """The function whose ``raise`` message says most of what a question names no code for.
+
+    "What happens if my view function ends without a return statement, so it returns None?"
+    names no definition; ``make_response`` raises ``TypeError("The view function ... did not
+    return a valid response. The function either returned None or ended without a return
+    statement.")``. Three shared words at least, and more than any other exception's message.
+    """
+    plain = _stems(re.sub(r"[\w.]*[_.][\w.]*\(?\)?", " ", question), _GENERIC)
+    scored = []
+    for site in _sites(index):
+        shared = plain & _stems(f"{site.message} {_spaced(site.name)}", _GENERIC)
+        if len(shared) >= 3:
+            scored.append((len(shared), site))
+    scored.sort(key=lambda s: (-s[0], s[1].path, s[1].line))
+    if not scored or (len(scored) > 1 and scored[1][0] == scored[0][0]
+                      and scored[1][1].owner != scored[0][1].owner):  # fmt: skip
+        return None
+    best = scored[0][1]
+    return next((d for d in lookup(index, best.owner) if d.path == best.path), None)
+
+
+def _sites(index: CodeIndex) -> list[CaseRaise]:
+    """Every ``raise`` of a class with a message in the tree's functions (read once per index)."""
+    if index not in _SITES:
+        found: list[CaseRaise] = []
+        for d in index:
+            if d.kind in _CALLABLE and (node := def_node(index, d)) is not None:
+                walker = _Walker(index, d, 0, ())
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Raise):
+                        walker._raise(sub)
+                found += [r for r in walker.found if r.message]
+        _SITES[index] = found
+    return _SITES[index]
 
 
 def judge_raise(checker: Checker, raised: CaseRaise) -> None:
@@ -264,9 +310,18 @@ def _spaced(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ")
 
 
-def _stems(text: str) -> set[str]:
+def _stem(word: str) -> str:
+    """``ended``, ``ends`` -> ``end``; ``statement`` -> ``state``: a suffix off, five letters."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:5]
+
+
+def _stems(text: str, common: set[str] = _COMMON) -> set[str]:
     words = re.findall(r"[a-z]{4,}", _spaced(text).lower())
-    return {w[:5] if len(w) > 5 else w.removesuffix("s") for w in words if w not in _COMMON}
+    return {_stem(w) for w in words if w not in common}
 
 
 def _case_words(question: str, func: Definition) -> set[str]:

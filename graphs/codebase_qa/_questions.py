@@ -121,7 +121,9 @@ WANTS = {
 """What counts as an answer to each kind of part (shown to the answering model)."""
 
 _KINDS: list[tuple[PartKind, str]] = [
-    (PartKind.BASE, r"\bbase class|\binherit|\bextends?\b|\bsubclass|\bderives?\b|\bparent class"),
+    # "when you subclass MethodView, which names ..." sets a case: it asks for no base
+    (PartKind.BASE, r"\bbase class|\binherit|\bextends?\b|(?<!you )(?<!we )(?<!\bi )\bsubclass"
+     r"|\bderives?\b|\bparent class"),
     # "what is NothingType defined as" asks for the value, not the place
     (PartKind.VALUE, r"^(?!.*\bwhere\b).*\b(defined|declared) as\b"),
     (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),

@@ -26,10 +26,14 @@ from dataclasses import replace
 from weakref import WeakKeyDictionary
 
 from tierflow.graphs.codebase_qa._facts import lookup
-from tierflow.graphs.codebase_qa._questions import STOP_WORDS, QuestionPart, parse_parts
+from tierflow.graphs.codebase_qa._named_like import scored_like
+from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart, parse_parts
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Registration
 
-__all__ = ["also_spelled", "index_parts", "operator_methods", "registered_names", "spelled_names"]
+__all__ = [
+    "also_spelled", "described_error", "index_parts", "operator_methods", "registered_names",
+    "spelled_names",
+]  # fmt: skip
 
 _WORD = re.compile(r"(?<![\w.])([A-Za-z_][\w-]*)(?![\w.])")
 _SPELLED = (Kind.MODULE_CONSTANT, Kind.CLASS, Kind.FUNCTION, Kind.CLASS_ATTRIBUTE, Kind.FIELD)
@@ -55,14 +59,25 @@ def index_parts(index: CodeIndex | None, question: str) -> list[QuestionPart]:
     for part in parts:
         own = [n for n in registered_names(index, part) if n not in part.subjects]
         spelled: list[str] = []
-        if not own and not any(lookup(index, n) for n in part.subjects):
+        if not own and not any(lookup(index, n) for n in part.subjects if not _package(index, n)):
             own = spelled = spelled_names(index, part)
         first = [*own, *part.subjects]
-        first = [*operator_methods(index, part.text, first), *first]
+        first = [
+            *operator_methods(index, part.text, first),
+            *described_error(index, part, first),
+            *first,
+        ]
         subjects = [*first, *(n for n in inherited if n not in first)]
+        # the package's own name ("does Flask's ... use SHA-1") after what the part is about
+        subjects.sort(key=lambda n: _package(index, n))
         out.append(replace(part, subjects=tuple(subjects), spelled=tuple(spelled)))
         inherited = [*own, *inherited]
     return out
+
+
+def _package(index: CodeIndex, name: str) -> bool:
+    """Whether ``name`` is the tree's package ("Flask's default session interface", "werkzeug's")."""
+    return name.lower() == index.root.name.lower()
 
 
 def registered_names(index: CodeIndex, part: QuestionPart) -> list[str]:
@@ -98,13 +113,16 @@ def spelled_names(index: CodeIndex, part: QuestionPart) -> list[str]:
     """Dotted names of the definitions whose every word (three or more) is a word of the part."""
     said = {w.removesuffix("'s") for w in re.findall(r"[a-z0-9']+", part.text.lower())}
     said |= {w.removesuffix("s") for w in said} | {f"{w}s" for w in said}
+    # Every word, or all but one of four or more ("the default cookie session interface" is
+    # ``SecureCookieSessionInterface``): three of its words at least, not counting stop words.
     found = [
-        (len(words), d)
+        (len(words & said), len(words - said), d)
         for words, d in _name_words(index)
-        if words <= said and len(words - STOP_WORDS) >= 3
+        if len(words - said) <= (1 if len(words) >= 4 else 0)
+        and len(words & said - STOP_WORDS) >= 3
     ]
-    found.sort(key=lambda x: (-x[0], x[1].path, x[1].line))
-    return list(dict.fromkeys(d.dotted for _, d in found))[:_MAX_SPELLED]
+    found.sort(key=lambda x: (x[1], -x[0], x[2].path, x[2].line))
+    return list(dict.fromkeys(d.dotted for _, _, d in found))[:_MAX_SPELLED]
 
 
 def _name_words(index: CodeIndex) -> list[tuple[frozenset[str], Definition]]:
@@ -145,3 +163,24 @@ def operator_methods(index: CodeIndex, text: str, names: list[str]) -> list[str]
                 and (found := [d for d in lookup(index, f"{n}.{method}") if d.kind is Kind.METHOD])
             ]
     return []
+
+
+_THAT_ERROR = re.compile(r"\b(that|this|such an?)\s+(exception|error)\b", re.I)
+
+
+def described_error(index: CodeIndex, part: QuestionPart, names: list[str]) -> list[str]:
+    """The exception class a part describes in words ("that exception"), by its name's words.
+
+    "Flask raises a special error when a routing redirect would drop a POST body. What is the
+    base class of that exception?" names ``Flask``, which is no exception: the exception
+    classes named like the question's words (``FormDataRoutingRedirect``) lead, when one
+    stands out (its words weigh a fifth more than the next one's).
+    """
+    if part.kind not in (PartKind.BASE, PartKind.LOCATION) or not _THAT_ERROR.search(part.text):
+        return []
+    if any(d.flavor == "exception" for n in names for d in lookup(index, n)[:1]):
+        return []
+    found = [(s, d) for s, d in scored_like(index, part.case) if d.flavor == "exception"]
+    if not found or (len(found) > 1 and found[0][0] < 1.2 * found[1][0]):
+        return []
+    return [found[0][1].dotted]

@@ -5,8 +5,10 @@ reported ``answered`` under both policies; that split is dev since). ``request.g
 text/plain body ends in ``raise UnsupportedMediaType("... Content-Type was not ...")`` through
 ``on_json_loading_failed(None)``; ``headers['X'] = 'a\\nb'`` runs ``Headers.__setitem__``, which
 ends in ``raise ValueError("Header values must not contain newline characters.")`` two calls
-deep. A right answer to each is accepted; a branch the question's values rule out is not
-walked; two exceptions that speak of the case as much decide nothing.
+deep. A question that names no code at all ("my view function ends without a return
+statement") is about the function whose raise message says most of it (flask dev, fl-19). A
+right answer to each is accepted; a branch the question's values rule out is not walked; two
+exceptions that speak of the case as much decide nothing.
 """
 
 from __future__ import annotations
@@ -138,3 +140,26 @@ def test_two_exceptions_that_speak_of_the_case_as_much_decide_nothing(tmp_path: 
     asked = "What happens when parse gets a malformed header line?"
     assert case_raise(index, parse, asked) is not None  # strict=True by default: ValueError only
     assert case_raise(index, parse, asked + " I pass strict as a variable.") is None
+
+
+def test_a_case_no_code_is_named_for_is_the_raise_whose_message_says_it(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"app.py": (
+        "class App:\n"  # 1
+        "    def make_response(self, rv):\n"  # 2
+        "        if rv is None:\n"  # 3
+        "            raise TypeError(\n"  # 4
+        '                "The view function did not return a valid response. The"\n'
+        '                " function either returned None or ended without a return statement."\n'
+        "            )\n"
+        "        return rv\n"  # 8
+        "\n"
+        "    def add_url_rule(self, rule):\n"  # 10
+        '        raise ValueError("A rule needs a view function.")\n'  # 11
+    )})  # fmt: skip
+    question = (
+        "What happens if my view function ends without a return statement, so it returns None?"
+    )
+    found = problems(root, question, "Nothing: an empty 200 response is sent.", ("app.py", 8))
+    assert found and "ends at app.py:4: raise TypeError" in found[0]
+    right = "Flask raises TypeError: the view function did not return a valid response."
+    assert problems(root, question, right, ("app.py", 4)) == []

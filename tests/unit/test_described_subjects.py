@@ -1,0 +1,143 @@
+"""Subjects a question describes rather than names (the flask dev split; tuned on).
+
+"Flask's default cookie session interface" is ``SecureCookieSessionInterface`` (all but one of
+its words), not the package's own ``Flask`` class; "that exception" is the exception class
+named like the question's words; "when you subclass MethodView, which method names ..." asks
+for a list, not a base; a class's list is the list-valued attribute the part spells
+(``default_tags``) or the list its methods read (``http_method_funcs``); a value no
+definition holds is the key of a settings dict the part spells (``PERMANENT_SESSION_LIFETIME``).
+A right answer to each is accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.answer_checks import problems, write_tree
+from tierflow.graphs.codebase_qa._facts import index_for, target_of
+from tierflow.graphs.codebase_qa._registered import index_parts
+
+TREE = {
+    "flask/__init__.py": "from .app import Flask as Flask\n",
+    "flask/app.py": (
+        "class App:\n"  # 1
+        "    pass\n"
+        "\n"
+        "\n"
+        "class Flask(App):\n"  # 5
+        "    secret_key = None\n"  # 6
+        "    default_config = dict(\n"  # 7
+        "        {\n"  # 8
+        '            "DEBUG": None,\n'  # 9
+        '            "PERMANENT_SESSION_LIFETIME": timedelta(days=31),\n'  # 10
+        '            "SESSION_COOKIE_NAME": "session",\n'  # 11
+        "        }\n"
+        "    )\n"
+        "\n"
+        "    @property\n"
+        "    def permanent(self) -> bool:\n"  # 16
+        "        return True\n"
+    ),
+    "flask/sessions.py": (
+        "class SessionInterface:\n"  # 1
+        "    pass\n"
+        "\n"
+        "\n"
+        "class SecureCookieSessionInterface(SessionInterface):\n"  # 5
+        '    salt = "cookie-session"\n'  # 6
+        '    digest_method = "sha1"\n'  # 7
+    ),
+    "flask/debughelpers.py": (
+        "class UnexpectedUnicodeError(AssertionError, UnicodeError):\n"  # 1
+        "    pass\n"
+        "\n"
+        "\n"
+        "class FormDataRoutingRedirect(AssertionError):\n"  # 5
+        "    pass\n"
+    ),
+    "flask/views.py": (
+        'http_method_funcs = frozenset(["get", "post", "head"])\n'  # 1
+        "\n"
+        "\n"
+        "class MethodView:\n"  # 4
+        "    def __init_subclass__(cls):\n"  # 5
+        "        cls.methods = {m for m in http_method_funcs if hasattr(cls, m)}\n"  # 6
+    ),
+    "flask/tag.py": (
+        "class TagDict:\n    pass\n\n\nclass PassDict:\n    pass\n\n\n"
+        "class TaggedJSONSerializer:\n"  # 9
+        "    default_tags = [TagDict, PassDict]\n"  # 10
+        "\n"
+        "    def tag(self, value):\n"  # 12
+        "        return value\n"
+    ),
+}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> str:
+    return write_tree(tmp_path, TREE) + "/flask"
+
+
+def _targets(root: str, question: str) -> list[str | None]:
+    index = index_for(root)
+    assert index is not None
+    return [(t.name if (t := target_of(index, p)) else None) for p in index_parts(index, question)]
+
+
+def test_the_package_s_possessive_is_not_the_subject(root: str) -> None:
+    question = (
+        "What salt does Flask's default cookie session interface mix into the secret key, "
+        "and does it use SHA-1 by default?"
+    )
+    assert _targets(root, question) == [
+        "SecureCookieSessionInterface.salt", "SecureCookieSessionInterface",
+    ]  # fmt: skip
+    asked = "What salt does Flask's default cookie session interface mix into the secret key?"
+    assert problems(root, asked, "It uses None.", ("app.py", 6))
+    assert problems(root, asked, 'The salt is "cookie-session".', ("sessions.py", 6)) == []
+
+
+def test_that_exception_is_the_exception_named_like_the_question(root: str) -> None:
+    question = (
+        "In debug mode Flask raises a special error when a routing redirect would drop a POST "
+        "body. What is the base class of that exception?"
+    )
+    assert _targets(root, question) == ["FormDataRoutingRedirect"]
+    assert problems(root, question, "Its base class is App.", ("app.py", 5))
+    assert problems(root, question, "AssertionError", ("debughelpers.py", 5)) == []
+    # naming no exception class at all leaves the named class the subject
+    assert _targets(root, "What is the base class of Flask?") == ["Flask"]
+
+
+def test_a_case_of_subclassing_asks_for_a_list_not_a_base(root: str) -> None:
+    question = (
+        "When you subclass MethodView, which method names does it look for to allow HTTP methods?"
+    )
+    assert [p.kind for p in index_parts(index_for(root), question)] == ["members"]  # type: ignore[arg-type]
+    assert _targets(root, question) == ["http_method_funcs"]
+    assert problems(root, question, "get, post and head", ("views.py", 1)) == []
+    assert problems(root, question, "get and put", ("views.py", 1))
+
+
+def test_a_class_s_list_is_the_attribute_the_part_spells(root: str) -> None:
+    question = "Which tag classes does TaggedJSONSerializer register by default?"
+    assert _targets(root, question) == ["TaggedJSONSerializer.default_tags"]
+    assert problems(root, question, "TagDict and PassDict", ("tag.py", 10)) == []
+
+
+def test_a_value_no_definition_holds_is_the_settings_key_the_part_spells(root: str) -> None:
+    question = (
+        "I mark the session permanent and never touch the config. How long will the session "
+        "cookie stay valid?"
+    )
+    assert _targets(root, question) == ['Flask.default_config["PERMANENT_SESSION_LIFETIME"]']
+    found = problems(root, question, "Until the browser closes.", ("app.py", 16))
+    assert found and "is set to timedelta(days=31) at app.py:10" in found[0]
+    assert problems(root, question, "31 days", ("app.py", 10)) == []
+    # "the cookie name" does not say SESSION_COOKIE_NAME's "session": no settings key is used
+    assert _targets(root, "What is the cookie name by default?") != [
+        'Flask.default_config["SESSION_COOKIE_NAME"]'
+    ]
