@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
 from tierflow.graphs.codebase_qa._case_params import case_tests
+from tierflow.graphs.codebase_qa._cli import as_definition as option_definition
+from tierflow.graphs.codebase_qa._cli import option_for
 from tierflow.graphs.codebase_qa._lookup import (
     body_lines,
     index_for,
@@ -130,7 +132,10 @@ def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
         or read_values(index, found.definition, part))):  # fmt: skip
         return found
     setting = setting_for(index, part)  # "how long will the session cookie stay valid"
-    return Target(as_definition(setting)) if setting is not None else found
+    if setting is not None:
+        return Target(as_definition(setting))
+    option = option_for(index, part) if found is None else None  # "`flask run`'s default port"
+    return Target(option_definition(option)) if option is not None else found
 
 
 def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
@@ -157,8 +162,8 @@ def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
             funcs = [owner] if owner.kind in _CALLABLE else [
                 m for m in index.members(owner.dotted) if m.kind is Kind.METHOD
             ] if owner.kind is Kind.CLASS and not owner.flavor else []  # fmt: skip
-            if owner.kind is Kind.CLASS and (own := _named_list(index, owner, part)):
-                return Target(own)  # "which tag classes does it register by default": default_tags
+            if owner.kind is Kind.CLASS and (attr := _named_list(index, owner, part)):
+                return Target(attr)  # "which tag classes does it register by default": default_tags
             named = "" if owner.kind in _CALLABLE else owner.name  # "Color": not a word of the list
             for func in funcs:
                 if listed := listed_in(

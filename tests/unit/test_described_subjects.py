@@ -141,3 +141,21 @@ def test_a_value_no_definition_holds_is_the_settings_key_the_part_spells(root: s
     assert _targets(root, "What is the cookie name by default?") != [
         'Flask.default_config["SESSION_COOKIE_NAME"]'
     ]
+
+
+def test_a_command_s_option_default_is_read_off_its_decorator(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"cli.py": (
+        "import click\n"  # 1
+        "\n"
+        "\n"
+        '@click.command("run", short_help="Run a development server.")\n'  # 4
+        '@click.option("--host", "-h", default="127.0.0.1", help="The interface to bind to.")\n'  # 5
+        '@click.option("--port", "-p", default=5000, help="The port to bind to.")\n'  # 6
+        "def run_command(host, port):\n"  # 7
+        "    pass\n"
+    )})  # fmt: skip
+    question = "For the `flask run` command, what port does it bind to by default?"
+    assert _targets(root, question) == ["run_command --port"]
+    found = problems(root, question, "Port 8000.", ("cli.py", 7))
+    assert found and "run_command --port is set to 5000 at cli.py:6" in found[0]
+    assert problems(root, question, "It binds to port 5000.", ("cli.py", 6)) == []
