@@ -1,6 +1,6 @@
 """The main job on local models: right or wrong, reported status, time, calls and tokens.
 
-Run: python bench/main_job.py [--set requests|click|click:dev|click:test|httpx|attrs]
+Run: python bench/main_job.py [--set requests|click|httpx|attrs|rich|marshmallow|jinja2|werkzeug|flask[:dev|:test]]
      [--policy tiered,all-flagship,all-nano] [--only mj-01,mj-05] [--limit N] [--json out.json]
      python bench/main_job.py --set click:test --list   (print the questions; no servers)
 
@@ -11,7 +11,9 @@ bench/main_job_questions.json, 14 questions about requests 2.32.3), ``click``
 tune on, and ``test``, never tuned on: ``click:dev``, ``click:test``; plain ``click`` runs
 both), ``httpx`` (bench/questions/httpx.json, 28 questions about httpx 0.28.1 in the same
 kinds, written before any run; held out until its first run, dev since) or ``attrs``
-(bench/questions/attrs.json, 35 questions about attrs 25.4.0, all held out). Each question runs ``codebase_qa`` on the local profile, one at a time, unattended, with
+(bench/questions/attrs.json, 35 questions about attrs 25.4.0, all held out); ``rich``,
+``marshmallow``, ``jinja2``, ``werkzeug`` and ``flask`` (bench/questions/<name>.json, each
+written from its package's source alone before any run on it, split dev/test). Each question runs ``codebase_qa`` on the local profile, one at a time, unattended, with
 the local servers started first (and left as they were found: servers this bench started are
 stopped).
 
@@ -399,7 +401,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--set",
         default="requests",
-        help="question set: requests (default), click, click:dev, click:test, httpx or attrs",
+        help="question set: requests (default), or click, httpx, attrs, rich, marshmallow, jinja2, "
+        "werkzeug, flask, each with :dev or :test for one split",
     )
     p.add_argument(
         "--list", action="store_true", help="print the chosen questions and exit (no servers)"
