@@ -183,6 +183,8 @@ def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
         said = set(re.findall(r"[a-z0-9]{3,}", plain_text)) - named  # not Style of Style.parse
         for _, owner in owners:
             func = index.constructor(owner) if owner.kind is Kind.CLASS else owner
+            if (one := _only_argument(func, part)) is not None:
+                return Target(func, one, param_line(index, func, one.name))  # type: ignore[arg-type]
             for p in func.parameters if func is not None and func.kind in _CALLABLE else ():
                 if spells(p.name.lstrip("*"), said):
                     return Target(func, p, param_line(index, func, p.name.lstrip("*")), True)
@@ -202,6 +204,20 @@ def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
         if defs:
             return Target(in_files(defs, part.files)[0])
     return None
+
+
+def _only_argument(func: Definition | None, part: QuestionPart) -> Parameter | None:
+    """ "The argument to @app.errorhandler(...)": the one parameter a function takes, if one."""
+    if (
+        func is None
+        or func.kind not in _CALLABLE
+        or part.kind not in (PartKind.TYPE, PartKind.DEFAULT)
+    ):
+        return None
+    if not re.search(r"\b(the|its) (argument|parameter)\b(?! [`\w]*_)", part.text):
+        return None
+    params = [p for p in func.parameters if p.name not in ("self", "cls") and "*" not in p.name]
+    return params[0] if len(params) == 1 else None
 
 
 def _named_list(index: CodeIndex, owner: Definition, part: QuestionPart) -> Definition | None:

@@ -34,7 +34,7 @@ from tierflow.graphs.codebase_qa._members import MembersChecker
 from tierflow.graphs.codebase_qa._outcomes import case_raise, judge_raise
 from tierflow.graphs.codebase_qa._questions import PartKind, QuestionPart
 from tierflow.graphs.codebase_qa._reads import judge_reads, read_values
-from tierflow.graphs.codebase_qa._registered import also_spelled
+from tierflow.graphs.codebase_qa._registered import also_spelled, is_package
 from tierflow.graphs.codebase_qa._returns import built_values, concrete, names_call, other_default
 from tierflow.graphs.codebase_qa._substitutes import UNSET, stated, substitute
 from tierflow.graphs.codebase_qa._substitutes import problem as substitute_problem
@@ -176,11 +176,12 @@ class IndexChecker(MembersChecker):
             r"\b(defined|declared|implemented|lives?)\b|^where is\b", part.text, re.I
         )
         found = [(n, d) for n in part.subjects for d in lookup(self.index, n)[:1]]
-        noun = re.search(r"\b(function|class|method|exception|constant)\b", part.text)
+        # "the Flask class's default_config": the class owns what is asked, it is not asked
+        noun = re.search(r"\b(function|class|method|exception|constant)\b(?!'s)", part.text)
         kinds = {"function": (Kind.FUNCTION, Kind.METHOD), "method": (Kind.METHOD,),
                  "class": (Kind.CLASS,), "exception": (Kind.CLASS,),
                  "constant": (Kind.MODULE_CONSTANT,)}.get(noun.group(1) if noun else "", ())  # fmt: skip
-        found.sort(key=lambda nd: nd[1].kind not in kinds)
+        found.sort(key=lambda nd: (is_package(self.index, nd[0]), nd[1].kind not in kinds))
         if not defined:
             return self.located()
         if not found:

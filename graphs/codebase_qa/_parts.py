@@ -111,9 +111,11 @@ class ClaimChecker(Checker):
         if bases is None:
             self.problems.append(f"{place[0]}:{place[1]} is not the class statement of {name}")
             return
-        # A generic base (``PromptBase[int]``) is named by its class: ``PromptBase``.
+        # A generic base (``PromptBase[int]``) is named by its class: ``PromptBase``; the names
+        # in its brackets (``CallbackDict[str, Any]``'s ``Any``) may be written with it.
+        args = [a for b in bases for a in re.findall(r"[A-Za-z_]\w*", b[b.find("[") :]) if "[" in b]
         bases = [re.sub(r"\[.*\]$", "", b) for b in bases]
-        known = bases + [a for b in bases for a in self._ancestors(b, 3)]
+        known = bases + args + [a for b in bases for a in self._ancestors(b, 3)]
         claimed = {
             w
             for w in names_in(self.answer)

@@ -31,7 +31,7 @@ from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, Questio
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, Registration
 
 __all__ = [
-    "also_spelled", "described_error", "index_parts", "operator_methods", "registered_names",
+    "also_spelled", "described_error", "index_parts", "is_package", "operator_methods", "registered_names",
     "spelled_names",
 ]  # fmt: skip
 
@@ -59,7 +59,7 @@ def index_parts(index: CodeIndex | None, question: str) -> list[QuestionPart]:
     for part in parts:
         own = [n for n in registered_names(index, part) if n not in part.subjects]
         spelled: list[str] = []
-        if not own and not any(lookup(index, n) for n in part.subjects if not _package(index, n)):
+        if not own and not any(lookup(index, n) for n in part.subjects if not is_package(index, n)):
             own = spelled = spelled_names(index, part)
         first = [*own, *part.subjects]
         first = [
@@ -69,13 +69,13 @@ def index_parts(index: CodeIndex | None, question: str) -> list[QuestionPart]:
         ]
         subjects = [*first, *(n for n in inherited if n not in first)]
         # the package's own name ("does Flask's ... use SHA-1") after what the part is about
-        subjects.sort(key=lambda n: _package(index, n))
+        subjects.sort(key=lambda n: is_package(index, n))
         out.append(replace(part, subjects=tuple(subjects), spelled=tuple(spelled)))
         inherited = [*own, *inherited]
     return out
 
 
-def _package(index: CodeIndex, name: str) -> bool:
+def is_package(index: CodeIndex, name: str) -> bool:
     """Whether ``name`` is the tree's package ("Flask's default session interface", "werkzeug's")."""
     return name.lower() == index.root.name.lower()
 

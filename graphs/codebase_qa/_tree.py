@@ -106,5 +106,13 @@ def class_bases(code: str, name: str) -> list[str] | None:
     m = re.search(rf"\bclass\s+{re.escape(name)}\s*\(([^)]*)\)", code)
     if not m:
         return [] if re.search(rf"\bclass\s+{re.escape(name)}\s*:", code) else None
-    parts = [p.strip() for p in m.group(1).split(",") if p.strip() and "=" not in p]
-    return [p.split(".")[-1] for p in parts]
+    parts, depth, here = [], 0, ""
+    for ch in m.group(1) + ",":  # commas inside brackets (``CallbackDict[str, Any]``) split none
+        depth += ch in "[(" and 1 or -(ch in "])" and 1)
+        if ch == "," and depth == 0:
+            parts.append(here.strip())
+            here = ""
+        else:
+            here += ch
+    parts = [p for p in parts if p and "=" not in p]
+    return [p.split("[")[0].split(".")[-1] + (p[p.find("[") :] if "[" in p else "") for p in parts]

@@ -18,6 +18,7 @@ import pytest
 from tests.answer_checks import problems, write_tree
 from tierflow.graphs.codebase_qa._facts import index_for, target_of
 from tierflow.graphs.codebase_qa._registered import index_parts
+from tierflow.graphs.codebase_qa.claims import check_answer
 
 TREE = {
     "flask/__init__.py": "from .app import Flask as Flask\n",
@@ -159,3 +160,44 @@ def test_a_command_s_option_default_is_read_off_its_decorator(tmp_path: Path) ->
     found = problems(root, question, "Port 8000.", ("cli.py", 7))
     assert found and "run_command --port is set to 5000 at cli.py:6" in found[0]
     assert problems(root, question, "It binds to port 5000.", ("cli.py", 6)) == []
+
+
+# Shapes from the flask test split's one held-out run (fl-10, fl-11, fl-23; dev since).
+MORE = {
+    "sessions.py": (
+        "class CallbackDict(dict):\n"  # 1
+        "    pass\n"
+        "\n"
+        "\n"
+        "class SessionMixin:\n"  # 5
+        "    pass\n"
+        "\n"
+        "\n"
+        "class SecureCookieSession(CallbackDict[str, t.Any], SessionMixin):\n"  # 9
+        "    pass\n"
+        "\n"
+        "\n"
+        "class Flask:\n"  # 13
+        "    default_config = dict(DEBUG=None)\n"  # 14
+        "\n"
+        "    def errorhandler(self, code_or_exception: type[Exception] | int) -> t.Callable:\n"  # 16
+        "        return code_or_exception\n"
+    ),
+}
+
+
+def test_bracketed_bases_the_class_s_possessive_and_the_only_argument(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, MORE)
+    bases = "What does SecureCookieSession inherit from?"
+    right = "SecureCookieSession inherits from CallbackDict[str, Any] and SessionMixin."
+    assert problems(root, bases, right, ("sessions.py", 9)) == []
+    assert problems(root, bases, "It inherits from dict and Any.", ("sessions.py", 9))
+    # "the Flask class's default_config": located at its own line, not at the class
+    where = "Where is the Flask class's default_config defined?"
+    assert check_answer(where, "sessions.py:14", [("sessions.py", 13)], root).citations == [
+        ("sessions.py", 14)
+    ]
+    # "the argument to @app.errorhandler(...)": the one parameter it takes, not its return
+    typed = "What type is the argument to @app.errorhandler(...) annotated as?"
+    assert problems(root, typed, "It is annotated t.Callable.", ("sessions.py", 16))
+    assert problems(root, typed, "type[Exception] | int", ("sessions.py", 16)) == []
