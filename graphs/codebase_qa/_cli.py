@@ -30,6 +30,8 @@ class CliOption:
     default: str | None  # as written; None when the option declares none
     help: str
     line: int
+    choices: str | None = None  # ``type=click.Choice((...))``'s values, as written
+    end: int = 0  # the decorator call's last line
 
     @property
     def fact(self) -> str:
@@ -69,18 +71,28 @@ def options(index: CodeIndex, command: Definition) -> list[CliOption]:
         text = " ".join(n.value for n in ast.walk(help_node) if isinstance(n, ast.Constant)
                         and isinstance(n.value, str)) if help_node is not None else ""  # fmt: skip
         default = ast.unparse(kw["default"]) if "default" in kw else None
-        out.append(CliOption(command, flags, default, text, dec.lineno))
+        kind = kw.get("type")
+        choices = (ast.unparse(kind.args[0]) if isinstance(kind, ast.Call) and kind.args
+                   and getattr(kind.func, "attr", getattr(kind.func, "id", "")) == "Choice"
+                   else None)  # fmt: skip
+        out.append(CliOption(command, flags, default, text, dec.lineno, choices,
+                             dec.end_lineno or dec.lineno))  # fmt: skip
     return out
 
 
 def option_for(index: CodeIndex, part: QuestionPart) -> CliOption | None:
     """The option of the command the part writes in backticks or quotes that its words name."""
-    written = re.findall(r"`([^`]+)`|\"([^\"]+)\"|'([^']+)'", part.case)
-    names = [w.split()[-1] for groups in written for w in groups if w and w.split()]
-    commands = [c for n in names for c in _commands(index, n)]
+    written = [w for groups in re.findall(r"`([^`]+)`|\"([^\"]+)\"|'([^']+)'", part.case)
+               for w in groups if w]  # fmt: skip
+    words = [w for text in written for w in reversed(text.split()) if not w.startswith("-")]
+    commands = [c for n in words for c in _commands(index, n)]
     if not commands:
         return None
     said = {w.removesuffix("s") for w in re.findall(r"[a-z]{3,}", part.text.lower())} - STOP_WORDS
+    written_flags = {w for text in written for w in text.split() if w.startswith("--")}
+    for option in options(index, commands[0]):  # "`flask routes --sort`": the flag written
+        if written_flags & set(option.flags):
+            return option
     scored = []
     for option in options(index, commands[0]):
         flag_words = {
@@ -98,11 +110,13 @@ def option_for(index: CodeIndex, part: QuestionPart) -> CliOption | None:
     return scored[0][1]
 
 
-def as_definition(option: CliOption) -> Definition:
-    """The option as a definition valued at its default: ``run_command --port``."""
+def as_definition(option: CliOption, choices: bool = False) -> Definition:
+    """The option as a definition valued at its default (or at its choices): ``run_command --port``."""
     d = option.command
+    value = option.choices if choices else option.default
     return Definition(qualname=f"{d.qualname} {option.flags[0] if option.flags else ''}".strip(),
                       name=option.flags[0].lstrip("-") if option.flags else d.name,
                       kind=Kind.FIELD, module=d.module, path=d.path, line=option.line,
-                      end_line=option.line, signature=f"option {'/'.join(option.flags)}",
-                      value=option.default, default=option.default)  # fmt: skip
+                      end_line=max(option.end, option.line), signature=f"option {'/'.join(option.flags)}: "
+                      f"{'choices' if choices else 'default'} {value}",
+                      value=value, default=None if choices else option.default)  # fmt: skip

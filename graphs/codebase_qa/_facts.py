@@ -124,6 +124,11 @@ def _member(index: CodeIndex, owner: Definition, name: str) -> Target | None:
 def target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
     """:func:`_target_of`, or for a value it holds none of, the settings key the part spells."""
     found = _target_of(index, part)
+    if (
+        found is None and part.kind is PartKind.MEMBERS
+    ):  # "which values does `flask routes --sort` accept"
+        option = option_for(index, part)
+        return Target(option_definition(option, True)) if option and option.choices else None
     if found is None and part.kind in (PartKind.BEHAVIOUR, PartKind.YES_NO):
         raised = described_raise(index, part.case)  # "my view function ends without a return"
         return Target(raised) if raised is not None else None
@@ -207,7 +212,7 @@ def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
 
 
 def _only_argument(func: Definition | None, part: QuestionPart) -> Parameter | None:
-    """ "The argument to @app.errorhandler(...)": the one parameter a function takes, if one."""
+    """The one parameter a function takes ("the argument to @app.errorhandler(...)"), if one."""
     if (
         func is None
         or func.kind not in _CALLABLE

@@ -5,7 +5,8 @@ stay valid?" is ``"PERMANENT_SESSION_LIFETIME": timedelta(days=31)`` in ``Flask.
 no definition holds it, a dict literal's key does. :func:`settings` reads every dict literal
 with three or more upper-case string keys bound at module or class level (once per index);
 :func:`setting_for` picks the key whose every word the part says (its setting-up statements
-included; "how long" says time, lifetime, age, ...), when one key has the most such words.
+included; "how long" says time, lifetime, age, ...; all but one of a key of four words or
+more), when one key has the most such words.
 :func:`as_definition` makes it a definition the value checks read like any other.
 """
 
@@ -100,8 +101,10 @@ def setting_for(index: CodeIndex, part: QuestionPart) -> Setting | None:
     scored = []
     for s in settings(index):
         words = {w.lower().removesuffix("s") for w in s.key.split("_") if w}
-        if len(words) >= 2 and words <= said:
-            scored.append((len(words), s))
+        # every word, or all but one of four or more: "how large can a form field be" is
+        # MAX_FORM_MEMORY_SIZE without "memory"
+        if len(words) >= 2 and len(words - said) <= (1 if len(words) >= 4 else 0):
+            scored.append((len(words & said), s))
     scored.sort(key=lambda x: -x[0])
     if not scored or (
         len(scored) > 1 and scored[1][0] == scored[0][0] and scored[1][1].key != scored[0][1].key

@@ -34,11 +34,13 @@ TREE = {
         '            "DEBUG": None,\n'  # 9
         '            "PERMANENT_SESSION_LIFETIME": timedelta(days=31),\n'  # 10
         '            "SESSION_COOKIE_NAME": "session",\n'  # 11
+        '            "MAX_FORM_MEMORY_SIZE": 500_000,\n'  # 12
+        '            "MAX_FORM_PARTS": 1_000,\n'  # 13
         "        }\n"
         "    )\n"
         "\n"
         "    @property\n"
-        "    def permanent(self) -> bool:\n"  # 16
+        "    def permanent(self) -> bool:\n"  # 18
         "        return True\n"
     ),
     "flask/sessions.py": (
@@ -135,9 +137,12 @@ def test_a_value_no_definition_holds_is_the_settings_key_the_part_spells(root: s
         "cookie stay valid?"
     )
     assert _targets(root, question) == ['Flask.default_config["PERMANENT_SESSION_LIFETIME"]']
-    found = problems(root, question, "Until the browser closes.", ("app.py", 16))
+    found = problems(root, question, "Until the browser closes.", ("app.py", 18))
     assert found and "is set to timedelta(days=31) at app.py:10" in found[0]
     assert problems(root, question, "31 days", ("app.py", 10)) == []
+    # all but one word of a key of four: "how large can a form field be" (no "memory")
+    large = "Out of the box, how large can a single form field be before Flask rejects it?"
+    assert _targets(root, large) == ['Flask.default_config["MAX_FORM_MEMORY_SIZE"]']
     # "the cookie name" does not say SESSION_COOKIE_NAME's "session": no settings key is used
     assert _targets(root, "What is the cookie name by default?") != [
         'Flask.default_config["SESSION_COOKIE_NAME"]'
@@ -154,12 +159,28 @@ def test_a_command_s_option_default_is_read_off_its_decorator(tmp_path: Path) ->
         '@click.option("--port", "-p", default=5000, help="The port to bind to.")\n'  # 6
         "def run_command(host, port):\n"  # 7
         "    pass\n"
+        "\n"
+        "\n"
+        '@click.command("routes")\n'  # 11
+        "@click.option(\n"  # 12
+        '    "--sort",\n'  # 13
+        '    type=click.Choice(("endpoint", "methods", "rule")),\n'  # 14
+        '    default="endpoint",\n'  # 15
+        ")\n"
+        "def routes_command(sort):\n"  # 17
+        "    pass\n"
     )})  # fmt: skip
     question = "For the `flask run` command, what port does it bind to by default?"
     assert _targets(root, question) == ["run_command --port"]
     found = problems(root, question, "Port 8000.", ("cli.py", 7))
     assert found and "run_command --port is set to 5000 at cli.py:6" in found[0]
     assert problems(root, question, "It binds to port 5000.", ("cli.py", 6)) == []
+    # the choices of the option the question writes, member by member
+    values = "Which values does `flask routes --sort` accept?"
+    assert _targets(root, values) == ["routes_command --sort"]
+    found = problems(root, values, "endpoint and rule", ("cli.py", 14))
+    assert found and "the answer leaves out methods" in found[0]
+    assert problems(root, values, "endpoint, methods and rule", ("cli.py", 14)) == []
 
 
 # Shapes from the flask test split's one held-out run (fl-10, fl-11, fl-23; dev since).
