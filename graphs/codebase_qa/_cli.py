@@ -31,7 +31,7 @@ class CliOption:
     help: str
     line: int
     choices: str | None = None  # ``type=click.Choice((...))``'s values, as written
-    end: int = 0  # the decorator call's last line
+    lines: tuple[int, int] = (0, 0)  # where the default is written (or the choices, for them)
 
     @property
     def fact(self) -> str:
@@ -75,8 +75,11 @@ def options(index: CodeIndex, command: Definition) -> list[CliOption]:
         choices = (ast.unparse(kind.args[0]) if isinstance(kind, ast.Call) and kind.args
                    and getattr(kind.func, "attr", getattr(kind.func, "id", "")) == "Choice"
                    else None)  # fmt: skip
+        held: ast.expr = (
+            kind if choices is not None and kind is not None else kw.get("default", dec)
+        )
         out.append(CliOption(command, flags, default, text, dec.lineno, choices,
-                             dec.end_lineno or dec.lineno))  # fmt: skip
+                             (held.lineno, held.end_lineno or held.lineno)))  # fmt: skip
     return out
 
 
@@ -111,12 +114,17 @@ def option_for(index: CodeIndex, part: QuestionPart) -> CliOption | None:
 
 
 def as_definition(option: CliOption, choices: bool = False) -> Definition:
-    """The option as a definition valued at its default (or at its choices): ``run_command --port``."""
+    """The option as a definition valued at its default (or at its choices): ``run_command --port``.
+
+    It spans the lines its value is written on (``default=5000``, ``type=click.Choice(...)``),
+    where an answer is to cite it.
+    """
     d = option.command
     value = option.choices if choices else option.default
+    first, last = option.lines if option.lines[0] else (option.line, option.line)
     return Definition(qualname=f"{d.qualname} {option.flags[0] if option.flags else ''}".strip(),
                       name=option.flags[0].lstrip("-") if option.flags else d.name,
-                      kind=Kind.FIELD, module=d.module, path=d.path, line=option.line,
-                      end_line=max(option.end, option.line), signature=f"option {'/'.join(option.flags)}: "
+                      kind=Kind.FIELD, module=d.module, path=d.path, line=first,
+                      end_line=last, signature=f"option {'/'.join(option.flags)}: "
                       f"{'choices' if choices else 'default'} {value}",
                       value=value, default=None if choices else option.default)  # fmt: skip
