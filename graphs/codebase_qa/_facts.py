@@ -23,7 +23,7 @@ from tierflow.graphs.codebase_qa._lookup import (
     literal_constant,
     lookup,
 )  # fmt: skip
-from tierflow.graphs.codebase_qa._outcomes import case_raise, described_raise
+from tierflow.graphs.codebase_qa._outcomes import case_raise, described_raise, raising_members
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, PartKind, QuestionPart, spells
 from tierflow.graphs.codebase_qa._reads import read_values
 from tierflow.graphs.codebase_qa._settings import as_definition, setting_for
@@ -167,6 +167,8 @@ def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
             funcs = [owner] if owner.kind in _CALLABLE else [
                 m for m in index.members(owner.dotted) if m.kind is Kind.METHOD
             ] if owner.kind is Kind.CLASS and not owner.flavor else []  # fmt: skip
+            if (raising := raising_members(index, owner, part.text)) is not None:
+                return Target(raising)  # "which methods of NullSession raise ... error"
             if owner.kind is Kind.CLASS and (attr := _named_list(index, owner, part)):
                 return Target(attr)  # "which tag classes does it register by default": default_tags
             named = "" if owner.kind in _CALLABLE else owner.name  # "Color": not a word of the list

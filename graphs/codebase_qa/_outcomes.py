@@ -29,7 +29,9 @@ from tierflow.graphs.codebase_qa._lookup import lookup
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
-__all__ = ["CaseRaise", "case_raise", "described_raise", "judge_raise", "raises_reached"]
+__all__ = [
+    "CaseRaise", "case_raise", "described_raise", "judge_raise", "raises_reached", "raising_members",
+]  # fmt: skip
 
 _CALLABLE = (Kind.FUNCTION, Kind.METHOD)
 _DEPTH = 2
@@ -115,6 +117,34 @@ def described_raise(index: CodeIndex, question: str) -> Definition | None:
         return None
     best = scored[0][1]
     return next((d for d in lookup(index, best.owner) if d.path == best.path), None)
+
+
+def raising_members(index: CodeIndex, owner: Definition, question: str) -> Definition | None:
+    """ "Which methods of NullSession raise the 'session is unavailable' error?": as a list.
+
+    The class's methods whose ``raise`` message shares two words with the question, and the
+    names the class binds to them (``__setitem__ = __delitem__ = clear = _fail``): the list
+    the answer is checked against, as a definition at the binding line (else the method's).
+    """
+    if owner.kind is not Kind.CLASS or not re.search(r"\bmethods?\b.*\brais", question):
+        return None
+    asked = _stems(question, _GENERIC)
+    prefix = f"{owner.qualname}."
+    raising = {
+        site.owner.removeprefix(prefix): site
+        for site in _sites(index)
+        if site.owner.startswith(prefix) and len(asked & _stems(site.message, _GENERIC)) >= 2
+    }
+    if not raising:
+        return None
+    bound = [m for m in index.members(owner.dotted)
+             if m.qualname.startswith(prefix) and m.kind is Kind.CLASS_ATTRIBUTE and m.value in raising]  # fmt: skip
+    names = [m.name for m in bound] + [n for n in raising if not n.startswith("_")]
+    line = bound[0].line if bound else next(iter(raising.values())).line
+    return Definition(qualname=f"{owner.qualname} (methods that raise)", name=owner.name,
+                      kind=Kind.CLASS_ATTRIBUTE, module=owner.module, path=owner.path, line=line,
+                      end_line=max((m.end_line for m in bound), default=line),
+                      value=repr(tuple(dict.fromkeys(names))))  # fmt: skip
 
 
 def _sites(index: CodeIndex) -> list[CaseRaise]:

@@ -163,3 +163,21 @@ def test_a_case_no_code_is_named_for_is_the_raise_whose_message_says_it(tmp_path
     assert found and "ends at app.py:4: raise TypeError" in found[0]
     right = "Flask raises TypeError: the view function did not return a valid response."
     assert problems(root, question, right, ("app.py", 4)) == []
+
+
+def test_the_methods_that_raise_an_error_are_listed_with_their_aliases(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, {"sessions.py": (
+        "class NullSession(dict):\n"  # 1
+        "    def _fail(self, *args, **kwargs):\n"  # 2
+        '        raise RuntimeError("The session is unavailable because no secret key was set.")\n'  # 3
+        "\n"
+        "    __setitem__ = __delitem__ = clear = popitem = _fail\n"  # 5
+        "\n"
+        "    def get(self, key):\n"  # 7
+        "        return None\n"
+    )})  # fmt: skip
+    question = "Which methods of NullSession raise the 'session is unavailable' error?"
+    found = problems(root, question, "popitem raises it.", ("sessions.py", 5))
+    assert found and "the answer leaves out __setitem__, __delitem__, clear" in found[0]
+    right = "__setitem__, __delitem__, clear and popitem"
+    assert problems(root, question, right, ("sessions.py", 5)) == []
