@@ -85,7 +85,11 @@ class YesNoChecker(ClaimChecker):
         said = [*self.terms(), *re.findall(r"\b[A-Za-z_]\w*\.[A-Za-z_]\w*\b", self.answer)]
         terms = [t.strip("\"'") for t in said if t.lower() not in ("yes", "no", "true", "false")
                  and not t.endswith((".py", ".pyi"))]  # fmt: skip
-        invented = [t for t in terms if t and t not in body and not in_text(t, body)]
+        # a value an earlier part of the answer stated and had borne out ("utf-8", "4093") is
+        # that part's, not a claim about this body
+        earlier = " ".join(self.supported)
+        invented = [t for t in terms if t and t not in body and not in_text(t, body)
+                    and not in_text(t, earlier)]  # fmt: skip
         shown = [t for t in terms if t and in_text(t, cited) and t.lower() not in part.text.lower()]
         if invented:
             self.problems.append(f"the answer names {', '.join(invented[:3])}, which the body of "
