@@ -120,7 +120,7 @@ def described_raise(index: CodeIndex, question: str) -> Definition | None:
 
 
 def raising_members(index: CodeIndex, owner: Definition, question: str) -> Definition | None:
-    """ "Which methods of NullSession raise the 'session is unavailable' error?": as a list.
+    """The list asked by "which methods of NullSession raise the 'session is unavailable' error?".
 
     The class's methods whose ``raise`` message shares two words with the question, and the
     names the class binds to them (``__setitem__ = __delitem__ = clear = _fail``): the list
