@@ -17,7 +17,7 @@ from weakref import WeakKeyDictionary
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
-__all__ = ["name_words", "named_like", "scored_like"]
+__all__ = ["name_words", "named_like", "same_word", "scored_like"]
 
 _RARITY: WeakKeyDictionary[CodeIndex, tuple[dict[str, int], int]] = WeakKeyDictionary()
 
@@ -28,7 +28,7 @@ def name_words(name: str) -> list[str]:
     return [t for t in re.split(r"[_\W]+", spaced.lower()) if t]
 
 
-def _same(word: str, token: str) -> bool:
+def same_word(word: str, token: str) -> bool:
     w, t = word.removesuffix("s"), token.removesuffix("s")
     return w == t or (len(w) > 5 and len(t) > 5 and w[:5] == t[:5])
 
@@ -65,14 +65,17 @@ def scored_like(index: CodeIndex, phrase: str) -> list[tuple[float, Definition]]
         own = name_words(d.name)
         # ``SecureCookieSessionInterface.salt``: the owner's words count, at half weight
         owner = [t for t in name_words(d.qualname.rpartition(".")[0]) if t not in own]
-        hits = {t for w in words for t in own if _same(w, t)}
-        held = {t for w in words for t in owner if _same(w, t)}
-        if not hits or len({w for w in words if any(_same(w, t) for t in [*own, *owner])}) < need:
+        hits = {t for w in words for t in own if same_word(w, t)}
+        held = {t for w in words for t in owner if same_word(w, t)}
+        if (
+            not hits
+            or len({w for w in words if any(same_word(w, t) for t in [*own, *owner])}) < need
+        ):
             continue
         path = [t for t in name_words(d.path.removesuffix(".py")) if t != "init"]
         score = sum(math.log(1 + total / counts.get(t, 1)) for t in hits)
         score += 0.5 * sum(math.log(1 + total / counts.get(t, 1)) for t in held)
-        score += 0.5 * sum(1 for w in words if any(_same(w, t) for t in path))
+        score += 0.5 * sum(1 for w in words if any(same_word(w, t) for t in path))
         scored.append((score, d))
     scored.sort(key=lambda s: (-s[0], s[1].path, s[1].line))
     return scored

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tierflow.graphs.codebase_qa._checker import Checker
 from tierflow.graphs.codebase_qa._lookup import body_lines, lookup
+from tierflow.graphs.codebase_qa._named_like import name_words, same_word
 from tierflow.graphs.codebase_qa._questions import STOP_WORDS, QuestionPart
 from tierflow.graphs.codebase_qa._values import states
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
@@ -48,13 +49,7 @@ class Read:
 
 
 def _tokens(name: str) -> list[str]:
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return [t for t in re.split(r"[_\W]+", spaced.lower()) if len(t) >= 3]
-
-
-def _matches(word: str, token: str) -> bool:
-    w, t = word.removesuffix("s"), token.removesuffix("s")
-    return w == t or (len(w) > 5 and len(t) > 5 and w[:5] == t[:5])
+    return [t for t in name_words(name) if len(t) >= 3]
 
 
 def _asked(part: QuestionPart, func: Definition) -> set[str]:
@@ -78,7 +73,7 @@ def read_values(index: CodeIndex, func: Definition, part: QuestionPart) -> list[
     for n in body_lines(index, func):
         code = index.line_text(func.path, n)
         for self_attr, name in re.findall(r"\b(self\.|cls\.)?([A-Za-z_]\w*)\b", code):
-            if not any(_matches(w, t) for w in asked for t in _tokens(name)):
+            if not any(same_word(w, t) for w in asked for t in _tokens(name)):
                 continue
             spots = lookup(index, f"{owner}.{name}") if self_attr and owner else lookup(index, name)
             for d in spots[:1]:
