@@ -190,6 +190,7 @@ async def ask(
         "error": error,
         "call_errors": sorted({str(r["error"])[:200] for r in usage if r.get("error")}),
         "answers_checked": answers_checked(values.get("events") or []),
+        "escalations": escalations(values.get("events") or []),
     }
 
 
@@ -201,6 +202,16 @@ def answers_checked(events: list[Any]) -> list[dict[str, Any]]:
             keep = ("tier", "ok", "reason", "answer", "written")
             out.append({k: e[k] for k in keep if e.get(k) is not None})
     return out
+
+
+def escalations(events: list[Any]) -> list[dict[str, Any]]:
+    """Each subagent task's climb: subagent, from, to, reason and the check's words (cut)."""
+    keep = ("subagent", "task_id", "from", "to", "reason")
+    return [
+        {**{k: e.get(k) for k in keep}, "detail": str(e.get("detail") or "")[:300]}
+        for e in events
+        if e.get("kind") == "escalation"
+    ]
 
 
 def by_tier(usage: list[Any]) -> dict[str, dict[str, float]]:

@@ -208,7 +208,7 @@ def _check_answer(
         if spec.answer_verifier and verdict
         else []
     )
-    if reason and len(problems) < repairs:
+    if reason and len(problems) < repairs and not _stuck(state, checked, reason):
         return {"answer_problems": [*problems, reason], "answer_retry": True, "events": notes}
     if parsed is None:
         return {
@@ -224,6 +224,22 @@ def _check_answer(
         "answer_problems": [*problems, reason] if reason else problems,
         "events": notes,
     }
+
+
+def _stuck(state: Mapping[str, Any], checked: Mapping[str, Any], reason: str) -> bool:
+    """Whether this try repeats the one before it: same tier, same answer, same rejection.
+
+    Such a repair is a loop: one more try on that tier is money spent on the same answer,
+    so the repairs end (the answer is unverified) instead.
+    """
+    tries = [
+        e for e in state.get("events") or []
+        if e.get("kind") == EventKind.VERIFIED and e.get("check") == CheckSite.ANSWER
+    ]  # fmt: skip
+    last = tries[-1] if tries else {}
+    return bool(last) and all(last.get(k) == v for k, v in
+                              {"tier": checked.get("tier"), "answer": checked.get("answer"),
+                               "reason": reason}.items())  # fmt: skip
 
 
 def _answer_check(spec: Supervisor, answer: BaseModel, state: Mapping[str, Any]) -> Verdict:

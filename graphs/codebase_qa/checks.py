@@ -12,6 +12,7 @@ None, as a :class:`~tierflow.nodes.verifier.Check` declared the short way.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -45,14 +46,29 @@ __all__ = [
 ]  # fmt: skip
 
 
+_TOOL_LINE = re.compile(r"([^\s:]+\.\w+):(\d+)(?::\s?(.*))?")
+
+
+def _unpacked(f: Finding) -> Finding:
+    """A finding whose path is a whole tool-output line (``a.py:50: code``), split into fields."""
+    m = _TOOL_LINE.fullmatch(f.path.strip())
+    if m is None:
+        return f
+    code = f.snippet.strip() or (m[3] or "").strip()
+    return Finding(path=m[1], line=int(m[2]), snippet=code)
+
+
 def normalize_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> BaseModel:
     """Snap each finding to the line its quoted code is on; drop ones that quote nothing real.
 
-    When no finding can be grounded they are all kept, so the verifier explains the problem.
+    A path written as the tool's whole output line (``debughelpers.py:50: class X(...)``) is
+    split into its path, line and code first. When no finding can be grounded they are all
+    kept, so the verifier explains the problem.
     """
     assert isinstance(out, Findings)
     root = env.get("root", ".")
-    placed = [locate(root, (f.path, f.line, f.snippet)) for f in out.findings]
+    unpacked = [_unpacked(f) for f in out.findings]
+    placed = [locate(root, (f.path, f.line, f.snippet)) for f in unpacked]
     grounded = [Finding(path=p, line=n, snippet=c or "") for p, n, c in filter(None, placed)]
     if out.findings and not grounded:
         return out
@@ -60,20 +76,28 @@ def normalize_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) 
 
 
 def verify_findings(task: BaseModel, out: BaseModel, env: Mapping[str, Any]) -> str | None:
-    """Findings must quote real lines, and mention the query when the tree contains it."""
+    """Findings must quote real lines, and mention the query when the tree contains it.
+
+    A finding at the query's definition is enough (``flask.get_flashed_messages`` is defined
+    by ``def get_flashed_messages(``); otherwise one must contain the query's text, or its
+    last dotted name.
+    """
     assert isinstance(task, SearchTask) and isinstance(out, Findings)
     problem = check(env.get("root", "."), [(f.path, f.line, f.snippet) for f in out.findings])
     if problem:
         return problem
     defined = definitions(task, env)
     places = {(f.path, f.line) for f in out.findings}
-    if defined and not any(place_of(line) in places for line in defined):
+    if defined:
+        if any(place_of(line) in places for line in defined):
+            return None
         return (
             f"no finding is where {task.query!r} is defined; it is defined at "
             f"{'; '.join(defined[:3])}. Include that line"
         )
     query = task.query.lower()
-    if any(query in f.snippet.lower() for f in out.findings):
+    said = {query, query.rsplit(".", 1)[-1]} if re.fullmatch(r"[\w.]+", query) else {query}
+    if any(q in f.snippet.lower() for f in out.findings for q in said):
         return None
     hits = grep_hits(task, env)
     if hits:

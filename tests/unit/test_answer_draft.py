@@ -147,6 +147,21 @@ async def test_all_flagship_drafts_the_parts_on_the_flagship_then_two_whole_answ
     assert answer_calls(out) == [("flagship", None)] * 3
 
 
+async def test_a_repair_that_repeats_the_rejected_answer_ends_the_repairs(
+    scripted, make_ctx, thread, qa_root
+):
+    # the flagship's whole answer is its part draft word for word, rejected for the same
+    # reason: a loop, so no third try is asked for (none is scripted: one would fail the test)
+    repeat = {"answer": "In pkg/budget.py:1.", "citations": [{"path": "pkg/budget.py", "line": 1}]}
+    flag = scripted("flag", [said("In pkg/budget.py:1."), tool_reply("final_answer", repeat)])
+    policy = dataclasses.replace(POLICIES["all-flagship"], human=False)
+    out = await run(make_ctx, thread, qa_root, {"flagship": flag}, policy=policy)
+    assert out["status"] == "unverified" and out["answer"] == repeat
+    assert answer_calls(out) == [("flagship", None)] * 2
+    first, second = [e for e in out["events"] if e.get("check") == "answer"]
+    assert first["reason"] == second["reason"] and "pkg/retry.py:6" in first["reason"]
+
+
 def test_a_draft_tier_needs_a_check_to_escalate_on() -> None:
     with pytest.raises(SpecError, match="answer_tier='mini' needs an answer_verifier"):
         Supervisor(subagents=[], prompt="p", answer_schema=SUPERVISOR.answer_schema,

@@ -135,3 +135,44 @@ def test_prefetch_puts_definitions_before_mentions(qa_root: Path) -> None:
     assert prefetch_grep(SearchTask(query="absent_name"), {"root": str(qa_root)}) == (
         "grep('absent_name') found no lines."
     )
+
+
+def test_a_path_written_as_a_whole_tool_line_is_split(qa_root: Path) -> None:
+    env = {"root": str(qa_root)}
+    copied = Findings.model_validate(
+        {
+            "summary": "s",
+            "findings": [{"path": "pkg/budget.py:4: def spend(amount):", "line": 4, "snippet": ""}],
+        }
+    )
+    out = normalize_findings(SearchTask(query="spend"), copied, env)
+    assert [(f.path, f.line, f.snippet) for f in out.findings] == [
+        ("pkg/budget.py", 4, "def spend(amount):")
+    ]
+    assert verify_findings(SearchTask(query="spend"), out, env) is None
+    # a tool line that names a line the file lacks is still rejected, not invented
+    wrong = copied.model_copy(
+        update={"findings": [copied.findings[0].model_copy(update={"path": "pkg/budget.py:400"})]}
+    )
+    assert verify_findings(SearchTask(query="spend"), normalize_findings(
+        SearchTask(query="spend"), wrong, env), env) is not None  # fmt: skip
+
+
+def test_a_dotted_query_is_found_at_its_definition(qa_root: Path) -> None:
+    env = {"root": str(qa_root)}
+    at_def = Findings.model_validate(
+        {
+            "summary": "s",
+            "findings": [{"path": "pkg/budget.py", "line": 4, "snippet": "def spend(amount):"}],
+        }
+    )
+    # `pkg.budget.spend` is written nowhere, but the finding is where it is defined
+    assert verify_findings(SearchTask(query="pkg.budget.spend"), at_def, env) is None
+    elsewhere = Findings.model_validate(
+        {
+            "summary": "s",
+            "findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "MAX_ATTEMPTS = 3"}],
+        }
+    )
+    problem = verify_findings(SearchTask(query="pkg.budget.spend"), elsewhere, env)
+    assert problem is not None and "pkg/budget.py:4" in problem
