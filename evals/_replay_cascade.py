@@ -53,7 +53,11 @@ def cascade_figures(
 
 
 def cascade_threshold(
-    cal: Sequence[ReplayRow], oof: Sequence[float], rule: str, target: float
+    cal: Sequence[ReplayRow],
+    oof: Sequence[float],
+    rule: str,
+    target: float,
+    confidence: float | None = None,
 ) -> tuple[float, dict[str, float]]:
     """Router+cascade's threshold and its out-of-fold figures on calibration.
 
@@ -65,7 +69,8 @@ def cascade_threshold(
     ]
     path_calls = [0.0 if k else 1.0 for k in kept]
     strong = [float(r.strong_correct) for r in cal]
-    threshold = choose_threshold(oof, path_q, strong, target, path_calls, [1.0] * len(cal))
+    threshold = choose_threshold(oof, path_q, strong, target, path_calls, [1.0] * len(cal),
+                                 confidence)  # fmt: skip
     joint = [k and x >= threshold for k, x in zip(kept, oof, strict=True)]
     return threshold, cascade_figures(cal, joint, sum(strong) / len(strong))
 

@@ -73,6 +73,9 @@ class ReplayOptions:
     weak_tier: str = "nano"  # Mixtral is priced as this tier
     strong_tier: str = "flagship"  # GPT-4 is priced as this tier
     target: float = 0.95
+    # the target must hold with this confidence, not only on the calibration rows (a lower
+    # bound, thresholds tested in a fixed sequence: tierflow.difficulty.choose_threshold)
+    confidence: float | None = 0.9
     components: int = 32  # embedding components the router may read
     folds: int = 5
     seed: int = 0
@@ -126,7 +129,8 @@ def _select(
     table = []
     for name, (x, names) in matrices.items():
         router = fit_router(x, weak, strong, names, target=o.target, folds=o.folds,
-                            seed=o.seed, candidates=o.candidates)  # fmt: skip
+                            seed=o.seed, candidates=o.candidates,
+                            confidence=o.confidence)  # fmt: skip
         cv = {c["candidate"]: c["auc"] for c in router.evidence["cv"]}
         table += [{"features": name, **c} for c in router.evidence["cv"]]
         if best is None or cv[router.evidence["chosen"]] > best[0]:
@@ -243,7 +247,7 @@ def _calibrate(
                                       "share_strong": chosen["router_share_strong"]}}  # fmt: skip
     if name == "gsm8k":
         rule, rules = rule_table(cal, o.target)
-        threshold, joint = cascade_threshold(cal, fit.oof, rule, o.target)
+        threshold, joint = cascade_threshold(cal, fit.oof, rule, o.target, o.confidence)
         chosen |= {"rule": rule, "rules": rules, "cascade_threshold": threshold}
         chosen["predicted"] |= {"cascade": _pick(next(t for t in rules if t["rule"] == rule)),
                                 "router+cascade": joint}  # fmt: skip

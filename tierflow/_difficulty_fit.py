@@ -135,6 +135,7 @@ def fit(
     seed: int = 0,
     weak_cost: Sequence[float] | None = None,
     strong_cost: Sequence[float] | None = None,
+    confidence: float | None = None,
 ) -> DifficultyRouter:
     """The router of :func:`tierflow.difficulty.fit_router` (see this module's docstring)."""
     import numpy as np
@@ -155,11 +156,12 @@ def fit(
     best, chosen = max(usable, key=lambda tc: tc[0]["auc"])
     strong = [float(s) for s in strong_right]
     threshold = choose_threshold(best["oof"], list(map(float, y)), strong, target,
-                                 weak_cost, strong_cost)  # fmt: skip
+                                 weak_cost, strong_cost, confidence)  # fmt: skip
     sent_weak = [p >= threshold for p in best["oof"]]
     quality, share = routed_outcome(sent_weak, list(map(float, y)), strong)
     evidence = {
         "rows": len(y), "folds": folds, "seed": seed, "chosen": chosen.label,
+        "confidence": confidence,
         "cv": [{k: v for k, v in t.items() if k != "oof"} for t in table],
         "calibration_quality_vs_strong": round(quality / (sum(strong) / len(strong)), 4)
         if sum(strong) else None,

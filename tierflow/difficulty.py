@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any, Literal
 
 from tierflow.errors import InputError, SpecError
@@ -227,6 +228,28 @@ def routed_outcome(
     return quality / n, round(cost, 10)
 
 
+def _lower_gap(
+    weak: Sequence[bool],
+    weak_right: Sequence[float],
+    strong_right: Sequence[float],
+    target: float,
+    z: float,
+) -> float:
+    """A one-sided lower bound of (routed quality - ``target`` x strong quality), per item.
+
+    ``z`` = 0 gives the mean itself; otherwise the mean less ``z`` standard errors of the
+    per-item differences (a normal bound on a mean of paired differences).
+    """
+    d = [(w if go else s) - target * s for go, w, s in zip(weak, weak_right, strong_right,
+                                                          strict=True)]  # fmt: skip
+    n = len(d)
+    mean = sum(d) / n if n else 0.0
+    if not z or n < 2:
+        return mean
+    var = sum((x - mean) ** 2 for x in d) / (n - 1)
+    return mean - z * math.sqrt(var / n)
+
+
 def choose_threshold(
     p_weak: Sequence[float],
     weak_right: Sequence[float],
@@ -234,6 +257,7 @@ def choose_threshold(
     target: float = 0.95,
     weak_cost: Sequence[float] | None = None,
     strong_cost: Sequence[float] | None = None,
+    confidence: float | None = None,
 ) -> float:
     """The cheapest threshold whose routing keeps ``target`` x the strong model's quality.
 
@@ -241,21 +265,32 @@ def choose_threshold(
     ``p_weak`` value and one above them all (everything strong, which always qualifies); ties
     in cost go to the higher quality. Use out-of-fold predictions, never the rows' own fit.
 
+    ``confidence`` (e.g. 0.9): the target must hold with that confidence, not only on these
+    rows. The thresholds are then tested in a fixed sequence, from everything strong towards
+    cheaper (Learn then Test, Angelopoulos et al. 2021): each must keep a one-sided
+    ``confidence`` lower bound of its quality gap at or above 0, and the first that does not
+    ends the sequence, so one bad threshold cannot be picked for being lucky on these rows.
+
     Example:
         >>> choose_threshold([0.9, 0.6, 0.2], [1, 1, 0], [1, 1, 1], target=0.95)
         0.6
     """
     if not 0 < target <= 1:
         raise InputError(f"target {target!r}: give a share of the strong quality in (0, 1]")
-    floor = target * sum(strong_right) / max(len(strong_right), 1)
+    if confidence is not None and not 0.5 <= confidence < 1:
+        raise InputError(f"confidence {confidence!r}: give a probability in [0.5, 1)")
+    z = NormalDist().inv_cdf(confidence) if confidence else 0.0
+    top = math.nextafter(max(p_weak, default=1.0), math.inf)
     best: tuple[float, float, float] | None = None  # (cost, -quality, threshold)
-    for theta in sorted({*p_weak, math.nextafter(max(p_weak, default=1.0), math.inf)}):
+    for theta in sorted({*p_weak, top}, reverse=True):
         weak = [p >= theta for p in p_weak]
         quality, cost = routed_outcome(weak, weak_right, strong_right, weak_cost, strong_cost)
-        if quality >= floor - 1e-12 and (best is None or (cost, -quality) < best[:2]):
+        meets = _lower_gap(weak, weak_right, strong_right, target, z) >= -1e-12
+        if meets and (best is None or (cost, -quality) <= best[:2]):  # ties: the lower one
             best = (cost, -quality, theta)
-    assert best is not None  # everything strong meets any target <= 1
-    return best[2]
+        elif not meets and confidence and theta != top:
+            break  # fixed sequence: the first threshold that fails ends the testing
+    return top if best is None else best[2]
 
 
 def fit_router(
@@ -272,8 +307,10 @@ def fit_router(
         weak_right: whether the weak model was right on that item.
         strong_right: whether the strong model was right on it.
         feature_names: the name of each column.
-        **options: ``target`` (0.95), ``candidates``, ``folds`` (5), ``seed`` (0), and
-            ``weak_cost`` / ``strong_cost`` per item (else cost is the share sent strong).
+        **options: ``target`` (0.95), ``candidates``, ``folds`` (5), ``seed`` (0),
+            ``weak_cost`` / ``strong_cost`` per item (else cost is the share sent strong), and
+            ``confidence`` (None: the target on these rows; 0.9: with 90% confidence, see
+            :func:`choose_threshold`).
     """
     from tierflow._difficulty_fit import fit
 

@@ -133,3 +133,33 @@ def test_structure_features_read_length_numbers_and_form():
     assert plain["numbers"] == 0 and plain["question_mark"] == 0
     assert maths["numbers"] == 5 and maths["choices"] == 2 and maths["money"] == 1
     assert maths["wh_word"] == 1 and maths["log_chars"] > plain["log_chars"]
+
+
+def test_a_confidence_keeps_a_margin_over_the_target_and_costs_more_for_it():
+    # 200 items, strong always right; the weak model is right on the 150 likeliest only
+    n = 200
+    p = [1 - i / n for i in range(n)]
+    weak, strong = [1 if i < 150 else 0 for i in range(n)], [1] * n
+    plain = choose_threshold(p, weak, strong, target=0.95)
+    sure = choose_threshold(p, weak, strong, target=0.95, confidence=0.9)
+    q_plain, share_plain = routed_outcome([x >= plain for x in p], weak, strong)
+    q_sure, share_sure = routed_outcome([x >= sure for x in p], weak, strong)
+    # without a confidence the target is met on these rows exactly, as cheaply as it can be
+    assert q_plain == 0.95
+    # with one, the chosen routing keeps a margin over the target and costs more for it
+    assert 0.95 < q_sure < 1 and share_sure > share_plain
+    with pytest.raises(InputError, match="confidence"):
+        choose_threshold(p, weak, strong, confidence=1.5)
+
+
+def test_with_a_confidence_the_first_failing_threshold_ends_the_sequence():
+    # the weak model is wrong on a block in the middle, and right at the bottom where the
+    # strong one is wrong: sending everything weak meets the target on average, but only by
+    # luck past a threshold that failed; the fixed sequence never reaches it
+    n = 200
+    p = [1 - i / n for i in range(n)]
+    weak = [0 if 150 <= i < 170 else 1 for i in range(n)]
+    strong = [0 if i >= 170 else 1 for i in range(n)]
+    assert choose_threshold(p, weak, strong, target=0.95) == min(p)  # all weak
+    sure = choose_threshold(p, weak, strong, target=0.95, confidence=0.9)
+    assert sure > p[170]
