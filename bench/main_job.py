@@ -1,6 +1,6 @@
 """The main job on local models: right or wrong, reported status, time, calls and tokens.
 
-Run: python bench/main_job.py [--set requests|click|httpx|attrs|rich|marshmallow|jinja2|werkzeug|flask[:dev|:test]]
+Run: python bench/main_job.py [--set requests|click|httpx|attrs|rich|marshmallow|jinja2|werkzeug|flask|structlog[:dev|:test]]
      [--policy tiered,all-flagship,all-nano] [--only mj-01,mj-05] [--limit N] [--json out.json]
      python bench/main_job.py --set click:test --list   (print the questions; no servers)
 
@@ -56,6 +56,7 @@ SETS: dict[str, Path] = {
     "jinja2": Path(__file__).with_name("questions") / "jinja2.json",
     "werkzeug": Path(__file__).with_name("questions") / "werkzeug.json",
     "flask": Path(__file__).with_name("questions") / "flask.json",
+    "structlog": Path(__file__).with_name("questions") / "structlog.json",
 }
 """Question sets by ``--set`` name; each file's ``tree.name`` is a pinned tree of that package."""
 SPLITS = ("dev", "test")
@@ -413,7 +414,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--set",
         default="requests",
         help="question set: requests (default), or click, httpx, attrs, rich, marshmallow, jinja2, "
-        "werkzeug, flask, each with :dev or :test for one split",
+        "werkzeug, flask, structlog, each with :dev or :test for one split",
     )
     p.add_argument(
         "--list", action="store_true", help="print the chosen questions and exit (no servers)"

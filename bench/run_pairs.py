@@ -71,6 +71,7 @@ def main(argv: list[str]) -> int:
                 "jinja2",
                 "werkzeug",
                 "flask",
+                "structlog",
             )
         )
     )

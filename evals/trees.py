@@ -5,8 +5,9 @@
 package, where the implementation lives), ``rich_root()`` that of rich 14.3.4 (its ``rich``
 package), ``marshmallow_root()`` that of marshmallow 3.26.1 (its ``src/marshmallow``
 package), ``jinja2_root()`` that of jinja2 3.1.4 (its ``src/jinja2`` package),
-``werkzeug_root()`` that of werkzeug 3.1.3 (its ``src/werkzeug`` package) and
-``flask_root()`` that of flask 3.1.0 (its ``src/flask`` package): each downloaded from the
+``werkzeug_root()`` that of werkzeug 3.1.3 (its ``src/werkzeug`` package),
+``flask_root()`` that of flask 3.1.0 (its ``src/flask`` package) and ``structlog_root()`` that of
+structlog 25.5.0 (its ``src/structlog`` package): each downloaded from the
 package index with pip, checked against its sha256 and unpacked once under the model cache
 (``$TIERFLOW_MODEL_CACHE`` or ``~/.cache/tierflow``). The main-job bench and the
 answer-checker measurements ask about them: trees the eval suites (which use the installed
@@ -32,6 +33,7 @@ __all__ = [
     "PinnedTree",
     "REQUESTS",
     "RICH",
+    "STRUCTLOG",
     "TREES",
     "WERKZEUG",
     "attrs_root",
@@ -43,6 +45,7 @@ __all__ = [
     "marshmallow_root",
     "requests_root",
     "rich_root",
+    "structlog_root",
     "werkzeug_root",
 ]
 
@@ -125,6 +128,13 @@ FLASK = PinnedTree(
     "flask-3.1.0/src/flask",
 )
 
+STRUCTLOG = PinnedTree(
+    "structlog",
+    "25.5.0",
+    "098522a3bebed9153d4570c6d0288abf80a031dfdb2048d59a49e9dc2190fc98",
+    "structlog-25.5.0/src/structlog",
+)
+
 TREES: dict[str, PinnedTree] = {
     "requests": REQUESTS,
     "click": CLICK,
@@ -135,6 +145,7 @@ TREES: dict[str, PinnedTree] = {
     "jinja2": JINJA2,
     "werkzeug": WERKZEUG,
     "flask": FLASK,
+    "structlog": STRUCTLOG,
 }
 """The pinned trees by the name the main-job bench's ``--set`` uses."""
 
@@ -214,3 +225,8 @@ def werkzeug_root(cache_dir: Path | None = None) -> Path:
 def flask_root(cache_dir: Path | None = None) -> Path:
     """The pinned flask 3.1.0 source (``flask/``), installed on first use."""
     return install(FLASK, cache_dir)
+
+
+def structlog_root(cache_dir: Path | None = None) -> Path:
+    """The pinned structlog 25.5.0 source (``structlog/``), installed on first use."""
+    return install(STRUCTLOG, cache_dir)

@@ -25,6 +25,7 @@ from tierflow.evals.trees import (
     MARSHMALLOW,
     REQUESTS,
     RICH,
+    STRUCTLOG,
     TREES,
     WERKZEUG,
     install,
@@ -56,11 +57,12 @@ def _sets(main_job: ModuleType) -> dict[str, dict[str, Any]]:
 def test_every_set_loads_and_names_a_pinned_tree(main_job: ModuleType) -> None:
     assert set(main_job.SETS) == {
         "requests", "click", "httpx", "attrs", "rich", "marshmallow", "jinja2", "werkzeug",
-        "flask",
+        "flask", "structlog",
     }  # fmt: skip
     assert TREES == {
         "requests": REQUESTS, "click": CLICK, "httpx": HTTPX, "attrs": ATTRS, "rich": RICH,
         "marshmallow": MARSHMALLOW, "jinja2": JINJA2, "werkzeug": WERKZEUG, "flask": FLASK,
+        "structlog": STRUCTLOG,
     }  # fmt: skip
     for name, spec in _sets(main_job).items():
         assert main_job.set_tree(spec) is TREES[name]
@@ -191,7 +193,8 @@ def test_rich_set_is_balanced_and_split_by_round(main_job: ModuleType, capsys: A
 @pytest.mark.parametrize(("name", "tree", "prefix"), [("marshmallow", MARSHMALLOW, "mm"),
                                                        ("jinja2", JINJA2, "jj"),
                                                        ("werkzeug", WERKZEUG, "wz"),
-                                                       ("flask", FLASK, "fl")])  # fmt: skip
+                                                       ("flask", FLASK, "fl"),
+                                                       ("structlog", STRUCTLOG, "sl")])  # fmt: skip
 def test_28_question_sets_are_balanced_and_split_by_round(
     main_job: ModuleType, name: str, tree: Any, prefix: str
 ) -> None:
