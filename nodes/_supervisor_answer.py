@@ -236,10 +236,11 @@ def _stuck(state: Mapping[str, Any], checked: Mapping[str, Any], reason: str) ->
         e for e in state.get("events") or []
         if e.get("kind") == EventKind.VERIFIED and e.get("check") == CheckSite.ANSWER
     ]  # fmt: skip
-    last = tries[-1] if tries else {}
-    return bool(last) and all(last.get(k) == v for k, v in
-                              {"tier": checked.get("tier"), "answer": checked.get("answer"),
-                               "reason": reason}.items())  # fmt: skip
+    if not tries:
+        return False
+    last = tries[-1]
+    now = (checked.get("tier"), checked.get("answer"), reason)
+    return (last.get("tier"), last.get("answer"), last.get("reason")) == now
 
 
 def _answer_check(spec: Supervisor, answer: BaseModel, state: Mapping[str, Any]) -> Verdict:

@@ -97,26 +97,23 @@ def test_fit_keeps_the_task_and_the_latest_steps() -> None:
     assert _fit(msgs[:3], 10_000) == msgs[:3]
 
 
+def _found(path: str, line: int, snippet: str) -> Findings:
+    """Findings of one line, as the search subagent reports them."""
+    return Findings.model_validate(
+        {"summary": "s", "findings": [{"path": path, "line": line, "snippet": snippet}]}
+    )
+
+
 def test_findings_must_mention_the_query_when_the_tree_has_it(qa_root: Path) -> None:
     env = {"root": str(qa_root)}
-    off_topic = Findings.model_validate(
-        {
-            "summary": "s",
-            "findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "MAX_ATTEMPTS = 3"}],
-        }
-    )
+    off_topic = _found("pkg/retry.py", 3, "MAX_ATTEMPTS = 3")
     problem = verify_findings(SearchTask(query="spend"), off_topic, env)
     assert problem is not None
     assert "no finding is where 'spend' is defined; it is defined at pkg/budget.py:4" in problem
     # a query that is not an identifier: any line mentioning it will do
     problem = verify_findings(SearchTask(query="retry helpers"), off_topic, env)
     assert problem is not None and "no finding contains 'retry helpers'" in problem
-    on_topic = Findings.model_validate(
-        {
-            "summary": "s",
-            "findings": [{"path": "pkg/budget.py", "line": 4, "snippet": "def spend(amount):"}],
-        }
-    )
+    on_topic = _found("pkg/budget.py", 4, "def spend(amount):")
     assert verify_findings(SearchTask(query="spend"), on_topic, env) is None
     # a query the tree does not contain cannot be demanded
     assert verify_findings(SearchTask(query="nowhere_to_be_found"), off_topic, env) is None
@@ -139,12 +136,7 @@ def test_prefetch_puts_definitions_before_mentions(qa_root: Path) -> None:
 
 def test_a_path_written_as_a_whole_tool_line_is_split(qa_root: Path) -> None:
     env = {"root": str(qa_root)}
-    copied = Findings.model_validate(
-        {
-            "summary": "s",
-            "findings": [{"path": "pkg/budget.py:4: def spend(amount):", "line": 4, "snippet": ""}],
-        }
-    )
+    copied = _found("pkg/budget.py:4: def spend(amount):", 4, "")
     out = normalize_findings(SearchTask(query="spend"), copied, env)
     assert [(f.path, f.line, f.snippet) for f in out.findings] == [
         ("pkg/budget.py", 4, "def spend(amount):")
@@ -160,19 +152,9 @@ def test_a_path_written_as_a_whole_tool_line_is_split(qa_root: Path) -> None:
 
 def test_a_dotted_query_is_found_at_its_definition(qa_root: Path) -> None:
     env = {"root": str(qa_root)}
-    at_def = Findings.model_validate(
-        {
-            "summary": "s",
-            "findings": [{"path": "pkg/budget.py", "line": 4, "snippet": "def spend(amount):"}],
-        }
-    )
+    at_def = _found("pkg/budget.py", 4, "def spend(amount):")
     # `pkg.budget.spend` is written nowhere, but the finding is where it is defined
     assert verify_findings(SearchTask(query="pkg.budget.spend"), at_def, env) is None
-    elsewhere = Findings.model_validate(
-        {
-            "summary": "s",
-            "findings": [{"path": "pkg/retry.py", "line": 3, "snippet": "MAX_ATTEMPTS = 3"}],
-        }
-    )
+    elsewhere = _found("pkg/retry.py", 3, "MAX_ATTEMPTS = 3")
     problem = verify_findings(SearchTask(query="pkg.budget.spend"), elsewhere, env)
     assert problem is not None and "pkg/budget.py:4" in problem
