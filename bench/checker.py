@@ -62,6 +62,7 @@ def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
     """Both checks' verdicts on one pair."""
     from main_job import right
 
+    from tierflow.checks import Verdict
     from tierflow.graphs.codebase_qa.checks import normalize_answer, verify_answer
     from tierflow.graphs.codebase_qa.grounding import check
     from tierflow.graphs.codebase_qa.schemas import Answer, Citation
@@ -73,7 +74,8 @@ def judge(item: dict[str, Any], root: str) -> dict[str, Any]:
     given = Answer(answer=item["answer"], citations=[Citation(path=p, line=n) for p, n in cites])
     final = normalize_answer(given, state)
     assert isinstance(final, Answer)
-    problems = verify_answer(final, state)
+    said = verify_answer(final, state)
+    problems = said.reason if isinstance(said, Verdict) else said
     exists = check(root, [(p, n, None) for p, n in cites]) is None
     label = item.get("label")
     if "keywords" in item:  # a run's answer: graded by the bench's rule, as normalised

@@ -75,8 +75,10 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
         parted = await off_loop(True, _part_prompts, spec, state) if draft_site else []
         # a draft below the top gets one more repair, and part drafts one more again
         repairs = 1 + int(tier_of(1, runtime)[1]) + int(bool(parted))
+        # whether a rejection of this try sends the next one up a tier (a draft's does)
+        climbs = tier_of(len(problems) + 1, runtime)[0] != tier
         if parted and (not problems or len(problems) == 1 and climbed):
-            return await _drafted(spec, state, runtime, tier, parted, repairs, climbed)
+            return await _drafted(spec, state, runtime, tier, parted, (repairs, climbs), climbed)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
             user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
@@ -91,7 +93,7 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
             return {**out, "answer_retry": False}
         return {
             **out.state_update(),
-            **await _checked(spec, state, runtime, _args(out.message), repairs, tier),
+            **await _checked(spec, state, runtime, _args(out.message), (repairs, climbs), tier),
         }
 
     return answer
@@ -103,7 +105,7 @@ async def _drafted(
     runtime: Runtime[RunContext],
     tier: str,
     prompts: list[str],
-    repairs: int,
+    repairs: tuple[int, bool],
     climbed: bool,
 ) -> dict[str, Any]:
     """One answer try drafted part by part on ``tier``: the parts, composed, then checked."""
@@ -117,7 +119,7 @@ async def _drafted(
     if texts is None:  # a part's call failed: a repair is asked, on the next tier up
         problems = state.get("answer_problems") or []
         why = "a part's draft call failed; write the whole answer"
-        retry = len(problems) < repairs
+        retry = len(problems) < repairs[0]
         failed = {} if retry else {"status": RunStatus.FAILED.value}
         return {**update, **failed, "answer_problems": [*problems, why], "answer_retry": retry}
     composed = await off_loop(True, spec.part_drafts.compose, state, texts)
@@ -129,14 +131,17 @@ async def _checked(
     state: SupervisorState,
     runtime: Runtime[RunContext],
     args: Mapping[str, Any] | None,
-    repairs: int,
+    repairs: tuple[int, bool],
     tier: str,
 ) -> dict[str, Any]:
-    """The answer ``args`` normalized and checked: a repair to ask for, or the run's answer."""
+    """The answer ``args`` normalized and checked: a repair to ask for, or the run's answer.
+
+    ``repairs``: how many repairs the run may ask for, and whether the next one climbs a tier.
+    """
     problems = state.get("answer_problems") or []
     hooked = bool(spec.answer_normalize or spec.answer_verifier)
     checked: AnswerCheck = await off_loop(
-        hooked, _check_answer, spec, state, args, problems, repairs, tier
+        hooked, _check_answer, spec, state, args, problems, *repairs, tier
     )
     attended = context_of(runtime).policy.human
     review = attended and _reviewed(spec, checked)
@@ -179,9 +184,14 @@ def _check_answer(
     args: Mapping[str, Any] | None,
     problems: list[str],
     repairs: int = 1,
+    climbs: bool = False,
     tier: str | None = None,
 ) -> AnswerCheck:
     """Parse, normalize and check the answer; a rejection asks for a repair, ``repairs`` times.
+
+    A rejection no repair can address (``Verdict.repairable`` False: only a person can judge
+    it) ends the repairs, unless the next try climbs a tier: the stronger tier's answer is
+    the one that stands, unverified.
 
     The ``verified`` event carries the answer as checked (after ``answer_normalize``), what the
     model wrote when that differs, and the tier that wrote it, so a rejected draft can be read
@@ -208,7 +218,8 @@ def _check_answer(
         if spec.answer_verifier and verdict
         else []
     )
-    if reason and len(problems) < repairs and not _stuck(state, checked, reason):
+    repairable = verdict is None or verdict.repairable or climbs
+    if reason and len(problems) < repairs and repairable and not _stuck(state, checked, reason):
         return {"answer_problems": [*problems, reason], "answer_retry": True, "events": notes}
     if parsed is None:
         return {

@@ -233,7 +233,8 @@ def _verify_node(spec: Cascade) -> Callable[..., Any]:
         verifier = _verifier_of(spec, sub)
         verdict, usage = await _verdict(spec, state, runtime, tier, output, verifier)
         sent_back = list(state.get("feedback") or [])
-        repair = not verdict.ok and output is not None and len(sent_back) < verifier.repairs
+        repair = not verdict.ok and verdict.repairable and output is not None
+        repair = repair and len(sent_back) < verifier.repairs
         site: dict[str, Any] = {"tier": tier, "repair": True} if repair else {"tier": tier}
         attempt: dict[str, Any] = {**site, "ok": verdict.ok, "reason": verdict.reason}
         cost = sum(float(r.get("cost_usd") or 0.0) for r in usage)

@@ -39,7 +39,7 @@ Example:
     >>> v.kind, v.samples
     ('format', 1)
     >>> v.settle({}, {"answer": ""})
-    Verdict(ok=False, reason='empty', confidence=None)
+    Verdict(ok=False, reason='empty', confidence=None, repairable=True)
     >>> as_check(lambda task, out, env: None)({}, {}, {}).ok
     True
 """
@@ -145,7 +145,7 @@ class Verifier:
         Example:
             >>> v = Verifier("confidence", signal=lambda lp, out: lp, threshold=0.8)
             >>> v.trust({}, 0.9), v.trust({}, 0.5).ok, v.trust({}, None).reason
-            (Verdict(ok=True, reason=None, confidence=0.9), False, 'no log-probabilities to judge by')
+            (Verdict(ok=True, reason=None, confidence=0.9, repairable=True), False, 'no log-probabilities to judge by')
         """
         assert self.signal is not None
         confidence = self.signal(logprobs, output) if logprobs is not None else None

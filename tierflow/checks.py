@@ -9,7 +9,7 @@ adapter from the latter to the former. The node kinds (:mod:`tierflow.nodes.veri
 
 Example:
     >>> as_check(lambda request, answer, state: "too short")("q", "a", {})
-    Verdict(ok=False, reason='too short', confidence=None)
+    Verdict(ok=False, reason='too short', confidence=None, repairable=True)
 """
 
 from __future__ import annotations
@@ -38,11 +38,15 @@ class Verdict:
         reason: why it was rejected (what to fix), or None; an accepted answer may say why too.
         confidence: how sure the check is, in [0, 1], or None when it does not say (the
             deterministic checks); what a trust signal reads.
+        repairable: whether a model's repair can address the rejection. False: no retry can
+            make this answer pass (only a person can judge it), so the repairs end and the
+            answer stands unverified; a retry would be money spent on the same verdict.
     """
 
     ok: bool
     reason: str | None = None
     confidence: float | None = None
+    repairable: bool = True
 
     def __post_init__(self) -> None:
         if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
@@ -56,9 +60,11 @@ class Verdict:
         return cls(True, None, confidence)
 
     @classmethod
-    def reject(cls, reason: str, confidence: float | None = None) -> Verdict:
-        """A rejected answer, with what is wrong with it."""
-        return cls(False, reason, confidence)
+    def reject(
+        cls, reason: str, confidence: float | None = None, *, repairable: bool = True
+    ) -> Verdict:
+        """A rejected answer, with what is wrong with it (``repairable``: see the class)."""
+        return cls(False, reason, confidence, repairable)
 
 
 class Check(Protocol):
@@ -127,6 +133,7 @@ def verdict_event(
         ok=verdict.ok,
         reason=verdict.reason,
         confidence=verdict.confidence,
+        **({} if verdict.ok or verdict.repairable else {"repairable": False}),
         cost_usd=round(cost_usd, 8),
         requests=requests,
         **fields,

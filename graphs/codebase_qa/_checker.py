@@ -16,7 +16,10 @@ from tierflow.graphs.codebase_qa._questions import CODE_WORD, STOP_WORDS, subjec
 from tierflow.graphs.codebase_qa._tree import Cite, Tree, defines
 from tierflow.graphs.codebase_qa._values import in_text, stated_values
 
-__all__ = ["Checker", "names_file"]
+# The end of a problem only a person can settle: no model's repair can make the answer pass.
+FOR_REVIEW = "a reviewer must confirm it"
+
+__all__ = ["FOR_REVIEW", "Checker", "names_file"]
 
 
 class Checker:
@@ -147,8 +150,7 @@ class Checker:
             )
             return
         self.problems.append(
-            f"a yes/no answer ({said[0]}) cannot be checked against the cited lines; "
-            "a reviewer must confirm it"
+            f"a yes/no answer ({said[0]}) cannot be checked against the cited lines; {FOR_REVIEW}"
         )
 
     def mentions_any(self) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tierflow.checks import Verdict
+from tierflow.graphs.codebase_qa._checker import FOR_REVIEW
 from tierflow.graphs.codebase_qa._facts import facts, index_for
 from tierflow.graphs.codebase_qa._paths import fix_file_names, resolve_cite, shown_lines
 from tierflow.graphs.codebase_qa._tree import Tree
@@ -198,11 +200,20 @@ def answer_evidence(state: Mapping[str, Any]) -> str:
     return "\n\n".join(o for o in out if o)
 
 
-def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | None:
-    """Every claim the question asks for must agree with the lines the answer cites."""
+def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | Verdict | None:
+    """Every claim the question asks for must agree with the lines the answer cites.
+
+    When every problem is one only a person can settle (a yes/no the cited lines cannot
+    decide), the rejection is not repairable: another model try would get the same verdict.
+    """
     assert isinstance(answer, Answer)
     problems = _claims(answer, state).problems
-    return "; ".join(problems) if problems else None
+    if not problems:
+        return None
+    reason = "; ".join(problems)
+    if all(p.endswith(FOR_REVIEW) for p in problems):
+        return Verdict.reject(reason, repairable=False)
+    return reason
 
 
 def _index_answers(state: Mapping[str, Any]) -> list[Any]:

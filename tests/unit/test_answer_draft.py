@@ -12,6 +12,7 @@ import pytest
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
+from tierflow.checks import Verdict
 from tierflow.errors import SpecError
 from tierflow.graphs.codebase_qa.graph import SUPERVISOR
 from tierflow.nodes.supervisor import Supervisor, build_supervisor_graph
@@ -160,6 +161,36 @@ async def test_a_repair_that_repeats_the_rejected_answer_ends_the_repairs(
     assert answer_calls(out) == [("flagship", None)] * 2
     first, second = [e for e in out["events"] if e.get("check") == "answer"]
     assert first["reason"] == second["reason"] and "pkg/retry.py:6" in first["reason"]
+
+
+def _for_a_person(answer: Any, state: Any) -> Verdict:
+    return Verdict.reject("only a person can judge this", repairable=False)
+
+
+@pytest.mark.parametrize(
+    ("policy", "tries"),
+    [
+        # the draft still climbs once (the stronger tier's answer is the one that stands), and
+        # the flagship is asked no repair: none could pass
+        ("tiered", [("nano", None), ("flagship", "verifier_rejected")]),
+        ("all-flagship", [("flagship", None)]),
+    ],
+)
+async def test_a_rejection_no_repair_can_address_ends_the_repairs(
+    scripted, make_ctx, thread, qa_root, policy: str, tries: list[Any]
+):
+    models = {"flagship": scripted("flag", [said("In pkg/retry.py:6.")])}  # one flagship try
+    if policy == "tiered":
+        models["nano"] = scripted("nano", [said("In pkg/retry.py:6.")])
+    spec = dataclasses.replace(SUPERVISOR, answer_verifier=_for_a_person)
+    graph = build_supervisor_graph(spec).compile(checkpointer=InMemorySaver())
+    ctx = make_ctx(models, shortcuts=True,
+                   policy=dataclasses.replace(POLICIES[policy], human=False))  # fmt: skip
+    out = await graph.ainvoke({"request": REQUEST, "env": {"root": str(qa_root)}}, thread(),
+                              context=ctx)  # fmt: skip
+    assert out["status"] == "unverified" and answer_calls(out) == tries
+    checked = [e for e in out["events"] if e.get("check") == "answer"]
+    assert [e["repairable"] for e in checked] == [False] * len(tries)
 
 
 def test_a_draft_tier_needs_a_check_to_escalate_on() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.answer_checks import write_tree
+from tierflow.checks import Verdict
 from tierflow.graphs.codebase_qa._paths import (
     fix_file_names,
     resolve_cite,
@@ -233,3 +234,19 @@ def test_a_members_part_naming_no_member_is_unanswered(root: str) -> None:
         q, "__all__ is defined at _config.py:1", [("_config.py", 1)], root
     ).problems
     assert problems
+
+
+def test_a_yes_no_only_a_person_can_settle_is_not_repairable(qa_root: Path) -> None:
+    # The cited line holds the constant, but whether "yes" is right is not in it: no model's
+    # repair can make the answer pass, so the check says so (the repairs end, unverified).
+    state = {"request": "Is MAX_ATTEMPTS 3?", "env": {"root": str(qa_root)}}
+    said = verify_answer(
+        Answer(answer="Yes, MAX_ATTEMPTS = 3", citations=[Citation(path="pkg/retry.py", line=3)]),
+        state,
+    )
+    assert isinstance(said, Verdict) and not said.ok and not said.repairable
+    assert said.reason is not None and said.reason.endswith("a reviewer must confirm it")
+    # a problem a repair can fix (a citation outside the deciding body) stays a plain reason
+    state["request"] = "Is RetryPolicy a class?"
+    wrong_place = Answer(answer="yes", citations=[Citation(path="pkg/retry.py", line=6)])
+    assert "inside the body of" in str(verify_answer(wrong_place, state))
