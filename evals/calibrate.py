@@ -48,6 +48,8 @@ __all__ = [
 ]  # fmt: skip
 
 FOLDS = 5
+# The router threshold keeps the target with this confidence (as the replays choose theirs).
+CONFIDENCE = 0.9
 
 
 def _by_id(result: SuiteResult) -> dict[str, Any]:
@@ -58,22 +60,35 @@ def choose_threshold(
     p_cheap: Sequence[float],
     cheap_path: Sequence[tuple[float, float]],
     top_path: Sequence[tuple[float, float]],
-    floor: float,
+    target: float = 0.95,
+    confidence: float | None = CONFIDENCE,
 ) -> tuple[float, list[tuple[float, float, float]]]:
-    """The cheapest threshold whose mean quality stays >= ``floor``, and the sweep.
+    """The cheapest threshold keeping ``target`` x the top path's quality, and the sweep.
 
-    Returns (threshold, :func:`~tierflow.evals.benchmark_report.threshold_sweep`'s rows); a
-    threshold of 1.0 sends everything to the flagship.
+    Item i starts cheap when ``p_cheap[i] >= threshold`` and scores ``cheap_path[i]`` (quality,
+    cost), else ``top_path[i]``. The choice is :func:`tierflow.difficulty.choose_threshold`'s,
+    the one the replays make: with a ``confidence`` (0.9 by default), the target must hold with
+    that confidence, thresholds tested in a fixed sequence from everything on the top path;
+    None keeps it on these rows only. Returns (threshold,
+    :func:`~tierflow.evals.benchmark_report.threshold_sweep`'s rows).
 
     Example:
         >>> t, _ = choose_threshold([0.9, 0.2], [(1, 1), (0, 1)], [(1, 10), (1, 10)], 1.0)
         >>> t
         0.9
     """
-    sweep = threshold_sweep(p_cheap, cheap_path, top_path)
-    ok = [s for s in sweep if s[2] >= floor - 1e-12]
-    best = min(ok, key=lambda s: (s[1], -s[0])) if ok else max(sweep, key=lambda s: s[2])
-    return best[0], sweep
+    from tierflow.difficulty import choose_threshold as cheapest_keeping
+
+    theta = cheapest_keeping(
+        p_cheap,
+        [q for q, _ in cheap_path],
+        [q for q, _ in top_path],
+        target,
+        [c for _, c in cheap_path],
+        [c for _, c in top_path],
+        confidence,
+    )
+    return theta, threshold_sweep(p_cheap, cheap_path, top_path)
 
 
 def _out_of_fold(texts: list[str], labels: list[bool]) -> list[float]:
@@ -110,6 +125,7 @@ async def acalibrate(
     response_cache: str | None = None,
     out: str | Path | None = None,
     progress: Callable[[Any], None] | None = None,
+    confidence: float | None = CONFIDENCE,
 ) -> Calibration:
     """Async :func:`calibrate`."""
     from tierflow.config import default_profile, load_config
@@ -155,7 +171,8 @@ async def acalibrate(
         oof,
         [(casc[str(i["id"])].quality, casc[str(i["id"])].cost_usd) for i in items],
         [(tops[str(i["id"])].quality, tops[str(i["id"])].cost_usd) for i in items],
-        floor,
+        target_quality,
+        confidence,
     )
     w, b = train_router(texts, labels)
     router = RouterModel(weights=w, bias=b, threshold=min(theta, 1.0), cheap_tier=ladder[0],
@@ -164,6 +181,7 @@ async def acalibrate(
         "tiers": {t: _figures(r) for t, r in tiers.items()},
         "cascade": _figures(cascade),
         "floor_quality": round(floor, 4),
+        "confidence": confidence,
         "cheap_right": sum(labels),
         **({"repairs": compared} if compared else {}),
         "threshold_sweep": [
@@ -243,7 +261,8 @@ def calibrate(suite: str, target_quality: float = 0.95, **kwargs: Any) -> Calibr
         target_quality: share of all-flagship's quality to keep, e.g. 0.95.
         **kwargs: ``limit``, ``profile``, ``models`` (scripted doubles), ``retry``,
             ``response_cache``, ``out`` (default ``.tierflow/calibration/<suite>.json``),
-            ``progress``.
+            ``progress``, ``confidence`` (0.9: the router's threshold keeps the target with
+            90% confidence, see :func:`choose_threshold`; None: on the calibration items only).
 
     Returns:
         The calibration written (with its version).

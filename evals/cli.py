@@ -253,6 +253,13 @@ def calibrate_command(
     ] = None,
     cache: CacheFile = None,
     batch: BatchFlag = False,
+    confidence: Annotated[
+        float,
+        typer.Option(
+            help="a cascade's router threshold keeps the target with this confidence "
+            "(0: on the calibration items only)"
+        ),
+    ] = 0.9,
 ) -> None:
     """Calibrate a graph: start tier, ladder and router of a cascade, or each subagent's start."""
     from tierflow.evals import progress_bar
@@ -262,6 +269,8 @@ def calibrate_command(
     console = Console(width=None if sys.stdout.isatty() else 160)
     if not 0 < target_quality <= 1:
         raise typer.BadParameter("give a share in (0, 1], e.g. 0.95", param_hint="--target-quality")
+    if confidence and not 0.5 <= confidence < 1:
+        raise typer.BadParameter("give a probability in [0.5, 1), or 0", param_hint="--confidence")
     _start_local_servers(console, profile)
     if suite not in CASCADES:
         if batch:
@@ -271,7 +280,8 @@ def calibrate_command(
         return
     with _batching(console, batch), progress_bar(console) as bar:
         cal = calibrate(suite, target_quality, limit=limit, profile=profile, progress=bar,
-                        response_cache=str(cache or DEFAULT_CACHE), out=out)  # fmt: skip
+                        response_cache=str(cache or DEFAULT_CACHE), out=out,
+                        confidence=confidence or None)  # fmt: skip
     sub = next(iter(cal.subagents.values()))
     ev = sub.evidence
     console.print(f"calibration {cal.label()} ({cal.items} items, profile {cal.profile}) -> "

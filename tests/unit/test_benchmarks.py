@@ -140,11 +140,27 @@ def test_choose_threshold_takes_the_cheapest_that_keeps_quality():
     p = [0.9, 0.6, 0.2]
     cheap = [(1.0, 1.0), (0.0, 1.0), (0.0, 1.0)]
     top = [(1.0, 10.0), (1.0, 10.0), (1.0, 10.0)]
-    theta, sweep = choose_threshold(p, cheap, top, floor=1.0)
+    theta, sweep = choose_threshold(p, cheap, top, target=1.0, confidence=None)
     assert theta == 0.9  # only the first item may start cheap without losing quality
     assert min(c for _, c, q in sweep if q >= 1.0) == 21.0
-    theta, _ = choose_threshold(p, cheap, top, floor=0.0)
+    theta, _ = choose_threshold(p, cheap, top, target=0.3, confidence=None)
     assert theta == 0.2  # everything cheap: the highest threshold that still does it
+
+
+def test_live_calibration_chooses_its_threshold_as_the_replays_do():
+    # 20 items; the cheap path is right on the first 19 and costs 1 against 10. On these rows
+    # everything cheap keeps 95%; with 90% confidence that is luck on 20 items, so the
+    # threshold keeps the hardest items on the top path.
+    p = [1 - i / 20 for i in range(20)]
+    cheap = [(1.0, 1.0)] * 19 + [(0.0, 1.0)]
+    top = [(1.0, 10.0)] * 20
+    plain, _ = choose_threshold(p, cheap, top, target=0.95, confidence=None)
+    sure, _ = choose_threshold(p, cheap, top, target=0.95)
+    assert plain == min(p) and sure > plain
+    # the same choice tierflow.difficulty makes for the replays
+    from tierflow.difficulty import choose_threshold as replays
+
+    assert sure == replays(p, [1.0] * 19 + [0.0], [1.0] * 20, 0.95, [1.0] * 20, [10.0] * 20, 0.9)
 
 
 def test_report_has_every_policy_the_curve_and_the_published_point(tmp_path):
@@ -197,6 +213,8 @@ def test_calibrate_cli_refuses_a_bad_target():
 
     res = CliRunner().invoke(app, ["calibrate", "gsm8k", "--target-quality", "1.5"])
     assert res.exit_code == 2 and "(0, 1]" in res.output
+    res = CliRunner().invoke(app, ["calibrate", "gsm8k", "--confidence", "1.2"])
+    assert res.exit_code == 2 and "[0.5, 1)" in res.output
 
 
 def test_unknown_suite_is_named_with_the_choices():
