@@ -106,7 +106,7 @@ class IndexChecker(MembersChecker):
         elif kind is PartKind.TYPE:
             self.type_of(part, target)
         elif kind is PartKind.MEMBERS:
-            self.members_of(target, also_spelled(self.index, part))
+            self.members_of(target, also_spelled(self.index, part), part.text)
         elif (tests := case_tests(self.index, target.definition, part.text)) and judge_case(
             self, self.index, tests
         ):

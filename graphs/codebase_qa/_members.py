@@ -15,7 +15,7 @@ from tierflow.graphs.codebase_qa._tree import Cite
 from tierflow.graphs.codebase_qa._yes_no import YesNoChecker
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
 
-__all__ = ["MembersChecker"]
+__all__ = ["MembersChecker", "asks_parameters"]
 
 
 class MembersChecker(YesNoChecker):
@@ -26,12 +26,17 @@ class MembersChecker(YesNoChecker):
     def _cited_in(self, path: str, first: int, last: int) -> Cite | None:
         return next((c for c in self.cites if c[0] == path and first <= c[1] <= last), None)
 
-    def members_of(self, target: Target, also: Sequence[Definition] = ()) -> None:
+    def members_of(self, target: Target, also: Sequence[Definition] = (), asked: str = "") -> None:
         """Member by member against the definition (all of them when it enumerates them).
 
         ``also``: more definitions the part asks the members of, taken together with it.
+        ``asked``: the part's text. A function's parameters are the list only when it asks for
+        parameters ("which keys does f pass on" asks what its body picks): otherwise they are
+        not members, and the list must come from the body, cited there.
         """
         d, every = target.definition, [target.definition, *also]
+        if d.kind in (Kind.FUNCTION, Kind.METHOD) and asked and not asks_parameters(asked):
+            return self._body_list(d)
         expected = [m for x in every for m in (_enumerated(x) or self._enum_members(x))]
         allowed = set(expected) | {m.name for x in every for m in _members(self.index, x)}
         doc = " ".join(x.docstring or "" for x in every)
@@ -61,6 +66,35 @@ class MembersChecker(YesNoChecker):
         for line in self._member_lines(d, said):  # cite the members themselves, as well
             self.support(f"a member of {d.qualname}", (d.path, line))
 
+    def _body_list(self, d: Definition) -> None:
+        """A list a function's body makes: no parameter of it, every item in the cited body."""
+        said = [w for w in _listed(self.answer) if w.lower() not in self.question.lower()]
+        params = set(_enumerated(d))
+        lines = (self.tree.lines(d.path) or [])[d.line : d.end_line]
+        code = "\n".join(lines)
+
+        def used(c: Cite) -> bool:  # a cited line binding a name the body reads
+            bound = re.match(r"\s*([A-Za-z_]\w*)\s*(?::[^=]*)?=", self.tree.text(c) or "")
+            return bound is not None and re.search(rf"\b{bound[1]}\b", code) is not None
+
+        body = [c for c in self.cites
+                if c[0] == d.path and d.line < c[1] <= d.end_line or used(c)]  # fmt: skip
+        shown = " ".join(self.tree.text(c) or "" for c in body)
+        if not said:
+            self.problems.append(f"the answer names nothing that the body of {d.qualname} "
+                                 f"({d.path}:{d.line}-{d.end_line}) lists")  # fmt: skip
+        elif taken := [w for w in said if w in params]:
+            self.problems.append(f"{', '.join(taken)} is a parameter of {d.qualname} ({d.where}), "
+                                 "not an item of the list asked; cite the body's lines that "
+                                 "make the list")  # fmt: skip
+        elif not body or (absent := [w for w in said if w not in shown]):
+            where = f"{d.path}:{d.line + 1}-{d.end_line}"
+            what = f"{', '.join(absent)} is not in the cited lines" if body else "no cited line is"
+            self.problems.append(f"{what} in the body of {d.qualname} ({where})")
+        else:
+            for c in body:
+                self.support(f"a line of {d.qualname}'s body", c)
+
     def _enum_members(self, d: Definition) -> list[str]:
         """An enum's members: every attribute its class body binds (they are all of them)."""
         if d.kind is not Kind.CLASS or not any(re.search(r"(Enum|Flag)$", b) for b in d.bases):
@@ -86,6 +120,20 @@ def _members(index: CodeIndex, d: Definition) -> list[Definition]:
         return index.members(d.dotted) if d.kind in (Kind.CLASS, Kind.MODULE) else []
     except LookupError:
         return []
+
+
+# The noun a list question asks for ("which event dict keys does ...": keys).
+_HEAD = re.compile(
+    r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?!(?:does|has|is|was|this|its)\b)(\w+s)\b"
+)
+_PARAMETERS = re.compile(r"\b(?:parameters?|arguments?|args|kwargs|options|signature)\b")
+
+
+def asks_parameters(text: str) -> bool:
+    """Whether a list question asks for parameters (its head noun, else any mention)."""
+    low = text.lower()
+    head = _HEAD.search(low)
+    return bool(_PARAMETERS.fullmatch(head[1]) if head else _PARAMETERS.search(low))
 
 
 def _enumerated(d: Definition) -> list[str]:

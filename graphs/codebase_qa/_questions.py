@@ -126,17 +126,19 @@ _KINDS: list[tuple[PartKind, str]] = [
      r"|\bderives?\b|\bparent class"),
     # "what is NothingType defined as" asks for the value, not the place
     (PartKind.VALUE, r"^(?!.*\bwhere\b).*\b(defined|declared) as\b"),
-    (PartKind.LOCATION, r"\bwhere\b|\bwhich (file|module)\b|\b(defined|declared)\b"),
+    (PartKind.LOCATION, r"\bwhere\b|\bwhich (?:[\w-]+ )?(file|module)\b"),
+    # "what is the declared (return) type of X" asks for the annotation, not the place
     (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"
      r"|\btype (of|hint)\b|\breturn type\b|\bby (its|the) annotation\b|\bannotated (as|to return)\b"
      r"|\bhow (?:is|are)\b.*\bannotated$"),
+    (PartKind.LOCATION, r"\b(defined|declared)\b"),
     # "what happens if I pass default= ..." asks what the code does, whatever it names
     (PartKind.BEHAVIOUR, r"\bwhat happens\b"),
     (PartKind.DEFAULT, r"\bif (?:i|you|we) (?:don't|do not|never) (?:pass|give|set|provide)"
      r"|\bwithout (?:giving|passing|setting|providing|an?|any)\b|\b(?:is|are) (?:not given|omitted|not passed)\b"),
     # "what are the class-level defaults of a and of b": two defaults, not a list
     (PartKind.DEFAULT, r"\bwhat (?:is|are) the (?:[\w-]+ )?defaults? (?:values? )?of\b"),
-    (PartKind.MEMBERS, r"\bwhat (names|members|values|items|fields|attributes|parameters|arguments|keys)\b|\bwhat are\b|\bwhich (?:\w+ )?\w*[^s\W]s\s+(?:are|do|does|did|can|will|has|have|of|in)\b|\blist (of|the)\b|\bname (all|every)\b"),
+    (PartKind.MEMBERS, r"\bwhat (names|members|values|items|fields|attributes|parameters|arguments|keys)\b|\bwhat are\b|\bwhich (?:[\w-]+ ){0,3}?(?!(?:does|has|is|was|this|its)\b)\w*[^su\W]s\s+(?:are|do|does|did|can|will|has|have|of|in|make|get|back|go|end|come|count|appear)\b|\blist (of|the)\b|\bname (all|every)\b"),
     (PartKind.VALUE, r"\bhow (many|much|long)\b"),
     (PartKind.DEFAULT, r"\bdefaults?\b(?!\s*=)"),  # "default=" is an argument, not the word
     (PartKind.BEHAVIOUR, r"\bwhat does\b.*\b(do|compute|calculate|return)\b|\bhow does\b"

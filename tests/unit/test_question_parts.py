@@ -254,3 +254,54 @@ def test_a_yes_no_sees_and_is_pointed_at_the_lines_about_it(root: str) -> None:
     assert "The lines about it: pkg/runner.py:20: except Abort:" in problem
     said = "Yes: job.go() runs in a try whose except Abort prints it."
     assert problems(root, q, said, ("pkg/runner.py", 19), ("pkg/runner.py", 20)) == []
+
+
+RENDER = {
+    "logs/render.py": (
+        'KWARG_NAMES = ("exc_info", "stack_info")\n'  # 1
+        "\n"  # 2
+        "\n"  # 3
+        "def render_kwargs(logger, name, event_dict):\n"  # 4
+        '    """Render ``event_dict`` as keyword arguments."""\n'  # 5
+        "    return {\n"  # 6
+        '        "msg": event_dict.pop("event"),\n'  # 7
+        "        **{kw: event_dict.pop(kw) for kw in KWARG_NAMES if kw in event_dict},\n"  # 8
+        "    }\n"  # 9
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        # "declared" names a type here, not a place
+        ("What is the declared type of the serializer argument of Renderer?", "type"),
+        ("What is the declared return type of render_kwargs?", "type"),
+        ("Which source file defines render_kwargs?", "location"),
+        # a plural noun after "which" (with words before it) asks for a list
+        ("Which event dict keys does render_kwargs pass on as keyword arguments?", "members"),
+        ("If I never call setup(), which processors make up the default chain?", "members"),
+        ("Which class does Renderer subclass?", "base"),  # singular: one answer
+    ],
+)
+def test_the_kind_of_a_part_is_what_its_question_asks(question: str, kind: str) -> None:
+    assert [p.kind.value for p in parse_parts(question)] == [kind]
+
+
+def test_a_list_a_function_makes_is_its_body_s_never_its_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
+    root = write_tree(tmp_path / "src", RENDER)
+    q = "Which event dict keys does render_kwargs pass as keyword arguments, not in extra?"
+    (problem,) = problems(root, q, "event_dict", ("logs/render.py", 4))
+    assert "event_dict is a parameter of render_kwargs" in problem
+    (problem,) = problems(root, q, "exc_info and stack_info", ("logs/render.py", 4))
+    assert "no cited line is in the body of render_kwargs" in problem
+    # the constant the body reads holds the list: citing it is citing the body's evidence
+    assert problems(root, q, "exc_info and stack_info", ("logs/render.py", 1)) == []
+    (problem,) = problems(root, q, "exc_info and stack_info", ("logs/render.py", 7))
+    assert "is not in the cited lines" in problem
+    # a question that asks for the parameters still gets them
+    assert problems(root, "Which parameters does render_kwargs take?",
+                    "logger, name and event_dict", ("logs/render.py", 4)) == []  # fmt: skip
