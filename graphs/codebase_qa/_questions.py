@@ -247,9 +247,12 @@ def _names_in_clause(clause: str) -> list[str]:
     # "(..., not attrs.define)": a name the question sets aside is not what it is about
     ruled_out = set(re.findall(rf"\bnot (?:the )?`?({CODE_WORD})", clause))
     found = [*subjects_of(clause), *plain]
+    # "its own JSONRenderer (structlog.twisted.JSONRenderer)": the dotted name says which one
+    dotted = [n for n in found if "." in n]
     return [
         n for n in dict.fromkeys(found)
         if not keyword.iskeyword(n) and not n.endswith((".py", ".pyi")) and n not in ruled_out
+        and not any(d.endswith(f".{n}") for d in dotted)
     ]  # fmt: skip
 
 

@@ -305,3 +305,10 @@ def test_a_list_a_function_makes_is_its_body_s_never_its_parameters(
     # a question that asks for the parameters still gets them
     assert problems(root, "Which parameters does render_kwargs take?",
                     "logger, name and event_dict", ("logs/render.py", 4)) == []  # fmt: skip
+
+
+def test_a_dotted_name_says_which_of_two_same_named_definitions() -> None:
+    (part,) = parse_parts(
+        "The web layer has its own Renderer (pkg.web.Renderer). What is its base?"
+    )
+    assert "pkg.web.Renderer" in part.subjects and "Renderer" not in part.subjects
