@@ -156,6 +156,11 @@ def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
     # style does a Table draw with by default" after "the default safe_box" is about ``box``.
     own = [n for n in part.subjects if re.search(rf"(?<![\w.]){re.escape(n)}\b", part.text)]
     attrs = [n.split(".")[-1] for n in [*own, *plain, *part.subjects]]
+    if part.kind is PartKind.MEMBERS and re.search(r"\b(enum|members)\b", part.text):
+        # "list the members of the CallsiteParameter enum": the enum's, not a signature's
+        for _, owner in owners:
+            if owner.kind is Kind.CLASS and any(re.search(r"(Enum|Flag)$", b) for b in owner.bases):
+                return Target(owner)
     if part.kind is PartKind.MEMBERS and re.search(r"\b(parameters|arguments)\b", part.text):
         for _, owner in owners:
             func = index.constructor(owner) if owner.kind is Kind.CLASS else owner

@@ -126,6 +126,9 @@ _KINDS: list[tuple[PartKind, str]] = [
      r"|\bderives?\b|\bparent class"),
     # "what is NothingType defined as" asks for the value, not the place
     (PartKind.VALUE, r"^(?!.*\bwhere\b).*\b(defined|declared) as\b"),
+    # "where do the bytes end up" asks what the code does, not where it is written
+    (PartKind.VALUE, r"\bwhere (?:do|does|did)\b(?!.*\b(?:defined?|declared?|implement(?:s|ed)?"
+     r"|lives?|located|come from)\b)"),
     (PartKind.LOCATION, r"\bwhere\b|\bwhich (?:[\w-]+ )?(file|module)\b"),
     # "what is the declared (return) type of X" asks for the annotation, not the place
     (PartKind.TYPE, r"\bannotated type\b|\btype annotation\b|\bannotation of\b|\bwhat (is the )?type\b"

@@ -54,7 +54,9 @@ def _mentions(text: str, field: str) -> bool:
 
 
 def no_answer(question: str, answer: str, cited_text: Iterable[str]) -> str | None:
-    """Why ``answer`` is no answer (an echo of the schema, or of the question), else None."""
+    """Why ``answer`` is no answer (empty, an echo of the schema or of the question), else None."""
+    if not re.sub(r"[\s,;.:]+", "", answer):  # ", " or "" says nothing at all ("|" may)
+        return "the answer says nothing (no word, no value): state the fact the code shows"
     if (echo := _schema_echo(answer)) is not None:
         return (
             f"the answer repeats a schema's field description ({echo!r}), not the code: "

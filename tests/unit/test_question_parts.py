@@ -312,3 +312,21 @@ def test_a_dotted_name_says_which_of_two_same_named_definitions() -> None:
         "The web layer has its own Renderer (pkg.web.Renderer). What is its base?"
     )
     assert "pkg.web.Renderer" in part.subjects and "Renderer" not in part.subjects
+
+
+def test_a_named_enum_s_members_are_the_list_not_a_signature_s(root: str) -> None:
+    q = "Which color parameters can Editor take? List the members of the Color enum."
+    assert problems(root, q, "RED and GREEN", ("pkg/colors.py", 4)) == []
+    (problem,) = problems(root, q, "parent and extension", ("pkg/editor.py", 19))
+    assert "Color (pkg/colors.py:4) has RED, GREEN" in problem
+
+
+def test_an_answer_that_says_nothing_is_no_answer(root: str) -> None:
+    (problem,) = problems(root, "How many shells does Editor.shells hold?", ", ",
+                          ("pkg/editor.py", 17))  # fmt: skip
+    assert problem.startswith("the answer says nothing")
+
+
+def test_where_something_ends_up_asks_what_the_code_does() -> None:
+    assert [p.kind.value for p in parse_parts("Where do the bytes end up?")] == ["value"]
+    assert [p.kind.value for p in parse_parts("Where does pkg define Editor?")] == ["location"]
