@@ -192,6 +192,7 @@ class _Walker:
     def __init__(self, index: CodeIndex, d: Definition, depth: int, via: tuple[str, ...]):
         self.index, self.d, self.depth, self.via = index, d, depth, via
         self.found: list[CaseRaise] = []
+        self.texts: dict[str, str] = {}  # msg = "..." before raise X(msg): the message's words
 
     def block(self, stmts: list[ast.stmt], env: dict[str, object]) -> bool:
         """Walk ``stmts``; False when they always end in a return or raise (nothing runs after)."""
@@ -218,6 +219,8 @@ class _Walker:
             return self.block(s.body, dict(env)) | self.block(s.orelse, dict(env))
         if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             return True
+        if isinstance(s, ast.Assign) and [type(t) for t in s.targets] == [ast.Name]:
+            self.texts[s.targets[0].id] = _strings(s.value)  # type: ignore[attr-defined]
         for target in _assigned(s):
             env.pop(target, None)  # rebound: no longer the value the question gave
         bodies = [getattr(s, f, None) for f in ("body", "orelse", "finalbody")]
@@ -238,7 +241,9 @@ class _Walker:
         if not name or not name[:1].isupper():
             return  # ``raise`` alone, or a variable: not a class the answer can name
         args = s.exc.args if isinstance(s.exc, ast.Call) else []
-        message = " ".join(_strings(a) for a in args).strip()
+        message = " ".join(
+            self.texts.get(a.id, "") if isinstance(a, ast.Name) else _strings(a) for a in args
+        ).strip()
         self.found.append(
             CaseRaise(self.d.path, s.lineno, name, message, self.d.qualname, self.via)
         )
@@ -356,8 +361,7 @@ def _stems(text: str, common: set[str] = _COMMON) -> set[str]:
 
 def _case_words(question: str, func: Definition) -> set[str]:
     """The question's words that can describe its case: not the subject's own name."""
-    plain = re.sub(
-        r"[\w.]*[_.][\w.]*\(?\)?", " ", question
-    )  # code names: the subject, not the case
+    # code names (the subject, not the case); a word ending a sentence ("timestamp.") is none
+    plain = re.sub(r"[\w.]*(?:_|\.(?=\w))[\w.]*\(?\)?", " ", question)
     named = _stems(f"{func.qualname} {func.path.replace('/', ' ').removesuffix('.py')}")
     return _stems(plain) - named

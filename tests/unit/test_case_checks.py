@@ -186,3 +186,35 @@ def test_a_name_the_question_sets_aside_is_not_its_subject() -> None:
     )
     assert "attrs.define" not in part.subjects and "attrs" in part.subjects
     assert not parse_parts("Is X defined in a.py, or where is it defined?")[0].kind == "yes_no"
+
+
+STAMPS = {
+    "stamps/core.py": (
+        "class Stamper:\n"  # 1
+        "    def __init__(self, fmt=None, utc=True):\n"  # 2
+        "        self._stamp = _make(fmt, utc)\n"  # 3
+        "\n"  # 4
+        "\n"  # 5
+        "def _make(fmt, utc):\n"  # 6
+        "    if fmt is None and not utc:\n"  # 7
+        '        msg = "UNIX timestamps are always UTC."\n'  # 8
+        "        raise ValueError(msg)\n"  # 9
+        "    return fmt\n"  # 10
+    ),
+}
+
+
+def test_a_raise_whose_message_is_a_variable_is_the_case_s_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``msg = "..."; raise ValueError(msg)`` (the form ruff's EM101 asks for) holds the message
+    # words; "timestamp." ending a sentence is a word of the case, not a dotted code name.
+    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
+    root = write_tree(tmp_path / "src", STAMPS)
+    q = ("I create stamps.core.Stamper(utc=False) and leave the format out, hoping for a "
+         "local-time UNIX timestamp. What happens?")  # fmt: skip
+    assert problems(root, q, "It raises ValueError: UNIX timestamps are always UTC.",
+                    ("stamps/core.py", 9)) == []  # fmt: skip
+    (problem,) = problems(root, q, "It stores a stamper made from fmt and utc.",
+                          ("stamps/core.py", 3))  # fmt: skip
+    assert "the answer does not name ValueError" in problem
