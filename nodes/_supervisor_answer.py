@@ -35,7 +35,7 @@ from tierflow.protocol import (
     ToolName,
 )
 from tierflow.runtime import RunContext, context_of, engine_for
-from tierflow.tiers import Site, SiteKind, climb, start_tier
+from tierflow.tiers import Site, SiteKind, start_tier
 
 if TYPE_CHECKING:
     from tierflow.nodes.supervisor import Supervisor
@@ -51,28 +51,16 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
     answer_site = Site(SiteKind.ANSWER, spec.tier)
     draft_site = Site(SiteKind.DRAFT, spec.answer_tier) if spec.answer_tier else None
 
-    def tiers_of(runtime: Runtime[RunContext]) -> list[str]:
-        """The tiers answer tries climb through: the draft's, each tier up the ladder, the top.
-
-        ``["nano", "mini", "flagship"]`` under ``tiered``; one tier when there is no draft
-        below the top or the policy does not escalate. Tries past the list stay on the top.
-        """
+    def tier_of(attempt: int, runtime: Runtime[RunContext]) -> tuple[str, bool]:
+        """The tier of answer try ``attempt`` (0 first), and whether it climbed from a draft."""
         policy, config = context_of(runtime).policy, engine_for(runtime.context).config
         top = start_tier(answer_site, policy, config)
         if draft_site is None:
-            return [top]
+            return top, False
         draft = start_tier(draft_site, policy, config)
-        if draft == top or not policy.escalate:
-            return [draft]
-        seq = [draft]
-        while (up := climb(seq[-1], policy, config)) is not None and up != top:
-            seq.append(up)
-        return [*seq, top] if up == top else [draft, top]  # top off the ladder: straight to it
-
-    def tier_of(attempt: int, runtime: Runtime[RunContext]) -> tuple[str, bool]:
-        """The tier of answer try ``attempt`` (0 first), and whether it climbed from a draft."""
-        seq = tiers_of(runtime)
-        return seq[min(attempt, len(seq) - 1)], attempt > 0 and len(seq) > 1
+        if attempt == 0 or draft == top or not policy.escalate:
+            return draft, False
+        return top, True
 
     async def answer(state: SupervisorState, runtime: Runtime[RunContext]) -> Command[str]:
         update = await _answer(state, runtime)
@@ -81,20 +69,15 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
     async def _answer(state: SupervisorState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         problems = state.get("answer_problems") or []
         tier, climbed = tier_of(len(problems), runtime)
-        # A draft part by part first, when declared and the request splits into parts. A
-        # rejected one climbs the ladder: each tier between the draft's and the top writes one
-        # whole answer, told the check's problem; the top drafts part by part again, and the
-        # repairs after that are whole answers on the top.
+        # A draft part by part first, when declared and the request splits into parts; a
+        # rejected one is drafted part by part again on the supervisor's tier (when the draft
+        # was below it), and the repairs after that are whole answers.
         parted = await off_loop(True, _part_prompts, spec, state) if draft_site else []
-        seq = tiers_of(runtime)
-        repairs = len(seq) + int(bool(parted))  # a tier each above the draft, one more on top
-        before, repairable = _last_try(state)
-        if climbed and not repairable:  # no repair can make it pass: the top's answer stands
-            tier = seq[-1]
+        # a draft below the top gets one more repair, and part drafts one more again
+        repairs = 1 + int(tier_of(1, runtime)[1]) + int(bool(parted))
         # whether a rejection of this try sends the next one up a tier (a draft's does)
-        climbs = tier != seq[-1]
-        first_on_top = climbed and tier == seq[-1] and before != tier
-        if parted and (not problems or first_on_top):
+        climbs = tier_of(len(problems) + 1, runtime)[0] != tier
+        if parted and (not problems or len(problems) == 1 and climbed):
             return await _drafted(spec, state, runtime, tier, parted, (repairs, climbs), climbed)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
@@ -163,22 +146,6 @@ async def _checked(
     attended = context_of(runtime).policy.human
     review = attended and _reviewed(spec, checked)
     return {"answer_retry": False, "answer_review": review, **checked}
-
-
-def _last_try(state: Mapping[str, Any]) -> tuple[str | None, bool]:
-    """The tier of the last answer try (None: none yet), and whether a repair can address it.
-
-    Not repairable when its ``verified`` event (the one with the last problem's reason) says
-    so: ``Verdict.repairable`` False.
-    """
-    tiers = [r["tier"] for r in state.get("usage") or [] if r.get("node") == Node.ANSWER.value]
-    problems = state.get("answer_problems") or []
-    tries = [
-        e for e in state.get("events") or []
-        if e.get("kind") == EventKind.VERIFIED and e.get("check") == CheckSite.ANSWER
-    ]  # fmt: skip
-    last = tries[-1] if tries and problems and tries[-1].get("reason") == problems[-1] else {}
-    return (tiers[-1] if tiers else None), last.get("repairable") is not False
 
 
 def _args(msg: Any) -> dict[str, Any] | None:
