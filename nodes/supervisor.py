@@ -71,11 +71,10 @@ class Supervisor:
         answer_evidence: ``state -> text`` shown to the answer beside the results, e.g. the
             lines of the source that define what the question names (found without a model).
         answer_tier: a cheaper tier that writes the answer first (a draft); when
-            ``answer_verifier`` rejects it, the repairs climb the ladder (when the policy
-            escalates): one whole answer on each tier between the draft's and the supervisor's
-            own, then the repairs a plain answer gets on the supervisor's tier. A rejection no
-            repair can address (``Verdict.repairable`` False) goes straight to the supervisor's
-            tier, and its answer there stands, unverified. Worth it only when
+            ``answer_verifier`` rejects it, the repairs are written on the supervisor's own tier
+            (when the policy escalates), one more than a plain answer gets. A rejection no
+            repair can address (``Verdict.repairable`` False) still climbs there once, and that
+            answer stands, unverified. Worth it only when
             the verifier can tell a poor answer (the draft's check is the escalation trigger).
             A policy's ``planner_tier`` overrides it (all-flagship drafts on the flagship).
         enough: ``state -> bool``, a deterministic test that the results so far answer the
