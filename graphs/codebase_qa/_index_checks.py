@@ -163,6 +163,8 @@ class IndexChecker(MembersChecker):
         name = next((n for n in part.subjects if self.applies("value", n)), None)
         if part.kind in (PartKind.DEFAULT, PartKind.VALUE) and name:
             return self.value(name.split(".")[-1])
+        if part.kind in (PartKind.DEFAULT, PartKind.VALUE):
+            return self._stated_value(part)
         if (
             part.kind is PartKind.BEHAVIOUR
             and part.subject
@@ -233,12 +235,22 @@ class IndexChecker(MembersChecker):
                                  f"names {', '.join(self.named_files)}")  # fmt: skip
         return cite
 
+    def _stated_value(self, part: QuestionPart) -> None:
+        """The values the answer states, each in a cited line; it must state one at least."""
+        # "in the BytesLogger class" (the question's own name) passed as "a line is about it"
+        if self.terms():
+            return self.literals()
+        self.problems.append(
+            f"{part.label}: the answer states no value beyond the question's own names; state "
+            "what the code gives (a literal, a name or an expression), cited where it is"
+        )
+
     def value_of(self, part: QuestionPart, target: Target) -> None:
         """The default (or assigned value) the index has for the target, stated and cited."""
         if part.kind is PartKind.VALUE and target.param is not None and not target.spelled:
             if re.search(r"\b(become|becomes|set to|when it is)\b", part.text):
                 return self._assigned(target)
-            return self.literals()  # a value passed at a call site, not the parameter's default
+            return self._stated_value(part)  # a value passed at a call site, not the default
         expr = target.default
         said = ", ".join(stated_values(self.answer, self.question)[:3]) or "no value"
         sub = substitute(self.index, target.definition, target.param.name) if (
@@ -259,7 +271,7 @@ class IndexChecker(MembersChecker):
                                  f"({unset.path}:{unset.line}), but the answer says {said}")  # fmt: skip
             return
         if expr is None:
-            return self.literals()
+            return self._stated_value(part)
         # "what backlog does it use": LISTEN_QUEUE's 128 (a default is asked as written)
         named = literal_constant(self.index, expr) if part.kind is PartKind.VALUE else None
         if named is not None and not states(self.answer, named.value or ""):

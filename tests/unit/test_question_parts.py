@@ -330,3 +330,12 @@ def test_an_answer_that_says_nothing_is_no_answer(root: str) -> None:
 def test_where_something_ends_up_asks_what_the_code_does() -> None:
     assert [p.kind.value for p in parse_parts("Where do the bytes end up?")] == ["value"]
     assert [p.kind.value for p in parse_parts("Where does pkg define Editor?")] == ["location"]
+
+
+def test_a_value_answer_naming_only_the_question_s_own_names_is_refused(root: str) -> None:
+    q = "I use Editor and pass no extension. Where does the extension end up?"
+    (problem,) = problems(
+        root, q, "The extension is kept by the Editor class.", ("pkg/editor.py", 11)
+    )
+    assert "states no value beyond the question's own names" in problem
+    assert problems(root, q, "In self.extension", ("pkg/editor.py", 24)) == []
