@@ -100,7 +100,7 @@ class IndexChecker(MembersChecker):
         elif target is None:
             self._fallback(part)
         elif kind is PartKind.BASE:
-            self.bases(target.definition.name)
+            self.bases(target.definition.name, (target.path, target.definition.line))
         elif kind in (PartKind.DEFAULT, PartKind.VALUE):
             self.value_of(part, target)
         elif kind is PartKind.TYPE:

@@ -99,8 +99,11 @@ class ClaimChecker(Checker):
             f"{name} is set to {expr} at {cite[0]}:{cite[1]}, but the answer says {said}"
         )
 
-    def bases(self, name: str) -> None:
+    def bases(self, name: str, at: Cite | None = None) -> None:
+        """The class statement's bases, all named; ``at``: that class's line, when known."""
         cited, found = self.definition(name)
+        if at is not None and cited != at:  # two classes of that name: the one asked about
+            cited, found = (at if at in self.cites else None), [at]
         place = cited or self._pick([c for c in found if class_bases(self.tree.text(c) or "", name)
                                      is not None])  # fmt: skip
         if place is None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.answer_checks import HELDOUT, RUNS, mistakes, pairs
 from tierflow.evals._suites import langgraph_root
-from tierflow.evals.trees import CLICK, HTTPX, REQUESTS, PinnedTree, install
+from tierflow.evals.trees import CLICK, HTTPX, REQUESTS, STRUCTLOG, PinnedTree, install
 
 
 def test_no_wrong_answer_about_langgraph_passes_and_only_yes_no_ones_are_held() -> None:
@@ -48,7 +48,8 @@ def test_no_wrong_pair_passes_and_at_most_a_tenth_of_right_ones_are_held(
     assert len(rejected) <= 0.1 * sum(i["label"] == "right" for i in items)
 
 
-@pytest.mark.parametrize("tree", [CLICK, HTTPX], ids=["click", "httpx"])
+# structlog's pairs: every final answer of its runs (test held out at 95c9528, then dev since)
+@pytest.mark.parametrize("tree", [CLICK, HTTPX, STRUCTLOG], ids=["click", "httpx", "structlog"])
 def test_the_answers_real_runs_gave_are_judged_as_the_graph_judges_them(tree: PinnedTree) -> None:
     """Model outputs from bench/results (evals/data/answer_checks_runs.jsonl), graded by the
     bench's rule after the graph's normalisation: no wrong one passes, <= 10% of right ones held.

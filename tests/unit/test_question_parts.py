@@ -339,3 +339,27 @@ def test_a_value_answer_naming_only_the_question_s_own_names_is_refused(root: st
     )
     assert "states no value beyond the question's own names" in problem
     assert problems(root, q, "In self.extension", ("pkg/editor.py", 24)) == []
+
+
+TWINS = {
+    "logs/__init__.py": "",
+    "logs/render.py": "class Renderer:\n    pass\n",  # 1
+    "logs/web.py": (
+        "from logs.render import Renderer as BaseRenderer\n"  # 1
+        "\n"  # 2
+        "\n"  # 3
+        "class Renderer(BaseRenderer):\n"  # 4
+        "    pass\n"  # 5
+    ),
+}
+
+
+def test_the_bases_asked_are_the_named_class_s_not_a_same_named_one_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
+    root = write_tree(tmp_path / "src", TWINS)
+    q = "The web layer has its own Renderer (logs.web.Renderer). Which class does it subclass?"
+    (problem,) = problems(root, q, "class Renderer, defined here", ("logs/render.py", 1))
+    assert "no cited line is the class statement of Renderer (logs/web.py:4)" in problem
+    assert problems(root, q, "BaseRenderer (logs.render.Renderer)", ("logs/web.py", 4)) == []
