@@ -35,7 +35,10 @@ class MembersChecker(YesNoChecker):
         not members, and the list must come from the body, cited there.
         """
         d, every = target.definition, [target.definition, *also]
-        if d.kind in (Kind.FUNCTION, Kind.METHOD) and asked and not asks_parameters(asked):
+        # a constructor's parameters are what it stores: its attributes ("which attributes does
+        # Result document in its __init__"), so they stay its members
+        made = d.name not in ("__init__", "__new__") and not _ATTRIBUTES.search(asked.lower())
+        if d.kind in (Kind.FUNCTION, Kind.METHOD) and made and asked and not asks_parameters(asked):
             return self._body_list(d)
         expected = [m for x in every for m in (_enumerated(x) or self._enum_members(x))]
         allowed = set(expected) | {m.name for x in every for m in _members(self.index, x)}
@@ -126,6 +129,7 @@ def _members(index: CodeIndex, d: Definition) -> list[Definition]:
 _HEAD = re.compile(
     r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?!(?:does|has|is|was|this|its)\b)(\w+s)\b"
 )
+_ATTRIBUTES = re.compile(r"\b(?:attributes?|fields?)\b")
 _PARAMETERS = re.compile(r"\b(?:parameters?|arguments?|args|kwargs|options|signature)\b")
 
 

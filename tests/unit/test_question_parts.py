@@ -363,3 +363,8 @@ def test_the_bases_asked_are_the_named_class_s_not_a_same_named_one_s(
     (problem,) = problems(root, q, "class Renderer, defined here", ("logs/render.py", 1))
     assert "no cited line is the class statement of Renderer (logs/web.py:4)" in problem
     assert problems(root, q, "BaseRenderer (logs.render.Renderer)", ("logs/web.py", 4)) == []
+
+
+def test_a_constructor_s_parameters_are_the_attributes_it_stores(root: str) -> None:
+    q = "Which attributes does Editor document in its __init__?"
+    assert problems(root, q, "parent and extension", ("pkg/editor.py", 19)) == []
