@@ -142,3 +142,12 @@ def qa_root(tmp_path: Path) -> Path:
     (root / "pkg" / "retry.py").write_text(RETRY_SOURCE)
     (root / "pkg" / "budget.py").write_text(BUDGET_SOURCE)
     return root
+
+
+@pytest.fixture
+def tree_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], str]:
+    """Writes a source tree (``{path: text}``) under tmp_path; its code index is cached there."""
+    from tests.answer_checks import write_tree
+
+    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
+    return lambda files: write_tree(tmp_path / "src", files)

@@ -9,6 +9,7 @@ second part about another parameter of the same class, a generic base, "defined 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,13 +205,10 @@ STAMPS = {
 }
 
 
-def test_a_raise_whose_message_is_a_variable_is_the_case_s_outcome(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_raise_whose_message_is_a_variable_is_the_case_s_outcome(tree_of: Any) -> None:
     # ``msg = "..."; raise ValueError(msg)`` (the form ruff's EM101 asks for) holds the message
     # words; "timestamp." ending a sentence is a word of the case, not a dotted code name.
-    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
-    root = write_tree(tmp_path / "src", STAMPS)
+    root = tree_of(STAMPS)
     q = ("I create stamps.core.Stamper(utc=False) and leave the format out, hoping for a "
          "local-time UNIX timestamp. What happens?")  # fmt: skip
     assert problems(root, q, "It raises ValueError: UNIX timestamps are always UTC.",

@@ -288,11 +288,8 @@ def test_the_kind_of_a_part_is_what_its_question_asks(question: str, kind: str) 
     assert [p.kind.value for p in parse_parts(question)] == [kind]
 
 
-def test_a_list_a_function_makes_is_its_body_s_never_its_parameters(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
-    root = write_tree(tmp_path / "src", RENDER)
+def test_a_list_a_function_makes_is_its_body_s_never_its_parameters(tree_of: Any) -> None:
+    root = tree_of(RENDER)
     q = "Which event dict keys does render_kwargs pass as keyword arguments, not in extra?"
     (problem,) = problems(root, q, "event_dict", ("logs/render.py", 4))
     assert "event_dict is a parameter of render_kwargs" in problem
@@ -354,11 +351,8 @@ TWINS = {
 }
 
 
-def test_the_bases_asked_are_the_named_class_s_not_a_same_named_one_s(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TIERFLOW_MODEL_CACHE", str(tmp_path / "cache"))
-    root = write_tree(tmp_path / "src", TWINS)
+def test_the_bases_asked_are_the_named_class_s_not_a_same_named_one_s(tree_of: Any) -> None:
+    root = tree_of(TWINS)
     q = "The web layer has its own Renderer (logs.web.Renderer). Which class does it subclass?"
     (problem,) = problems(root, q, "class Renderer, defined here", ("logs/render.py", 1))
     assert "no cited line is the class statement of Renderer (logs/web.py:4)" in problem
