@@ -26,13 +26,12 @@ sys.path.insert(0, str(_HERE))
 from _common import table  # noqa: E402
 from main_job import SETS, right  # noqa: E402
 
-from tierflow.graphs.codebase_qa._checker import FOR_REVIEW  # noqa: E402
+from tierflow.graphs.codebase_qa._checker import FOR_REVIEW, for_review  # noqa: E402
 
 
 def _for_review(reason: str) -> bool:
-    """Whether every problem of a joined reason is one for a person (as verify_answer says)."""
-    problems = re.split(rf"; (?!{re.escape(FOR_REVIEW)})", reason)  # the message holds a "; "
-    return bool(reason) and all(p.rstrip().endswith(FOR_REVIEW) for p in problems)
+    """Whether every problem of a joined reason is one for a person (verify_answer's rule)."""
+    return for_review(re.split(rf"; (?!{re.escape(FOR_REVIEW)})", reason) if reason else [])
 
 
 def replay(paths: list[Path]) -> dict[str, Any]:

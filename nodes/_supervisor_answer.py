@@ -78,7 +78,7 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
         # whether a rejection of this try sends the next one up a tier (a draft's does)
         climbs = tier_of(len(problems) + 1, runtime)[0] != tier
         if parted and (not problems or len(problems) == 1 and climbed):
-            return await _drafted(spec, state, runtime, tier, parted, (repairs, climbs), climbed)
+            return await _drafted(spec, state, runtime, tier, parted, repairs, climbs, climbed)
         user = f"Request:\n{state.get('request', '')}\n\nResults:\n{results_digest(state.get('results') or {})}"
         if spec.answer_evidence:
             user += f"\n\n{await off_loop(True, spec.answer_evidence, state)}"
@@ -93,7 +93,7 @@ def make_answer(spec: Supervisor) -> Callable[..., Any]:
             return {**out, "answer_retry": False}
         return {
             **out.state_update(),
-            **await _checked(spec, state, runtime, _args(out.message), (repairs, climbs), tier),
+            **await _checked(spec, state, runtime, _args(out.message), repairs, climbs, tier),
         }
 
     return answer
@@ -105,7 +105,8 @@ async def _drafted(
     runtime: Runtime[RunContext],
     tier: str,
     prompts: list[str],
-    repairs: tuple[int, bool],
+    repairs: int,
+    climbs: bool,
     climbed: bool,
 ) -> dict[str, Any]:
     """One answer try drafted part by part on ``tier``: the parts, composed, then checked."""
@@ -119,11 +120,14 @@ async def _drafted(
     if texts is None:  # a part's call failed: a repair is asked, on the next tier up
         problems = state.get("answer_problems") or []
         why = "a part's draft call failed; write the whole answer"
-        retry = len(problems) < repairs[0]
+        retry = len(problems) < repairs
         failed = {} if retry else {"status": RunStatus.FAILED.value}
         return {**update, **failed, "answer_problems": [*problems, why], "answer_retry": retry}
     composed = await off_loop(True, spec.part_drafts.compose, state, texts)
-    return {**update, **await _checked(spec, state, runtime, composed.model_dump(), repairs, tier)}
+    return {
+        **update,
+        **await _checked(spec, state, runtime, composed.model_dump(), repairs, climbs, tier),
+    }
 
 
 async def _checked(
@@ -131,17 +135,19 @@ async def _checked(
     state: SupervisorState,
     runtime: Runtime[RunContext],
     args: Mapping[str, Any] | None,
-    repairs: tuple[int, bool],
+    repairs: int,
+    climbs: bool,
     tier: str,
 ) -> dict[str, Any]:
     """The answer ``args`` normalized and checked: a repair to ask for, or the run's answer.
 
-    ``repairs``: how many repairs the run may ask for, and whether the next one climbs a tier.
+    ``repairs``: how many repairs the run may ask for; ``climbs``: whether the next try is on
+    a higher tier (see :func:`_check_answer`).
     """
     problems = state.get("answer_problems") or []
     hooked = bool(spec.answer_normalize or spec.answer_verifier)
     checked: AnswerCheck = await off_loop(
-        hooked, _check_answer, spec, state, args, problems, *repairs, tier
+        hooked, _check_answer, spec, state, args, problems, repairs, climbs, tier
     )
     attended = context_of(runtime).policy.human
     review = attended and _reviewed(spec, checked)

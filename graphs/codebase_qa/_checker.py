@@ -19,7 +19,13 @@ from tierflow.graphs.codebase_qa._values import in_text, stated_values
 # The end of a problem only a person can settle: no model's repair can make the answer pass.
 FOR_REVIEW = "a reviewer must confirm it"
 
-__all__ = ["FOR_REVIEW", "Checker", "names_file"]
+
+def for_review(problems: Sequence[str]) -> bool:
+    """Whether there are problems and every one is for a person (no model's repair can help)."""
+    return bool(problems) and all(p.endswith(FOR_REVIEW) for p in problems)
+
+
+__all__ = ["FOR_REVIEW", "Checker", "for_review", "names_file"]
 
 
 class Checker:

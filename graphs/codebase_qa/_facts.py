@@ -19,6 +19,7 @@ from tierflow.graphs.codebase_qa._lookup import (
     body_lines,
     index_for,
     is_collection,
+    is_enum,
     listed_in,
     literal_constant,
     lookup,
@@ -159,7 +160,7 @@ def _target_of(index: CodeIndex, part: QuestionPart) -> Target | None:
     if part.kind is PartKind.MEMBERS and re.search(r"\b(enum|members)\b", part.text):
         # "list the members of the CallsiteParameter enum": the enum's, not a signature's
         for _, owner in owners:
-            if owner.kind is Kind.CLASS and any(re.search(r"(Enum|Flag)$", b) for b in owner.bases):
+            if is_enum(owner):
                 return Target(owner)
     if part.kind is PartKind.MEMBERS and re.search(r"\b(parameters|arguments)\b", part.text):
         for _, owner in owners:

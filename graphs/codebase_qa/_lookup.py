@@ -13,7 +13,9 @@ from pathlib import Path
 from tierflow.graphs.codebase_qa._questions import QuestionPart
 from tierflow.tools.code_index import CodeIndex, Definition, Kind, UnknownName
 
-__all__ = ["body_lines", "index_for", "is_collection", "listed_in", "literal_constant", "lookup"]
+__all__ = [
+    "body_lines", "index_for", "is_collection", "is_enum", "listed_in", "literal_constant", "lookup",
+]  # fmt: skip
 
 # Root -> (tree state, its index): a changed tree replaces its entry, so a long-lived process
 # keeps one index per tree rather than one per state it ever saw.
@@ -85,6 +87,11 @@ def literal_constant(index: CodeIndex, expr: str) -> Definition | None:
         ):
             return d
     return None
+
+
+def is_enum(d: Definition) -> bool:
+    """Whether ``d`` is an enum class (a base named ``...Enum`` or ``...Flag``)."""
+    return d.kind is Kind.CLASS and any(re.search(r"(Enum|Flag)$", b) for b in d.bases)
 
 
 def is_collection(value: str) -> bool:

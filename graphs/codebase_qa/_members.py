@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from tierflow.graphs.codebase_qa._facts import Target, param_line
+from tierflow.graphs.codebase_qa._lookup import is_enum
 from tierflow.graphs.codebase_qa._tree import Cite
 from tierflow.graphs.codebase_qa._yes_no import YesNoChecker
 from tierflow.tools.code_index import CodeIndex, Definition, Kind
@@ -100,7 +101,7 @@ class MembersChecker(YesNoChecker):
 
     def _enum_members(self, d: Definition) -> list[str]:
         """An enum's members: every attribute its class body binds (they are all of them)."""
-        if d.kind is not Kind.CLASS or not any(re.search(r"(Enum|Flag)$", b) for b in d.bases):
+        if not is_enum(d):
             return []
         return [m.name for m in _members(self.index, d)
                 if m.kind is not Kind.METHOD and not m.name.startswith("_")]  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tierflow.checks import Verdict
-from tierflow.graphs.codebase_qa._checker import FOR_REVIEW
+from tierflow.graphs.codebase_qa._checker import for_review
 from tierflow.graphs.codebase_qa._facts import facts, index_for
 from tierflow.graphs.codebase_qa._paths import fix_file_names, resolve_cite, shown_lines
 from tierflow.graphs.codebase_qa._tree import Tree
@@ -211,7 +211,7 @@ def verify_answer(answer: BaseModel, state: Mapping[str, Any]) -> str | Verdict 
     if not problems:
         return None
     reason = "; ".join(problems)
-    if all(p.endswith(FOR_REVIEW) for p in problems):
+    if for_review(problems):
         return Verdict.reject(reason, repairable=False)
     return reason
 
